@@ -1,0 +1,5 @@
+from django.apps import AppConfig
+
+
+class AtoGatewayConfig(AppConfig):
+    name = "ato_gateway"

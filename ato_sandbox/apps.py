@@ -1,0 +1,5 @@
+from django.apps import AppConfig
+
+
+class AtoSandboxConfig(AppConfig):
+    name = "ato_sandbox"

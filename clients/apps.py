@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from django.apps import AppConfig
+
+if TYPE_CHECKING:
+    from portal.http import PortalRequest
+
+
+def clients_panel(request: PortalRequest) -> dict[str, Any]:
+    from clients.models import Client, ImportJob
+
+    user = request.user
+    return {
+        "title": "Client register",
+        "template": "clients/_dashboard_panel.html",
+        "client_count": Client.objects.visible_to(user).count(),
+        "imports": ImportJob.objects.visible_to(user)[:3],
+    }
+
+
+class ClientsConfig(AppConfig):
+    name = "clients"
+    verbose_name = "Client register"
+
+    def ready(self) -> None:
+        from portal.apps import DASHBOARD_PANELS
+
+        DASHBOARD_PANELS.append(clients_panel)

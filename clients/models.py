@@ -1,0 +1,259 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Exists, OuterRef, Q
+from django.shortcuts import get_object_or_404
+
+from clients.tfn import decrypt_tfn, encrypt_tfn, mask_tfn, tfn_lookup_hash
+from clients.validation import clean_tfn
+from portal.models import Practice, User
+
+
+class ClientKind(models.TextChoices):
+    INDIVIDUAL = "individual", "Individual"
+    COMPANY = "company", "Company"
+    TRUST = "trust", "Trust"
+    PARTNERSHIP = "partnership", "Partnership"
+    SUPER_FUND = "super_fund", "Super fund"
+    OTHER = "other", "Other"
+
+
+class ClientQuerySet(models.QuerySet["Client"]):
+    def visible_to(self, user: User) -> ClientQuerySet:
+        """The one scoping rule for clients: the user's practice, narrowed to their groups if restricted."""
+        qs = self.filter(practice_id=user.practice_id)
+        if user.practice_id is None:
+            return qs.none()
+        if user.restricted_to_groups:
+            membership = ClientGroup.clients.through.objects.filter(client_id=OuterRef("pk"), clientgroup__staff=user)
+            qs = qs.filter(Exists(membership))
+        return qs
+
+    def search(self, query: str) -> ClientQuerySet:
+        """A TFN or ABN finds by exact identifier; anything else matches part of the name."""
+        query = query.strip()
+        if not query:
+            return self
+        digits = query.replace(" ", "").replace("-", "")
+        if digits.isdigit() and len(digits) in (8, 9):
+            try:
+                return self.filter(tfn_hash=tfn_lookup_hash(clean_tfn(digits)))
+            except Exception:  # noqa: BLE001 - not a valid TFN, so it cannot match one
+                return self.none()
+        if digits.isdigit() and len(digits) == 11:
+            return self.filter(Q(abn=digits) | Q(wpn=digits))
+        return self.filter(sort_name__contains=query.lower())
+
+    def after(self, sort_name: str, pk: int) -> ClientQuerySet:
+        return self.filter(Q(sort_name__gt=sort_name) | Q(sort_name=sort_name, pk__gt=pk))
+
+
+class Client(models.Model):
+    practice = models.ForeignKey(Practice, on_delete=models.PROTECT, related_name="clients")
+    kind = models.CharField(max_length=20, choices=ClientKind.choices, default=ClientKind.INDIVIDUAL)
+    family_name = models.CharField(max_length=100, blank=True)
+    given_names = models.CharField(max_length=150, blank=True)
+    organisation_name = models.CharField(max_length=200, blank=True)
+    display_name = models.CharField(max_length=250)
+    # Lower-cased display name: the keyset-pagination order and the target of name search.
+    sort_name = models.CharField(max_length=250)
+    date_of_birth = models.DateField(null=True, blank=True)
+    tfn_ciphertext = models.TextField(blank=True)
+    tfn_hash = models.CharField(max_length=64, blank=True, db_index=True)
+    tfn_last3 = models.CharField(max_length=3, blank=True)
+    abn = models.CharField("ABN", max_length=11, blank=True, db_index=True)
+    wpn = models.CharField("WPN", max_length=11, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+
+    objects = ClientQuerySet.as_manager()
+
+    class Meta:
+        indexes = [models.Index(fields=["practice", "sort_name", "id"], name="client_practice_sort")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["practice", "tfn_hash"], condition=~Q(tfn_hash=""), name="client_unique_tfn_per_practice"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.display_name
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.set_names()
+        super().save(*args, **kwargs)
+
+    @property
+    def is_individual(self) -> bool:
+        return self.kind == ClientKind.INDIVIDUAL
+
+    def set_names(self) -> None:
+        if self.is_individual:
+            self.display_name = f"{self.family_name.upper()}, {self.given_names}".strip(", ")
+        else:
+            self.display_name = self.organisation_name
+        self.sort_name = self.display_name.lower()
+
+    def set_tfn(self, tfn: str) -> None:
+        if tfn:
+            self.tfn_ciphertext = encrypt_tfn(tfn)
+            self.tfn_hash = tfn_lookup_hash(tfn)
+            self.tfn_last3 = tfn[-3:]
+        else:
+            self.tfn_ciphertext = self.tfn_hash = self.tfn_last3 = ""
+
+    @property
+    def masked_tfn(self) -> str:
+        return mask_tfn(self.tfn_last3)
+
+    def reveal_tfn(self) -> str:
+        """The full TFN. Call only through clients.services.client_reveal_tfn, which checks and audits."""
+        return decrypt_tfn(self.tfn_ciphertext) if self.tfn_ciphertext else ""
+
+
+def get_client_or_404(user: User, pk: int) -> Client:
+    return get_object_or_404(Client.objects.visible_to(user), pk=pk)
+
+
+class AccountKind(models.TextChoices):
+    INCOME_TAX = "income_tax", "Income tax"
+    ACTIVITY_STATEMENT = "activity_statement", "Activity statement"
+    FBT = "fbt", "Fringe benefits tax"
+
+
+class AccountRoleKind(models.TextChoices):
+    GST = "GST", "Goods and services tax"
+    PAYGW = "PAYGW", "PAYG withholding"
+    PAYGI = "PAYGI", "PAYG instalments"
+    FBTI = "FBTI", "FBT instalments"
+    FTC = "FTC", "Fuel tax credits"
+    WET = "WET", "Wine equalisation tax"
+    LCT = "LCT", "Luxury car tax"
+
+
+class ClientAccount(models.Model):
+    """An ATO account of the client; activity statement accounts are the ABN plus a 3-digit branch."""
+
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="accounts")
+    kind = models.CharField(max_length=20, choices=AccountKind.choices)
+    branch = models.CharField(max_length=3, blank=True)
+
+    class Meta:
+        ordering = ["kind", "branch"]
+        constraints = [models.UniqueConstraint(fields=["client", "kind", "branch"], name="account_unique")]
+
+    def __str__(self) -> str:
+        if self.kind == AccountKind.ACTIVITY_STATEMENT:
+            return f"Activity statement {self.client.abn} {self.branch}"
+        return self.get_kind_display()
+
+
+class AccountRole(models.Model):
+    account = models.ForeignKey(ClientAccount, on_delete=models.CASCADE, related_name="roles")
+    role = models.CharField(max_length=8, choices=AccountRoleKind.choices)
+
+    class Meta:
+        ordering = ["role"]
+        constraints = [models.UniqueConstraint(fields=["account", "role"], name="account_role_unique")]
+
+    def __str__(self) -> str:
+        return self.get_role_display()
+
+
+class ClientGroupQuerySet(models.QuerySet["ClientGroup"]):
+    def visible_to(self, user: User) -> ClientGroupQuerySet:
+        qs = self.filter(practice_id=user.practice_id)
+        if user.practice_id is None:
+            return qs.none()
+        return qs.filter(staff=user) if user.restricted_to_groups else qs
+
+
+class ClientGroup(models.Model):
+    practice = models.ForeignKey(Practice, on_delete=models.PROTECT, related_name="client_groups")
+    name = models.CharField(max_length=100)
+    description = models.CharField(max_length=300, blank=True)
+    clients = models.ManyToManyField(Client, related_name="groups", blank=True)
+    # Staff restricted to groups see the clients of the groups they are listed in.
+    staff = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="client_groups", blank=True)
+
+    objects = ClientGroupQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["practice", "name"], name="group_unique_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def get_group_or_404(user: User, pk: int) -> ClientGroup:
+    return get_object_or_404(ClientGroup.objects.visible_to(user), pk=pk)
+
+
+class ImportStatus(models.TextChoices):
+    UPLOADED = "uploaded", "Awaiting confirmation"
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Importing"
+    DONE = "done", "Finished"
+    FAILED = "failed", "Failed"
+
+
+class ImportJobQuerySet(models.QuerySet["ImportJob"]):
+    def visible_to(self, user: User) -> ImportJobQuerySet:
+        return self.filter(practice_id=user.practice_id) if user.practice_id else self.none()
+
+
+class ImportJob(models.Model):
+    """One CSV upload. The file is kept so that the import can resume from `next_row` after a worker dies:
+    rows before it were committed together with that counter, so no row is imported twice."""
+
+    practice = models.ForeignKey(Practice, on_delete=models.PROTECT, related_name="+")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    filename = models.CharField(max_length=200)
+    content = models.TextField()
+    status = models.CharField(max_length=12, choices=ImportStatus.choices, default=ImportStatus.UPLOADED)
+    total_rows = models.PositiveIntegerField(default=0)
+    next_row = models.PositiveIntegerField(default=0)
+    created_count = models.PositiveIntegerField(default=0)
+    error_count = models.PositiveIntegerField(default=0)
+    failure = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ImportJobQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Import of {self.filename}"
+
+    @property
+    def percent(self) -> int:
+        return int(100 * self.next_row / self.total_rows) if self.total_rows else 0
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in (ImportStatus.QUEUED, ImportStatus.RUNNING)
+
+
+def get_import_or_404(user: User, pk: int) -> ImportJob:
+    return get_object_or_404(ImportJob.objects.visible_to(user), pk=pk)
+
+
+class ImportRowError(models.Model):
+    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="row_errors")
+    row_number = models.PositiveIntegerField()
+    field = models.CharField(max_length=40, blank=True)
+    message = models.CharField(max_length=300)
+
+    class Meta:
+        ordering = ["row_number", "id"]
+
+    def __str__(self) -> str:
+        return f"row {self.row_number}: {self.message}"

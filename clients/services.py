@@ -1,0 +1,351 @@
+"""Workflows over the client register. Each one writes its change and its audit record in one transaction."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import django_rq
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from clients.csv_io import (
+    ClientRow,
+    CsvProblem,
+    RowError,
+    count_rows,
+    decode,
+    iter_rows,
+    validate_row,
+)
+from clients.models import (
+    AccountKind,
+    AccountRole,
+    Client,
+    ClientAccount,
+    ClientGroup,
+    ImportJob,
+    ImportRowError,
+    ImportStatus,
+)
+from clients.tfn import format_tfn, tfn_lookup_hash
+from portal.audit import audit_record
+from portal.capabilities import Capability
+from portal.models import Practice, User
+
+if TYPE_CHECKING:
+    from portal.http import PortalRequest
+
+log = logging.getLogger(__name__)
+IMPORT_CHUNK = 1000
+
+
+def _client_from_row(practice: Practice, row: ClientRow, created_by: User | None) -> Client:
+    client = Client(
+        practice=practice,
+        kind=row.kind,
+        family_name=row.family_name,
+        given_names=row.given_names,
+        organisation_name=row.organisation_name,
+        date_of_birth=row.date_of_birth,
+        abn=row.abn,
+        wpn=row.wpn,
+        created_by=created_by,
+    )
+    client.set_tfn(row.tfn)
+    client.set_names()
+    return client
+
+
+def client_duplicate_message(practice: Practice, row: ClientRow, *, exclude_pk: int | None = None) -> str:
+    existing = Client.objects.filter(practice=practice)
+    if exclude_pk is not None:
+        existing = existing.exclude(pk=exclude_pk)
+    if row.tfn and existing.filter(tfn_hash=tfn_lookup_hash(row.tfn)).exists():
+        return "A client with this TFN is already in the register."
+    if row.abn and existing.filter(abn=row.abn).exists():
+        return "A client with this ABN is already in the register."
+    return ""
+
+
+def client_create(*, request: PortalRequest, row: ClientRow) -> Client:
+    user = request.user
+    with transaction.atomic(durable=True):
+        client = _client_from_row(user.tenant, row, user)
+        client.save()
+        audit_record("client.created", request=request, target=client)
+    return client
+
+
+def client_update(*, request: PortalRequest, client: Client, row: ClientRow, tfn_changed: bool) -> Client:
+    with transaction.atomic(durable=True):
+        client.kind = row.kind
+        client.family_name, client.given_names = row.family_name, row.given_names
+        client.organisation_name, client.date_of_birth = row.organisation_name, row.date_of_birth
+        client.abn, client.wpn = row.abn, row.wpn
+        if tfn_changed:
+            client.set_tfn(row.tfn)
+        client.save()
+        audit_record("client.updated", request=request, target=client, details={"tfn_changed": tfn_changed})
+    return client
+
+
+def client_reveal_tfn(*, request: PortalRequest, client: Client) -> str:
+    """The only path to a full TFN on screen: capability checked, and the reveal audited before it is shown."""
+    user = request.user
+    if not user.has_capability(Capability.VIEW_FULL_TFN):
+        audit_record("client.tfn_reveal_refused", request=request, target=client)
+        raise PermissionDenied("You do not have permission to view full TFNs.")
+    with transaction.atomic(durable=True):
+        audit_record("client.tfn_revealed", request=request, target=client)
+    return format_tfn(client.reveal_tfn())
+
+
+def account_add(*, request: PortalRequest, client: Client, kind: str, branch: str, roles: list[str]) -> ClientAccount:
+    with transaction.atomic(durable=True):
+        account = ClientAccount.objects.create(
+            client=client, kind=kind, branch=branch if kind == AccountKind.ACTIVITY_STATEMENT else ""
+        )
+        AccountRole.objects.bulk_create([AccountRole(account=account, role=r) for r in roles])
+        audit_record(
+            "client.account_added", request=request, target=client, details={"account": str(account), "roles": roles}
+        )
+    return account
+
+
+def account_set_roles(*, request: PortalRequest, account: ClientAccount, roles: list[str]) -> None:
+    with transaction.atomic(durable=True):
+        account.roles.exclude(role__in=roles).delete()
+        have = set(account.roles.values_list("role", flat=True))
+        AccountRole.objects.bulk_create([AccountRole(account=account, role=r) for r in roles if r not in have])
+        audit_record(
+            "client.roles_changed",
+            request=request,
+            target=account.client,
+            details={"account": str(account), "roles": roles},
+        )
+
+
+def group_create(*, request: PortalRequest, name: str, description: str) -> ClientGroup:
+    user = request.user
+    with transaction.atomic(durable=True):
+        group = ClientGroup.objects.create(practice=user.tenant, name=name, description=description)
+        audit_record("group.created", request=request, target=group)
+    return group
+
+
+def group_set_membership(*, request: PortalRequest, client: Client, groups: list[ClientGroup]) -> None:
+    with transaction.atomic(durable=True):
+        client.groups.set(groups)
+        audit_record(
+            "client.groups_changed", request=request, target=client, details={"groups": [g.name for g in groups]}
+        )
+
+
+def group_set_staff(*, request: PortalRequest, member: User, restricted: bool, groups: list[ClientGroup]) -> None:
+    with transaction.atomic(durable=True):
+        member.restricted_to_groups = restricted
+        member.save(update_fields=["restricted_to_groups"])
+        member.client_groups.set(groups)
+        audit_record(
+            "staff.groups_changed",
+            request=request,
+            target=member,
+            details={"restricted": restricted, "groups": [g.name for g in groups]},
+        )
+
+
+# --- CSV import -----------------------------------------------------------------------------------------------
+
+
+def import_upload(*, request: PortalRequest, filename: str, raw: bytes) -> ImportJob:
+    """Store an upload for preview. Raises CsvProblem, having stored nothing, if the file as a whole is bad."""
+    user = request.user
+    text = decode(raw, max_bytes=settings.CLIENT_IMPORT_MAX_BYTES)
+    total = count_rows(text, max_rows=settings.CLIENT_IMPORT_MAX_ROWS)
+    if total == 0:
+        raise CsvProblem("The file has a header but no client rows.")
+    with transaction.atomic(durable=True):
+        job = ImportJob.objects.create(
+            practice=user.tenant, created_by=user, filename=filename[:200], content=text, total_rows=total
+        )
+        audit_record("clients.import_uploaded", request=request, target=job, details={"rows": total})
+    return job
+
+
+def import_preview(job: ImportJob, limit: int = 10) -> list[tuple[int, ClientRow | None, list[RowError]]]:
+    preview = []
+    for row_number, row in iter_rows(job.content):
+        client, errors = validate_row(row_number, row)
+        preview.append((row_number, client, errors))
+        if len(preview) >= limit:
+            break
+    return preview
+
+
+def import_start(*, request: PortalRequest, job: ImportJob) -> None:
+    with transaction.atomic(durable=True):
+        changed = ImportJob.objects.filter(pk=job.pk, status=ImportStatus.UPLOADED).update(status=ImportStatus.QUEUED)
+        if changed:
+            audit_record("clients.import_started", request=request, target=job)
+            import_enqueue(job.pk)
+
+
+def import_resume(*, request: PortalRequest, job: ImportJob) -> None:
+    with transaction.atomic(durable=True):
+        changed = ImportJob.objects.filter(pk=job.pk, status=ImportStatus.FAILED).update(
+            status=ImportStatus.QUEUED, failure=""
+        )
+        if changed:
+            audit_record("clients.import_resumed", request=request, target=job, details={"from_row": job.next_row})
+            import_enqueue(job.pk)
+
+
+def import_enqueue(job_id: int) -> None:
+    from clients.jobs import run_import, run_import_failed
+
+    # COMMIT_MODE on_db_commit: django-rq pushes this after the surrounding transaction commits.
+    django_rq.get_queue("default").enqueue(run_import, job_id, on_failure=run_import_failed, job_timeout=3600)
+
+
+def import_run(*, job_id: int) -> None:
+    """Import from `next_row`, one chunk per transaction. Each chunk commits its clients, its row errors and the
+    advanced `next_row` together, so a worker killed mid-import resumes exactly where the last commit left."""
+    claimed = ImportJob.objects.filter(pk=job_id, status__in=[ImportStatus.QUEUED, ImportStatus.RUNNING]).update(
+        status=ImportStatus.RUNNING, started_at=timezone.now()
+    )
+    if not claimed:
+        return
+    job = ImportJob.objects.select_related("practice", "created_by").get(pk=job_id)
+    practice = job.practice
+    seen_tfn = set(Client.objects.filter(practice=practice).exclude(tfn_hash="").values_list("tfn_hash", flat=True))
+    seen_abn = set(Client.objects.filter(practice=practice).exclude(abn="").values_list("abn", flat=True))
+    groups = {g.name.lower(): g for g in ClientGroup.objects.filter(practice=practice)}
+    chunk: list[tuple[int, dict[str, str]]] = []
+    for item in iter_rows(job.content, start=job.next_row):
+        chunk.append(item)
+        if len(chunk) >= IMPORT_CHUNK:
+            _import_chunk(job, chunk, seen_tfn, seen_abn, groups)
+            chunk = []
+    if chunk:
+        _import_chunk(job, chunk, seen_tfn, seen_abn, groups)
+    with transaction.atomic():
+        ImportJob.objects.filter(pk=job.pk).update(
+            status=ImportStatus.DONE, finished_at=timezone.now(), next_row=job.total_rows
+        )
+        job.refresh_from_db()
+        audit_record(
+            "clients.imported",
+            practice=practice,
+            actor=job.created_by,
+            target=job,
+            details={"created": job.created_count, "errors": job.error_count},
+        )
+
+
+def _import_chunk(
+    job: ImportJob,
+    chunk: list[tuple[int, dict[str, str]]],
+    seen_tfn: set[str],
+    seen_abn: set[str],
+    groups: dict[str, ClientGroup],
+) -> None:
+    accepted: list[tuple[int, Client, str]] = []
+    errors: list[RowError] = []
+    for row_number, raw in chunk:
+        row, row_errors = validate_row(row_number, raw)
+        if row is None:
+            errors.extend(row_errors)
+            continue
+        client = _client_from_row(job.practice, row, job.created_by)
+        if client.tfn_hash and client.tfn_hash in seen_tfn:
+            errors.append(RowError(row_number, "tfn", "Duplicate: a client with this TFN is already in the register."))
+            continue
+        if client.abn and client.abn in seen_abn:
+            errors.append(RowError(row_number, "abn", "Duplicate: a client with this ABN is already in the register."))
+            continue
+        if client.tfn_hash:
+            seen_tfn.add(client.tfn_hash)
+        if client.abn:
+            seen_abn.add(client.abn)
+        accepted.append((row_number, client, row.group))
+    # The spreadsheet row number of the last row, minus the header line, is the 0-based index of the next row.
+    next_row = chunk[-1][0] - 1
+    try:
+        with transaction.atomic():
+            Client.objects.bulk_create([client for _, client, _ in accepted])
+            _write_chunk_rest(job, accepted, errors, groups, next_row)
+    except IntegrityError:
+        # Someone added one of these clients since the register was read. Write row by row so that only the
+        # clashing rows become errors.
+        with transaction.atomic():
+            kept = []
+            for row_number, client, group in accepted:
+                client.pk = None
+                try:
+                    with transaction.atomic():
+                        client.save()
+                    kept.append((row_number, client, group))
+                except IntegrityError:
+                    errors.append(RowError(row_number, "tfn", "Duplicate: this client is already in the register."))
+            _write_chunk_rest(job, kept, errors, groups, next_row)
+
+
+def _write_chunk_rest(
+    job: ImportJob,
+    created: list[tuple[int, Client, str]],
+    errors: list[RowError],
+    groups: dict[str, ClientGroup],
+    next_row: int,
+) -> None:
+    through = ClientGroup.clients.through
+    links = []
+    for _, client, name in created:
+        if name:
+            group = groups.get(name.lower())
+            if group is None:
+                group = ClientGroup.objects.create(practice=job.practice, name=name)
+                groups[name.lower()] = group
+            links.append(through(client_id=client.pk, clientgroup_id=group.pk))
+    through.objects.bulk_create(links)
+    ImportRowError.objects.bulk_create(
+        [ImportRowError(job=job, row_number=e.row_number, field=e.field, message=e.message) for e in errors]
+    )
+    ImportJob.objects.filter(pk=job.pk).update(
+        next_row=next_row, created_count=F("created_count") + len(created), error_count=F("error_count") + len(errors)
+    )
+
+
+def import_mark_failed(job_id: int, message: str) -> None:
+    ImportJob.objects.filter(pk=job_id).exclude(status=ImportStatus.DONE).update(
+        status=ImportStatus.FAILED, failure=message[:2000]
+    )
+
+
+# --- CSV export -----------------------------------------------------------------------------------------------
+
+
+def export_rows(*, request: PortalRequest) -> Iterator[list[object]]:
+    from clients.csv_io import EXPORT_COLUMNS
+
+    user = request.user
+    with transaction.atomic():
+        audit_record("clients.exported", request=request)
+    yield list(EXPORT_COLUMNS)
+    clients = Client.objects.visible_to(user).order_by("sort_name", "pk").prefetch_related("groups")
+    for c in clients.iterator(chunk_size=2000):
+        yield [
+            c.kind,
+            c.family_name,
+            c.given_names,
+            c.organisation_name,
+            c.date_of_birth or "",
+            c.masked_tfn,
+            c.abn,
+            c.wpn,
+            ";".join(g.name for g in c.groups.all()),
+        ]

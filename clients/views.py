@@ -1,0 +1,289 @@
+from __future__ import annotations
+
+import base64
+import json
+
+from django.conf import settings
+from django.contrib import messages
+from django.http import HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
+
+from clients import services
+from clients.csv_io import CsvProblem, write_csv
+from clients.forms import (
+    AccountForm,
+    ClientForm,
+    GroupChoiceForm,
+    GroupForm,
+    ImportUploadForm,
+    RolesForm,
+    StaffGroupsForm,
+)
+from clients.models import (
+    Client,
+    ClientGroup,
+    ImportStatus,
+    get_client_or_404,
+    get_group_or_404,
+    get_import_or_404,
+)
+from portal.capabilities import Capability
+from portal.decorators import capability_required
+from portal.http import PortalRequest
+from portal.models import get_staff_or_404
+
+TABS = ("overview", "relationships", "details", "communications")
+
+
+def _cursor(client: Client) -> str:
+    return base64.urlsafe_b64encode(json.dumps([client.sort_name, client.pk]).encode()).decode()
+
+
+def _decode_cursor(raw: str) -> tuple[str, int] | None:
+    try:
+        name, pk = json.loads(base64.urlsafe_b64decode(raw.encode()))
+        return str(name), int(pk)
+    except (ValueError, TypeError):
+        return None
+
+
+@capability_required(Capability.VIEW_CLIENTS)
+def client_list(request: PortalRequest) -> HttpResponse:
+    user = request.user
+    query = request.GET.get("q", "")[:200]
+    groups = ClientGroup.objects.visible_to(user)
+    clients = Client.objects.visible_to(user).search(query)
+    group_id = request.GET.get("group", "")
+    if group_id.isdigit():
+        clients = clients.filter(groups=get_group_or_404(user, int(group_id)))
+    cursor = _decode_cursor(request.GET.get("after", "")) if request.GET.get("after") else None
+    if cursor:
+        clients = clients.after(*cursor)
+    size = settings.CLIENT_LIST_PAGE_SIZE
+    page = list(clients.order_by("sort_name", "pk").prefetch_related("groups")[: size + 1])
+    context = {
+        "clients": page[:size],
+        "next_cursor": _cursor(page[size - 1]) if len(page) > size else "",
+        "query": query,
+        "group_id": group_id,
+        "groups": groups,
+        "paged": bool(cursor),
+    }
+    template = "clients/_client_rows.html" if request.htmx else "clients/client_list.html"
+    return render(request, template, context)
+
+
+@capability_required(Capability.VIEW_CLIENTS)
+def client_detail(request: PortalRequest, pk: int) -> HttpResponse:
+    client = get_client_or_404(request.user, pk)
+    tab = request.GET.get("tab", "overview")
+    tab = tab if tab in TABS else "overview"
+    accounts = client.accounts.prefetch_related("roles")
+    context = {
+        "client": client,
+        "tab": tab,
+        "tabs": TABS,
+        "accounts": accounts,
+        "account_form": AccountForm(client_abn=client.abn),
+        "client_groups": client.groups.all(),
+    }
+    return render(request, "clients/client_detail.html", context)
+
+
+@capability_required(Capability.EDIT_CLIENTS)
+def client_add(request: PortalRequest) -> HttpResponse:
+    user = request.user
+    form = ClientForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        row = form.to_row()
+        duplicate = services.client_duplicate_message(user.tenant, row)
+        if duplicate:
+            form.add_error("tfn" if "TFN" in duplicate else "abn", duplicate)
+        else:
+            client = services.client_create(request=request, row=row)
+            messages.success(request, f"{client} is added to the register.")
+            return redirect("clients:detail", pk=client.pk)
+    return render(request, "clients/client_form.html", {"form": form, "title": "Add a client"})
+
+
+@capability_required(Capability.EDIT_CLIENTS)
+def client_edit(request: PortalRequest, pk: int) -> HttpResponse:
+    client = get_client_or_404(request.user, pk)
+    initial = {
+        "kind": client.kind,
+        "family_name": client.family_name,
+        "given_names": client.given_names,
+        "organisation_name": client.organisation_name,
+        "abn": client.abn,
+        "wpn": client.wpn,
+        "date_of_birth": client.date_of_birth.isoformat() if client.date_of_birth else "",
+    }
+    form = ClientForm(request.POST or None, initial=initial, editing=True)
+    if request.method == "POST" and form.is_valid():
+        row = form.to_row()
+        duplicate = services.client_duplicate_message(client.practice, row, exclude_pk=client.pk)
+        if duplicate:
+            form.add_error("tfn" if "TFN" in duplicate else "abn", duplicate)
+        else:
+            services.client_update(request=request, client=client, row=row, tfn_changed=bool(row.tfn))
+            messages.success(request, "Saved.")
+            return redirect("clients:detail", pk=client.pk)
+    return render(request, "clients/client_form.html", {"form": form, "title": f"Edit {client}", "client": client})
+
+
+@capability_required(Capability.VIEW_CLIENTS)
+@require_POST
+@never_cache
+def client_reveal_tfn(request: PortalRequest, pk: int) -> HttpResponse:
+    client = get_client_or_404(request.user, pk)
+    tfn = services.client_reveal_tfn(request=request, client=client)
+    return render(request, "clients/_tfn_revealed.html", {"tfn": tfn, "client": client})
+
+
+@capability_required(Capability.EDIT_CLIENTS)
+@require_POST
+def account_add(request: PortalRequest, pk: int) -> HttpResponse:
+    client = get_client_or_404(request.user, pk)
+    form = AccountForm(request.POST, client_abn=client.abn)
+    if form.is_valid():
+        kind, branch = form.cleaned_data["kind"], form.cleaned_data["branch"]
+        if client.accounts.filter(kind=kind, branch=branch if kind == "activity_statement" else "").exists():
+            form.add_error("kind", "The client already has this account.")
+        else:
+            services.account_add(
+                request=request, client=client, kind=kind, branch=branch, roles=form.cleaned_data["roles"]
+            )
+            messages.success(request, "Account added.")
+            return redirect("clients:detail", pk=client.pk)
+    context = {
+        "client": client,
+        "tab": "overview",
+        "tabs": TABS,
+        "accounts": client.accounts.all(),
+        "account_form": form,
+        "client_groups": client.groups.all(),
+    }
+    return render(request, "clients/client_detail.html", context, status=400)
+
+
+@capability_required(Capability.EDIT_CLIENTS)
+@require_POST
+def account_roles(request: PortalRequest, pk: int, account_pk: int) -> HttpResponse:
+    client = get_client_or_404(request.user, pk)
+    account = client.accounts.filter(pk=account_pk, kind="activity_statement").first()
+    form = RolesForm(request.POST)
+    if account is None or not form.is_valid():
+        return HttpResponse("That account cannot take roles.", status=404 if account is None else 400)
+    services.account_set_roles(request=request, account=account, roles=form.cleaned_data["roles"])
+    messages.success(request, "Roles updated.")
+    return redirect("clients:detail", pk=client.pk)
+
+
+@capability_required(Capability.MANAGE_GROUPS)
+def client_groups(request: PortalRequest, pk: int) -> HttpResponse:
+    client = get_client_or_404(request.user, pk)
+    groups = ClientGroup.objects.visible_to(request.user)
+    form = GroupChoiceForm(request.POST or None, groups=groups, initial={"groups": client.groups.all()})
+    if request.method == "POST" and form.is_valid():
+        services.group_set_membership(request=request, client=client, groups=list(form.cleaned_data["groups"]))
+        messages.success(request, "Groups updated.")
+        return redirect("clients:detail", pk=client.pk)
+    return render(request, "clients/client_groups.html", {"client": client, "form": form})
+
+
+@capability_required(Capability.VIEW_CLIENTS)
+def group_list(request: PortalRequest) -> HttpResponse:
+    user = request.user
+    form = GroupForm(request.POST or None, practice_id=user.tenant.pk)
+    if request.method == "POST":
+        if not user.has_capability(Capability.MANAGE_GROUPS):
+            return HttpResponse("You cannot manage groups.", status=403)
+        if form.is_valid():
+            services.group_create(
+                request=request, name=form.cleaned_data["name"], description=form.cleaned_data["description"]
+            )
+            messages.success(request, "Group created.")
+            return redirect("clients:groups")
+    from django.db.models import Count
+
+    groups = ClientGroup.objects.visible_to(user).annotate(
+        client_count=Count("clients", distinct=True), staff_count=Count("staff", distinct=True)
+    )
+    return render(request, "clients/group_list.html", {"groups": groups, "form": form})
+
+
+@capability_required(Capability.MANAGE_STAFF)
+def staff_groups(request: PortalRequest, pk: int) -> HttpResponse:
+    member = get_staff_or_404(request.user, pk)
+    groups = ClientGroup.objects.visible_to(request.user)
+    initial = {"groups": member.client_groups.all(), "restricted": member.restricted_to_groups}
+    form = StaffGroupsForm(request.POST or None, groups=groups, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        services.group_set_staff(
+            request=request,
+            member=member,
+            restricted=form.cleaned_data["restricted"],
+            groups=list(form.cleaned_data["groups"]),
+        )
+        messages.success(request, "Client access updated.")
+        return redirect("portal:staff_detail", pk=member.pk)
+    return render(request, "clients/staff_groups.html", {"member": member, "form": form})
+
+
+@capability_required(Capability.IMPORT_CLIENTS)
+def import_upload(request: PortalRequest) -> HttpResponse:
+    form = ImportUploadForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data["file"]
+        if upload.size > settings.CLIENT_IMPORT_MAX_BYTES:
+            form.add_error("file", f"The file is larger than {settings.CLIENT_IMPORT_MAX_BYTES // 1024:,} KB.")
+        else:
+            try:
+                job = services.import_upload(request=request, filename=upload.name, raw=upload.read())
+                return redirect("clients:import_detail", pk=job.pk)
+            except CsvProblem as problem:
+                form.add_error("file", str(problem))
+    from clients.models import ImportJob
+
+    recent = ImportJob.objects.visible_to(request.user)[:10]
+    return render(request, "clients/import_upload.html", {"form": form, "recent": recent})
+
+
+@capability_required(Capability.IMPORT_CLIENTS)
+def import_detail(request: PortalRequest, pk: int) -> HttpResponse:
+    job = get_import_or_404(request.user, pk)
+    preview = services.import_preview(job) if job.status == ImportStatus.UPLOADED else []
+    return render(
+        request,
+        "clients/import_detail.html",
+        {"job": job, "preview": preview, "row_errors": job.row_errors.all()[:500]},
+    )
+
+
+@capability_required(Capability.IMPORT_CLIENTS)
+def import_progress(request: PortalRequest, pk: int) -> HttpResponse:
+    job = get_import_or_404(request.user, pk)
+    response = render(request, "clients/_import_progress.html", {"job": job})
+    if not job.is_active and request.htmx and request.GET.get("was_active"):
+        response["HX-Refresh"] = "true"  # show the full result (errors table) once it finishes
+    return response
+
+
+@capability_required(Capability.IMPORT_CLIENTS)
+@require_POST
+def import_start(request: PortalRequest, pk: int) -> HttpResponse:
+    job = get_import_or_404(request.user, pk)
+    if job.status == ImportStatus.FAILED:
+        services.import_resume(request=request, job=job)
+    else:
+        services.import_start(request=request, job=job)
+    return redirect("clients:import_detail", pk=job.pk)
+
+
+@capability_required(Capability.EXPORT_CLIENTS)
+def export_csv(request: PortalRequest) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(write_csv(services.export_rows(request=request)), content_type="text/csv")
+    response["Content-Disposition"] = 'attachment; filename="clients.csv"'
+    return response

@@ -1,0 +1,90 @@
+"""Writing to and checking the audit trail.
+
+Events are appended in the caller's transaction, so an action and its audit record commit or roll back together:
+nothing is done that is not recorded, and nothing is recorded that was not done."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from django.db import models, transaction
+from django.utils import timezone
+
+from portal.models import AuditChainHead, AuditEvent, Practice, User, client_ip
+
+if TYPE_CHECKING:
+    from portal.http import PortalRequest
+
+
+def audit_record(
+    action: str,
+    *,
+    request: PortalRequest | None = None,
+    actor: User | None = None,
+    practice: Practice | None = None,
+    target: models.Model | None = None,
+    target_repr: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> AuditEvent:
+    if actor is None and request is not None and request.user.is_authenticated:
+        actor = request.user
+    if practice is None and actor is not None:
+        practice = actor.practice
+    chain = practice.pk if practice is not None else 0
+    with transaction.atomic():
+        # Create the head if this chain has none yet; ignore_conflicts makes a concurrent first append safe.
+        AuditChainHead.objects.bulk_create([AuditChainHead(chain=chain)], ignore_conflicts=True)
+        head = AuditChainHead.objects.select_for_update().get(chain=chain)
+        event = AuditEvent(
+            chain=chain,
+            seq=head.last_seq + 1,
+            practice=practice,
+            actor=actor,
+            actor_label=actor.username if actor is not None else "system",
+            action=action,
+            object_type=target._meta.label if target is not None else "",
+            object_id=str(target.pk) if target is not None else "",
+            object_repr=(target_repr if target_repr is not None else str(target) if target is not None else "")[:200],
+            ip_address=client_ip(request),
+            user_agent=(request.META.get("HTTP_USER_AGENT", "")[:300] if request is not None else ""),
+            details=details or {},
+            created_at=timezone.now(),
+            prev_hash=head.last_hash,
+        )
+        event.hash = event.compute_hash()
+        event.save()
+        AuditChainHead.objects.filter(chain=chain).update(last_seq=event.seq, last_hash=event.hash)
+    return event
+
+
+@dataclass(frozen=True)
+class ChainBreak:
+    chain: int
+    seq: int
+    event_id: int | None
+    problem: str
+
+
+def audit_verify_chains() -> Iterator[ChainBreak]:
+    """Recompute every chain from its first event. Reports edited events (hash mismatch), removed or reordered
+    events (a gap or a prev_hash that is not the previous hash) and a head that does not match the last event."""
+    heads = {h.chain: h for h in AuditChainHead.objects.all()}
+    chains = set(AuditEvent.objects.values_list("chain", flat=True).distinct()) | set(heads)
+    for chain in sorted(chains):
+        expected_prev = "0" * 64
+        expected_seq = 1
+        events = AuditEvent.objects.filter(chain=chain).order_by("seq").iterator(chunk_size=2000)
+        for event in events:
+            if event.seq != expected_seq:
+                yield ChainBreak(chain, expected_seq, event.pk, f"missing events before seq {event.seq}")
+            if event.prev_hash != expected_prev:
+                yield ChainBreak(chain, event.seq, event.pk, "link to the previous event does not match")
+            if event.compute_hash() != event.hash:
+                yield ChainBreak(chain, event.seq, event.pk, "event content does not match its hash")
+            expected_prev = event.hash
+            expected_seq = event.seq + 1
+        head = heads.get(chain)
+        if head is not None and (head.last_seq != expected_seq - 1 or head.last_hash != expected_prev):
+            yield ChainBreak(chain, head.last_seq, None, "chain head does not match the last event (tail removed?)")

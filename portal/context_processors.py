@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+from typing import Any
+
+from portal.capabilities import Capability
+from portal.http import PortalRequest
+
+
+def navigation(request: PortalRequest) -> dict[str, Any]:
+    """Navigation shows only what the person can open."""
+    user = request.user
+    if not user.is_authenticated or not user.is_verified():
+        return {"nav": []}
+    can = user.has_capability
+    items: list[tuple[str, str]] = [("Dashboard", "portal:dashboard")]
+    if can(Capability.VIEW_CLIENTS):
+        items += [("Clients", "clients:list"), ("Groups", "clients:groups")]
+    if can(Capability.IMPORT_CLIENTS):
+        items.append(("Import", "clients:import_upload"))
+    if can(Capability.MANAGE_STAFF):
+        items += [("Staff", "portal:staff_list"), ("Access review", "portal:access_review")]
+    if can(Capability.VIEW_AUDIT):
+        items.append(("Audit trail", "portal:audit_search"))
+    return {"nav": items, "Capability": Capability}

@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib.auth import password_validation
+
+from portal.capabilities import Role
+from portal.models import User
+
+ROLE_CHOICES = [(r.value, r.label) for r in Role]
+
+
+class LoginForm(forms.Form):
+    username = forms.CharField(max_length=150, widget=forms.TextInput(attrs={"autofocus": True}))
+    password = forms.CharField(widget=forms.PasswordInput)
+
+
+class TokenForm(forms.Form):
+    token = forms.CharField(
+        label="Code",
+        max_length=16,
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "autofocus": True}),
+    )
+
+
+class StaffInviteForm(forms.Form):
+    username = forms.RegexField(regex=r"^[\w.@+-]+$", max_length=150)
+    first_name = forms.CharField(max_length=150)
+    last_name = forms.CharField(max_length=150)
+    email = forms.EmailField()
+    role = forms.ChoiceField(choices=ROLE_CHOICES, initial=Role.AGENT.value)
+
+    def clean_username(self) -> str:
+        username: str = self.cleaned_data["username"]
+        if User.objects.filter(username__iexact=username).exists():
+            raise forms.ValidationError("That username is taken.")
+        return username
+
+
+class RoleForm(forms.Form):
+    role = forms.ChoiceField(choices=ROLE_CHOICES)
+
+
+class SetPasswordForm(forms.Form):
+    password1 = forms.CharField(label="Password", widget=forms.PasswordInput)
+    password2 = forms.CharField(label="Password again", widget=forms.PasswordInput)
+
+    def __init__(self, user: User, *args: Any, **kwargs: Any) -> None:
+        self.user = user
+        super().__init__(*args, **kwargs)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        p1, p2 = data.get("password1"), data.get("password2")
+        if p1 and p2:
+            if p1 != p2:
+                self.add_error("password2", "The two passwords differ.")
+            else:
+                try:
+                    password_validation.validate_password(p1, self.user)
+                except forms.ValidationError as exc:
+                    self.add_error("password1", exc)
+        return data
+
+
+class AuditSearchForm(forms.Form):
+    q = forms.CharField(required=False, label="Action or object")
+    actor = forms.CharField(required=False, label="Staff username")
+    date_from = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))

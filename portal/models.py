@@ -1,0 +1,201 @@
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, timedelta
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser, UserManager
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils import timezone
+from stdnum.au import abn as abn_check
+
+from portal.capabilities import ROLE_CAPABILITIES, Capability, Role
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest
+
+
+def validate_abn(value: str) -> None:
+    if not abn_check.is_valid(value):
+        raise ValidationError("This is not a valid ABN: it must be 11 digits and pass the ABN check.")
+
+
+class Practice(models.Model):
+    """A tax or BAS agent practice: the tenant. Every other object belongs to exactly one practice."""
+
+    name = models.CharField(max_length=200)
+    abn = models.CharField("ABN", max_length=11, validators=[validate_abn])
+    agent_number = models.CharField("Registered agent number", max_length=12, blank=True)
+    contact_name = models.CharField(max_length=200, blank=True)
+    contact_email = models.EmailField(blank=True)
+    contact_phone = models.CharField(max_length=30, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class StaffQuerySet(models.QuerySet["User"]):
+    def in_practice(self, practice: Practice) -> StaffQuerySet:
+        return self.filter(practice=practice)
+
+    def unused_since(self, cutoff: Any) -> StaffQuerySet:
+        return self.filter(models.Q(last_login__lt=cutoff) | models.Q(last_login__isnull=True, date_joined__lt=cutoff))
+
+
+class StaffManager(UserManager["User"]):
+    def get_queryset(self) -> StaffQuerySet:
+        return StaffQuerySet(self.model, using=self._db)
+
+    def in_practice(self, practice: Practice) -> StaffQuerySet:
+        return self.get_queryset().in_practice(practice)
+
+
+class User(AbstractUser):
+    """A member of a practice's staff. Access is granted by role, which maps to named capabilities."""
+
+    practice = models.ForeignKey(Practice, on_delete=models.PROTECT, null=True, related_name="staff")
+    role = models.CharField(max_length=20, choices=[(r.value, r.label) for r in Role], default=Role.READ_ONLY)
+    # When set, the person sees only clients in the groups they are assigned to (clients.ClientGroup.staff).
+    restricted_to_groups = models.BooleanField(default=False)
+    deactivated_at = models.DateTimeField(null=True, blank=True)
+    invite_token_hash = models.CharField(max_length=64, blank=True)
+    invite_expires_at = models.DateTimeField(null=True, blank=True)
+
+    objects: ClassVar[StaffManager] = StaffManager()  # type: ignore[assignment]
+
+    class Meta:
+        ordering = ["last_name", "first_name", "username"]
+
+    if TYPE_CHECKING:
+
+        def is_verified(self) -> bool: ...  # attached to each request's user by django_otp's OTPMiddleware
+
+    @property
+    def tenant(self) -> Practice:
+        """The practice this person acts for. Views behind a capability check always have one."""
+        if self.practice is None:
+            from django.core.exceptions import PermissionDenied
+
+            raise PermissionDenied("This account belongs to no practice.")
+        return self.practice
+
+    @property
+    def capabilities(self) -> frozenset[Capability]:
+        if not self.is_active or self.practice_id is None:
+            return frozenset()
+        return ROLE_CAPABILITIES[Role(self.role)]
+
+    def has_capability(self, capability: Capability) -> bool:
+        return capability in self.capabilities
+
+    @property
+    def role_label(self) -> str:
+        return Role(self.role).label
+
+    @property
+    def display_name(self) -> str:
+        return self.get_full_name() or self.username
+
+    def is_unused(self, now: Any = None) -> bool:
+        cutoff = (now or timezone.now()) - timedelta(days=settings.STAFF_UNUSED_DAYS)
+        return (self.last_login or self.date_joined) < cutoff
+
+
+def get_staff_or_404(user: User, pk: int) -> User:
+    """The one way to look up a staff member: only within the acting user's practice."""
+    from django.shortcuts import get_object_or_404
+
+    return get_object_or_404(User.objects.in_practice(user.tenant), pk=pk)  # type: ignore[arg-type]
+
+
+class AppendOnlyQuerySet(models.QuerySet["AuditEvent"]):
+    def update(self, **kwargs: Any) -> int:
+        raise PermissionError("The audit trail is append-only.")
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise PermissionError("The audit trail is append-only.")
+
+    def for_practice(self, practice: Practice) -> AppendOnlyQuerySet:
+        return self.filter(practice=practice)
+
+
+class AuditChainHead(models.Model):
+    """The tip of one hash chain (one per practice, key 0 for events outside any practice). Locking this row
+    serialises appends to the chain without locking the whole audit table."""
+
+    chain = models.BigIntegerField(primary_key=True)
+    last_seq = models.BigIntegerField(default=0)
+    last_hash = models.CharField(max_length=64, default="0" * 64)
+
+    def __str__(self) -> str:
+        return f"audit chain {self.chain} at {self.last_seq}"
+
+
+class AuditEvent(models.Model):
+    """One append-only, hash-chained record of who did what to which object, when and from where."""
+
+    chain = models.BigIntegerField(db_index=True)
+    seq = models.BigIntegerField()
+    practice = models.ForeignKey(Practice, on_delete=models.PROTECT, null=True, related_name="+")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+")
+    actor_label = models.CharField(max_length=150, blank=True)
+    action = models.CharField(max_length=64, db_index=True)
+    object_type = models.CharField(max_length=64, blank=True)
+    object_id = models.CharField(max_length=64, blank=True)
+    object_repr = models.CharField(max_length=200, blank=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(db_index=True)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64)
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["chain", "seq"], name="audit_chain_seq_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor_label} {self.action} {self.object_repr}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk is not None:
+            raise PermissionError("The audit trail is append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise PermissionError("The audit trail is append-only.")
+
+    def canonical(self) -> bytes:
+        """The fields the hash covers, in a stable encoding that does not depend on the database."""
+        body = {
+            "chain": self.chain,
+            "seq": self.seq,
+            "practice": self.practice_id,
+            "actor": self.actor_id,
+            "actor_label": self.actor_label,
+            "action": self.action,
+            "object_type": self.object_type,
+            "object_id": self.object_id,
+            "object_repr": self.object_repr,
+            "ip": self.ip_address,
+            "user_agent": self.user_agent,
+            "details": self.details,
+            "created_at": self.created_at.astimezone(UTC).isoformat(timespec="microseconds"),
+            "prev": self.prev_hash,
+        }
+        return json.dumps(body, sort_keys=True, separators=(",", ":"), default=str).encode()
+
+    def compute_hash(self) -> str:
+        return hashlib.sha256(self.canonical()).hexdigest()
+
+
+def client_ip(request: HttpRequest | None) -> str | None:
+    if request is None:
+        return None
+    return request.META.get("REMOTE_ADDR") or None

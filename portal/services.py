@@ -1,0 +1,184 @@
+"""Workflows over practices, staff and their second factors. Each writes its change and its audit record in
+one transaction."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+import qrcode
+import qrcode.image.svg
+from django.contrib.auth import login
+from django.db import transaction
+from django.utils import timezone
+from django_otp import login as otp_login
+from django_otp import match_token
+from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from portal.audit import audit_record
+from portal.capabilities import Role
+from portal.models import Practice, User
+
+if TYPE_CHECKING:
+    from portal.http import PortalRequest
+
+INVITE_LIFETIME = timedelta(days=7)
+BACKUP_CODE_COUNT = 10
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def login_failed_record(*, request: PortalRequest, username: str) -> None:
+    """Filed under the named account's practice, if there is one, so its admins see attempts on their staff."""
+    target = User.objects.filter(username=username).select_related("practice").first()
+    locked = getattr(request, "axes_locked_out", False)
+    with transaction.atomic():
+        audit_record(
+            "login.locked_out" if locked else "login.failed",
+            request=request,
+            practice=target.practice if target is not None else None,
+            target=target,
+            details={"username": username[:150]},
+        )
+
+
+def staff_invite(
+    *, request: PortalRequest, username: str, first_name: str, last_name: str, email: str, role: Role
+) -> tuple[User, str]:
+    """Create a staff account with no usable password and return it with a one-time invitation token. The
+    token is stored only as a hash: whoever holds the link sets the password, then enrols MFA."""
+    admin = request.user
+    token = secrets.token_urlsafe(32)
+    with transaction.atomic(durable=True):
+        user = User(
+            username=username,
+            first_name=first_name,
+            last_name=last_name,
+            email=email,
+            role=role,
+            practice=admin.practice,
+            invite_token_hash=_token_hash(token),
+            invite_expires_at=timezone.now() + INVITE_LIFETIME,
+        )
+        user.set_unusable_password()
+        user.save()
+        audit_record("staff.invited", request=request, target=user, details={"role": role.value})
+    return user, token
+
+
+def staff_for_invite(token: str) -> User | None:
+    user = User.objects.filter(invite_token_hash=_token_hash(token), is_active=True).first()
+    if user is None or user.invite_expires_at is None or user.invite_expires_at < timezone.now():
+        return None
+    return user
+
+
+def staff_accept_invite(*, request: PortalRequest, user: User, password: str) -> None:
+    with transaction.atomic(durable=True):
+        user.set_password(password)
+        user.invite_token_hash = ""
+        user.invite_expires_at = None
+        user.save(update_fields=["password", "invite_token_hash", "invite_expires_at"])
+        audit_record("staff.invite_accepted", request=request, actor=user, target=user)
+    login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+
+
+def staff_change_role(*, request: PortalRequest, user: User, role: Role) -> None:
+    with transaction.atomic(durable=True):
+        old = user.role
+        user.role = role
+        user.save(update_fields=["role"])
+        audit_record("staff.role_changed", request=request, target=user, details={"from": old, "to": role.value})
+
+
+def staff_deactivate(*, request: PortalRequest, user: User) -> None:
+    """A leaver loses access at once: an inactive user fails authentication on the very next request of every
+    session they hold (Django's ModelBackend refuses inactive users when it loads the session's user)."""
+    with transaction.atomic(durable=True):
+        user.is_active = False
+        user.deactivated_at = timezone.now()
+        user.invite_token_hash = ""
+        user.save(update_fields=["is_active", "deactivated_at", "invite_token_hash"])
+        audit_record("staff.deactivated", request=request, target=user)
+
+
+def staff_reactivate(*, request: PortalRequest, user: User) -> None:
+    with transaction.atomic(durable=True):
+        user.is_active = True
+        user.deactivated_at = None
+        user.save(update_fields=["is_active", "deactivated_at"])
+        audit_record("staff.reactivated", request=request, target=user)
+
+
+def staff_reset_mfa(*, request: PortalRequest, user: User) -> None:
+    """For a lost phone: removes every second factor, so the next login must enrol again."""
+    with transaction.atomic(durable=True):
+        TOTPDevice.objects.filter(user=user).delete()
+        StaticDevice.objects.filter(user=user).delete()
+        audit_record("staff.mfa_reset", request=request, target=user)
+
+
+def mfa_enrolment_device(user: User) -> TOTPDevice:
+    device = TOTPDevice.objects.filter(user=user, confirmed=False).first()
+    if device is None:
+        device = TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=False)
+    return device
+
+
+def mfa_qr_svg(device: TOTPDevice) -> str:
+    """The provisioning URI as an inline SVG, so no image or script comes from anywhere but this server."""
+    image = qrcode.make(device.config_url, image_factory=qrcode.image.svg.SvgPathImage, box_size=8)
+    return image.to_string(encoding="unicode")
+
+
+def mfa_confirm_enrolment(*, request: PortalRequest, device: TOTPDevice, token: str) -> list[str] | None:
+    """Confirm the authenticator with a first code; returns fresh backup codes, or None if the code is wrong."""
+    if not device.verify_token(token):
+        audit_record("mfa.enrolment_failed", request=request)
+        return None
+    with transaction.atomic(durable=True):
+        device.confirmed = True
+        device.save(update_fields=["confirmed"])
+        codes = mfa_replace_backup_codes(user=device.user)
+        audit_record("mfa.enrolled", request=request, target=device.user)
+        audit_record("login.succeeded", request=request, details={"factor": "totp"})
+    otp_login(request, device)
+    return codes
+
+
+def mfa_replace_backup_codes(*, user: User) -> list[str]:
+    StaticDevice.objects.filter(user=user).delete()
+    static = StaticDevice.objects.create(user=user, name="Backup codes", confirmed=True)
+    codes = [StaticToken.random_token() for _ in range(BACKUP_CODE_COUNT)]
+    StaticToken.objects.bulk_create([StaticToken(device=static, token=code) for code in codes])
+    return codes
+
+
+def mfa_verify(*, request: PortalRequest, token: str) -> str | None:
+    """Check a TOTP or backup code. Returns None on success, or what to tell the person."""
+    user = request.user
+    for device in TOTPDevice.objects.filter(user=user, confirmed=True):
+        allowed, info = device.verify_is_allowed()
+        if not allowed and info and "locked_until" in info:
+            wait = max(1, int((info["locked_until"] - timezone.now()).total_seconds()) + 1)
+            return f"Too many wrong codes. Wait {wait} second{'s' if wait != 1 else ''}, then try the next code."
+    device = match_token(user, token.replace(" ", ""))
+    if device is None:
+        audit_record("login.mfa_failed", request=request)
+        return "That code is not right. Use the current code from your app, or a backup code."
+    otp_login(request, device)
+    factor = "backup_code" if isinstance(device, StaticDevice) else "totp"
+    audit_record("login.succeeded", request=request, details={"factor": factor})
+    return None
+
+
+def practice_create(*, name: str, abn: str, agent_number: str = "", contact_email: str = "") -> Practice:
+    with transaction.atomic():
+        practice = Practice.objects.create(name=name, abn=abn, agent_number=agent_number, contact_email=contact_email)
+        audit_record("practice.created", practice=practice, target=practice)
+    return practice

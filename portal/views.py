@@ -1,0 +1,222 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import authenticate, login, logout
+from django.contrib.auth.decorators import login_required
+from django.db.models import Q
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+from django_otp import devices_for_user
+
+from portal import services
+from portal.audit import audit_record
+from portal.capabilities import CAPABILITY_LABELS, ROLE_CAPABILITIES, Capability, Role
+from portal.decorators import capability_required
+from portal.forms import AuditSearchForm, LoginForm, RoleForm, SetPasswordForm, StaffInviteForm, TokenForm
+from portal.http import PortalRequest
+from portal.models import AuditEvent, User, get_staff_or_404
+
+
+def login_view(request: PortalRequest) -> HttpResponse:
+    form = LoginForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = authenticate(request, username=form.cleaned_data["username"], password=form.cleaned_data["password"])
+        if user is not None:
+            login(request, user)
+            return redirect("portal:mfa_verify" if any(devices_for_user(user)) else "portal:mfa_enrol")
+        services.login_failed_record(request=request, username=form.cleaned_data["username"])
+        form.add_error(None, "The username or password is not right.")
+    return render(request, "portal/login.html", {"form": form, "expired": "expired" in request.GET})
+
+
+@require_POST
+def logout_view(request: PortalRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        audit_record("logout", request=request)
+    logout(request)
+    return redirect("portal:login")
+
+
+@login_required
+def mfa_enrol(request: PortalRequest) -> HttpResponse:
+    if request.user.is_verified():
+        return redirect("portal:dashboard")
+    if any(devices_for_user(request.user)):
+        return redirect("portal:mfa_verify")
+    device = services.mfa_enrolment_device(request.user)
+    form = TokenForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        codes = services.mfa_confirm_enrolment(request=request, device=device, token=form.cleaned_data["token"])
+        if codes is not None:
+            return render(request, "portal/mfa_backup_codes.html", {"codes": codes})
+        form.add_error("token", "That code is not right. Check the time on your phone and try the next code.")
+    context = {"form": form, "qr_svg": services.mfa_qr_svg(device), "secret": device.bin_key.hex()}
+    return render(request, "portal/mfa_enrol.html", context)
+
+
+@login_required
+def mfa_verify(request: PortalRequest) -> HttpResponse:
+    if request.user.is_verified():
+        return redirect("portal:dashboard")
+    form = TokenForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        problem = services.mfa_verify(request=request, token=form.cleaned_data["token"])
+        if problem is None:
+            return redirect("portal:dashboard")
+        form.add_error("token", problem)
+    return render(request, "portal/mfa_verify.html", {"form": form})
+
+
+@login_required
+@require_POST
+def mfa_new_backup_codes(request: PortalRequest) -> HttpResponse:
+    codes = services.mfa_replace_backup_codes(user=request.user)
+    audit_record("mfa.backup_codes_replaced", request=request, target=request.user)
+    return render(request, "portal/mfa_backup_codes.html", {"codes": codes})
+
+
+@login_required
+def account(request: PortalRequest) -> HttpResponse:
+    return render(request, "portal/account.html")
+
+
+def accept_invite(request: PortalRequest, token: str) -> HttpResponse:
+    user = services.staff_for_invite(token)
+    if user is None:
+        return render(request, "portal/invite_invalid.html", status=404)
+    form = SetPasswordForm(user, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        services.staff_accept_invite(request=request, user=user, password=form.cleaned_data["password1"])
+        return redirect("portal:mfa_enrol")
+    return render(request, "portal/accept_invite.html", {"form": form, "invitee": user})
+
+
+@login_required
+def dashboard(request: PortalRequest) -> HttpResponse:
+    return render(request, "portal/dashboard.html", {"widgets": dashboard_widgets(request)})
+
+
+def dashboard_widgets(request: PortalRequest) -> list[dict[str, object]]:
+    """Each installed app may add a dashboard panel; see PortalConfig for the registry."""
+    from portal.apps import DASHBOARD_PANELS
+
+    return [panel(request) for panel in DASHBOARD_PANELS]
+
+
+@capability_required(Capability.MANAGE_STAFF)
+def staff_list(request: PortalRequest) -> HttpResponse:
+    staff = User.objects.in_practice(request.user.tenant)
+    return render(request, "portal/staff_list.html", {"staff": staff})
+
+
+@capability_required(Capability.MANAGE_STAFF)
+def staff_add(request: PortalRequest) -> HttpResponse:
+    form = StaffInviteForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        user, token = services.staff_invite(
+            request=request,
+            username=data["username"],
+            first_name=data["first_name"],
+            last_name=data["last_name"],
+            email=data["email"],
+            role=Role(data["role"]),
+        )
+        link = request.build_absolute_uri(reverse("portal:accept_invite", args=[token]))
+        return render(request, "portal/staff_invited.html", {"invitee": user, "link": link})
+    return render(request, "portal/staff_add.html", {"form": form})
+
+
+@capability_required(Capability.MANAGE_STAFF)
+def staff_detail(request: PortalRequest, pk: int) -> HttpResponse:
+    member = get_staff_or_404(request.user, pk)
+    form = RoleForm(request.POST or None, initial={"role": member.role})
+    if request.method == "POST" and form.is_valid():
+        if member == request.user:
+            form.add_error("role", "You cannot change your own role; ask another practice admin.")
+        else:
+            services.staff_change_role(request=request, user=member, role=Role(form.cleaned_data["role"]))
+            messages.success(request, f"{member.display_name} is now {member.role_label}.")
+            return redirect("portal:staff_detail", pk=member.pk)
+    return render(request, "portal/staff_detail.html", {"member": member, "form": form})
+
+
+@capability_required(Capability.MANAGE_STAFF)
+@require_POST
+def staff_deactivate(request: PortalRequest, pk: int) -> HttpResponse:
+    member = get_staff_or_404(request.user, pk)
+    if member == request.user:
+        messages.error(request, "You cannot deactivate yourself.")
+    elif member.is_active:
+        services.staff_deactivate(request=request, user=member)
+        messages.success(request, f"{member.display_name} is deactivated and signed out everywhere.")
+    return redirect("portal:staff_detail", pk=member.pk)
+
+
+@capability_required(Capability.MANAGE_STAFF)
+@require_POST
+def staff_reactivate(request: PortalRequest, pk: int) -> HttpResponse:
+    member = get_staff_or_404(request.user, pk)
+    services.staff_reactivate(request=request, user=member)
+    messages.success(request, f"{member.display_name} can sign in again.")
+    return redirect("portal:staff_detail", pk=member.pk)
+
+
+@capability_required(Capability.MANAGE_STAFF)
+@require_POST
+def staff_reset_mfa(request: PortalRequest, pk: int) -> HttpResponse:
+    member = get_staff_or_404(request.user, pk)
+    services.staff_reset_mfa(request=request, user=member)
+    messages.success(request, f"{member.display_name} must enrol an authenticator at their next sign-in.")
+    return redirect("portal:staff_detail", pk=member.pk)
+
+
+@capability_required(Capability.MANAGE_STAFF)
+def access_review(request: PortalRequest) -> HttpResponse:
+    staff = User.objects.in_practice(request.user.tenant).prefetch_related("client_groups")
+    cutoff = timezone.now() - timedelta(days=settings.STAFF_UNUSED_DAYS)
+    rows = [
+        {"member": m, "caps": ROLE_CAPABILITIES[Role(m.role)] if m.is_active else frozenset(), "unused": m.is_unused()}
+        for m in staff
+    ]
+    context = {
+        "rows": rows,
+        "capabilities": list(Capability),
+        "labels": CAPABILITY_LABELS,
+        "unused_days": settings.STAFF_UNUSED_DAYS,
+        "cutoff": cutoff,
+        "unused_count": sum(1 for m in staff if m.is_active and m.is_unused()),
+    }
+    return render(request, "portal/access_review.html", context)
+
+
+@capability_required(Capability.VIEW_AUDIT)
+def audit_search(request: PortalRequest) -> HttpResponse:
+    form = AuditSearchForm(request.GET or None)
+    events = AuditEvent.objects.for_practice(request.user.tenant).select_related("actor")
+    if form.is_valid():
+        data = form.cleaned_data
+        if data["q"]:
+            events = events.filter(Q(action__icontains=data["q"]) | Q(object_repr__icontains=data["q"]))
+        if data["actor"]:
+            events = events.filter(actor_label__iexact=data["actor"])
+        if data["date_from"]:
+            events = events.filter(created_at__date__gte=data["date_from"])
+        if data["date_to"]:
+            events = events.filter(created_at__date__lte=data["date_to"])
+    return render(request, "portal/audit_search.html", {"form": form, "events": events[:200]})
+
+
+def healthz(request: PortalRequest) -> HttpResponse:
+    """For load balancers and docker-compose: the process is up and can reach its database."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return HttpResponse("ok", content_type="text/plain")
