@@ -83,7 +83,7 @@ def _header(fields: list[str] | None) -> list[str]:
 
 def iter_rows(text: str, *, start: int = 0) -> Iterator[tuple[int, dict[str, str]]]:
     """(row number as a spreadsheet shows it, row) from data row `start` (0-based) on."""
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     names = _header(next(reader, None))
     for index, values in enumerate(reader):
         if index < start:

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Exists, OuterRef, Q
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 
 from clients.tfn import decrypt_tfn, encrypt_tfn, mask_tfn, tfn_lookup_hash
 from clients.validation import clean_tfn
@@ -194,6 +196,9 @@ def get_group_or_404(user: User, pk: int) -> ClientGroup:
     return get_object_or_404(ClientGroup.objects.visible_to(user), pk=pk)
 
 
+STALL_AFTER = timedelta(minutes=2)
+
+
 class ImportStatus(models.TextChoices):
     UPLOADED = "uploaded", "Awaiting confirmation"
     QUEUED = "queued", "Queued"
@@ -221,6 +226,10 @@ class ImportJob(models.Model):
     created_count = models.PositiveIntegerField(default=0)
     error_count = models.PositiveIntegerField(default=0)
     failure = models.TextField(blank=True)
+    # The run that owns the job. A resumed run takes a new token, and a superseded runner that wakes up finds
+    # its token gone at its next chunk and stops without writing.
+    run_token = models.CharField(max_length=32, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -239,7 +248,13 @@ class ImportJob(models.Model):
 
     @property
     def is_active(self) -> bool:
-        return self.status in (ImportStatus.QUEUED, ImportStatus.RUNNING)
+        return self.status in (ImportStatus.QUEUED, ImportStatus.RUNNING) and not self.is_stalled
+
+    @property
+    def is_stalled(self) -> bool:
+        """Queued or running with no sign of life for STALL_AFTER: its worker died or its job was lost."""
+        last = self.heartbeat_at or self.created_at
+        return self.status in (ImportStatus.QUEUED, ImportStatus.RUNNING) and last < timezone.now() - STALL_AFTER
 
 
 def get_import_or_404(user: User, pk: int) -> ImportJob:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -189,16 +190,21 @@ def import_preview(job: ImportJob, limit: int = 10) -> list[tuple[int, ClientRow
 
 def import_start(*, request: PortalRequest, job: ImportJob) -> None:
     with transaction.atomic(durable=True):
-        changed = ImportJob.objects.filter(pk=job.pk, status=ImportStatus.UPLOADED).update(status=ImportStatus.QUEUED)
+        changed = ImportJob.objects.filter(pk=job.pk, status=ImportStatus.UPLOADED).update(
+            status=ImportStatus.QUEUED, heartbeat_at=timezone.now()
+        )
         if changed:
             audit_record("clients.import_started", request=request, target=job)
             import_enqueue(job.pk)
 
 
 def import_resume(*, request: PortalRequest, job: ImportJob) -> None:
+    """Continue a failed or stalled import from its last committed chunk."""
+    if not (job.status == ImportStatus.FAILED or job.is_stalled):
+        return
     with transaction.atomic(durable=True):
-        changed = ImportJob.objects.filter(pk=job.pk, status=ImportStatus.FAILED).update(
-            status=ImportStatus.QUEUED, failure=""
+        changed = ImportJob.objects.filter(pk=job.pk, status=job.status, run_token=job.run_token).update(
+            status=ImportStatus.QUEUED, failure="", run_token="", heartbeat_at=timezone.now()
         )
         if changed:
             audit_record("clients.import_resumed", request=request, target=job, details={"from_row": job.next_row})
@@ -212,11 +218,17 @@ def import_enqueue(job_id: int) -> None:
     django_rq.get_queue("default").enqueue(run_import, job_id, on_failure=run_import_failed, job_timeout=3600)
 
 
+class ImportSuperseded(Exception):
+    """Another run has taken over this import (it was resumed while this one was thought dead)."""
+
+
 def import_run(*, job_id: int) -> None:
     """Import from `next_row`, one chunk per transaction. Each chunk commits its clients, its row errors and the
     advanced `next_row` together, so a worker killed mid-import resumes exactly where the last commit left."""
-    claimed = ImportJob.objects.filter(pk=job_id, status__in=[ImportStatus.QUEUED, ImportStatus.RUNNING]).update(
-        status=ImportStatus.RUNNING, started_at=timezone.now()
+    token = uuid.uuid4().hex
+    now = timezone.now()
+    claimed = ImportJob.objects.filter(pk=job_id, status=ImportStatus.QUEUED).update(
+        status=ImportStatus.RUNNING, run_token=token, started_at=now, heartbeat_at=now
     )
     if not claimed:
         return
@@ -226,29 +238,41 @@ def import_run(*, job_id: int) -> None:
     seen_abn = set(Client.objects.filter(practice=practice).exclude(abn="").values_list("abn", flat=True))
     groups = {g.name.lower(): g for g in ClientGroup.objects.filter(practice=practice)}
     chunk: list[tuple[int, dict[str, str]]] = []
-    for item in iter_rows(job.content, start=job.next_row):
-        chunk.append(item)
-        if len(chunk) >= IMPORT_CHUNK:
-            _import_chunk(job, chunk, seen_tfn, seen_abn, groups)
-            chunk = []
-    if chunk:
-        _import_chunk(job, chunk, seen_tfn, seen_abn, groups)
-    with transaction.atomic():
-        ImportJob.objects.filter(pk=job.pk).update(
-            status=ImportStatus.DONE, finished_at=timezone.now(), next_row=job.total_rows
-        )
-        job.refresh_from_db()
-        audit_record(
-            "clients.imported",
-            practice=practice,
-            actor=job.created_by,
-            target=job,
-            details={"created": job.created_count, "errors": job.error_count},
-        )
+    try:
+        for item in iter_rows(job.content, start=job.next_row):
+            chunk.append(item)
+            if len(chunk) >= IMPORT_CHUNK:
+                _import_chunk(job, token, chunk, seen_tfn, seen_abn, groups)
+                chunk = []
+        if chunk:
+            _import_chunk(job, token, chunk, seen_tfn, seen_abn, groups)
+        with transaction.atomic():
+            _hold_lease(job, token)
+            ImportJob.objects.filter(pk=job.pk).update(
+                status=ImportStatus.DONE, finished_at=timezone.now(), next_row=job.total_rows
+            )
+            job.refresh_from_db()
+            audit_record(
+                "clients.imported",
+                practice=practice,
+                actor=job.created_by,
+                target=job,
+                details={"created": job.created_count, "errors": job.error_count},
+            )
+    except ImportSuperseded:
+        log.warning("import %s: superseded by a resumed run; this run stops without writing", job_id)
+
+
+def _hold_lease(job: ImportJob, token: str) -> None:
+    """Lock the job row and check this run still owns it. Called first in every writing transaction, so a
+    resumed run's claim waits for an in-flight chunk to commit, and a superseded run writes nothing."""
+    if not ImportJob.objects.select_for_update().filter(pk=job.pk, run_token=token).exists():
+        raise ImportSuperseded
 
 
 def _import_chunk(
     job: ImportJob,
+    token: str,
     chunk: list[tuple[int, dict[str, str]]],
     seen_tfn: set[str],
     seen_abn: set[str],
@@ -277,12 +301,14 @@ def _import_chunk(
     next_row = chunk[-1][0] - 1
     try:
         with transaction.atomic():
+            _hold_lease(job, token)
             Client.objects.bulk_create([client for _, client, _ in accepted])
             _write_chunk_rest(job, accepted, errors, groups, next_row)
     except IntegrityError:
         # Someone added one of these clients since the register was read. Write row by row so that only the
         # clashing rows become errors.
         with transaction.atomic():
+            _hold_lease(job, token)
             kept = []
             for row_number, client, group in accepted:
                 client.pk = None
@@ -316,7 +342,10 @@ def _write_chunk_rest(
         [ImportRowError(job=job, row_number=e.row_number, field=e.field, message=e.message) for e in errors]
     )
     ImportJob.objects.filter(pk=job.pk).update(
-        next_row=next_row, created_count=F("created_count") + len(created), error_count=F("error_count") + len(errors)
+        next_row=next_row,
+        created_count=F("created_count") + len(created),
+        error_count=F("error_count") + len(errors),
+        heartbeat_at=timezone.now(),
     )
 
 

@@ -275,7 +275,7 @@ def import_progress(request: PortalRequest, pk: int) -> HttpResponse:
 @require_POST
 def import_start(request: PortalRequest, pk: int) -> HttpResponse:
     job = get_import_or_404(request.user, pk)
-    if job.status == ImportStatus.FAILED:
+    if job.status == ImportStatus.FAILED or job.is_stalled:
         services.import_resume(request=request, job=job)
     else:
         services.import_start(request=request, job=job)

@@ -21,4 +21,6 @@ def navigation(request: PortalRequest) -> dict[str, Any]:
         items += [("Staff", "portal:staff_list"), ("Access review", "portal:access_review")]
     if can(Capability.VIEW_AUDIT):
         items.append(("Audit trail", "portal:audit_search"))
-    return {"nav": items, "Capability": Capability}
+    # Templates ask `can.EDIT_CLIENTS`: a plain mapping, because Django templates would call an Enum class.
+    granted = user.capabilities
+    return {"nav": items, "can": {c.name: c in granted for c in Capability}}

@@ -34,8 +34,14 @@ def make_practice(name: str = "Harbour Tax", abn: str = "53004085616") -> Practi
 
 
 def make_user(practice: Practice, username: str, role: Role, *, mfa: bool = True) -> User:
-    user = User.objects.create_user(username=username, password=PASSWORD, practice=practice, role=role,
-                                    first_name=username.title(), last_name="Tester")
+    user = User.objects.create_user(
+        username=username,
+        password=PASSWORD,
+        practice=practice,
+        role=role,
+        first_name=username.title(),
+        last_name="Tester",
+    )
     if mfa:
         TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
     return user

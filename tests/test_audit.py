@@ -1,0 +1,84 @@
+"""The audit trail is append-only and hash-chained; verify_audit_chain finds any edit, removal or reordering."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import DatabaseError, connection, transaction
+
+from portal.audit import audit_record, audit_verify_chains
+from portal.models import AuditEvent
+
+pytestmark = pytest.mark.django_db
+
+
+def _events(practice, admin, n=5):
+    return [audit_record(f"test.event{i}", actor=admin, practice=practice, details={"i": i}) for i in range(n)]
+
+
+def test_events_form_a_chain_per_practice(practice, other_practice, admin, outsider):
+    ours = _events(practice, admin)
+    theirs = _events(other_practice, outsider, 2)
+    assert [e.seq for e in ours] == [1, 2, 3, 4, 5]
+    assert all(b.prev_hash == a.hash for a, b in zip(ours, ours[1:], strict=False))
+    assert theirs[0].seq == 1 and theirs[0].prev_hash == "0" * 64
+    assert list(audit_verify_chains()) == []
+    call_command("verify_audit_chain")
+
+
+def test_the_orm_refuses_to_change_or_delete_events(practice, admin):
+    event = _events(practice, admin, 1)[0]
+    with pytest.raises(PermissionError):
+        event.save()
+    with pytest.raises(PermissionError):
+        event.delete()
+    with pytest.raises(PermissionError):
+        AuditEvent.objects.filter(pk=event.pk).update(action="x")
+    with pytest.raises(PermissionError):
+        AuditEvent.objects.filter(pk=event.pk).delete()
+
+
+def test_postgres_itself_refuses_updates(practice, admin):
+    event = _events(practice, admin, 1)[0]
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cur:
+        cur.execute("UPDATE portal_auditevent SET action = 'forged' WHERE id = %s", [event.pk])
+
+
+def _tamper(sql: str, params: list) -> None:
+    """Simulate an attacker with superuser rights, who can switch triggers off for their session."""
+    with connection.cursor() as cur:
+        cur.execute("SET session_replication_role = replica")
+        cur.execute(sql, params)
+        cur.execute("SET session_replication_role = DEFAULT")
+
+
+def test_an_edited_event_is_reported(practice, admin):
+    events = _events(practice, admin)
+    _tamper("UPDATE portal_auditevent SET object_repr = 'forged' WHERE id = %s", [events[2].pk])
+    breaks = list(audit_verify_chains())
+    assert [(b.seq, b.problem) for b in breaks] == [(3, "event content does not match its hash")]
+    with pytest.raises(CommandError, match="1 break"):
+        call_command("verify_audit_chain")
+
+
+def test_a_removed_event_is_reported(practice, admin):
+    events = _events(practice, admin)
+    _tamper("DELETE FROM portal_auditevent WHERE id = %s", [events[1].pk])
+    problems = {b.problem for b in audit_verify_chains()}
+    assert "missing events before seq 3" in problems
+    assert "link to the previous event does not match" in problems
+
+
+def test_a_removed_tail_is_reported(practice, admin):
+    events = _events(practice, admin)
+    _tamper("DELETE FROM portal_auditevent WHERE id = %s", [events[-1].pk])
+    assert any("tail removed" in b.problem for b in audit_verify_chains())
+
+
+def test_admin_can_search_and_only_sees_own_practice(practice, other_practice, admin, outsider, login):
+    audit_record("client.tfn_revealed", actor=admin, practice=practice, target_repr="SMITH, Jo")
+    audit_record("client.tfn_revealed", actor=outsider, practice=other_practice, target_repr="OTHER, Person")
+    page = login(admin).get("/audit/", {"q": "tfn_revealed"}).content.decode()
+    assert "SMITH, Jo" in page and "OTHER, Person" not in page
+    assert login(admin).get("/audit/", {"actor": "nobody"}).content.decode().count("client.tfn_revealed") == 0
