@@ -25,6 +25,8 @@ class ClientsConfig(AppConfig):
     verbose_name = "Client register"
 
     def ready(self) -> None:
-        from portal.apps import DASHBOARD_PANELS
+        from clients.jobs import sweep_stalled_imports
+        from portal.apps import CRON_JOBS, DASHBOARD_PANELS
 
         DASHBOARD_PANELS.append(clients_panel)
+        CRON_JOBS.append({"func": sweep_stalled_imports, "queue_name": "low", "interval": 300})

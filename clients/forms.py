@@ -19,8 +19,13 @@ class ClientForm(forms.Form):
         help_text="YYYY-MM-DD or DD/MM/YYYY",
         widget=forms.TextInput(attrs={"placeholder": "DD/MM/YYYY"}),
     )
+    # Never rendered back into the page: after an error the TFN must be typed again, like a password.
     tfn = forms.CharField(
-        label="TFN", max_length=20, required=False, widget=forms.TextInput(attrs={"autocomplete": "off"})
+        label="TFN",
+        max_length=20,
+        required=False,
+        help_text="Not shown again after an error, for privacy: type it again if asked.",
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off", "inputmode": "numeric"}),
     )
     abn = forms.CharField(label="ABN", max_length=20, required=False)
     wpn = forms.CharField(label="WPN", max_length=20, required=False)
@@ -28,7 +33,7 @@ class ClientForm(forms.Form):
     def __init__(self, *args: Any, editing: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if editing:
-            self.fields["tfn"].help_text = "Leave blank to keep the TFN on record."
+            self.fields["tfn"].help_text = "Leave blank to keep the TFN on record. Not shown after an error."
 
     def clean_tfn(self) -> str:
         return clean_tfn(self.cleaned_data["tfn"])

@@ -17,3 +17,7 @@ def run_import_failed(job: Any, connection: Any, exc_type: type, value: BaseExce
         f"The import stopped unexpectedly ({exc_type.__name__}). Rows imported so far are kept; "
         "press Resume to continue from where it stopped.",
     )
+
+
+def sweep_stalled_imports() -> int:
+    return services.import_sweep_stalled()

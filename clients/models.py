@@ -9,7 +9,7 @@ from django.db.models import Exists, OuterRef, Q
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
-from clients.tfn import decrypt_tfn, encrypt_tfn, mask_tfn, tfn_lookup_hash
+from clients.tfn import decrypt_tfn, encrypt_tfn, looks_like_tfn, mask_tfn, tfn_lookup_hash
 from clients.validation import clean_tfn
 from portal.models import Practice, User
 
@@ -40,7 +40,7 @@ class ClientQuerySet(models.QuerySet["Client"]):
         if not query:
             return self
         digits = query.replace(" ", "").replace("-", "")
-        if digits.isdigit() and len(digits) in (8, 9):
+        if looks_like_tfn(digits):
             try:
                 return self.filter(tfn_hash=tfn_lookup_hash(clean_tfn(digits)))
             except Exception:  # noqa: BLE001 - not a valid TFN, so it cannot match one

@@ -218,6 +218,30 @@ def import_enqueue(job_id: int) -> None:
     django_rq.get_queue("default").enqueue(run_import, job_id, on_failure=run_import_failed, job_timeout=3600)
 
 
+def import_sweep_stalled() -> int:
+    """Every few minutes: resume imports whose worker died or whose queued job was lost (a Redis restart).
+    Safe to repeat: a resumed run takes a new lease, so a run that was only slow can no longer write."""
+    resumed = 0
+    active = ImportJob.objects.filter(status__in=[ImportStatus.QUEUED, ImportStatus.RUNNING])
+    for job in active.select_related("practice", "created_by"):
+        if not job.is_stalled:
+            continue
+        with transaction.atomic():
+            changed = ImportJob.objects.filter(pk=job.pk, status=job.status, run_token=job.run_token).update(
+                status=ImportStatus.QUEUED, run_token="", heartbeat_at=timezone.now()
+            )
+            if changed:
+                audit_record(
+                    "clients.import_resumed",
+                    practice=job.practice,
+                    target=job,
+                    details={"from_row": job.next_row, "by": "sweeper"},
+                )
+                import_enqueue(job.pk)
+                resumed += 1
+    return resumed
+
+
 class ImportSuperseded(Exception):
     """Another run has taken over this import (it was resumed while this one was thought dead)."""
 

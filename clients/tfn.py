@@ -44,3 +44,9 @@ def mask_tfn(last3: str) -> str:
 
 def format_tfn(tfn: str) -> str:
     return f"{tfn[:3]} {tfn[3:6]} {tfn[6:]}" if len(tfn) == 9 else tfn
+
+
+def looks_like_tfn(text: str) -> bool:
+    """8 or 9 digits, spaces and dashes aside: treated as a TFN wherever it could be echoed back."""
+    digits = text.replace(" ", "").replace("-", "")
+    return digits.isdigit() and len(digits) in (8, 9)

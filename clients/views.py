@@ -29,6 +29,7 @@ from clients.models import (
     get_group_or_404,
     get_import_or_404,
 )
+from clients.tfn import looks_like_tfn, mask_tfn
 from portal.capabilities import Capability
 from portal.decorators import capability_required
 from portal.http import PortalRequest
@@ -52,10 +53,12 @@ def _decode_cursor(raw: str) -> tuple[str, int] | None:
 @capability_required(Capability.VIEW_CLIENTS)
 def client_list(request: PortalRequest) -> HttpResponse:
     user = request.user
-    query = request.GET.get("q", "")[:200]
+    # The search form posts, so that a TFN typed into it never lands in a URL, browser history or access log.
+    params = request.POST if request.method == "POST" else request.GET
+    query = params.get("q", "")[:200]
     groups = ClientGroup.objects.visible_to(user)
     clients = Client.objects.visible_to(user).search(query)
-    group_id = request.GET.get("group", "")
+    group_id = params.get("group", "")
     if group_id.isdigit():
         clients = clients.filter(groups=get_group_or_404(user, int(group_id)))
     cursor = _decode_cursor(request.GET.get("after", "")) if request.GET.get("after") else None
@@ -63,10 +66,12 @@ def client_list(request: PortalRequest) -> HttpResponse:
         clients = clients.after(*cursor)
     size = settings.CLIENT_LIST_PAGE_SIZE
     page = list(clients.order_by("sort_name", "pk").prefetch_related("groups")[: size + 1])
+    tfn_search = looks_like_tfn(query)
     context = {
         "clients": page[:size],
         "next_cursor": _cursor(page[size - 1]) if len(page) > size else "",
-        "query": query,
+        "query": "" if tfn_search else query,
+        "tfn_search": mask_tfn(query.replace(" ", "")[-3:]) if tfn_search else "",
         "group_id": group_id,
         "groups": groups,
         "paged": bool(cursor),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
@@ -21,7 +23,7 @@ def test_events_form_a_chain_per_practice(practice, other_practice, admin, outsi
     ours = _events(practice, admin)
     theirs = _events(other_practice, outsider, 2)
     assert [e.seq for e in ours] == [1, 2, 3, 4, 5]
-    assert all(b.prev_hash == a.hash for a, b in zip(ours, ours[1:], strict=False))
+    assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(ours))
     assert theirs[0].seq == 1 and theirs[0].prev_hash == "0" * 64
     assert list(audit_verify_chains()) == []
     call_command("verify_audit_chain")
@@ -82,3 +84,11 @@ def test_admin_can_search_and_only_sees_own_practice(practice, other_practice, a
     page = login(admin).get("/audit/", {"q": "tfn_revealed"}).content.decode()
     assert "SMITH, Jo" in page and "OTHER, Person" not in page
     assert login(admin).get("/audit/", {"actor": "nobody"}).content.decode().count("client.tfn_revealed") == 0
+
+
+def test_nightly_verification_records_its_result(practice, admin):
+    from portal.jobs import verify_audit_chains
+
+    _events(practice, admin, 3)
+    assert verify_audit_chains() == 0
+    assert AuditEvent.objects.filter(action="audit.verified", details__breaks=0).exists()

@@ -86,8 +86,9 @@ def test_search_by_name_tfn_and_abn(practice, agent, login):
     clients = add_clients(practice, 40)
     target = clients[7]
     http = login(agent)
-    by_tfn = http.get(reverse("clients:list"), {"q": target.reveal_tfn()})
+    by_tfn = http.post(reverse("clients:list"), {"q": target.reveal_tfn()})  # the search form posts
     assert [c.pk for c in by_tfn.context["clients"]] == [target.pk]
+    assert by_tfn.context["tfn_search"] == target.masked_tfn
     by_abn = http.get(reverse("clients:list"), {"q": target.abn})
     assert [c.pk for c in by_abn.context["clients"]] == [target.pk]
     fragment = target.display_name.split(",")[0][:5].lower()

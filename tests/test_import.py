@@ -167,3 +167,22 @@ def test_a_superseded_run_writes_nothing(practice, agent, login):
     with pytest.raises(services.ImportSuperseded):
         services._import_chunk(job, "old-run", list(iter_rows(job.content)), set(), set(), {})
     assert not Client.objects.exists() and ImportJob.objects.get().next_row == 0
+
+
+def test_the_sweeper_resumes_an_import_whose_job_was_lost(practice, agent, login):
+    """A queued job that never ran (Redis lost it) is found by the scheduled sweeper and finished."""
+    from clients.jobs import sweep_stalled_imports
+
+    http = login(agent)
+    upload(http, rows_to_csv(make_client_rows(20, seed=3)).encode())
+    job = ImportJob.objects.get()
+    http.post(reverse("clients:import_start", args=[job.pk]))
+    import django_rq
+
+    django_rq.get_connection("default").flushdb()  # the queued RQ job is lost
+    assert sweep_stalled_imports() == 0  # not yet stalled: nothing to do
+    ImportJob.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - timedelta(minutes=3))
+    assert sweep_stalled_imports() == 1
+    run_worker_burst()
+    job.refresh_from_db()
+    assert job.status == ImportStatus.DONE and Client.objects.count() == 20

@@ -1,0 +1,56 @@
+"""Production settings pass Django's deployment checks, and a missing secret stops start-up loudly."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "TFN_"))}
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env={**base, **env}, capture_output=True, text=True, timeout=120
+    )
+
+
+PRODUCTION = {
+    "DJANGO_DEBUG": "0",
+    "DJANGO_SECRET_KEY": "x" * 20 + Fernet.generate_key().decode(),
+    "TFN_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+    "TFN_HASH_KEY": "a-long-random-hash-key-for-tests",
+    "DJANGO_ALLOWED_HOSTS": "portal.example.com",
+}
+
+
+def test_production_settings_pass_check_deploy():
+    result = manage("check", "--deploy", "--fail-level", "WARNING", env=PRODUCTION)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_missing_secret_fails_loudly_without_debug():
+    env = {k: v for k, v in PRODUCTION.items() if k != "TFN_HASH_KEY"}
+    result = manage("check", env=env)
+    assert result.returncode != 0
+    assert "TFN_HASH_KEY is not set" in result.stderr
+
+
+def test_secret_from_a_file(tmp_path):
+    secret = tmp_path / "hash_key"
+    secret.write_text("from-a-file-secret\n")
+    env = {k: v for k, v in PRODUCTION.items() if k != "TFN_HASH_KEY"} | {"TFN_HASH_KEY_FILE": str(secret)}
+    result = manage("shell", "-c", "from django.conf import settings; print(settings.TFN_HASH_KEY)", env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "from-a-file-secret"
+
+
+def test_rq_queues_and_commit_mode_are_explicit():
+    from django.conf import settings
+
+    assert set(settings.RQ_QUEUES) == {"high", "default", "low"}
+    assert settings.RQ["COMMIT_MODE"] == "on_db_commit"

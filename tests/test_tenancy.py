@@ -1,0 +1,94 @@
+"""Every URL pattern, walked as an admin of another practice (every capability, none of our data): objects of
+ours give 404 (or 403), never a page, and list pages show none of our data. A new URL with an id must be added
+to OBJECTS below, or this test fails."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from clients.models import ClientAccount, ImportJob
+from portal.models import User
+from tests.conftest import add_clients
+
+pytestmark = pytest.mark.django_db
+
+# Which of our objects each parametrised view takes, by argument name.
+OBJECTS: dict[str, dict[str, str]] = {
+    "portal:staff_detail": {"pk": "staff"},
+    "portal:staff_deactivate": {"pk": "staff"},
+    "portal:staff_reactivate": {"pk": "staff"},
+    "portal:staff_reset_mfa": {"pk": "staff"},
+    "clients:staff_groups": {"pk": "staff"},
+    "clients:detail": {"pk": "client"},
+    "clients:edit": {"pk": "client"},
+    "clients:reveal_tfn": {"pk": "client"},
+    "clients:account_add": {"pk": "client"},
+    "clients:client_groups": {"pk": "client"},
+    "clients:account_roles": {"pk": "client", "account_pk": "account"},
+    "clients:import_detail": {"pk": "import"},
+    "clients:import_progress": {"pk": "import"},
+    "clients:import_start": {"pk": "import"},
+}
+# Parametrised but not practice objects: an invitation token is a bearer secret, checked by its own test.
+NOT_SCOPED = {"portal:accept_invite"}
+
+
+def patterns(resolver: URLResolver | None = None, prefix: str = "") -> Iterator[tuple[str, URLPattern]]:
+    for entry in (resolver or get_resolver()).url_patterns:
+        if isinstance(entry, URLResolver):
+            namespace = f"{prefix}{entry.namespace}:" if entry.namespace else prefix
+            yield from patterns(entry, namespace)
+        elif entry.name:
+            yield f"{prefix}{entry.name}", entry
+
+
+@pytest.fixture
+def ours(practice, admin, agent):
+    client = add_clients(practice, 1)[0]
+    account = ClientAccount.objects.create(client=client, kind="activity_statement", branch="001")
+    job = ImportJob.objects.create(
+        practice=practice,
+        created_by=agent,
+        filename="ours.csv",
+        content="kind,family_name\nindividual,Ours\n",
+        total_rows=1,
+    )
+    return {"staff": agent, "client": client, "account": account, "import": job}
+
+
+def test_every_pattern_with_an_id_is_covered():
+    parametrised = {name for name, p in patterns() if p.pattern.converters}
+    assert parametrised - NOT_SCOPED == set(OBJECTS), "add the new URL to OBJECTS"
+
+
+def test_foreign_ids_give_404(ours, outsider, login):
+    http = login(outsider)
+    for name, args in OBJECTS.items():
+        url = reverse(name, kwargs={arg: ours[kind].pk for arg, kind in args.items()})
+        get = http.get(url)
+        post = http.post(url, {"role": "read_only", "roles": ["GST"], "kind": "income_tax", "restricted": "on"})
+        assert get.status_code in (403, 404, 405), f"GET {name}: {get.status_code}"
+        assert post.status_code in (403, 404), f"POST {name}: {post.status_code}"
+    agent: User = ours["staff"]
+    agent.refresh_from_db()
+    assert agent.is_active and agent.role == "agent" and not agent.restricted_to_groups
+    assert ours["client"].accounts.count() == 1 and ours["import"].status == "uploaded"
+
+
+def test_list_pages_show_nothing_of_ours(ours, outsider, login):
+    http = login(outsider)
+    client = ours["client"]
+    needles = [client.display_name, client.abn, ours["staff"].username, "ours.csv"]
+    for name, pattern in patterns():
+        if pattern.pattern.converters or name in ("portal:logout", "portal:login", "healthz"):
+            continue
+        response = http.get(reverse(name))
+        assert response.status_code in (200, 302, 405), f"{name}: {response.status_code}"
+        body = (b"".join(response.streaming_content) if response.streaming else response.content).decode()
+        for needle in needles:
+            assert needle not in body, f"{name} shows {needle!r} to another practice"
+    search = http.get(reverse("clients:list"), {"q": client.reveal_tfn()})
+    assert list(search.context["clients"]) == []

@@ -1,0 +1,81 @@
+"""No full TFN in any log line or rendered page, except the audited reveal."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from django.urls import reverse
+
+from clients.models import Client, ImportJob
+from clients.testdata import make_client_rows, rows_to_csv
+from portal.logging import RedactTFNFilter, redact_tfns
+from tests.conftest import add_clients, run_worker_burst
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def spaced(tfn: str) -> str:
+    return f"{tfn[:3]} {tfn[3:6]} {tfn[6:]}"
+
+
+def test_the_log_filter_redacts_tfns_but_not_other_numbers():
+    assert redact_tfns("tfn 123456782 and 123 456 782") == "tfn [TFN REDACTED] and [TFN REDACTED]"
+    assert redact_tfns("abn 53004085616, phone 0298765432, ref 123456789") == (
+        "abn 53004085616, phone 0298765432, ref 123456789"
+    )
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "lookup %s", ("123456782",), None)
+    RedactTFNFilter().filter(record)
+    assert record.getMessage() == "lookup [TFN REDACTED]"
+
+
+def test_no_full_tfn_in_logs_or_pages(practice, agent, admin, login, caplog):
+    caplog.set_level(logging.DEBUG)
+    clients = add_clients(practice, 5)
+    tfns = [c.reveal_tfn() for c in clients]
+    http = login(agent)
+    pages: dict[str, str] = {}
+
+    def visit(label: str, response) -> None:
+        body = b"".join(response.streaming_content) if response.streaming else response.content
+        pages[label] = body.decode()
+
+    visit("list", http.get(reverse("clients:list")))
+    for tfn in tfns:  # a search by TFN must not echo it back
+        visit(f"search {tfn[-3:]}", http.post(reverse("clients:list"), {"q": tfn}))
+        visit(f"search {tfn[-3:]} by link", http.get(reverse("clients:list"), {"q": spaced(tfn)}))
+    for client in clients:
+        visit(f"detail {client.pk}", http.get(reverse("clients:detail", args=[client.pk])))
+        visit(f"edit {client.pk}", http.get(reverse("clients:edit", args=[client.pk])))
+    visit("export", http.get(reverse("clients:export")))
+
+    rows = make_client_rows(6, seed=99)
+    rows[2]["tfn"] = rows[2]["tfn"][:-1] + str((int(rows[2]["tfn"][-1]) + 1) % 10)  # a bad one, in the errors
+    tfns += [r["tfn"] for r in rows]
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    upload = http.post(
+        reverse("clients:import_upload"), {"file": SimpleUploadedFile("c.csv", rows_to_csv(rows).encode(), "text/csv")}
+    )
+    visit("preview", http.get(upload["Location"]))
+    job = ImportJob.objects.get()
+    http.post(reverse("clients:import_start", args=[job.pk]))
+    run_worker_burst()
+    visit("import result", http.get(reverse("clients:import_detail", args=[job.pk])))
+    visit("audit", login(admin).get(reverse("portal:audit_search")))
+
+    # A client form re-displayed after an error must not echo the TFN typed in.
+    bad = http.post(reverse("clients:add"), {"kind": "individual", "family_name": "", "tfn": tfns[0]})
+    visit("form error", bad)
+
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    for tfn in tfns:
+        for form in (tfn, spaced(tfn)):
+            assert form not in logged
+            for label, body in pages.items():
+                assert form not in body, f"full TFN on the {label} page"
+
+    # The one exception: the audited reveal.
+    reveal = http.post(reverse("clients:reveal_tfn", args=[clients[0].pk]))
+    assert spaced(tfns[0]) in reveal.content.decode()
+    assert Client.objects.count() == 5 + 6 - 1
