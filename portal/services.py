@@ -14,7 +14,6 @@ from django.contrib.auth import login
 from django.db import transaction
 from django.utils import timezone
 from django_otp import login as otp_login
-from django_otp import match_token
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -160,15 +159,26 @@ def mfa_replace_backup_codes(*, user: User) -> list[str]:
 
 
 def mfa_verify(*, request: PortalRequest, token: str) -> str | None:
-    """Check a TOTP or backup code. Returns None on success, or what to tell the person."""
+    """Check a TOTP or backup code. Returns None on success, or what to tell the person.
+
+    The code's shape picks the one device to try: six digits is the authenticator, anything else a backup code.
+    (django_otp.match_token would try the authenticator with every backup code too, counting each as a wrong
+    TOTP code, so a person without their phone would be throttled for longer each time.)"""
     user = request.user
-    for device in TOTPDevice.objects.filter(user=user, confirmed=True):
-        allowed, info = device.verify_is_allowed()
-        if not allowed and info and "locked_until" in info:
-            wait = max(1, int((info["locked_until"] - timezone.now()).total_seconds()) + 1)
-            return f"Too many wrong codes. Wait {wait} second{'s' if wait != 1 else ''}, then try the next code."
-    device = match_token(user, token.replace(" ", ""))
+    token = token.replace(" ", "")
+    device: TOTPDevice | StaticDevice | None
+    if token.isdigit() and len(token) == 6:
+        device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+    else:
+        device = StaticDevice.objects.filter(user=user, confirmed=True).first()
     if device is None:
+        audit_record("login.mfa_failed", request=request)
+        return "That code is not right. Use the current code from your app, or a backup code."
+    allowed, info = device.verify_is_allowed()
+    if not allowed and info and "locked_until" in info:
+        wait = max(1, int((info["locked_until"] - timezone.now()).total_seconds()) + 1)
+        return f"Too many wrong codes. Wait {wait} second{'s' if wait != 1 else ''}, then try the next code."
+    if not device.verify_token(token):
         audit_record("login.mfa_failed", request=request)
         return "That code is not right. Use the current code from your app, or a backup code."
     otp_login(request, device)

@@ -115,3 +115,19 @@ def test_htmx_request_without_mfa_is_redirected_by_header(admin):
     sign_in(http, "alice")
     response = http.get(reverse("clients:list"), headers={"HX-Request": "true"})
     assert response.status_code == 204 and response["HX-Redirect"] == reverse("portal:mfa_verify")
+
+
+def test_a_backup_code_does_not_count_against_the_authenticator(practice):
+    """Signing in with backup codes (a lost phone) must not throttle the authenticator."""
+    from portal.services import mfa_replace_backup_codes
+
+    user = make_user(practice, "nophone", Role.AGENT)
+    codes = mfa_replace_backup_codes(user=user)
+    for code in codes[:2]:
+        http = HttpClient()
+        sign_in(http, "nophone")
+        assert http.post(reverse("portal:mfa_verify"), {"token": code}).status_code == 302
+    http = HttpClient()
+    sign_in(http, "nophone")
+    assert http.post(reverse("portal:mfa_verify"), {"token": current_code(user)}).status_code == 302
+    assert TOTPDevice.objects.get(user=user).throttling_failure_count == 0
