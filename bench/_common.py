@@ -112,7 +112,10 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def make_practice_admin(username: str = "benchadmin", password: str = "bench-password-2026-long") -> tuple:
+BENCH_PASSWORD = "bench-password-2026-long"
+
+
+def make_practice_admin(username: str = "benchadmin", password: str = BENCH_PASSWORD) -> tuple:
     """A practice (ABN 53004085616) and its practice admin with a confirmed TOTP device."""
     from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -136,11 +139,11 @@ class Figures:
     """Collects `name value unit` lines; printed together, last, by `emit`."""
 
     def __init__(self) -> None:
-        self.lines: list[tuple[str, float, str]] = []
+        self.lines: list[tuple[str, float, str, int]] = []
         self.missed: list[str] = []
 
-    def add(self, name: str, value: float, unit: str) -> None:
-        self.lines.append((name, value, unit))
+    def add(self, name: str, value: float, unit: str, digits: int = 1) -> None:
+        self.lines.append((name, value, unit, digits))
 
     def goal(self, description: str, met: bool) -> None:
         note(f"goal {'MET' if met else 'MISSED'}: {description}")
@@ -148,8 +151,8 @@ class Figures:
             self.missed.append(description)
 
     def emit(self) -> int:
-        for name, value, unit in self.lines:
-            print(f"{name} {value:.1f} {unit}", flush=True)
+        for name, value, unit, digits in self.lines:
+            print(f"{name} {value:.{digits}f} {unit}", flush=True)
         if self.missed and ENFORCE_GOALS:
             print(f"# {len(self.missed)} goal(s) missed and BENCH_ENFORCE_GOALS=1", file=sys.stderr)
             return 1

@@ -16,11 +16,21 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 HOST = "127.0.0.1"  # the only target a load run may have
+
+
+@dataclass(frozen=True)
+class Req:
+    """One kind of request in a load run; `weight` is relative to the others in the same run."""
+
+    path: str
+    weight: float = 1.0
+    method: str = "GET"
+    body: str = ""  # a urlencoded form for POST
 
 
 @dataclass
@@ -45,20 +55,25 @@ def load_tool() -> str:
     return "wrk" if os.environ.get("BENCH_LOADGEN", "") != "python" and shutil.which("wrk") else "python"
 
 
-def _weighted(paths: list[tuple[str, float]]) -> list[tuple[str, float]]:
-    total = sum(w for _, w in paths)
+def _weighted(reqs: list[Req]) -> list[tuple[Req, float]]:
+    """Each request with the cumulative share of the weights up to it; the last is 1.0."""
+    total = sum(r.weight for r in reqs)
     out, acc = [], 0.0
-    for path, weight in paths:
-        acc += weight / total
-        out.append((path, acc))
+    for req in reqs:
+        acc += req.weight / total
+        out.append((req, acc))
     out[-1] = (out[-1][0], 1.0)
     return out
 
 
 _LUA = r"""
+local methods = {%(methods)s}
 local paths = {%(paths)s}
+local bodies = {%(bodies)s}
 local cum = {%(cum)s}
 local hdrs = {["Cookie"] = %(cookie)s, ["User-Agent"] = "portal-bench"}
+local post_hdrs = {["Cookie"] = %(cookie)s, ["User-Agent"] = "portal-bench",
+                   ["Content-Type"] = "application/x-www-form-urlencoded"}
 local threads = {}
 local counter = 0
 non200 = 0
@@ -77,6 +92,9 @@ function request()
   local r = math.random()
   local i = 1
   while cum[i] < r do i = i + 1 end
+  if methods[i] == "POST" then
+    return wrk.format("POST", paths[i], post_hdrs, bodies[i])
+  end
   return wrk.format("GET", paths[i], hdrs)
 end
 
@@ -90,7 +108,8 @@ function done(summary, latency, requests)
   local e = summary.errors
   local f = io.open(%(out)s, "w")
   f:write(string.format(
-    '{"requests": %%d, "duration_us": %%d, "errors": %%d, "non200": %%d, "p50": %%d, "p90": %%d, "p99": %%d, "max": %%d}',
+    '{"requests": %%d, "duration_us": %%d, "errors": %%d, "non200": %%d, ' ..
+    '"p50": %%d, "p90": %%d, "p99": %%d, "max": %%d}',
     summary.requests, summary.duration, e.connect + e.read + e.write + e.timeout, bad,
     latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max))
   f:close()
@@ -102,15 +121,17 @@ def _lua_str(value: str) -> str:
     return json.dumps(value)  # a JSON string literal is a valid Lua string literal for ASCII text
 
 
-def _run_wrk(port: int, paths: list[tuple[str, float]], cookie: str, seconds: float, connections: int) -> LoadResult:
-    weighted = _weighted(paths)
+def _run_wrk(port: int, reqs: list[Req], cookie: str, seconds: float, connections: int) -> LoadResult:
+    weighted = _weighted(reqs)
     with tempfile.TemporaryDirectory(prefix="portal-bench-") as tmp:
         out = Path(tmp) / "result.json"
         script = Path(tmp) / "load.lua"
         script.write_text(
             _LUA
             % {
-                "paths": ", ".join(_lua_str(p) for p, _ in weighted),
+                "methods": ", ".join(_lua_str(r.method) for r, _ in weighted),
+                "paths": ", ".join(_lua_str(r.path) for r, _ in weighted),
+                "bodies": ", ".join(_lua_str(r.body) for r, _ in weighted),
                 "cum": ", ".join(f"{c:.6f}" for _, c in weighted),
                 "cookie": _lua_str(cookie),
                 "out": _lua_str(str(out)),
@@ -126,7 +147,7 @@ def _run_wrk(port: int, paths: list[tuple[str, float]], cookie: str, seconds: fl
             "10s",
             "-s",
             str(script),
-            f"http://{HOST}:{port}{weighted[0][0]}",
+            f"http://{HOST}:{port}/",
         ]
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60, check=False)
         if done.returncode != 0 or not out.exists():
@@ -158,12 +179,13 @@ def _python_child(config: dict[str, Any]) -> dict[str, Any]:
     import random
 
     port, cookie = config["port"], config["cookie"]
-    weighted = _weighted([(p, w) for p, w in config["paths"]])
+    weighted = _weighted([Req(**r) for r in config["reqs"]])
     deadline = time.perf_counter() + config["seconds"]
     lock = threading.Lock()
     latencies: list[float] = []
     counts = {"errors": 0, "non200": 0}
     headers = {"Cookie": cookie, "User-Agent": "portal-bench", "Connection": "keep-alive"}
+    post_headers = {**headers, "Content-Type": "application/x-www-form-urlencoded"}
 
     def worker(seed: int) -> None:
         rng = random.Random(seed)
@@ -172,10 +194,13 @@ def _python_child(config: dict[str, Any]) -> dict[str, Any]:
         errors = non200 = 0
         while time.perf_counter() < deadline:
             r = rng.random()
-            path = next(p for p, c in weighted if c >= r)
+            req = next(q for q, c in weighted if c >= r)
             started = time.perf_counter()
             try:
-                conn.request("GET", path, headers=headers)
+                if req.method == "POST":
+                    conn.request("POST", req.path, body=req.body, headers=post_headers)
+                else:
+                    conn.request("GET", req.path, headers=headers)
                 response = conn.getresponse()
                 response.read()
                 if response.status != 200:
@@ -213,8 +238,14 @@ def _python_child(config: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _run_python(port: int, paths: list[tuple[str, float]], cookie: str, seconds: float, connections: int) -> LoadResult:
-    config = {"port": port, "paths": paths, "cookie": cookie, "seconds": seconds, "connections": connections}
+def _run_python(port: int, reqs: list[Req], cookie: str, seconds: float, connections: int) -> LoadResult:
+    config = {
+        "port": port,
+        "reqs": [asdict(r) for r in reqs],
+        "cookie": cookie,
+        "seconds": seconds,
+        "connections": connections,
+    }
     root = Path(__file__).resolve().parent.parent
     done = subprocess.run(
         [sys.executable, "-m", "bench._load"],
@@ -240,13 +271,12 @@ def _run_python(port: int, paths: list[tuple[str, float]], cookie: str, seconds:
     )
 
 
-def run_load(
-    port: int, paths: list[tuple[str, float]], cookie: str, *, seconds: float = 10.0, connections: int = 8
-) -> LoadResult:
-    """GET the paths (weights relative) on 127.0.0.1:port for `seconds` with `connections` concurrent clients."""
+def run_load(port: int, reqs: list[Req], cookie: str, *, seconds: float = 10.0, connections: int = 8) -> LoadResult:
+    """Send the requests (chosen at random by weight) to 127.0.0.1:port for `seconds` from `connections`
+    concurrent clients, each sending its next request when the last one is answered."""
     if load_tool() == "wrk":
-        return _run_wrk(port, paths, cookie, seconds, connections)
-    return _run_python(port, paths, cookie, seconds, connections)
+        return _run_wrk(port, reqs, cookie, seconds, connections)
+    return _run_python(port, reqs, cookie, seconds, connections)
 
 
 if __name__ == "__main__":

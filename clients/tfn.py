@@ -7,19 +7,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from functools import lru_cache
 
-from cryptography.fernet import Fernet, MultiFernet
+from cryptography.fernet import MultiFernet
 from django.conf import settings
 
-
-@lru_cache(maxsize=4)
-def _fernet(keys: tuple[str, ...]) -> MultiFernet:
-    return MultiFernet([Fernet(k.encode()) for k in keys])
+from portal.crypto import keyring
 
 
 def fernet() -> MultiFernet:
-    return _fernet(tuple(settings.TFN_ENCRYPTION_KEYS))
+    return keyring("TFN_ENCRYPTION_KEYS")
 
 
 def encrypt_tfn(tfn: str) -> str:
