@@ -25,8 +25,7 @@ class ClientsConfig(AppConfig):
     verbose_name = "Client register"
 
     def ready(self) -> None:
-        from clients.jobs import sweep_stalled_imports
         from portal.apps import CRON_JOBS, DASHBOARD_PANELS
 
         DASHBOARD_PANELS.append(clients_panel)
-        CRON_JOBS.append({"func": sweep_stalled_imports, "queue_name": "low", "interval": 300})
+        CRON_JOBS.append({"func": "clients.jobs.sweep_stalled_imports", "queue_name": "low", "interval": 300})

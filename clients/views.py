@@ -1,12 +1,16 @@
 from __future__ import annotations
 
 import base64
+import html
 import json
+from typing import NamedTuple
 
 from django.conf import settings
 from django.contrib import messages
 from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
@@ -24,6 +28,8 @@ from clients.forms import (
 from clients.models import (
     Client,
     ClientGroup,
+    ClientKind,
+    ClientQuerySet,
     ImportStatus,
     get_client_or_404,
     get_group_or_404,
@@ -38,7 +44,7 @@ from portal.models import get_staff_or_404
 TABS = ("overview", "relationships", "details", "communications")
 
 
-def _cursor(client: Client) -> str:
+def _cursor(client: Client | ClientRow) -> str:
     return base64.urlsafe_b64encode(json.dumps([client.sort_name, client.pk]).encode()).decode()
 
 
@@ -50,13 +56,71 @@ def _decode_cursor(raw: str) -> tuple[str, int] | None:
         return None
 
 
+class ClientRow(NamedTuple):
+    """One line of the client list: the columns it shows and the cursor needs, read with `values_list` (no model
+    instance per row). The TFN is present only masked, as its last three digits."""
+
+    pk: int
+    display_name: str
+    sort_name: str
+    kind_label: str
+    masked_tfn: str
+    abn: str
+    groups: list[str]  # the names of the client's groups, in name order
+
+
+_KIND_LABELS: dict[str, str] = dict(ClientKind.choices)
+
+
+def _client_rows(clients: ClientQuerySet, limit: int) -> list[ClientRow]:
+    """The first `limit` clients of `clients` in list order, with their groups' names. Two queries whatever the
+    page size: the rows, then every (client, group name) pair of those rows."""
+    found = list(
+        clients.order_by("sort_name", "pk").values_list("pk", "display_name", "sort_name", "kind", "tfn_last3", "abn")[
+            :limit
+        ]
+    )
+    groups: dict[int, list[str]] = {}
+    if found:
+        pairs = (
+            Client.groups.through.objects.filter(client_id__in=[row[0] for row in found])
+            .order_by("clientgroup__name")
+            .values_list("client_id", "clientgroup__name")
+        )
+        for client_id, name in pairs:
+            groups.setdefault(client_id, []).append(name)
+    return [
+        ClientRow(pk, name, sort_name, _KIND_LABELS.get(kind, kind), mask_tfn(last3), abn, groups.get(pk, []))
+        for pk, name, sort_name, kind, last3, abn in found
+    ]
+
+
+def _rows_html(rows: list[ClientRow]) -> SafeString:
+    """The table rows of the client list (clients/_client_rows.html places them and renders the empty state).
+
+    Written out here instead of a {% for %} loop in the template because the loop was the largest single cost of
+    the page: for 50 rows, in-process on the benchmark's data, the template loop took ~1.2 ms against ~0.3 ms here
+    (format_html_join: ~0.9 ms), out of ~6 ms for the whole request. Every value that comes from the database goes
+    through html.escape (what Django's escape() and autoescaping apply, without their lazy-string wrapper); `pk` is
+    an int. The detail link is reversed once per page, not once per row."""
+    prefix = html.escape(reverse("clients:detail", args=[0]).removesuffix("0/"))
+    lines = []
+    for row in rows:
+        tags = "".join([f'<span class="tag">{html.escape(name)}</span>' for name in row.groups])
+        lines.append(
+            f'<tr><td><a href="{prefix}{row.pk}/">{html.escape(row.display_name)}</a></td>'
+            f"<td>{html.escape(row.kind_label)}</td><td>{html.escape(row.masked_tfn)}</td>"
+            f"<td>{html.escape(row.abn)}</td>\n<td>{tags}</td></tr>"
+        )
+    return mark_safe("\n".join(lines))  # noqa: S308 - every interpolated value is escaped above
+
+
 @capability_required(Capability.VIEW_CLIENTS)
 def client_list(request: PortalRequest) -> HttpResponse:
     user = request.user
     # The search form posts, so that a TFN typed into it never lands in a URL, browser history or access log.
     params = request.POST if request.method == "POST" else request.GET
     query = params.get("q", "")[:200]
-    groups = ClientGroup.objects.visible_to(user)
     clients = Client.objects.visible_to(user).search(query)
     group_id = params.get("group", "")
     if group_id.isdigit():
@@ -65,19 +129,22 @@ def client_list(request: PortalRequest) -> HttpResponse:
     if cursor:
         clients = clients.after(*cursor)
     size = settings.CLIENT_LIST_PAGE_SIZE
-    page = list(clients.order_by("sort_name", "pk").prefetch_related("groups")[: size + 1])
+    page = _client_rows(clients, size + 1)
     tfn_search = looks_like_tfn(query)
     context = {
         "clients": page[:size],
+        "rows_html": _rows_html(page[:size]),
         "next_cursor": _cursor(page[size - 1]) if len(page) > size else "",
         "query": "" if tfn_search else query,
         "tfn_search": mask_tfn(query.replace(" ", "")[-3:]) if tfn_search else "",
         "group_id": group_id,
-        "groups": groups,
         "paged": bool(cursor),
     }
-    template = "clients/_client_rows.html" if request.htmx else "clients/client_list.html"
-    return render(request, template, context)
+    if request.htmx:
+        return render(request, "clients/_client_rows.html", context)
+    # The group filter's choices: only on the full page (an htmx search replaces the rows alone).
+    context["groups"] = ClientGroup.objects.visible_to(user).values_list("pk", "name")
+    return render(request, "clients/client_list.html", context)
 
 
 @capability_required(Capability.VIEW_CLIENTS)

@@ -7,7 +7,10 @@ from django.apps import AppConfig
 
 # Domain apps add a dashboard panel here in their AppConfig.ready(); the portal imports no domain app.
 DASHBOARD_PANELS: list[Callable[[Any], dict[str, Any]]] = []
-# Periodic jobs, as keyword arguments for rq.cron.register; portal/cron.py hands them to RQ's cron scheduler.
+# Site-wide notices (for example "the ATO is not answering"): callables(request) -> list of (level, text).
+BANNERS: list[Callable[[Any], list[tuple[str, str]]]] = []
+# Periodic jobs, as keyword arguments for rq.cron.register with the function as a dotted path (resolved only
+# when the scheduler starts, so that registering imports nothing); portal/cron.py hands them to RQ's scheduler.
 CRON_JOBS: list[dict[str, Any]] = []
 
 
@@ -16,6 +19,4 @@ class PortalConfig(AppConfig):
     verbose_name = "Practice portal"
 
     def ready(self) -> None:
-        from portal.jobs import verify_audit_chains
-
-        CRON_JOBS.append({"func": verify_audit_chains, "queue_name": "low", "cron": "15 2 * * *"})
+        CRON_JOBS.append({"func": "portal.jobs.verify_audit_chains", "queue_name": "low", "cron": "15 2 * * *"})

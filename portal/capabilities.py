@@ -31,6 +31,8 @@ class Capability(StrEnum):
     APPROVE_CHANGES = "approve_changes"
     MANAGE_STAFF = "manage_staff"
     VIEW_AUDIT = "view_audit"
+    OPERATE_GATEWAY = "operate_gateway"
+    MANAGE_CREDENTIALS = "manage_credentials"
 
     @property
     def label(self) -> str:
@@ -50,6 +52,8 @@ CAPABILITY_LABELS: dict[Capability, str] = {
     Capability.APPROVE_CHANGES: "Approve changes made by others",
     Capability.MANAGE_STAFF: "Manage staff and access",
     Capability.VIEW_AUDIT: "Search the audit trail",
+    Capability.OPERATE_GATEWAY: "Operate the ATO gateway (message log, resend)",
+    Capability.MANAGE_CREDENTIALS: "Manage machine credentials",
 }
 
 ROLE_CAPABILITIES: dict[Role, frozenset[Capability]] = {

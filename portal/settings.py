@@ -69,6 +69,12 @@ TFN_ENCRYPTION_KEYS = [
     for k in env_secret("TFN_ENCRYPTION_KEYS", "ZGV2LW9ubHktdGZuLWtleS1ub3QtZm9yLXByb2QtMDA=").split(",")
     if k.strip()
 ]
+# Fernet keys for machine credentials' private keys at rest, newest first (rotate as for TFNs).
+CREDENTIAL_ENCRYPTION_KEYS = [
+    k.strip()
+    for k in env_secret("CREDENTIAL_ENCRYPTION_KEYS", "ZGV2LW9ubHktY3JlZGVudGlhbC1rZXktbm90LXByb2Q=").split(",")
+    if k.strip()
+]
 # A separate key for the keyed hash that finds a client by TFN without decrypting every row.
 TFN_HASH_KEY = env_secret("TFN_HASH_KEY", "dev-only-tfn-hash-key")
 
@@ -95,6 +101,7 @@ INSTALLED_APPS = [
     "communications",
     "superannuation",
     "ato_gateway",
+    "ato_sandbox",
 ]
 
 MIDDLEWARE = [
@@ -243,6 +250,31 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = CLIENT_IMPORT_MAX_BYTES + 1024 * 1024
 
 CLIENT_LIST_PAGE_SIZE = env_int("CLIENT_LIST_PAGE_SIZE", 50)
 STAFF_UNUSED_DAYS = env_int("STAFF_UNUSED_DAYS", 90)
+
+# --- The ATO over SBR ebMS3 (ato_gateway) ----------------------------------------------------------------------
+# Endpoint URLs are settings, never constants: the stand-in ATO in development and tests, the ATO in production.
+ATO_STS_URL = env_str("ATO_STS_URL", "http://127.0.0.1:8100/sts")
+ATO_EBMS_URL = env_str("ATO_EBMS_URL", "http://127.0.0.1:8100/ebms")
+ATO_STS_APPLIES_TO = env_str("ATO_STS_APPLIES_TO", "https://sbr.ato.gov.au/services")
+# The certificate the ATO signs its replies and tokens with; a reply signed by anything else is refused.
+ATO_SIGNING_CERT_FILE = env_str("ATO_SIGNING_CERT_FILE", str(BASE_DIR / "var" / "ato_sandbox" / "ato-signing.pem"))
+# The software's registration with the ATO, sent in every message's MessageProperties.
+SBR_PRODUCT_ID = env_str("SBR_PRODUCT_ID", "PRACTICE-PORTAL-DEV")
+SBR_BMS_VENDOR = env_str("SBR_BMS_VENDOR", "Practice Portal")
+SBR_BMS_NAME = env_str("SBR_BMS_NAME", "Practice Portal")
+SBR_BMS_VERSION = env_str("SBR_BMS_VERSION", "0.1")
+ATO_CONNECT_TIMEOUT_SECONDS = float(env_str("ATO_CONNECT_TIMEOUT_SECONDS", "5"))
+ATO_READ_TIMEOUT_SECONDS = float(env_str("ATO_READ_TIMEOUT_SECONDS", "60"))
+# Outbox: transient failures retry with exponential backoff and jitter, up to this many attempts, then dead-letter.
+GATEWAY_MAX_ATTEMPTS = env_int("GATEWAY_MAX_ATTEMPTS", 8)
+GATEWAY_BACKOFF_BASE_SECONDS = float(env_str("GATEWAY_BACKOFF_BASE_SECONDS", "2"))
+GATEWAY_BACKOFF_CAP_SECONDS = float(env_str("GATEWAY_BACKOFF_CAP_SECONDS", "600"))
+# One RQ job carries up to this many messages: a job costs ~6 ms of RQ overhead here, so one job per message would
+# cap a worker near 150 messages a second.
+GATEWAY_BATCH_SIZE = env_int("GATEWAY_BATCH_SIZE", 50)
+# A row claimed by a worker that has not finished within this long is presumed lost with its worker.
+GATEWAY_CLAIM_LEASE_SECONDS = env_int("GATEWAY_CLAIM_LEASE_SECONDS", 300)
+CREDENTIAL_EXPIRY_WARNING_DAYS = env_int("CREDENTIAL_EXPIRY_WARNING_DAYS", 30)
 
 LOGGING = {
     "version": 1,

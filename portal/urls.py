@@ -24,5 +24,6 @@ portal_patterns = [
 urlpatterns = [
     path("", include((portal_patterns, "portal"))),
     path("clients/", include("clients.urls")),
+    path("gateway/", include("ato_gateway.urls")),
     path("healthz", views.healthz, name="healthz"),
 ]

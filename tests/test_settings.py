@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "TFN_"))}
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "TFN_", "CREDENTIAL_"))}
     return subprocess.run(
         [sys.executable, "manage.py", *args], cwd=ROOT, env={**base, **env}, capture_output=True, text=True, timeout=120
     )
@@ -23,6 +23,7 @@ PRODUCTION = {
     "DJANGO_DEBUG": "0",
     "DJANGO_SECRET_KEY": "x" * 20 + Fernet.generate_key().decode(),
     "TFN_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+    "CREDENTIAL_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
     "TFN_HASH_KEY": "a-long-random-hash-key-for-tests",
     "DJANGO_ALLOWED_HOSTS": "portal.example.com",
 }

@@ -5,10 +5,14 @@ to OBJECTS below, or this test fails."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from ato_gateway.models import MachineCredential, OutboxMessage
+from ato_gateway.wire import keystore
 from clients.models import ClientAccount, ImportJob
 from portal.models import User
 from tests.conftest import add_clients
@@ -31,6 +35,9 @@ OBJECTS: dict[str, dict[str, str]] = {
     "clients:import_detail": {"pk": "import"},
     "clients:import_progress": {"pk": "import"},
     "clients:import_start": {"pk": "import"},
+    "ato_gateway:message": {"pk": "message"},
+    "ato_gateway:resend": {"pk": "message"},
+    "ato_gateway:credential_select": {"pk": "credential"},
 }
 # Parametrised but not practice objects: an invitation token is a bearer secret, checked by its own test.
 NOT_SCOPED = {"portal:accept_invite"}
@@ -56,7 +63,42 @@ def ours(practice, admin, agent):
         content="kind,family_name\nindividual,Ours\n",
         total_rows=1,
     )
-    return {"staff": agent, "client": client, "account": account, "import": job}
+    message = OutboxMessage(
+        practice=practice,
+        service="PING",
+        action="Ping.001.00",
+        message_id="ours@test",
+        conversation_id="c",
+        subject_repr="OURS ping",
+    )
+    message.set_payloads([("PingRequest", "<PingRequest/>")])
+    message.save()
+    now = datetime.now(UTC)
+    ca_key = keystore.new_rsa_key()
+    ca_cert = keystore.make_ca(ca_key, "Test CA", now=now)
+    key = keystore.new_rsa_key()
+    cert = keystore.issue_certificate(
+        ca_key=ca_key, ca_certificate=ca_cert, public_key=key.public_key(), common_name="Ours", abn=practice.abn
+    )
+    credential = MachineCredential.objects.create(
+        practice=practice,
+        legal_name="Ours",
+        abn=practice.abn,
+        serial_number="1",
+        fingerprint_sha256="ab",
+        not_before=now,
+        not_after=now + timedelta(days=365),
+        certificate_chain_pem=cert.public_bytes(serialization.Encoding.PEM).decode(),
+        private_key_encrypted=MachineCredential.encrypt_private_key(key),
+    )
+    return {
+        "staff": agent,
+        "client": client,
+        "account": account,
+        "import": job,
+        "message": message,
+        "credential": credential,
+    }
 
 
 def test_every_pattern_with_an_id_is_covered():
@@ -76,12 +118,14 @@ def test_foreign_ids_give_404(ours, outsider, login):
     agent.refresh_from_db()
     assert agent.is_active and agent.role == "agent" and not agent.restricted_to_groups
     assert ours["client"].accounts.count() == 1 and ours["import"].status == "uploaded"
+    assert not MachineCredential.objects.get(pk=ours["credential"].pk).is_selected
+    assert OutboxMessage.objects.get(pk=ours["message"].pk).status == "pending"
 
 
 def test_list_pages_show_nothing_of_ours(ours, outsider, login):
     http = login(outsider)
     client = ours["client"]
-    needles = [client.display_name, client.abn, ours["staff"].username, "ours.csv"]
+    needles = [client.display_name, client.abn, ours["staff"].username, "ours.csv", "OURS ping", "ours@test"]
     for name, pattern in patterns():
         if pattern.pattern.converters or name in ("portal:logout", "portal:login", "healthz"):
             continue

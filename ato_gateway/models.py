@@ -1,0 +1,237 @@
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+
+from portal.crypto import keyring
+from portal.models import Practice, User
+
+_KEYS: dict[tuple[int | None, str], RSAPrivateKey] = {}
+
+
+class CredentialQuerySet(models.QuerySet["MachineCredential"]):
+    def for_practice(self, practice: Practice) -> CredentialQuerySet:
+        return self.filter(practice=practice)
+
+    def expiring_within(self, days: int) -> CredentialQuerySet:
+        return self.filter(not_after__lte=timezone.now() + timedelta(days=days))
+
+
+class MachineCredential(models.Model):
+    """An ATO machine credential (the practice's device certificate and key) used to sign every message. The
+    private key is kept encrypted under CREDENTIAL_ENCRYPTION_KEYS and decrypted only in the worker to sign."""
+
+    practice = models.ForeignKey(Practice, on_delete=models.PROTECT, related_name="machine_credentials")
+    legal_name = models.CharField(max_length=200)
+    abn = models.CharField("ABN", max_length=11)
+    serial_number = models.CharField(max_length=80)
+    fingerprint_sha256 = models.CharField(max_length=64)
+    not_before = models.DateTimeField()
+    not_after = models.DateTimeField()
+    certificate_chain_pem = models.TextField(help_text="Leaf first, then intermediates.")
+    private_key_encrypted = models.TextField()
+    source = models.CharField(max_length=20, default="keystore")
+    is_selected = models.BooleanField(default=False)
+    imported_at = models.DateTimeField(auto_now_add=True)
+    imported_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = CredentialQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-is_selected", "-not_after"]
+        constraints = [
+            models.UniqueConstraint(fields=["practice", "fingerprint_sha256"], name="credential_unique_per_practice"),
+            models.UniqueConstraint(
+                fields=["practice"], condition=Q(is_selected=True), name="one_selected_credential_per_practice"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.legal_name} (ABN {self.abn}, serial {self.serial_number})"
+
+    @property
+    def is_expired(self) -> bool:
+        return self.not_after <= timezone.now()
+
+    @property
+    def is_current(self) -> bool:
+        now = timezone.now()
+        return self.not_before <= now < self.not_after
+
+    @property
+    def days_left(self) -> int:
+        return (self.not_after - timezone.now()).days
+
+    @property
+    def expires_soon(self) -> bool:
+        return not self.is_expired and self.days_left < settings.CREDENTIAL_EXPIRY_WARNING_DAYS
+
+    def certificates(self) -> list[x509.Certificate]:
+        return x509.load_pem_x509_certificates(self.certificate_chain_pem.encode())
+
+    def certificate(self) -> x509.Certificate:
+        return self.certificates()[0]
+
+    def private_key(self) -> RSAPrivateKey:
+        """Decrypted once per worker process and kept in memory: loading validates the RSA key, which costs
+        about 46 ms here, more than everything else in sending a message together."""
+        cache_key = (self.pk, self.private_key_encrypted)
+        key = _KEYS.get(cache_key)
+        if key is None:
+            der = keyring("CREDENTIAL_ENCRYPTION_KEYS").decrypt(self.private_key_encrypted.encode())
+            loaded = serialization.load_der_private_key(der, password=None)
+            assert isinstance(loaded, RSAPrivateKey)
+            _KEYS[cache_key] = key = loaded
+        return key
+
+    @staticmethod
+    def encrypt_private_key(key: RSAPrivateKey) -> str:
+        der = key.private_bytes(
+            serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        return keyring("CREDENTIAL_ENCRYPTION_KEYS").encrypt(der).decode()
+
+
+def get_credential_or_404(user: User, pk: int) -> MachineCredential:
+    return get_object_or_404(MachineCredential.objects.for_practice(user.tenant), pk=pk)
+
+
+class MessageStatus(models.TextChoices):
+    PENDING = "pending", "Waiting to send"
+    SENDING = "sending", "Sending"
+    RETRY = "retry", "Will retry"
+    AWAITING = "awaiting", "Sent; waiting for the ATO's response"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+    DEAD = "dead", "Gave up (dead letter)"
+
+
+TERMINAL = (MessageStatus.DONE, MessageStatus.FAILED, MessageStatus.DEAD)
+
+
+class OutboxQuerySet(models.QuerySet["OutboxMessage"]):
+    def for_practice(self, practice: Practice) -> OutboxQuerySet:
+        return self.filter(practice=practice)
+
+    def due(self, now: Any = None) -> OutboxQuerySet:
+        now = now or timezone.now()
+        return self.filter(
+            status__in=[MessageStatus.PENDING, MessageStatus.RETRY, MessageStatus.AWAITING], next_attempt_at__lte=now
+        )
+
+
+class OutboxMessage(models.Model):
+    """One outbound ATO interaction. Written in the same transaction as the domain change that needs it; sent by
+    a worker; retried with the same MessageId; its outcome is handed to the handler its domain app registered."""
+
+    practice = models.ForeignKey(Practice, on_delete=models.PROTECT, related_name="+")
+    credential = models.ForeignKey(MachineCredential, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    service = models.CharField(max_length=40, db_index=True)
+    action = models.CharField(max_length=40)
+    message_id = models.CharField(max_length=120, unique=True)
+    conversation_id = models.CharField(max_length=64)
+    status = models.CharField(
+        max_length=10, choices=MessageStatus.choices, default=MessageStatus.PENDING, db_index=True
+    )
+    # "send" until the ATO has it; "pull" while a pushed message waits for its response to be pulled.
+    phase = models.CharField(max_length=4, default="send")
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now, db_index=True)
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    claimed_by = models.CharField(max_length=120, blank=True)
+    # Business documents, encrypted at rest: they carry TFNs. [[document name, XML text], ...]
+    payloads_encrypted = models.TextField()
+    response_encrypted = models.TextField(blank=True)
+    response_message_id = models.CharField(max_length=120, null=True, blank=True, unique=True)
+    error_code = models.CharField(max_length=60, blank=True)
+    error_text = models.TextField(blank=True)
+    # What the message is about, for filtering the console (for example a client); set by the domain app.
+    subject_type = models.CharField(max_length=60, blank=True)
+    subject_id = models.CharField(max_length=64, blank=True, db_index=True)
+    subject_repr = models.CharField(max_length=200, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    objects = OutboxQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="outbox_due")]
+
+    def __str__(self) -> str:
+        return f"{self.service} {self.action} {self.message_id}"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL
+
+    def set_payloads(self, payloads: list[tuple[str, str]]) -> None:
+        self.payloads_encrypted = _seal(payloads)
+
+    def payloads(self) -> list[tuple[str, str]]:
+        return [(name, text) for name, text in _open(self.payloads_encrypted)]
+
+    def set_response(self, response: dict[str, Any]) -> None:
+        self.response_encrypted = _seal(response)
+
+    def response(self) -> dict[str, Any]:
+        return _open(self.response_encrypted) if self.response_encrypted else {}  # type: ignore[no-any-return]
+
+
+def _seal(value: Any) -> str:
+    return keyring("TFN_ENCRYPTION_KEYS").encrypt(json.dumps(value).encode()).decode()
+
+
+def _open(token: str) -> Any:
+    return json.loads(keyring("TFN_ENCRYPTION_KEYS").decrypt(token.encode()))
+
+
+def get_message_or_404(user: User, pk: int) -> OutboxMessage:
+    return get_object_or_404(OutboxMessage.objects.for_practice(user.tenant), pk=pk)
+
+
+class AttemptOutcome(models.TextChoices):
+    OK = "ok", "Answered"
+    TRANSIENT = "transient", "Transient failure"
+    PERMANENT = "permanent", "Permanent failure"
+
+
+class MessageAttempt(models.Model):
+    """Every send: what went, what came back, how long it took. Bodies are stored with TFNs masked and
+    security tokens cut out, for the console; the originals are never kept."""
+
+    message = models.ForeignKey(OutboxMessage, on_delete=models.CASCADE, related_name="attempt_log")
+    number = models.PositiveIntegerField()
+    kind = models.CharField(max_length=10, default="send")  # send or pull
+    started_at = models.DateTimeField()
+    duration_ms = models.PositiveIntegerField(default=0)
+    http_status = models.PositiveIntegerField(null=True, blank=True)
+    outcome = models.CharField(max_length=10, choices=AttemptOutcome.choices)
+    error_code = models.CharField(max_length=60, blank=True)
+    error_text = models.TextField(blank=True)
+    worker = models.CharField(max_length=120, blank=True)
+    request_excerpt = models.TextField(blank=True)
+    response_excerpt = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["message", "number"]
+        indexes = [models.Index(fields=["started_at"], name="attempt_started")]
+
+    def __str__(self) -> str:
+        return f"attempt {self.number} of {self.message_id}: {self.outcome}"

@@ -1,0 +1,694 @@
+"""The outbox: every ATO interaction is a row first, sent by a worker, retried with the same MessageId, and its
+outcome handed to the domain app's handler; and the machine credentials that sign it all."""
+
+from __future__ import annotations
+
+import logging
+import random
+import re
+import socket
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+import django_rq
+from cryptography.hazmat.primitives import hashes, serialization
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+from lxml import etree
+
+from ato_gateway import tokens, transport
+from ato_gateway.handlers import Outcome, handler_for
+from ato_gateway.models import (
+    AttemptOutcome,
+    MachineCredential,
+    MessageAttempt,
+    MessageStatus,
+    OutboxMessage,
+)
+from ato_gateway.wire import api as wire
+from ato_gateway.wire import errors as wire_errors
+from ato_gateway.wire import keystore, registry
+from portal.audit import audit_record
+from portal.logging import redact_tfns
+from portal.models import Practice, User
+
+if TYPE_CHECKING:
+    from portal.http import PortalRequest
+
+log = logging.getLogger(__name__)
+EXCERPT_LIMIT = 64 * 1024
+
+
+# --- Machine credentials --------------------------------------------------------------------------------------
+
+
+class CredentialProblem(Exception):
+    """A credential file cannot be used; the message says why in words an admin can act on."""
+
+
+def credential_import(
+    *,
+    practice: Practice,
+    data: bytes,
+    filename: str,
+    password: str,
+    actor: User | None,
+    request: PortalRequest | None = None,
+) -> list[MachineCredential]:
+    """Import every credential in an ATO keystore.xml, or the one in a PKCS#12 file. The private key is
+    re-encrypted under our own key ring; the file's password is used once and not kept."""
+    try:
+        if data.lstrip()[:1] == b"<":
+            entries = [
+                keystore.load_credential(data, password, credential_id=info.id)
+                for info in keystore.list_credentials(data)
+            ]
+        else:
+            entries = [keystore.load_pkcs12(data, password)]
+    except wire_errors.WireError as exc:
+        raise CredentialProblem(f"{filename}: {exc}") from exc
+    except (ValueError, etree.XMLSyntaxError) as exc:
+        raise CredentialProblem(f"{filename} is neither an ATO keystore.xml nor a PKCS#12 file.") from exc
+    if not entries:
+        raise CredentialProblem("The file holds no machine credential.")
+    imported = []
+    with transaction.atomic():
+        for entry in entries:
+            fingerprint = entry.certificate.fingerprint(hashes.SHA256()).hex()
+            credential, created = MachineCredential.objects.get_or_create(
+                practice=practice,
+                fingerprint_sha256=fingerprint,
+                defaults={
+                    "legal_name": entry.info.legal_name,
+                    "abn": entry.info.abn,
+                    "serial_number": str(entry.info.serial_number),
+                    "not_before": entry.info.not_before,
+                    "not_after": entry.info.not_after,
+                    "certificate_chain_pem": "".join(
+                        c.public_bytes(serialization.Encoding.PEM).decode() for c in entry.chain
+                    ),
+                    "private_key_encrypted": MachineCredential.encrypt_private_key(entry.private_key),
+                    "source": "pkcs12" if data.lstrip()[:1] != b"<" else "keystore",
+                    "imported_by": actor,
+                },
+            )
+            if created:
+                audit_record(
+                    "credential.imported",
+                    request=request,
+                    actor=actor,
+                    practice=practice,
+                    target=credential,
+                    details={"serial": credential.serial_number, "not_after": credential.not_after.isoformat()},
+                )
+            imported.append(credential)
+        if not MachineCredential.objects.filter(practice=practice, is_selected=True).exists():
+            usable = [c for c in imported if c.is_current]
+            if usable:
+                credential_select(credential=usable[0], actor=actor, request=request)
+    cache.delete(f"credential-banner-{practice.pk}")
+    return imported
+
+
+def credential_select(
+    *, credential: MachineCredential, actor: User | None, request: PortalRequest | None = None
+) -> None:
+    with transaction.atomic():
+        MachineCredential.objects.filter(practice=credential.practice, is_selected=True).update(is_selected=False)
+        MachineCredential.objects.filter(pk=credential.pk).update(is_selected=True)
+        transaction.on_commit(lambda: cache.delete(f"credential-banner-{credential.practice_id}"))
+        audit_record(
+            "credential.selected", request=request, actor=actor, practice=credential.practice, target=credential
+        )
+
+
+def credential_for_signing(practice: Practice) -> MachineCredential:
+    credential = MachineCredential.objects.filter(practice=practice, is_selected=True).first()
+    if credential is None:
+        raise wire_errors.WireError(
+            "No machine credential is selected for this practice. A practice admin imports one under Gateway → "
+            "Machine credentials.",
+            permanent=True,
+        )
+    if credential.is_expired:
+        raise wire_errors.WireError(
+            f"The machine credential {credential.serial_number} expired on "
+            f"{timezone.localtime(credential.not_after):%d %B %Y}; the ATO "
+            "would refuse anything signed with it. Import a renewed credential from the ATO's Relationship "
+            "Authorisation Manager.",
+            permanent=True,
+        )
+    return credential
+
+
+# --- Putting messages in the outbox ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Subject:
+    """What a message is about, for the console's filters (for example a client)."""
+
+    type: str = ""
+    id: str = ""
+    repr: str = ""
+
+
+def outbox_enqueue(
+    *,
+    practice: Practice,
+    service: str,
+    action: str,
+    documents: list[tuple[str, str]],
+    subject: Subject | None = None,
+    created_by: User | None = None,
+) -> OutboxMessage:
+    """Record an outbound message in the caller's transaction; the send job is enqueued when it commits."""
+    return outbox_enqueue_many(
+        practice=practice, service=service, action=action, batch=[(documents, subject)], created_by=created_by
+    )[0]
+
+
+def outbox_enqueue_many(
+    *,
+    practice: Practice,
+    service: str,
+    action: str,
+    batch: Iterable[tuple[list[tuple[str, str]], Subject | None]],
+    created_by: User | None = None,
+) -> list[OutboxMessage]:
+    registry.get(f"{service}.{action}")  # an unknown service or action is a programming error: fail here
+    host = socket.gethostname()
+    rows = []
+    for documents, subject in batch:
+        message = OutboxMessage(
+            practice=practice,
+            service=service,
+            action=action,
+            message_id=f"{uuid.uuid4()}@{host}",
+            conversation_id=str(uuid.uuid4()),
+            created_by=created_by,
+            subject_type=subject.type if subject else "",
+            subject_id=subject.id if subject else "",
+            subject_repr=subject.repr[:200] if subject else "",
+        )
+        message.set_payloads(documents)
+        rows.append(message)
+    with transaction.atomic():
+        OutboxMessage.objects.bulk_create(rows)
+        audit_record(
+            "ato.message_queued",
+            actor=created_by,
+            practice=practice,
+            details={
+                "service": service,
+                "action": action,
+                "count": len(rows),
+                "message_ids": [m.message_id for m in rows[:20]],
+            },
+        )
+        ids = [m.pk for m in rows]
+        transaction.on_commit(lambda: outbox_dispatch(ids))
+    return rows
+
+
+def outbox_dispatch(ids: list[int], *, delay: timedelta | None = None) -> None:
+    """Push send jobs of up to GATEWAY_BATCH_SIZE messages each. Safe to repeat: the worker claims each row."""
+    from ato_gateway.jobs import send_batch
+
+    queue = django_rq.get_queue("high")
+    size = settings.GATEWAY_BATCH_SIZE
+    for start in range(0, len(ids), size):
+        chunk = ids[start : start + size]
+        if delay:
+            queue.enqueue_in(delay, send_batch, chunk)
+        else:
+            queue.enqueue(send_batch, chunk)
+    OutboxMessage.objects.filter(pk__in=ids).update(enqueued_at=timezone.now())
+
+
+# --- Sending ---------------------------------------------------------------------------------------------------
+
+
+def outbox_send_batch(ids: list[int], *, worker: str) -> None:
+    for pk in ids:
+        outbox_send_one(pk, worker=worker)
+
+
+def outbox_send_one(pk: int, *, worker: str) -> str | None:
+    """Claim one message by a conditional update, send it, record the attempt and the outcome. Returns the new
+    status, or None if another worker has it or it is not due."""
+    now = timezone.now()
+    claimed = OutboxMessage.objects.filter(
+        pk=pk, phase="send", status__in=[MessageStatus.PENDING, MessageStatus.RETRY], next_attempt_at__lte=now
+    ).update(status=MessageStatus.SENDING, claimed_at=now, claimed_by=worker, attempts=F("attempts") + 1)
+    if not claimed:
+        return None
+    message = OutboxMessage.objects.select_related("practice").get(pk=pk)
+    started = timezone.now()
+    request_bytes = b""
+    reply: transport.Reply | None = None
+    try:
+        credential = credential_for_signing(message.practice)
+        token = tokens.saml_token(credential)
+        service = registry.get(f"{message.service}.{message.action}")
+        request_bytes, content_type = wire.build_signed_request(
+            service_action=service,
+            message_id=message.message_id,
+            conversation_id=message.conversation_id,
+            from_abn=credential.abn,
+            agent_number=message.practice.agent_number or None,
+            payloads=[(name, text.encode()) for name, text in message.payloads()],
+            key=credential.private_key(),
+            certificate=credential.certificate(),
+            saml_assertion=token,
+            properties=_properties(),
+        )
+        endpoint = "single-sync" if service.pattern == "single-sync" else "async-push"
+        reply = transport.post(f"{settings.ATO_EBMS_URL}/{endpoint}", request_bytes, content_type)
+        inbound = _read_reply(reply)
+    except (transport.TransportError, wire_errors.WireError) as exc:
+        return _fail(
+            message,
+            worker,
+            started,
+            request_bytes,
+            reply,
+            _code(exc),
+            str(exc),
+            permanent=bool(getattr(exc, "permanent", False)),
+        )
+    return _answered(message, worker, started, request_bytes, reply, inbound)
+
+
+def outbox_pull(practice_id: int, *, worker: str, limit: int = 500) -> int:
+    """Collect the practice's queued responses: pull until the ATO says there is nothing (EBMS:0006), handing
+    each response to the message it answers (RefToMessageId). Returns how many were delivered."""
+    practice = Practice.objects.get(pk=practice_id)
+    delivered = 0
+    for _ in range(limit):
+        started = timezone.now()
+        request_bytes, reply = b"", None
+        try:
+            credential = credential_for_signing(practice)
+            token = tokens.saml_token(credential)
+            request_bytes, content_type = wire.build_signed_pull(
+                message_id=f"{uuid.uuid4()}@{socket.gethostname()}",
+                mpc=registry.mpc_for(credential.abn),
+                key=credential.private_key(),
+                certificate=credential.certificate(),
+                saml_assertion=token,
+                properties=_properties(),
+            )
+            reply = transport.post(f"{settings.ATO_EBMS_URL}/async-pull", request_bytes, content_type)
+            inbound = _read_reply(reply)
+        except (transport.TransportError, wire_errors.WireError) as exc:
+            log.warning("pull for practice %s failed: %s", practice_id, exc)
+            _schedule_pull(practice_id, backoff(2))
+            return delivered
+        if inbound.kind == "error":
+            if not any(e.code == "EBMS:0006" for e in inbound.errors):
+                log.warning("pull for practice %s refused: %s", practice_id, inbound.errors)
+            if OutboxMessage.objects.filter(
+                practice_id=practice_id, phase="pull", status=MessageStatus.AWAITING
+            ).exists():
+                _schedule_pull(practice_id, backoff(2))
+            return delivered
+        ref = inbound.ref_to_message_id or ""
+        now = timezone.now()
+        claimed = OutboxMessage.objects.filter(
+            practice_id=practice_id, message_id=ref, phase="pull", status=MessageStatus.AWAITING
+        ).update(status=MessageStatus.SENDING, claimed_at=now, claimed_by=worker, attempts=F("attempts") + 1)
+        if not claimed:
+            log.info("pulled a response for %s, which is not awaiting one (already delivered?)", ref)
+            continue
+        message = OutboxMessage.objects.select_related("practice").get(practice_id=practice_id, message_id=ref)
+        _answered(message, worker, started, request_bytes, reply, inbound)
+        delivered += 1
+    _schedule_pull(practice_id, timedelta(seconds=1))
+    return delivered
+
+
+def _read_reply(reply: transport.Reply) -> Any:
+    """Verify and read the ATO's reply. A reply mangled on the way (not XML, truncated, not gzip) is worth asking
+    for again: the ATO answers a repeated MessageId with its stored first answer. A reply whose signature fails is
+    not: it may be forged, and asking again will not make it genuine."""
+    try:
+        return wire.parse_response(reply.body, reply.content_type, ato_certificate=tokens.ato_certificate())
+    except (wire_errors.MalformedMessage, wire_errors.UnsafeXML, wire_errors.DecompressionFailure) as exc:
+        if isinstance(exc, wire_errors.SignatureInvalid):
+            raise
+        raise wire_errors.WireError(
+            f"The ATO's reply was unreadable ({exc}); asking again.", permanent=False, ebms_code="REPLY:MALFORMED"
+        ) from exc
+
+
+def _schedule_pull(practice_id: int, delay: timedelta) -> None:
+    from ato_gateway.jobs import pull_responses
+
+    django_rq.get_queue("high").enqueue_in(delay, pull_responses, practice_id)
+
+
+def _code(exc: Exception) -> str:
+    if isinstance(exc, transport.TransportError):
+        return exc.code
+    ebms_code = getattr(exc, "ebms_code", "")
+    return ebms_code if ebms_code.startswith("REPLY:") else exc.__class__.__name__
+
+
+def _properties() -> dict[str, str]:
+    return {
+        "ProductID": settings.SBR_PRODUCT_ID,
+        "BMS Vendor": settings.SBR_BMS_VENDOR,
+        "BMS Name": settings.SBR_BMS_NAME,
+        "BMS Version": settings.SBR_BMS_VERSION,
+    }
+
+
+TRANSIENT_EBMS = {"EBMS:0005", "EBMS:0006"}
+
+
+def _answered(
+    message: OutboxMessage, worker: str, started: Any, request_bytes: bytes, reply: transport.Reply, inbound: Any
+) -> str:
+    if inbound.kind == "error":
+        first = inbound.errors[0] if inbound.errors else None
+        code = first.code if first else "EBMS:0004"
+        text = (first.short_description + (f": {first.detail}" if first.detail else "")) if first else "ebMS error"
+        return _fail(message, worker, started, request_bytes, reply, code, text, permanent=code not in TRANSIENT_EBMS)
+    if inbound.kind == "receipt":
+        # Pushed: the ATO has it. Its response is collected by pulling the practice's channel.
+        status = _finish(
+            message,
+            worker,
+            started,
+            request_bytes,
+            reply,
+            status=MessageStatus.AWAITING,
+            outcome=AttemptOutcome.OK,
+            text="Receipt received; the response will be pulled.",
+            next_at=timezone.now() + timedelta(seconds=1),
+            phase="pull",
+            reset_attempts=True,
+        )
+        if status == MessageStatus.AWAITING:
+            _schedule_pull(message.practice_id, timedelta(seconds=1))
+        return status
+    if inbound.ref_to_message_id and inbound.ref_to_message_id != message.message_id:
+        return _fail(
+            message,
+            worker,
+            started,
+            request_bytes,
+            reply,
+            "REPLY:MISMATCH",
+            "The ATO's reply refers to another message.",
+            permanent=True,
+        )
+    if OutboxMessage.objects.filter(response_message_id=inbound.message_id).exclude(pk=message.pk).exists():
+        return _fail(
+            message,
+            worker,
+            started,
+            request_bytes,
+            reply,
+            "REPLY:REPLAYED",
+            "The ATO's reply repeats the MessageId of an earlier reply: refused as a replay.",
+            permanent=True,
+        )
+    documents = {name: data.decode("utf-8", "replace") for name, data in inbound.payloads.items()}
+    events = [
+        {
+            "code": e.code,
+            "severity": e.severity,
+            "short_description": e.short_description,
+            "detailed_description": e.detailed_description,
+            "parameters": [list(p) for p in e.parameters],
+        }
+        for e in inbound.event_items
+    ]
+    outcome = Outcome(ok=True, kind="user", documents=documents, events=events)
+    return _finish(
+        message,
+        worker,
+        started,
+        request_bytes,
+        reply,
+        status=MessageStatus.DONE,
+        outcome=AttemptOutcome.OK,
+        outcome_for_handler=outcome,
+        response_message_id=inbound.message_id,
+        response={"documents": documents, "events": events},
+    )
+
+
+def _fail(
+    message: OutboxMessage,
+    worker: str,
+    started: Any,
+    request_bytes: bytes,
+    reply: transport.Reply | None,
+    code: str,
+    text: str,
+    *,
+    permanent: bool,
+) -> str:
+    if permanent:
+        outcome = Outcome(ok=False, kind="failed", error_code=code, error_text=text)
+        return _finish(
+            message,
+            worker,
+            started,
+            request_bytes,
+            reply,
+            status=MessageStatus.FAILED,
+            outcome=AttemptOutcome.PERMANENT,
+            code=code,
+            text=text,
+            outcome_for_handler=outcome,
+        )
+    if message.attempts >= settings.GATEWAY_MAX_ATTEMPTS:
+        outcome = Outcome(ok=False, kind="dead", error_code=code, error_text=text)
+        return _finish(
+            message,
+            worker,
+            started,
+            request_bytes,
+            reply,
+            status=MessageStatus.DEAD,
+            outcome=AttemptOutcome.TRANSIENT,
+            code=code,
+            text=text,
+            outcome_for_handler=outcome,
+        )
+    delay = backoff(message.attempts)
+    status = _finish(
+        message,
+        worker,
+        started,
+        request_bytes,
+        reply,
+        status=MessageStatus.RETRY,
+        outcome=AttemptOutcome.TRANSIENT,
+        code=code,
+        text=text,
+        next_at=timezone.now() + delay,
+    )
+    if status == MessageStatus.RETRY:
+        outbox_dispatch([message.pk], delay=delay)
+    return status
+
+
+def backoff(attempts: int) -> timedelta:
+    """Exponential with full jitter: spreads a crowd of retries after an outage instead of a thundering herd."""
+    ceiling = min(settings.GATEWAY_BACKOFF_CAP_SECONDS, settings.GATEWAY_BACKOFF_BASE_SECONDS * 2 ** (attempts - 1))
+    return timedelta(seconds=random.uniform(ceiling / 2, ceiling))
+
+
+_TOKENS = re.compile(
+    rb"(<(?:\w+:)?(?:Assertion|BinarySecurityToken|SignatureValue)\b[^>]*>).*?(</(?:\w+:)?"
+    rb"(?:Assertion|BinarySecurityToken|SignatureValue)>)",
+    re.S,
+)
+
+
+def _excerpt(data: bytes) -> str:
+    """What the console shows of a wire message: security tokens cut out, TFNs masked, size capped."""
+    cut = _TOKENS.sub(rb"\1[omitted]\2", data[:EXCERPT_LIMIT])
+    return redact_tfns(cut.decode("utf-8", "replace"))
+
+
+def _finish(
+    message: OutboxMessage,
+    worker: str,
+    started: Any,
+    request_bytes: bytes,
+    reply: transport.Reply | None,
+    *,
+    status: str,
+    outcome: str,
+    code: str = "",
+    text: str = "",
+    next_at: Any = None,
+    outcome_for_handler: Outcome | None = None,
+    response_message_id: str | None = None,
+    response: dict[str, Any] | None = None,
+    reset_attempts: bool = False,
+    phase: str | None = None,
+) -> str:
+    """Record the attempt and the new state in one transaction, but only if this worker still holds the claim
+    (a sweeper may have given a slow worker's row to another). The handler runs inside the same transaction."""
+    finished = timezone.now()
+    with transaction.atomic():
+        held = (
+            OutboxMessage.objects.select_for_update()
+            .filter(pk=message.pk, status=MessageStatus.SENDING, claimed_by=worker)
+            .first()
+        )
+        if held is None:
+            log.warning("outbox %s: claim lost before the outcome was recorded", message.message_id)
+            return "lost"
+        MessageAttempt.objects.create(
+            message=held,
+            number=held.attempts,
+            kind=held.phase,
+            started_at=started,
+            duration_ms=int((finished - started).total_seconds() * 1000),
+            http_status=reply.status if reply else None,
+            outcome=outcome,
+            error_code=code,
+            error_text=text[:2000],
+            worker=worker,
+            request_excerpt=_excerpt(request_bytes),
+            response_excerpt=_excerpt(reply.body) if reply else "",
+        )
+        held.status = status
+        held.error_code, held.error_text = code, text[:2000]
+        held.claimed_by = ""
+        if next_at is not None:
+            held.next_attempt_at = next_at
+        if reset_attempts:
+            held.attempts = 0
+        if phase is not None:
+            held.phase = phase
+        if response_message_id:
+            held.response_message_id = response_message_id
+        if response is not None:
+            held.set_response(response)
+        if status in (MessageStatus.DONE, MessageStatus.FAILED, MessageStatus.DEAD):
+            held.completed_at = finished
+        held.save()
+        if outcome_for_handler is not None:
+            handler = handler_for(held.service, held.action)
+            if handler is not None:
+                handler(held, outcome_for_handler)
+            audit_record(
+                f"ato.message_{status}",
+                practice=held.practice,
+                target=held,
+                target_repr=f"{held.service} {held.action} {held.subject_repr}".strip(),
+                details={"message_id": held.message_id, "error": code},
+            )
+    return status
+
+
+def gateway_ping(*, request: PortalRequest) -> OutboxMessage:
+    """A signed round trip that changes nothing at the ATO: proves credential, token, signature and network."""
+    from xml.sax.saxutils import escape
+
+    text = escape(f"Connection test by {request.user.username}")
+    document = f'<PingRequest xmlns="http://www.sbr.gov.au/ato/ping"><Text>{text}</Text></PingRequest>'
+    with transaction.atomic(durable=True):
+        return outbox_enqueue(
+            practice=request.user.tenant,
+            service=PING_SERVICE,
+            action=PING_ACTION,
+            documents=[("PingRequest", document)],
+            created_by=request.user,
+            subject=Subject("ping", "", "Connection test"),
+        )
+
+
+PING_SERVICE, PING_ACTION = "PING", "Ping.001.00"
+
+
+# --- Operator actions and the sweeper ---------------------------------------------------------------------------
+
+
+def outbox_resend(*, request: PortalRequest, message: OutboxMessage) -> bool:
+    """Send a failed or dead message again, with the same MessageId: the ATO applies it at most once."""
+    with transaction.atomic():
+        changed = OutboxMessage.objects.filter(
+            pk=message.pk, status__in=[MessageStatus.FAILED, MessageStatus.DEAD]
+        ).update(status=MessageStatus.RETRY, attempts=0, next_attempt_at=timezone.now(), completed_at=None)
+        if changed:
+            audit_record(
+                "ato.message_resent", request=request, target=message, details={"message_id": message.message_id}
+            )
+            transaction.on_commit(lambda: outbox_dispatch([message.pk]))
+    return bool(changed)
+
+
+def outbox_sweep() -> int:
+    """Re-enqueue rows that should have been sent by now (committed but never enqueued, or their job lost), give
+    rows claimed by a worker that died back to the queue, and pull for practices with responses outstanding.
+    Repeating a job is harmless: the worker claims each row."""
+    now = timezone.now()
+    lease = now - timedelta(seconds=settings.GATEWAY_CLAIM_LEASE_SECONDS)
+    orphaned = OutboxMessage.objects.filter(status=MessageStatus.SENDING, claimed_at__lt=lease)
+    orphaned.filter(phase="send").update(status=MessageStatus.RETRY, claimed_by="", next_attempt_at=now)
+    orphaned.filter(phase="pull").update(status=MessageStatus.AWAITING, claimed_by="", next_attempt_at=now)
+    due = list(
+        OutboxMessage.objects.filter(
+            phase="send",
+            status__in=[MessageStatus.PENDING, MessageStatus.RETRY],
+            next_attempt_at__lte=now - timedelta(seconds=5),
+        )
+        .filter(Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=now - timedelta(seconds=30)))
+        .values_list("pk", flat=True)[:5000]
+    )
+    if due:
+        outbox_dispatch(due)
+    for practice_id in (
+        OutboxMessage.objects.filter(phase="pull", status=MessageStatus.AWAITING)
+        .values_list("practice_id", flat=True)
+        .distinct()
+    ):
+        _schedule_pull(practice_id, timedelta(seconds=0))
+    return len(due)
+
+
+# --- Health -------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Health:
+    attempts: int
+    failures: int
+    last_success: Any
+    failing: bool
+
+    @property
+    def error_rate(self) -> float:
+        return self.failures / self.attempts if self.attempts else 0.0
+
+
+def gateway_health(window: timedelta = timedelta(minutes=10)) -> Health:
+    """Recent transport health across all practices: the ATO is one service for everyone."""
+    since = timezone.now() - window
+    recent = MessageAttempt.objects.filter(started_at__gte=since)
+    attempts = recent.count()
+    failures = recent.filter(outcome=AttemptOutcome.TRANSIENT).exclude(error_code="EBMS:0006").count()
+    last_success = (
+        MessageAttempt.objects.filter(outcome=AttemptOutcome.OK)
+        .order_by("-started_at")
+        .values_list("started_at", flat=True)
+        .first()
+    )
+    failing = attempts >= 5 and failures / attempts >= 0.5
+    return Health(attempts, failures, last_success, failing)

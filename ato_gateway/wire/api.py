@@ -1,0 +1,670 @@
+"""The high-level functions: whole signed messages in, whole verified messages out.
+
+The client (the gateway's outbox) uses ``build_signed_request``, ``build_signed_pull`` and ``parse_response``;
+the stand-in ATO uses ``parse_request`` and the ``build_signed_response`` / ``_receipt`` / ``_error`` trio.
+Signatures and types are documented in the package docstring (``ato_gateway/wire/__init__.py``).
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import hashlib
+import itertools
+import json
+import zlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Literal
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import rsa
+from lxml import etree
+
+from . import ebms, events, mime, ns, registry, sts, wsse, xmlsafe
+from .ebms import EbmsError, PartInfo, Party
+from .errors import (
+    DecompressionFailure,
+    EbmsFault,
+    InvalidHeader,
+    MalformedMessage,
+    SignatureInvalid,
+    TokenRejected,
+)
+from .events import EventItem
+from .keystore import certificate_abn
+from .registry import ServiceAction
+from .sts import SamlAssertion
+from .wsse import ReferenceSpec, SignedReference, Trust
+
+SOAP_CONTENT_TYPE = "application/soap+xml; charset=UTF-8"
+_EXC = (ns.EXC_C14N,)
+_ENVELOPE_OPEN = ebms.ENVELOPE_OPEN.encode("utf-8")
+_MAX_PAYLOAD_BYTES = 50 * 1024 * 1024
+
+Payloads = list[tuple[str, bytes]]
+
+
+@dataclass
+class InboundMessage:
+    """A verified reply from the ATO (or the stand-in)."""
+
+    kind: Literal["user", "receipt", "error"]
+    message_id: str
+    ref_to_message_id: str | None
+    timestamp: datetime | None
+    service: str | None
+    action: str | None
+    conversation_id: str | None
+    errors: list[EbmsError]
+    payloads: dict[str, bytes]  # by DocumentName, gunzipped
+    event_items: list[EventItem]
+    maximum_severity: str | None  # of the event part, when there is one
+    receipt_references: list[SignedReference]
+    signer_certificate: x509.Certificate
+    raw: bytes
+
+    def raise_for_errors(self) -> None:
+        """EbmsFault when the reply is an ebMS Error; ``permanent`` unless every code is transient."""
+        if self.kind == "error":
+            codes = [e.code for e in self.errors]
+            details = "; ".join(f"{e.code} {e.short_description}: {e.detail}" for e in self.errors)
+            raise EbmsFault(details or "ebMS error", codes=codes, permanent=any(e.permanent for e in self.errors))
+
+
+@dataclass
+class InboundPart:
+    document_name: str
+    content_id: str
+    content: bytes  # gunzipped
+    transmitted: bytes  # as signed and sent
+    properties: dict[str, str]
+
+
+@dataclass
+class InboundRequest:
+    """A verified message as the receiving side (the stand-in ATO) sees it."""
+
+    kind: Literal["user", "pull", "receipt", "error"]
+    message_id: str
+    ref_to_message_id: str | None
+    timestamp: datetime | None
+    service: str | None
+    action: str | None
+    conversation_id: str | None
+    from_parties: list[Party]
+    from_role: str | None
+    to_parties: list[Party]
+    properties: dict[str, str]
+    parts: list[InboundPart]
+    mpc: str | None
+    signer_certificate: x509.Certificate
+    signer_abn: str | None
+    references: list[SignedReference]
+    saml_assertion: bytes | None
+    saml: SamlAssertion | None
+    fingerprint: str  # what a repeated MessageId must match to count as the same message (see _fingerprint)
+    errors: list[EbmsError] = field(default_factory=list)
+    raw: bytes = b""
+
+    @property
+    def payloads(self) -> dict[str, bytes]:
+        return {part.document_name: part.content for part in self.parts}
+
+    @property
+    def from_abn(self) -> str | None:
+        return next((p.party_id for p in self.from_parties if p.type == registry.PARTY_TYPE_ABN), None)
+
+    @property
+    def agent_number(self) -> str | None:
+        return next((p.party_id for p in self.from_parties if p.type == registry.PARTY_TYPE_TAN), None)
+
+
+# --- caches: per certificate and per token, not per message ---
+
+
+@functools.lru_cache(maxsize=256)
+def _certificate_b64(certificate: x509.Certificate) -> str:
+    return wsse.certificate_b64(certificate)
+
+
+@dataclass(frozen=True)
+class _Token:
+    assertion_id: str
+    digest: str
+    octets: bytes  # the assertion without XML declaration, UTF-8
+
+
+@functools.lru_cache(maxsize=256)  # one live token per machine credential in use
+def _token(assertion: bytes) -> _Token:
+    element = xmlsafe.parse(assertion)
+    if element.tag != ns.q(ns.SAML2, "Assertion") or not element.get("ID"):
+        raise TokenRejected("the SAML token is not a SAML 2.0 assertion with an ID")
+    octets = assertion.removeprefix(b"\xef\xbb\xbf").lstrip()
+    if octets.startswith(b"<?xml"):
+        declaration = octets[: octets.index(b"?>") + 2]
+        if b"encoding" in declaration and not any(e in declaration.lower() for e in (b"utf-8", b"utf8")):
+            octets = etree.tostring(element)  # not UTF-8: the envelope is, so the token must be re-encoded
+        else:
+            octets = octets[len(declaration) :].lstrip()
+    # Exclusive C14N of the assertion does not depend on where it sits, so its digest is the same in every message.
+    return _Token(element.get("ID", ""), wsse.digest_b64(wsse.exc_c14n(element)), octets)
+
+
+# --- building (both sides) ---
+
+
+# The ids need only be unique within one message; a process-wide counter is cheaper than randomness.
+_id_counter = itertools.count(1)
+
+
+def _ids() -> tuple[str, str, str]:
+    n = next(_id_counter)
+    return f"id-messaging-{n}", f"id-body-{n}", f"id-x509-{n}"
+
+
+def _finish(
+    messaging_xml: str,
+    *,
+    ids: tuple[str, str, str],
+    key: rsa.RSAPrivateKey,
+    certificate: x509.Certificate,
+    saml_assertion: bytes | None,
+    attachments: list[mime.MimePart],
+) -> tuple[bytes, str]:
+    """Validate, sign, serialise and package a header from one of the ``ebms.*_xml`` builders.
+
+    The header and Body are already canonical text (see ebms.py), so each digest is over the bytes as sent; the
+    SAML assertion goes in as the token service issued it, with its digest computed once per token."""
+    messaging_id, body_id, bst_id = ids
+    messaging = messaging_xml.encode("utf-8")
+    ebms.validate_messaging(messaging)
+    body = ebms.body_xml(body_id).encode("utf-8")
+    references = [ReferenceSpec(f"#{messaging_id}", _EXC, wsse.digest_b64(messaging))]
+    token = _token(saml_assertion) if saml_assertion else None
+    if token is not None:
+        references.append(ReferenceSpec(f"#{token.assertion_id}", _EXC, token.digest))
+    references.append(ReferenceSpec(f"#{body_id}", _EXC, wsse.digest_b64(body)))
+    references += [wsse.attachment_reference(a.body, mime.cid_url(a.content_id)) for a in attachments]
+    signature = wsse.signature_xml(
+        key=key, references=references, key_info_xml=wsse.token_reference_key_info_xml(bst_id)
+    )
+    xml = b"".join(
+        (
+            _ENVELOPE_OPEN,
+            messaging,
+            b'<wsse:Security S12:mustUnderstand="true">',
+            wsse.bst_xml(_certificate_b64(certificate), bst_id).encode("ascii"),
+            token.octets if token is not None else b"",
+            signature.encode("utf-8"),
+            b"</wsse:Security></S12:Header>",
+            body,
+            b"</S12:Envelope>",
+        )
+    )
+    if not attachments:
+        return xml, SOAP_CONTENT_TYPE
+    return mime.build_multipart(xml, attachments, root_content_id=mime.new_content_id("soap"))
+
+
+def _user_message(
+    *,
+    message_id: str,
+    conversation_id: str,
+    service: str,
+    action: str,
+    from_parties: list[Party],
+    from_role: str,
+    to_parties: list[Party],
+    to_role: str,
+    payloads: Payloads,
+    document_type: str,
+    compress: bool,
+    key: rsa.RSAPrivateKey,
+    certificate: x509.Certificate,
+    saml_assertion: bytes | None,
+    properties: dict[str, str],
+    ref_to_message_id: str | None,
+    now: datetime | None,
+) -> tuple[bytes, str]:
+    ids = _ids()
+    parts: list[PartInfo] = []
+    attachments: list[mime.MimePart] = []
+    for index, (document_name, content) in enumerate(payloads, start=1):
+        if not document_name:
+            raise ValueError("every payload needs a document name")
+        content_id = mime.new_content_id(document_name)
+        # mtime=0: a retry of the same message produces the same compressed octets.
+        octets = gzip.compress(content, compresslevel=6, mtime=0) if compress else content
+        part_properties = {
+            "DocumentName": document_name,
+            "PartID": str(index),
+            "DocumentType": document_type,
+            "MimeType": registry.PAYLOAD_MIME_TYPE,
+            "filename": f"{document_name}.xml",
+        }
+        if compress:
+            part_properties["CompressionType"] = registry.GZIP_MIME_TYPE
+        parts.append(PartInfo(mime.cid_url(content_id), part_properties))
+        media = registry.GZIP_MIME_TYPE if compress else registry.PAYLOAD_MIME_TYPE
+        attachments.append(mime.MimePart(content_id, media, octets))
+    messaging = ebms.user_message_xml(
+        messaging_id=ids[0],
+        message_id=message_id,
+        timestamp=now or datetime.now(UTC),
+        from_parties=from_parties,
+        from_role=from_role,
+        to_parties=to_parties,
+        to_role=to_role,
+        service=service,
+        action=action,
+        conversation_id=conversation_id,
+        properties=properties,
+        parts=parts,
+        ref_to_message_id=ref_to_message_id,
+    )
+    return _finish(
+        messaging, ids=ids, key=key, certificate=certificate, saml_assertion=saml_assertion, attachments=attachments
+    )
+
+
+def build_signed_request(
+    *,
+    service_action: ServiceAction | str,
+    message_id: str,
+    conversation_id: str,
+    from_abn: str,
+    agent_number: str | None = None,
+    payloads: Payloads,
+    compress: bool = False,
+    key: rsa.RSAPrivateKey,
+    certificate: x509.Certificate,
+    saml_assertion: bytes | None,
+    properties: dict[str, str],
+    now: datetime | None = None,
+) -> tuple[bytes, str]:
+    """A signed ebMS3 UserMessage to the ATO. Returns (HTTP body, Content-Type header)."""
+    action = registry.resolve(service_action)
+    missing = [name for name in registry.MESSAGE_PROPERTY_NAMES if not properties.get(name)]
+    if missing:
+        raise ValueError(f"message properties missing: {', '.join(missing)} (they come from settings)")
+    from_parties = [Party(from_abn, registry.PARTY_TYPE_ABN)]
+    if agent_number:
+        from_parties.append(Party(agent_number, registry.PARTY_TYPE_TAN))
+    return _user_message(
+        message_id=message_id,
+        conversation_id=conversation_id,
+        service=action.service_uri,
+        action=action.action,
+        from_parties=from_parties,
+        # One From has one Role: an agent acting for a client speaks as a Registered Agent.
+        from_role=registry.ROLE_REGISTERED_AGENT if agent_number else registry.ROLE_BUSINESS,
+        to_parties=[Party(registry.ATO_ABN, registry.PARTY_TYPE_ABN)],
+        to_role=registry.ROLE_AGENCY,
+        payloads=payloads,
+        document_type=action.document_type,
+        compress=compress,
+        key=key,
+        certificate=certificate,
+        saml_assertion=saml_assertion,
+        properties=properties,
+        ref_to_message_id=None,
+        now=now,
+    )
+
+
+def build_signed_pull(
+    *,
+    message_id: str,
+    mpc: str,
+    key: rsa.RSAPrivateKey,
+    certificate: x509.Certificate,
+    saml_assertion: bytes | None,
+    properties: dict[str, str] | None = None,
+    now: datetime | None = None,
+) -> tuple[bytes, str]:
+    """A signed PullRequest signal for ``mpc`` (``registry.mpc_for(abn)``). An ebMS3 SignalMessage has no
+    MessageProperties, so ``properties`` is accepted for symmetry with build_signed_request and not sent."""
+    del properties
+    ids = _ids()
+    messaging = ebms.pull_request_xml(
+        messaging_id=ids[0], message_id=message_id, timestamp=now or datetime.now(UTC), mpc=mpc
+    )
+    return _finish(messaging, ids=ids, key=key, certificate=certificate, saml_assertion=saml_assertion, attachments=[])
+
+
+def build_signed_response(
+    *,
+    message_id: str,
+    ref_to_message_id: str,
+    conversation_id: str,
+    service: str,
+    action: str,
+    to_abn: str,
+    payloads: Payloads,
+    key: rsa.RSAPrivateKey,
+    certificate: x509.Certificate,
+    from_abn: str = registry.ATO_ABN,
+    properties: dict[str, str] | None = None,
+    compress: bool = False,
+    now: datetime | None = None,
+) -> tuple[bytes, str]:
+    """A signed UserMessage from the ATO answering ``ref_to_message_id`` (a single-sync answer or a pulled
+    response to a pushed message)."""
+    return _user_message(
+        message_id=message_id,
+        conversation_id=conversation_id,
+        service=service,
+        action=action,
+        from_parties=[Party(from_abn, registry.PARTY_TYPE_ABN)],
+        from_role=registry.ROLE_AGENCY,
+        to_parties=[Party(to_abn, registry.PARTY_TYPE_ABN)],
+        to_role=registry.ROLE_BUSINESS,
+        payloads=payloads,
+        document_type="BASE",
+        compress=compress,
+        key=key,
+        certificate=certificate,
+        saml_assertion=None,
+        properties=properties or {},
+        ref_to_message_id=ref_to_message_id,
+        now=now,
+    )
+
+
+def build_signed_receipt(
+    *,
+    request: InboundRequest,
+    message_id: str,
+    key: rsa.RSAPrivateKey,
+    certificate: x509.Certificate,
+    now: datetime | None = None,
+) -> tuple[bytes, str]:
+    """A signed Receipt for ``request``, repeating the digests it was signed with (non-repudiation)."""
+    ids = _ids()
+    messaging = ebms.receipt_xml(
+        messaging_id=ids[0],
+        message_id=message_id,
+        timestamp=now or datetime.now(UTC),
+        ref_to_message_id=request.message_id,
+        references=request.references,
+    )
+    return _finish(messaging, ids=ids, key=key, certificate=certificate, saml_assertion=None, attachments=[])
+
+
+def build_signed_error(
+    *,
+    errors: list[EbmsError],
+    message_id: str,
+    key: rsa.RSAPrivateKey,
+    certificate: x509.Certificate,
+    ref_to_message_id: str | None = None,
+    now: datetime | None = None,
+) -> tuple[bytes, str]:
+    """A signed ebMS Error signal (``ebms.standard_error`` makes the EbmsError values)."""
+    ids = _ids()
+    messaging = ebms.errors_xml(
+        messaging_id=ids[0],
+        message_id=message_id,
+        timestamp=now or datetime.now(UTC),
+        ref_to_message_id=ref_to_message_id,
+        errors=errors,
+    )
+    return _finish(messaging, ids=ids, key=key, certificate=certificate, saml_assertion=None, attachments=[])
+
+
+# --- reading (both sides) ---
+
+
+@dataclass
+class _Verified:
+    envelope: etree._Element
+    header: ebms.MessagingHeader
+    attachments: dict[str, mime.MimePart]
+    signature: wsse.VerifiedSignature
+    assertion: etree._Element | None
+
+
+def _read(body: bytes, content_type: str, *, trust: Trust, now: datetime | None) -> _Verified:
+    root, attachments = mime.parse_package(body, content_type)
+    envelope = xmlsafe.parse(root.body)
+    if envelope.tag != ns.q(ns.SOAP12, "Envelope"):
+        raise MalformedMessage(f"the root part is not a SOAP 1.2 envelope but {envelope.tag}")
+    soap_body = envelope.find(ns.q(ns.SOAP12, "Body"))
+    if soap_body is None:
+        raise MalformedMessage("the SOAP envelope has no Body")
+    header_element = envelope.find(ns.q(ns.SOAP12, "Header"))
+    if header_element is None or header_element.find(ns.q(ns.EB, "Messaging")) is None:
+        fault = soap_body.find(ns.q(ns.SOAP12, "Fault"))
+        if fault is not None:
+            raise MalformedMessage(f"SOAP Fault instead of an ebMS message: {sts.fault_text(fault)}")
+    messaging = ebms.find_messaging(envelope)
+    header = ebms.parse_messaging(messaging)
+    security = wsse.find_security(header_element)
+    assertions = security.findall(ns.q(ns.SAML2, "Assertion"))
+    if len(assertions) > 1:
+        raise SignatureInvalid("more than one SAML assertion in wsse:Security")
+    assertion = assertions[0] if assertions else None
+    must_cover = [messaging, soap_body] + ([assertion] if assertion is not None else [])
+    signature = wsse.verify_message(
+        envelope,
+        attachments={cid: part.body for cid, part in attachments.items()},
+        trust=trust,
+        must_cover=must_cover,
+        now=now,
+    )
+    return _Verified(envelope, header, attachments, signature, assertion)
+
+
+def _parts(user: ebms.UserMessageHeader, attachments: dict[str, mime.MimePart]) -> list[InboundPart]:
+    found: list[InboundPart] = []
+    used: set[str] = set()
+    for part in user.parts:
+        content_id = part.content_id
+        if content_id is None:
+            raise InvalidHeader(f"PartInfo href {part.href!r} is not a cid: reference to an attachment")
+        if content_id not in attachments:
+            raise MalformedMessage(f"PartInfo refers to <{content_id}>, which the MIME package does not hold")
+        used.add(content_id)
+        transmitted = attachments[content_id].body
+        content = _gunzip(transmitted, content_id) if part.compressed else transmitted
+        found.append(InboundPart(part.document_name, content_id, content, transmitted, part.properties))
+    extra = set(attachments) - used
+    if extra:
+        raise MalformedMessage(f"attachment(s) not listed in PayloadInfo: {', '.join(sorted(extra))}")
+    return found
+
+
+def _gunzip(data: bytes, content_id: str) -> bytes:
+    try:
+        decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        content = decompressor.decompress(data, _MAX_PAYLOAD_BYTES)
+        if decompressor.unconsumed_tail:
+            raise DecompressionFailure(f"part <{content_id}> inflates beyond {_MAX_PAYLOAD_BYTES} bytes")
+        if not decompressor.eof:
+            raise DecompressionFailure(f"part <{content_id}> is a truncated gzip stream")
+        return content
+    except zlib.error as exc:
+        raise DecompressionFailure(f"part <{content_id}> is marked gzip but does not decompress: {exc}") from exc
+
+
+def parse_response(
+    body: bytes, content_type: str, *, ato_certificate: x509.Certificate, now: datetime | None = None
+) -> InboundMessage:
+    """Verify (against the configured ATO certificate) and read a reply: a UserMessage, Receipt or Error."""
+    verified = _read(body, content_type, trust=ato_certificate, now=now)
+    header = verified.header
+    if header.user_messages:
+        user = header.user_messages[0]
+        parts = _parts(user, verified.attachments)
+        payloads = {p.document_name: p.content for p in parts}
+        items: list[EventItem] = []
+        severity: str | None = None
+        for part in parts:
+            if events.is_event(part.content):
+                event = events.parse_event(part.content)
+                items.extend(event.items)
+                severity = event.maximum_severity
+        return InboundMessage(
+            kind="user",
+            message_id=user.message_id,
+            ref_to_message_id=user.ref_to_message_id,
+            timestamp=user.timestamp,
+            service=user.service,
+            action=user.action,
+            conversation_id=user.conversation_id,
+            errors=[],
+            payloads=payloads,
+            event_items=items,
+            maximum_severity=severity,
+            receipt_references=[],
+            signer_certificate=verified.signature.certificate,
+            raw=body,
+        )
+    signal = header.signals[0]
+    if signal.errors:
+        kind: Literal["user", "receipt", "error"] = "error"
+    elif signal.receipt is not None:
+        kind = "receipt"
+    else:
+        raise InvalidHeader("the reply is a signal that is neither a Receipt nor an Error")
+    return InboundMessage(
+        kind=kind,
+        message_id=signal.message_id,
+        ref_to_message_id=signal.ref_to_message_id,
+        timestamp=signal.timestamp,
+        service=None,
+        action=None,
+        conversation_id=None,
+        errors=signal.errors,
+        payloads={},
+        event_items=[],
+        maximum_severity=None,
+        receipt_references=signal.receipt_references,
+        signer_certificate=verified.signature.certificate,
+        raw=body,
+    )
+
+
+def parse_request(
+    body: bytes,
+    content_type: str,
+    *,
+    trust: Trust,
+    token_issuer: x509.Certificate | None = None,
+    now: datetime | None = None,
+) -> InboundRequest:
+    """Verify and read a message sent to the ATO. With ``token_issuer`` the SAML token is required and checked:
+    signed by that certificate, within its validity, and issued to the ABN of the credential that signed the
+    message (TokenRejected otherwise)."""
+    verified = _read(body, content_type, trust=trust, now=now)
+    header = verified.header
+    certificate = verified.signature.certificate
+    signer_abn = certificate_abn(certificate)
+    saml: SamlAssertion | None = None
+    if token_issuer is not None:
+        if verified.assertion is None:
+            raise TokenRejected("the message carries no SAML token")
+        saml = sts.verify_assertion(verified.assertion, issuer_certificate=token_issuer, now=now)
+        if not signer_abn or saml.abn != signer_abn:
+            raise TokenRejected(f"the SAML token is for ABN {saml.abn}, the signing credential is {signer_abn}")
+        serial = saml.attributes.get(registry.SAML_ATTRIBUTE_CERTIFICATE_SERIAL)
+        if serial and serial != str(certificate.serial_number):
+            raise TokenRejected("the SAML token was issued to another certificate")
+    common = {
+        "signer_certificate": certificate,
+        "signer_abn": signer_abn,
+        "references": verified.signature.references,
+        "saml_assertion": etree.tostring(verified.assertion) if verified.assertion is not None else None,
+        "saml": saml,
+        "raw": body,
+    }
+    if header.user_messages:
+        if len(header.user_messages) > 1 or header.signals:
+            raise InvalidHeader("one eb:Messaging may carry one UserMessage here")
+        user = header.user_messages[0]
+        parts = _parts(user, verified.attachments)
+        return InboundRequest(
+            kind="user",
+            message_id=user.message_id,
+            ref_to_message_id=user.ref_to_message_id,
+            timestamp=user.timestamp,
+            service=user.service,
+            action=user.action,
+            conversation_id=user.conversation_id,
+            from_parties=user.from_parties,
+            from_role=user.from_role,
+            to_parties=user.to_parties,
+            properties=user.properties,
+            parts=parts,
+            mpc=None,
+            fingerprint=_fingerprint(
+                kind="user",
+                service=user.service,
+                action=user.action,
+                conversation_id=user.conversation_id,
+                ref=user.ref_to_message_id,
+                parties=[(p.type, p.party_id) for p in user.from_parties + user.to_parties],
+                parts=[(p.document_name, hashlib.sha256(p.content).hexdigest()) for p in parts],
+                mpc=None,
+            ),
+            **common,  # type: ignore[arg-type]
+        )
+    if verified.attachments:
+        raise MalformedMessage("a signal message carries attachments")
+    signal = header.signals[0]
+    if signal.has_pull_request:
+        kind: Literal["user", "pull", "receipt", "error"] = "pull"
+    elif signal.errors:
+        kind = "error"
+    elif signal.receipt is not None:
+        kind = "receipt"
+    else:
+        raise InvalidHeader("a SignalMessage with neither PullRequest, Receipt nor Error")
+    return InboundRequest(
+        kind=kind,
+        message_id=signal.message_id,
+        ref_to_message_id=signal.ref_to_message_id,
+        timestamp=signal.timestamp,
+        service=None,
+        action=None,
+        conversation_id=None,
+        from_parties=[],
+        from_role=None,
+        to_parties=[],
+        properties={},
+        parts=[],
+        mpc=signal.pull_mpc,
+        errors=signal.errors,
+        fingerprint=_fingerprint(
+            kind=kind,
+            service=None,
+            action=None,
+            conversation_id=None,
+            ref=signal.ref_to_message_id,
+            parties=[],
+            parts=[],
+            mpc=signal.pull_mpc,
+        ),
+        **common,  # type: ignore[arg-type]
+    )
+
+
+def _fingerprint(
+    *,
+    kind: str,
+    service: str | None,
+    action: str | None,
+    conversation_id: str | None,
+    ref: str | None,
+    parties: list[tuple[str, str]],
+    parts: list[tuple[str, str]],
+    mpc: str | None,
+) -> str:
+    """What makes two messages with one MessageId "the same message": the business content, not the envelope.
+    A retry is rebuilt and re-signed (new Timestamp, perhaps a fresh SAML token, a new signature), so those are
+    left out; the service, action, conversation, parties and each payload's name and decompressed digest are in."""
+    material = json.dumps(
+        [kind, service, action, conversation_id, ref, parties, parts, mpc], separators=(",", ":"), sort_keys=False
+    )
+    return hashlib.sha256(material.encode("utf-8")).hexdigest()

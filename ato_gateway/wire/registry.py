@@ -1,0 +1,175 @@
+"""The one table of every service and action, and every other value the project chose itself.
+
+Values marked [ours] in docs/sbr-ebms3.md and docs/wire-contract.md live here and nowhere else, so that putting in
+the ATO's real values (from its service registry packages, not available to this project) is an edit of this data,
+not of any logic. Service names and versions come from the seed; URIs and action strings follow the pattern seen
+in a real request (``http://sbr.gov.au/ato/payevnt/2020``, ``Submit.004.00``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+ExchangePattern = Literal["single-sync", "push-pull"]
+
+# --- parties and roles [seen / reported] ---
+ATO_ABN = "51824753556"
+PARTY_TYPE_ABN = "http://abr.gov.au/PartyIdType/ABN"
+PARTY_TYPE_TAN = "http://ato.gov.au/PartyIdType/TAN"
+ROLE_BUSINESS = "http://sbr.gov.au/ato/Role/Business"
+ROLE_REGISTERED_AGENT = "http://sbr.gov.au/ato/Role/Registered Agent"
+ROLE_AGENCY = "http://sbr.gov.au/agency"
+
+# --- message properties [seen]: the software's registration with the ATO, values from settings ---
+MESSAGE_PROPERTY_NAMES: tuple[str, ...] = ("ProductID", "BMS Vendor", "BMS Name", "BMS Version")
+
+# --- pull channel [ours] ---
+MPC_PREFIX = "http://sbr.gov.au/mpc/"
+
+# --- business response ("event") [reported namespace; ours document name] ---
+EVENT_NAMESPACE = "http://sbr.gov.au/comn/event.02.data"
+EVENT_DOCUMENT_NAME = "Event"
+
+# --- payload parts [ours] ---
+PAYLOAD_MIME_TYPE = "application/xml"
+GZIP_MIME_TYPE = "application/gzip"
+DEFAULT_MESSAGE_ID_HOST = "practice-portal.invalid"
+
+# --- security token service [ours, following the ATO reference client] ---
+STS_APPLIES_TO_DEFAULT = "https://sbr.ato.gov.au/services"
+STS_CLAIMS_DIALECT = "http://sbr.gov.au/sts/claims/2026"
+STS_CLAIMS_NAMESPACE = "http://sbr.gov.au/sts/claims/2026"
+CREDENTIAL_TYPE_DEVICE = "D"
+STS_TOKEN_LIFETIME_SECONDS = 30 * 60
+STS_REQUEST_LIFETIME_SECONDS = 5 * 60
+SAML_ATTRIBUTE_ABN = "http://sbr.gov.au/claims/abn"
+SAML_ATTRIBUTE_CERTIFICATE_SERIAL = "http://sbr.gov.au/claims/certificate-serial"
+SAML_ATTRIBUTE_CREDENTIAL_TYPE = "http://sbr.gov.au/claims/credential-type"
+
+# --- the ping action [ours, docs/wire-contract.md] ---
+PING_NAMESPACE = "http://www.sbr.gov.au/ato/ping"
+
+
+@dataclass(frozen=True)
+class ServiceAction:
+    """One action of one service: everything needed to address it on the wire."""
+
+    service: str  # our short name, unique per version: "CUREL", "CUDTL2016"
+    version: str  # the seed's service version, "0004.2018"
+    service_uri: str
+    action: str  # "Submit.004.00"
+    pattern: ExchangePattern
+    request_document: str  # the DocumentName part property of the request's payload
+    response_document: str
+    document_namespace: str  # the business documents' XML namespace
+    document_type: str = "BASE"  # the DocumentType part property: BASE, BULK, PARENT, CHILD
+
+    @property
+    def key(self) -> str:
+        return f"{self.service}.{self.action}"
+
+    @property
+    def verb(self) -> str:
+        return self.action.split(".", 1)[0]
+
+
+def _row(
+    service: str,
+    version: str,
+    uri: str,
+    namespace: str,
+    action: str,
+    request_document: str,
+    response_document: str,
+    pattern: ExchangePattern = "single-sync",
+    document_type: str = "BASE",
+) -> ServiceAction:
+    return ServiceAction(
+        service, version, uri, action, pattern, request_document, response_document, namespace, document_type
+    )
+
+
+_CUREL = ("CUREL", "0004.2018", "http://sbr.gov.au/ato/curel/2018", "http://www.sbr.gov.au/ato/curel")
+_CUADDR = ("CUADDR", "0003.2016", "http://sbr.gov.au/ato/cuaddr/2016", "http://www.sbr.gov.au/ato/cuaddr")
+_CUASSOC = ("CUASSOC", "0001.2017", "http://sbr.gov.au/ato/cuassoc/2017", "http://www.sbr.gov.au/ato/cuassoc")
+_CUAUTHCNTCT = (
+    "CUAUTHCNTCT",
+    "0001.2017",
+    "http://sbr.gov.au/ato/cuauthcntct/2017",
+    "http://www.sbr.gov.au/ato/cuauthcntct",
+)
+_CUDTL = ("CUDTL", "0003.2017", "http://sbr.gov.au/ato/cudtl/2017", "http://www.sbr.gov.au/ato/cudtl")
+_CUDTL2016 = ("CUDTL2016", "0003.2016", "http://sbr.gov.au/ato/cudtl/2016", "http://www.sbr.gov.au/ato/cudtl")
+_CUFI = ("CUFI", "0003.2016", "http://sbr.gov.au/ato/cufi/2016", "http://www.sbr.gov.au/ato/cufi")
+_COMMPREF = ("COMMPREF", "2018", "http://sbr.gov.au/ato/commpref/2018", "http://www.sbr.gov.au/ato/commpref")
+_CC = ("CC", "0001.2016", "http://sbr.gov.au/ato/cc/2016", "http://www.sbr.gov.au/ato/cc")
+_MAAS = ("MAAS", "2018", "http://sbr.gov.au/ato/sprmbrinfo/2018", "http://www.sbr.gov.au/ato/sprmbrinfo")
+_PING = ("PING", "2026", "http://sbr.gov.au/ato/ping/2026", PING_NAMESPACE)
+
+# The table. Document names follow the ping's style (docs/wire-contract.md): <SERVICE><Verb>Request / Response.
+SERVICE_ACTIONS: tuple[ServiceAction, ...] = (
+    _row(*_CUREL, "Submit.004.00", "CURELSubmitRequest", "CURELSubmitResponse"),
+    _row(*_CUREL, "Validate.004.00", "CURELValidateRequest", "CURELValidateResponse"),
+    _row(*_CUREL, "Remove.004.00", "CURELRemoveRequest", "CURELRemoveResponse"),
+    _row(*_CUREL, "ValidateRemove.004.00", "CURELValidateRemoveRequest", "CURELValidateRemoveResponse"),
+    _row(*_CUREL, "List.004.00", "CURELListRequest", "CURELListResponse"),
+    _row(*_CUREL, "Search.004.00", "CURELSearchRequest", "CURELSearchResponse"),
+    _row(*_CUADDR, "List.003.00", "CUADDRListRequest", "CUADDRListResponse"),
+    _row(*_CUADDR, "Submit.003.00", "CUADDRSubmitRequest", "CUADDRSubmitResponse"),
+    _row(*_CUADDR, "Validate.003.00", "CUADDRValidateRequest", "CUADDRValidateResponse"),
+    _row(*_CUASSOC, "List.001.00", "CUASSOCListRequest", "CUASSOCListResponse"),
+    _row(*_CUAUTHCNTCT, "Submit.001.00", "CUAUTHCNTCTSubmitRequest", "CUAUTHCNTCTSubmitResponse"),
+    _row(*_CUAUTHCNTCT, "Validate.001.00", "CUAUTHCNTCTValidateRequest", "CUAUTHCNTCTValidateResponse"),
+    _row(*_CUDTL, "Submit.003.00", "CUDTLSubmitRequest", "CUDTLSubmitResponse"),
+    _row(*_CUDTL, "Validate.003.00", "CUDTLValidateRequest", "CUDTLValidateResponse"),
+    _row(*_CUDTL, "Get.003.00", "CUDTLGetRequest", "CUDTLGetResponse"),
+    _row(*_CUDTL2016, "Get.003.00", "CUDTLGetRequest", "CUDTLGetResponse"),
+    _row(*_CUFI, "List.003.00", "CUFIListRequest", "CUFIListResponse"),
+    _row(*_CUFI, "Submit.003.00", "CUFISubmitRequest", "CUFISubmitResponse"),
+    _row(*_CUFI, "Validate.003.00", "CUFIValidateRequest", "CUFIValidateResponse"),
+    _row(*_COMMPREF, "Get.001.00", "COMMPREFGetRequest", "COMMPREFGetResponse"),
+    _row(*_COMMPREF, "Submit.001.00", "COMMPREFSubmitRequest", "COMMPREFSubmitResponse"),
+    _row(*_COMMPREF, "Validate.001.00", "COMMPREFValidateRequest", "COMMPREFValidateResponse"),
+    _row(*_CC, "List.001.00", "CCListRequest", "CCListResponse"),
+    _row(*_CC, "Get.001.00", "CCGetRequest", "CCGetResponse"),
+    _row(*_MAAS, "Submit.001.00", "SPRMBRINFO", "SPRMBRINFOResponse", "push-pull", "BULK"),
+    _row(*_PING, "Ping.001.00", "PingRequest", "PingResponse"),
+)
+
+_BY_KEY: dict[str, ServiceAction] = {sa.key: sa for sa in SERVICE_ACTIONS}
+_BY_URI: dict[tuple[str, str], ServiceAction] = {(sa.service_uri, sa.action): sa for sa in SERVICE_ACTIONS}
+assert len(_BY_KEY) == len(SERVICE_ACTIONS), "duplicate service/action key in the registry"
+assert len(_BY_URI) == len(SERVICE_ACTIONS), "duplicate service URI/action in the registry"
+
+PING: ServiceAction = _BY_KEY["PING.Ping.001.00"]
+MAAS_SUBMIT: ServiceAction = _BY_KEY["MAAS.Submit.001.00"]
+
+
+def get(key: str) -> ServiceAction:
+    """The action for a key such as ``"CUREL.Submit.004.00"``; ``KeyError`` names the known keys."""
+    try:
+        return _BY_KEY[key]
+    except KeyError:
+        raise KeyError(f"unknown service action {key!r}; known: {', '.join(sorted(_BY_KEY))}") from None
+
+
+def by_uri(service_uri: str, action: str) -> ServiceAction | None:
+    """The action a received message addresses, or None when the registry does not know it."""
+    return _BY_URI.get((service_uri, action))
+
+
+def resolve(service_action: ServiceAction | str) -> ServiceAction:
+    return service_action if isinstance(service_action, ServiceAction) else get(service_action)
+
+
+def mpc_for(abn: str) -> str:
+    """The message partition channel from which a party pulls the responses to what it pushed."""
+    return f"{MPC_PREFIX}{abn}"
+
+
+def abn_from_mpc(mpc: str) -> str | None:
+    if mpc.startswith(MPC_PREFIX):
+        rest = mpc[len(MPC_PREFIX) :]
+        return rest if rest.isdigit() else None
+    return None

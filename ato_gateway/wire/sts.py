@@ -1,0 +1,408 @@
+"""The security token service: WS-Trust 1.3 Issue request and response, and SAML 2.0 assertions.
+
+Client side: ``build_issue_request`` (signed with the machine credential over the Timestamp and the Body) and
+``parse_issue_response`` (verifies the assertion's signature with the token service's certificate).
+Server side (the stand-in ATO): ``parse_issue_request``, ``build_issue_response``, ``build_fault`` and
+``verify_assertion`` for the token that then travels in every ebMS message.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import rsa
+from lxml import etree
+
+from . import ns, registry, xmlsafe
+from .ebms import format_timestamp, parse_timestamp
+from .errors import CertificateUntrusted, MalformedMessage, SignatureInvalid, TokenRejected
+from .keystore import certificate_abn
+from .wsse import (
+    ReferenceSpec,
+    Trust,
+    certificate_b64,
+    check_trust,
+    digest_b64,
+    exc_c14n,
+    find_security,
+    id_index,
+    security_token_certificate,
+    sign,
+    token_reference_key_info_xml,
+    verify_signature,
+    x509_data_key_info_xml,
+    xml_reference,
+)
+
+CONTENT_TYPE = "application/soap+xml; charset=UTF-8"
+_NSMAP = {"S12": ns.SOAP12, "wsu": ns.WSU, "wsse": ns.WSSE, "wst": ns.WST, "wsp": ns.WSP, "wsa": ns.WSA}
+_S12 = ns.SOAP12
+_SAML = ns.SAML2
+_CLAIMS = registry.STS_CLAIMS_NAMESPACE
+DEFAULT_CLOCK_SKEW = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    """What the client keeps: the assertion exactly as issued, and when to stop using it."""
+
+    assertion: bytes
+    expires_at: datetime
+    assertion_id: str
+    subject_abn: str
+
+
+@dataclass(frozen=True)
+class IssueRequest:
+    """A verified Issue request, as the token service sees it."""
+
+    abn: str
+    credential_type: str
+    applies_to: str
+    certificate: x509.Certificate
+    created: datetime
+    expires: datetime
+    message_id: str | None
+
+
+@dataclass(frozen=True)
+class SamlAssertion:
+    id: str
+    issuer: str
+    subject: str
+    not_before: datetime
+    not_on_or_after: datetime
+    audience: str | None
+    attributes: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def abn(self) -> str:
+        return self.attributes.get(registry.SAML_ATTRIBUTE_ABN, self.subject)
+
+
+# --- client ---
+
+
+def build_issue_request(
+    *,
+    abn: str,
+    key: rsa.RSAPrivateKey,
+    certificate: x509.Certificate,
+    applies_to: str = registry.STS_APPLIES_TO_DEFAULT,
+    credential_type: str = registry.CREDENTIAL_TYPE_DEVICE,
+    now: datetime | None = None,
+) -> tuple[bytes, str]:
+    """A signed WS-Trust 1.3 Issue request for a SAML 2.0 token. Returns (HTTP body, Content-Type)."""
+    moment = now or datetime.now(UTC)
+    n = secrets.randbelow(10**9)
+    ts_id, bst_id, body_id = f"id-ts-{n}", f"id-x509-{n}", f"id-body-{n}"
+    envelope = etree.Element(ns.q(_S12, "Envelope"), nsmap=_NSMAP)
+    header = etree.SubElement(envelope, ns.q(_S12, "Header"))
+    etree.SubElement(header, ns.q(ns.WSA, "Action")).text = ns.WST_RST_ISSUE_ACTION
+    etree.SubElement(header, ns.q(ns.WSA, "MessageID")).text = f"urn:uuid:{uuid.uuid4()}"
+    body = etree.SubElement(envelope, ns.q(_S12, "Body"), {ns.q(ns.WSU, "Id"): body_id})
+    rst = etree.SubElement(body, ns.q(ns.WST, "RequestSecurityToken"))
+    etree.SubElement(rst, ns.q(ns.WST, "RequestType")).text = ns.WST_ISSUE
+    etree.SubElement(rst, ns.q(ns.WST, "TokenType")).text = ns.SAML2_TOKEN_TYPE
+    applies = etree.SubElement(rst, ns.q(ns.WSP, "AppliesTo"))
+    reference = etree.SubElement(applies, ns.q(ns.WSA, "EndpointReference"))
+    etree.SubElement(reference, ns.q(ns.WSA, "Address")).text = applies_to
+    claims = etree.SubElement(
+        rst, ns.q(ns.WST, "Claims"), {"Dialect": registry.STS_CLAIMS_DIALECT}, nsmap={"sbrc": _CLAIMS}
+    )
+    etree.SubElement(claims, ns.q(_CLAIMS, "ABN")).text = abn
+    etree.SubElement(claims, ns.q(_CLAIMS, "CredentialType")).text = credential_type
+    etree.SubElement(rst, ns.q(ns.WST, "KeyType")).text = ns.WST_BEARER
+    security = etree.SubElement(header, ns.q(ns.WSSE, "Security"), {ns.q(_S12, "mustUnderstand"): "true"})
+    token = etree.SubElement(
+        security,
+        ns.q(ns.WSSE, "BinarySecurityToken"),
+        {"EncodingType": ns.BASE64_BINARY, "ValueType": ns.X509V3, ns.q(ns.WSU, "Id"): bst_id},
+    )
+    token.text = certificate_b64(certificate)
+    timestamp = etree.Element(ns.q(ns.WSU, "Timestamp"), {ns.q(ns.WSU, "Id"): ts_id})
+    etree.SubElement(timestamp, ns.q(ns.WSU, "Created")).text = format_timestamp(moment)
+    etree.SubElement(timestamp, ns.q(ns.WSU, "Expires")).text = format_timestamp(
+        moment + timedelta(seconds=registry.STS_REQUEST_LIFETIME_SECONDS)
+    )
+    security.insert(0, timestamp)
+    sign(
+        security,
+        key=key,
+        references=[xml_reference(timestamp, f"#{ts_id}"), xml_reference(body, f"#{body_id}")],
+        key_info_xml=token_reference_key_info_xml(bst_id),
+    )
+    return etree.tostring(envelope, xml_declaration=True, encoding="UTF-8"), CONTENT_TYPE
+
+
+def parse_issue_response(body: bytes, *, sts_certificate: x509.Certificate, now: datetime | None = None) -> IssuedToken:
+    """The token from an RSTR(C), after verifying the assertion's signature; TokenRejected for a SOAP Fault."""
+    envelope = xmlsafe.parse(body)
+    soap_body = envelope.find(ns.q(_S12, "Body"))
+    if envelope.tag != ns.q(_S12, "Envelope") or soap_body is None:
+        raise MalformedMessage("the token service's answer is not a SOAP 1.2 envelope")
+    fault = soap_body.find(ns.q(_S12, "Fault"))
+    if fault is not None:
+        raise TokenRejected(f"the token service refused: {fault_text(fault)}")
+    rstr = next(soap_body.iter(ns.q(ns.WST, "RequestSecurityTokenResponse")), None)
+    if rstr is None:
+        raise MalformedMessage("the token service's answer has no RequestSecurityTokenResponse")
+    assertion = rstr.find(f"{ns.q(ns.WST, 'RequestedSecurityToken')}/{ns.q(_SAML, 'Assertion')}")
+    if assertion is None:
+        raise MalformedMessage("the token service's answer has no SAML 2.0 assertion")
+    verified = verify_assertion(assertion, issuer_certificate=sts_certificate, now=now)
+    expires = verified.not_on_or_after
+    lifetime_expires = parse_timestamp(rstr.findtext(f"{ns.q(ns.WST, 'Lifetime')}/{ns.q(ns.WSU, 'Expires')}"))
+    if lifetime_expires is not None and lifetime_expires < expires:
+        expires = lifetime_expires
+    # Serialised as its own document: the assertion travels verbatim in every ebMS message from now on.
+    token = etree.tostring(assertion)
+    return IssuedToken(assertion=token, expires_at=expires, assertion_id=verified.id, subject_abn=verified.subject)
+
+
+def fault_text(fault: etree._Element) -> str:
+    reason = " ".join(t.strip() for t in fault.itertext() if t.strip())
+    return reason or "SOAP Fault without a reason"
+
+
+# --- server ---
+
+
+def parse_issue_request(
+    body: bytes, *, trust: Trust, now: datetime | None = None, clock_skew: timedelta = DEFAULT_CLOCK_SKEW
+) -> IssueRequest:
+    """Verify and read an Issue request. Raises SignatureInvalid/CertificateUntrusted/TokenRejected/MalformedMessage."""
+    moment = now or datetime.now(UTC)
+    envelope = xmlsafe.parse(body)
+    if envelope.tag != ns.q(_S12, "Envelope"):
+        raise MalformedMessage("the Issue request is not a SOAP 1.2 envelope")
+    header = envelope.find(ns.q(_S12, "Header"))
+    soap_body = envelope.find(ns.q(_S12, "Body"))
+    if soap_body is None:
+        raise MalformedMessage("the Issue request has no Body")
+    security = find_security(header)
+    timestamp = security.find(ns.q(ns.WSU, "Timestamp"))
+    signature = security.find(ns.q(ns.DS, "Signature"))
+    if timestamp is None or signature is None:
+        raise SignatureInvalid("the Issue request must carry a signed wsu:Timestamp")
+    ids = id_index(envelope)
+    certificate = security_token_certificate(security, signature, ids)
+    _, elements, _ = verify_signature(signature, certificate=certificate, ids=ids)
+    for required, name in ((timestamp, "Timestamp"), (soap_body, "Body")):
+        if not any(required is element for element in elements):
+            raise SignatureInvalid(f"the Issue request's signature does not cover the {name}")
+    check_trust(certificate, trust, now=moment)
+    created = parse_timestamp(timestamp.findtext(ns.q(ns.WSU, "Created")))
+    expires = parse_timestamp(timestamp.findtext(ns.q(ns.WSU, "Expires")))
+    if created is None or expires is None:
+        raise TokenRejected("the Issue request's timestamp lacks Created or Expires")
+    if created > moment + clock_skew or expires < moment - clock_skew:
+        raise TokenRejected(
+            f"stale timestamp: created {format_timestamp(created)}, expires {format_timestamp(expires)}, "
+            f"now {format_timestamp(moment)}"
+        )
+    rst = soap_body.find(ns.q(ns.WST, "RequestSecurityToken"))
+    if rst is None:
+        raise MalformedMessage("the Body holds no wst:RequestSecurityToken")
+    request_type = (rst.findtext(ns.q(ns.WST, "RequestType")) or "").strip()
+    if request_type != ns.WST_ISSUE:
+        raise MalformedMessage(f"unsupported RequestType {request_type!r}")
+    token_type = (rst.findtext(ns.q(ns.WST, "TokenType")) or ns.SAML2_TOKEN_TYPE).strip()
+    if token_type != ns.SAML2_TOKEN_TYPE:
+        raise MalformedMessage(f"unsupported TokenType {token_type!r}")
+    address = rst.find(f".//{ns.q(ns.WSA, 'Address')}")
+    applies_to = (address.text or "").strip() if address is not None else registry.STS_APPLIES_TO_DEFAULT
+    claims = rst.find(ns.q(ns.WST, "Claims"))
+    abn = (claims.findtext(ns.q(_CLAIMS, "ABN")) or "").strip() if claims is not None else ""
+    credential_type = (claims.findtext(ns.q(_CLAIMS, "CredentialType")) or "").strip() if claims is not None else ""
+    certificate_owner = certificate_abn(certificate)
+    if not abn:
+        abn = certificate_owner or ""
+    if not certificate_owner or abn != certificate_owner:
+        raise TokenRejected(f"the claimed ABN {abn!r} is not the credential's ABN {certificate_owner!r}")
+    header_message_id = header.findtext(ns.q(ns.WSA, "MessageID")) if header is not None else None
+    return IssueRequest(
+        abn=abn,
+        credential_type=credential_type or registry.CREDENTIAL_TYPE_DEVICE,
+        applies_to=applies_to,
+        certificate=certificate,
+        created=created,
+        expires=expires,
+        message_id=header_message_id,
+    )
+
+
+def build_issue_response(
+    *,
+    request: IssueRequest,
+    issuer: str,
+    key: rsa.RSAPrivateKey,
+    certificate: x509.Certificate,
+    lifetime: timedelta = timedelta(seconds=registry.STS_TOKEN_LIFETIME_SECONDS),
+    now: datetime | None = None,
+) -> bytes:
+    """An RSTRC holding a SAML 2.0 assertion for the request's ABN, enveloped-signed by the token service."""
+    moment = now or datetime.now(UTC)
+    assertion = create_assertion(
+        issuer=issuer,
+        subject_abn=request.abn,
+        audience=request.applies_to,
+        attributes={
+            registry.SAML_ATTRIBUTE_ABN: request.abn,
+            registry.SAML_ATTRIBUTE_CERTIFICATE_SERIAL: str(request.certificate.serial_number),
+            registry.SAML_ATTRIBUTE_CREDENTIAL_TYPE: request.credential_type,
+        },
+        key=key,
+        certificate=certificate,
+        not_before=moment,
+        not_on_or_after=moment + lifetime,
+    )
+    envelope = etree.Element(ns.q(_S12, "Envelope"), nsmap=_NSMAP)
+    header = etree.SubElement(envelope, ns.q(_S12, "Header"))
+    etree.SubElement(header, ns.q(ns.WSA, "Action")).text = ns.WST_RSTRC_ISSUE_ACTION
+    if request.message_id:
+        etree.SubElement(header, ns.q(ns.WSA, "RelatesTo")).text = request.message_id
+    body = etree.SubElement(envelope, ns.q(_S12, "Body"))
+    collection = etree.SubElement(body, ns.q(ns.WST, "RequestSecurityTokenResponseCollection"))
+    rstr = etree.SubElement(collection, ns.q(ns.WST, "RequestSecurityTokenResponse"))
+    etree.SubElement(rstr, ns.q(ns.WST, "TokenType")).text = ns.SAML2_TOKEN_TYPE
+    lifetime_element = etree.SubElement(rstr, ns.q(ns.WST, "Lifetime"))
+    etree.SubElement(lifetime_element, ns.q(ns.WSU, "Created")).text = format_timestamp(moment)
+    etree.SubElement(lifetime_element, ns.q(ns.WSU, "Expires")).text = format_timestamp(moment + lifetime)
+    requested = etree.SubElement(rstr, ns.q(ns.WST, "RequestedSecurityToken"))
+    requested.append(xmlsafe.parse(assertion))
+    applies = etree.SubElement(rstr, ns.q(ns.WSP, "AppliesTo"))
+    reference = etree.SubElement(applies, ns.q(ns.WSA, "EndpointReference"))
+    etree.SubElement(reference, ns.q(ns.WSA, "Address")).text = request.applies_to
+    etree.SubElement(rstr, ns.q(ns.WST, "KeyType")).text = ns.WST_BEARER
+    return etree.tostring(envelope, xml_declaration=True, encoding="UTF-8")
+
+
+def build_fault(reason: str, *, subcode: str = "FailedAuthentication") -> bytes:
+    """A SOAP 1.2 Sender fault with subcode ``wst:<subcode>`` (HTTP 400 under the SOAP 1.2 HTTP binding)."""
+    envelope = etree.Element(ns.q(_S12, "Envelope"), nsmap={"S12": _S12, "wst": ns.WST})
+    body = etree.SubElement(envelope, ns.q(_S12, "Body"))
+    fault = etree.SubElement(body, ns.q(_S12, "Fault"))
+    code = etree.SubElement(fault, ns.q(_S12, "Code"))
+    etree.SubElement(code, ns.q(_S12, "Value")).text = "S12:Sender"
+    sub = etree.SubElement(code, ns.q(_S12, "Subcode"))
+    etree.SubElement(sub, ns.q(_S12, "Value")).text = f"wst:{subcode}"
+    reason_element = etree.SubElement(fault, ns.q(_S12, "Reason"))
+    etree.SubElement(reason_element, ns.q(_S12, "Text"), {ns.q(ns.XML, "lang"): "en"}).text = reason
+    return etree.tostring(envelope, xml_declaration=True, encoding="UTF-8")
+
+
+# --- SAML 2.0 assertions ---
+
+
+def create_assertion(
+    *,
+    issuer: str,
+    subject_abn: str,
+    audience: str | None,
+    attributes: dict[str, str],
+    key: rsa.RSAPrivateKey,
+    certificate: x509.Certificate,
+    not_before: datetime,
+    not_on_or_after: datetime,
+) -> bytes:
+    """A SAML 2.0 assertion, enveloped-signed (exclusive C14N, RSA-SHA256), as a standalone document."""
+    assertion_id = f"_{secrets.token_hex(16)}"
+    assertion = etree.Element(
+        ns.q(_SAML, "Assertion"),
+        {"ID": assertion_id, "IssueInstant": format_timestamp(not_before), "Version": "2.0"},
+        nsmap={"saml2": _SAML},
+    )
+    etree.SubElement(assertion, ns.q(_SAML, "Issuer")).text = issuer
+    subject = etree.SubElement(assertion, ns.q(_SAML, "Subject"))
+    etree.SubElement(
+        subject, ns.q(_SAML, "NameID"), {"Format": "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified"}
+    ).text = subject_abn
+    etree.SubElement(subject, ns.q(_SAML, "SubjectConfirmation"), {"Method": ns.SAML2_BEARER})
+    conditions = etree.SubElement(
+        assertion,
+        ns.q(_SAML, "Conditions"),
+        {"NotBefore": format_timestamp(not_before), "NotOnOrAfter": format_timestamp(not_on_or_after)},
+    )
+    if audience:
+        restriction = etree.SubElement(conditions, ns.q(_SAML, "AudienceRestriction"))
+        etree.SubElement(restriction, ns.q(_SAML, "Audience")).text = audience
+    authn = etree.SubElement(assertion, ns.q(_SAML, "AuthnStatement"), {"AuthnInstant": format_timestamp(not_before)})
+    context = etree.SubElement(authn, ns.q(_SAML, "AuthnContext"))
+    etree.SubElement(context, ns.q(_SAML, "AuthnContextClassRef")).text = "urn:oasis:names:tc:SAML:2.0:ac:classes:X509"
+    statement = etree.SubElement(assertion, ns.q(_SAML, "AttributeStatement"))
+    for name, value in attributes.items():
+        attribute = etree.SubElement(
+            statement,
+            ns.q(_SAML, "Attribute"),
+            {"Name": name, "NameFormat": "urn:oasis:names:tc:SAML:2.0:attrname-format:uri"},
+        )
+        etree.SubElement(attribute, ns.q(_SAML, "AttributeValue")).text = value
+    # Enveloped signature: the digest is over the assertion without its signature, i.e. as it is right now.
+    digest = digest_b64(exc_c14n(assertion))
+    sign(
+        assertion,
+        key=key,
+        references=[ReferenceSpec(f"#{assertion_id}", (ns.ENVELOPED_SIGNATURE, ns.EXC_C14N), digest)],
+        key_info_xml=x509_data_key_info_xml(certificate_b64(certificate)),
+        position=1,  # SAML's schema puts ds:Signature right after Issuer
+    )
+    return etree.tostring(assertion)
+
+
+def verify_assertion(
+    assertion: bytes | etree._Element,
+    *,
+    issuer_certificate: x509.Certificate,
+    now: datetime | None = None,
+    clock_skew: timedelta = DEFAULT_CLOCK_SKEW,
+) -> SamlAssertion:
+    """Check a SAML 2.0 assertion: signed (enveloped, whole assertion) by ``issuer_certificate`` and valid now.
+    Every failure is TokenRejected."""
+    moment = now or datetime.now(UTC)
+    element = xmlsafe.parse(assertion) if isinstance(assertion, bytes) else assertion
+    if element.tag != ns.q(_SAML, "Assertion"):
+        raise TokenRejected(f"not a SAML 2.0 assertion: {element.tag}")
+    assertion_id = element.get("ID", "")
+    signature = element.find(ns.q(ns.DS, "Signature"))
+    if signature is None or not assertion_id:
+        raise TokenRejected("the SAML assertion is not signed")
+    try:
+        ids = id_index(element)
+        certificate = security_token_certificate(element, signature, ids)
+        check_trust(certificate, issuer_certificate, now=moment)
+        _, elements, _ = verify_signature(signature, certificate=certificate, ids=ids)
+    except CertificateUntrusted as exc:
+        raise TokenRejected(f"the SAML assertion was not issued by the token service: {exc}") from exc
+    except SignatureInvalid as exc:
+        raise TokenRejected(f"the SAML assertion's signature is invalid: {exc}") from exc
+    if not any(e is element for e in elements):
+        raise TokenRejected("the SAML assertion's signature does not cover the assertion")
+    conditions = element.find(ns.q(_SAML, "Conditions"))
+    not_before = parse_timestamp(conditions.get("NotBefore")) if conditions is not None else None
+    not_after = parse_timestamp(conditions.get("NotOnOrAfter")) if conditions is not None else None
+    if not_before is None or not_after is None:
+        raise TokenRejected("the SAML assertion has no validity period")
+    if moment < not_before - clock_skew:
+        raise TokenRejected(f"the SAML assertion is not valid before {format_timestamp(not_before)}")
+    if moment >= not_after:
+        raise TokenRejected(f"the SAML assertion expired at {format_timestamp(not_after)}")
+    name_id = element.findtext(f"{ns.q(_SAML, 'Subject')}/{ns.q(_SAML, 'NameID')}") or ""
+    attributes = {
+        a.get("Name", ""): (a.findtext(ns.q(_SAML, "AttributeValue")) or "").strip()
+        for a in element.iter(ns.q(_SAML, "Attribute"))
+    }
+    audience = element.findtext(f".//{ns.q(_SAML, 'Audience')}")
+    return SamlAssertion(
+        id=assertion_id,
+        issuer=(element.findtext(ns.q(_SAML, "Issuer")) or "").strip(),
+        subject=name_id.strip(),
+        not_before=not_before,
+        not_on_or_after=not_after,
+        audience=audience.strip() if audience else None,
+        attributes=attributes,
+    )

@@ -1,0 +1,454 @@
+"""The stand-in ATO's front door: a plain WSGI application (no Django), run by gunicorn.
+
+Endpoints and behaviour: docs/wire-contract.md. It verifies everything it receives with ``ato_gateway.wire`` (the
+only project code it imports), answers like the ATO, applies each MessageId at most once, and can be told to fail
+in every way the real one does (``/_control/faults``).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import re
+import secrets
+import socket
+import struct
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from http import HTTPStatus
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from ato_gateway import wire
+from ato_gateway.wire import ebms, events, registry, wsse, xmlsafe
+from ato_gateway.wire.errors import CertificateUntrusted, ReplayDetected, WireError
+
+from . import pki
+from .faults import DEFAULT_TIMEOUT_SECONDS, Decision, Faults, FaultSettingsError
+from .storage import Storage
+
+log = logging.getLogger("ato_sandbox")
+
+ISSUER = "https://sandbox.ato.invalid/sts"  # [ours]: the SAML Issuer of the stand-in token service
+MESSAGE_ID_HOST = "sandbox.ato.invalid"
+SOAP = "application/soap+xml; charset=UTF-8"
+JSON = "application/json"
+MAX_BODY_BYTES = 64 * 1024 * 1024
+EBMS_ENDPOINTS = {
+    "/ebms/single-sync": "single-sync",
+    "/ebms/async-push": "async-push",
+    "/ebms/async-pull": "async-pull",
+}
+MALFORMED_REPLY = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<S12:Envelope xmlns:S12="http://www.w3.org/2003/05/soap-envelope">'
+    b"<S12:Header><eb:Messaging><eb:UserMessage>"
+)
+_SIGNATURE_VALUE = re.compile(rb"(<ds:SignatureValue>)([^<]*)(</ds:SignatureValue>)")
+_MESSAGE_ID = re.compile(rb"<(?:[A-Za-z0-9_.-]+:)?MessageId>([^<]{1,256})</")
+
+StartResponse = Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    content_type: str
+    body: bytes
+
+
+class ApplyResult:
+    """What applying a message produced: the answer, and whether it is the answer to remember for its MessageId."""
+
+    def __init__(self, answer: Answer, *, applied: bool) -> None:
+        self.answer = answer
+        self.applied = applied
+
+
+class SandboxApp:
+    def __init__(self, data_dir: Path, *, default_timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS) -> None:
+        self.data_dir = data_dir
+        self.pki = pki.ensure(data_dir)
+        self.storage = Storage(data_dir / "sandbox.sqlite3")
+        self.storage.initialise()
+        self.faults = Faults(self.storage, default_timeout_seconds=default_timeout_seconds)
+
+    # --- WSGI ---
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        method = environ.get("REQUEST_METHOD", "GET")
+        path = environ.get("PATH_INFO", "") or "/"
+        try:
+            if path == "/healthz":
+                return self._send(start_response, self._json(200, {"status": "ok"}))
+            if path.startswith("/_control/"):
+                return self._send(start_response, self._control(method, path[len("/_control/") :], environ))
+            if path == "/sts" or path in EBMS_ENDPOINTS:
+                if method != "POST":
+                    return self._send(start_response, Answer(405, "text/plain", b"POST only\n"))
+                return self._exchange(environ, start_response, path)
+            return self._send(start_response, Answer(404, "text/plain", b"not found\n"))
+        except Exception:  # a bug must not take the worker down; it shows as a 500 and in the log
+            log.exception("unhandled error on %s %s", method, path)
+            return self._send(start_response, Answer(500, "text/plain", b"internal error in the stand-in ATO\n"))
+
+    def _send(self, start_response: StartResponse, answer: Answer) -> list[bytes]:
+        phrase = HTTPStatus(answer.status).phrase
+        start_response(
+            f"{answer.status} {phrase}",
+            [("Content-Type", answer.content_type), ("Content-Length", str(len(answer.body)))],
+        )
+        return [answer.body]
+
+    @staticmethod
+    def _json(status: int, value: Any) -> Answer:
+        return Answer(status, JSON, json.dumps(value, sort_keys=True).encode() + b"\n")
+
+    @staticmethod
+    def _read_body(environ: dict[str, Any]) -> bytes:
+        stream = environ["wsgi.input"]
+        length = environ.get("CONTENT_LENGTH")
+        if length:
+            size = int(length)
+            if size > MAX_BODY_BYTES:
+                raise ValueError("request body too large")
+            return bytes(stream.read(size))
+        return bytes(stream.read(MAX_BODY_BYTES + 1))[:MAX_BODY_BYTES]
+
+    # --- the ATO's interface, with faults around it ---
+
+    def _exchange(self, environ: dict[str, Any], start_response: StartResponse, path: str) -> Iterable[bytes]:
+        body = self._read_body(environ)
+        content_type = environ.get("CONTENT_TYPE", "")
+        self.storage.increment("received")
+        decision: Decision = self.faults.decide()
+        if decision.latency_ms:
+            time.sleep(decision.latency_ms / 1000)
+        if decision.outcome in ("outage", "http_503"):
+            return self._send(start_response, Answer(503, "text/plain", b"The service is unavailable.\n"))
+        if decision.outcome == "http_500":
+            return self._send(start_response, Answer(500, "text/plain", b"Internal server error.\n"))
+        answer = self._sts(body) if path == "/sts" else self._ebms(EBMS_ENDPOINTS[path], body, content_type)
+        # From here on the message has been applied (if it was valid); the faults below only spoil the way back.
+        if decision.outcome == "reset":
+            self._reset_connection(environ)
+            return self._send(start_response, Answer(200, "text/plain", b""))
+        if decision.outcome == "timeout":
+            time.sleep(decision.timeout_seconds)
+            return self._send(start_response, answer)
+        if decision.outcome == "malformed":
+            answer = Answer(200, SOAP, MALFORMED_REPLY)
+        elif decision.outcome == "bad_signature":
+            answer = Answer(answer.status, answer.content_type, _spoil_signature(answer.body))
+        self.storage.increment("answered")
+        return self._send(start_response, answer)
+
+    @staticmethod
+    def _reset_connection(environ: dict[str, Any]) -> None:
+        """Drop the client's TCP connection with a RST: SO_LINGER 0, then close. The socket's descriptor is
+        replaced (dup2) by one end of a socketpair, so gunicorn's own writes and close go somewhere harmless
+        (they fail with EPIPE, which gunicorn ignores) instead of hitting a closed or reused descriptor."""
+        sock = environ.get("gunicorn.socket")
+        if sock is None:
+            raise ConnectionAbortedError("connection reset requested, but the server does not expose its socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        spare, other = socket.socketpair()
+        try:
+            os.dup2(spare.fileno(), sock.fileno())
+        finally:
+            spare.close()
+            other.close()
+
+    # --- the security token service ---
+
+    def _sts(self, body: bytes) -> Answer:
+        try:
+            request = wire.sts_parse_issue_request(body, trust=self._trust)
+        except WireError as exc:
+            subcode = "FailedAuthentication" if exc.ebms_code == "EBMS:0101" else "InvalidRequest"
+            # HTTP 400: a SOAP 1.2 Sender fault. It is the request that is wrong, and sending it again won't help.
+            return Answer(400, SOAP, wire.sts_build_fault(str(exc), subcode=subcode))
+        response = wire.sts_build_issue_response(
+            request=request, issuer=ISSUER, key=self.pki.signing_key, certificate=self.pki.signing_certificate
+        )
+        return Answer(200, SOAP, response)
+
+    def _trust(self, certificate: x509.Certificate) -> bool:
+        """Machine credentials issued by our CA, or by (or equal to) a certificate POSTed to /_control/trust.
+        Expired or not-yet-valid certificates are refused whoever issued them."""
+        wsse.check_validity(certificate)
+        der = certificate.public_bytes(Encoding.DER)
+        anchors = [self.pki.ca_certificate] + [
+            c for pem in self.storage.trusted_pems() for c in x509.load_pem_x509_certificates(pem)
+        ]
+        for anchor in anchors:
+            if anchor.public_bytes(Encoding.DER) == der:
+                return True
+            if certificate.issuer == anchor.subject:
+                try:
+                    certificate.verify_directly_issued_by(anchor)
+                except (ValueError, TypeError, InvalidSignature):
+                    continue
+                return True
+        raise CertificateUntrusted(
+            f"the certificate {certificate.subject.rfc4514_string()} (issued by "
+            f"{certificate.issuer.rfc4514_string()}) is not trusted by the stand-in ATO"
+        )
+
+    # --- ebMS ---
+
+    def _ebms(self, endpoint: str, body: bytes, content_type: str) -> Answer:
+        try:
+            request = wire.parse_request(
+                body, content_type, trust=self._trust, token_issuer=self.pki.signing_certificate
+            )
+        except WireError as exc:
+            return self._error(exc.ebms_code, str(exc), ref=_guess_message_id(body))
+        with self.storage.write() as db:
+            row = db.execute(
+                "SELECT fingerprint, status, content_type, body FROM messages WHERE message_id = ?",
+                (request.message_id,),
+            ).fetchone()
+            if row is not None:
+                if row[0] == request.fingerprint:
+                    return Answer(int(row[1]), str(row[2]), bytes(row[3]))  # the first answer, byte for byte
+                replay = ReplayDetected(
+                    f"replay refused: MessageId {request.message_id} was already used for different content"
+                )
+                return self._error(replay.ebms_code, str(replay), ref=request.message_id)
+            result = self._apply(endpoint, request, db)
+            if result.applied:
+                db.execute(
+                    "INSERT INTO messages (message_id, fingerprint, status, content_type, body, applied, created_at) "
+                    "VALUES (?, ?, ?, ?, ?, 1, ?)",
+                    (
+                        request.message_id,
+                        request.fingerprint,
+                        result.answer.status,
+                        result.answer.content_type,
+                        result.answer.body,
+                        time.time(),
+                    ),
+                )
+            return result.answer
+
+    def _apply(self, endpoint: str, request: wire.InboundRequest, db: Any) -> ApplyResult:
+        """Apply a verified, new message inside the storage transaction that records it."""
+        if endpoint == "async-pull":
+            if request.kind != "pull":
+                return ApplyResult(self._error("EBMS:0004", "async-pull takes PullRequest signals only"), applied=False)
+            return self._pull(request, db)
+        if request.kind != "user":
+            return ApplyResult(
+                self._error("EBMS:0004", f"{endpoint} takes UserMessages; this is a {request.kind} signal"),
+                applied=False,
+            )
+        action = registry.by_uri(request.service or "", request.action or "")
+        if action is None:
+            detail = f"unknown service/action {request.service} {request.action}"
+            return ApplyResult(self._error("EBMS:0004", detail, ref=request.message_id), applied=False)
+        if not any(p.party_id == registry.ATO_ABN for p in request.to_parties):
+            detail = f"the message is not addressed to the ATO ({registry.ATO_ABN})"
+            return ApplyResult(self._error("EBMS:0009", detail, ref=request.message_id), applied=False)
+        wanted = "single-sync" if action.pattern == "single-sync" else "async-push"
+        if endpoint != wanted:
+            detail = f"{action.key} is {action.pattern}: send it to /ebms/{wanted}"
+            return ApplyResult(self._error("EBMS:0004", detail, ref=request.message_id), applied=False)
+        if action == registry.PING:
+            return ApplyResult(self._ping(request), applied=True)
+        if action.pattern == "push-pull":
+            return ApplyResult(self._push(request, action, db), applied=True)
+        detail = f"{action.key} is not implemented by the stand-in ATO yet"
+        return ApplyResult(self._error("EBMS:0004", detail, ref=request.message_id), applied=False)
+
+    def _ping(self, request: wire.InboundRequest) -> Answer:
+        try:
+            document = xmlsafe.parse(request.payloads[registry.PING.request_document])
+            if document.tag != f"{{{registry.PING_NAMESPACE}}}PingRequest":
+                raise ValueError(f"the PingRequest part holds {document.tag}")
+            text = document.findtext(f"{{{registry.PING_NAMESPACE}}}Text") or ""
+        except (KeyError, ValueError, WireError) as exc:
+            return self._error("EBMS:0004", f"no valid PingRequest part: {exc}", ref=request.message_id)
+        applied_at = ebms.format_timestamp(datetime.now(UTC))
+        payloads: list[tuple[str, bytes]] = []
+        if request.from_abn != request.signer_abn:
+            item = events.EventItem(
+                code="CMN.ATO.AUTH.001",
+                severity="Error",
+                short_description="The agent or intermediary is not related to the credential's ABN.",
+                detailed_description=(
+                    f"The message is from ABN {request.from_abn}, but it is signed with the machine credential of "
+                    f"ABN {request.signer_abn}."
+                ),
+            )
+        else:
+            response = (
+                f'<PingResponse xmlns="{registry.PING_NAMESPACE}"><Text>{ebms.esc_text(text)}</Text>'
+                f"<AppliedAt>{applied_at}</AppliedAt></PingResponse>"
+            )
+            payloads.append((registry.PING.response_document, response.encode("utf-8")))
+            item = events.EventItem(code="GEN.OK", severity="Information", short_description="Ping applied.")
+        payloads.append((registry.EVENT_DOCUMENT_NAME, events.build_event([item])))
+        return self._response(request, payloads)
+
+    def _push(self, request: wire.InboundRequest, action: registry.ServiceAction, db: Any) -> Answer:
+        sender = request.from_abn or request.signer_abn or ""
+        db.execute(
+            "INSERT INTO queued_responses (mpc, ref_message_id, conversation_id, service, action, to_abn, "
+            "document_names) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                registry.mpc_for(sender),
+                request.message_id,
+                request.conversation_id or "",
+                action.service_uri,
+                action.action,
+                sender,
+                json.dumps([part.document_name for part in request.parts]),
+            ),
+        )
+        body, content_type = wire.build_signed_receipt(
+            request=request,
+            message_id=wire.new_message_id(MESSAGE_ID_HOST),
+            key=self.pki.signing_key,
+            certificate=self.pki.signing_certificate,
+        )
+        return Answer(200, content_type, body)
+
+    def _pull(self, request: wire.InboundRequest, db: Any) -> ApplyResult:
+        owner = registry.abn_from_mpc(request.mpc or "")
+        if owner is None or owner != request.signer_abn:
+            detail = f"the credential of ABN {request.signer_abn} may not pull from {request.mpc}"
+            return ApplyResult(self._error("EBMS:0101", detail, ref=request.message_id), applied=False)
+        # An empty answer is not remembered: repeating that pull's MessageId (a retry) pulls again.
+        empty = self._error("EBMS:0006", f"nothing to pull from {request.mpc}", ref=request.message_id)
+        if self.faults.take_empty_pull(db):
+            return ApplyResult(empty, applied=False)
+        row = db.execute(
+            "SELECT seq, ref_message_id, conversation_id, service, action, to_abn, document_names "
+            "FROM queued_responses WHERE mpc = ? AND delivered_by IS NULL ORDER BY seq LIMIT 1",
+            (request.mpc,),
+        ).fetchone()
+        if row is None:
+            return ApplyResult(empty, applied=False)
+        seq, ref, conversation_id, service, action, to_abn, names = row
+        items = [
+            events.EventItem(
+                code="GEN.OK",
+                severity="Information",
+                short_description=f"{name} received and processed.",
+                parameters=(("DocumentName", name),),
+            )
+            for name in json.loads(names)
+        ] or [events.EventItem(code="GEN.OK", severity="Information", short_description="Received.")]
+        body, content_type = wire.build_signed_response(
+            message_id=wire.new_message_id(MESSAGE_ID_HOST),
+            ref_to_message_id=ref,
+            conversation_id=conversation_id,
+            service=service,
+            action=action,
+            to_abn=to_abn,
+            payloads=[(registry.EVENT_DOCUMENT_NAME, events.build_event(items))],
+            key=self.pki.signing_key,
+            certificate=self.pki.signing_certificate,
+        )
+        db.execute("UPDATE queued_responses SET delivered_by = ? WHERE seq = ?", (request.message_id, seq))
+        return ApplyResult(Answer(200, content_type, body), applied=True)
+
+    def _response(self, request: wire.InboundRequest, payloads: list[tuple[str, bytes]]) -> Answer:
+        body, content_type = wire.build_signed_response(
+            message_id=wire.new_message_id(MESSAGE_ID_HOST),
+            ref_to_message_id=request.message_id,
+            conversation_id=request.conversation_id or "",
+            service=request.service or "",
+            action=request.action or "",
+            to_abn=request.from_abn or request.signer_abn or "",
+            payloads=payloads,
+            key=self.pki.signing_key,
+            certificate=self.pki.signing_certificate,
+        )
+        return Answer(200, content_type, body)
+
+    def _error(self, code: str, detail: str, *, ref: str | None = None) -> Answer:
+        """A signed ebMS Error signal (HTTP 200, as every ebMS answer)."""
+        body, content_type = wire.build_signed_error(
+            errors=[wire.standard_error(code, detail, ref_to_message_id=ref)],
+            message_id=wire.new_message_id(MESSAGE_ID_HOST),
+            ref_to_message_id=ref,
+            key=self.pki.signing_key,
+            certificate=self.pki.signing_certificate,
+        )
+        return Answer(200, content_type, body)
+
+    # --- control interface (tests and demos) ---
+
+    def _control(self, method: str, name: str, environ: dict[str, Any]) -> Answer:
+        if name == "faults":
+            if method == "GET":
+                return self._json(200, self.faults.state())
+            if method == "DELETE":
+                return self._json(200, self.faults.clear())
+            if method == "POST":
+                try:
+                    changes = json.loads(self._read_body(environ) or b"{}")
+                    if not isinstance(changes, dict):
+                        raise FaultSettingsError("the body must be a JSON object")
+                    return self._json(200, self.faults.configure(changes))
+                except (ValueError, TypeError) as exc:
+                    return self._json(400, {"error": str(exc)})
+        elif name == "stats" and method == "GET":
+            db = self.storage.connection()
+            applied = {str(mid): int(n) for mid, n in db.execute("SELECT message_id, applied FROM messages")}
+            queued = db.execute("SELECT count(*) FROM queued_responses WHERE delivered_by IS NULL").fetchone()[0]
+            return self._json(
+                200,
+                {
+                    "applied": applied,
+                    "received": self.storage.counter("received"),
+                    "answered": self.storage.counter("answered"),
+                    "queued": int(queued),
+                },
+            )
+        elif name == "trust" and method == "POST":
+            try:
+                certificates = x509.load_pem_x509_certificates(self._read_body(environ))
+            except ValueError as exc:
+                return self._json(400, {"error": f"not PEM certificates: {exc}"})
+            with self.storage.write() as db:
+                for certificate in certificates:
+                    db.execute(
+                        "INSERT OR IGNORE INTO trusted (fingerprint, pem) VALUES (?, ?)",
+                        (certificate.fingerprint(hashes.SHA256()).hex(), certificate.public_bytes(Encoding.PEM)),
+                    )
+            return self._json(200, {"trusted": [c.subject.rfc4514_string() for c in certificates]})
+        elif name == "reset" and method == "POST":
+            with self.storage.write() as db:
+                db.execute("DELETE FROM messages")
+                db.execute("DELETE FROM queued_responses")
+                db.execute("DELETE FROM counters WHERE name IN ('received', 'answered')")
+            return self._json(200, {"reset": True})
+        return self._json(404, {"error": f"no control call {method} /_control/{name}"})
+
+
+def _spoil_signature(body: bytes) -> bytes:
+    """The same answer with a signature value that cannot verify (random bytes of the right length)."""
+    junk = base64.b64encode(secrets.token_bytes(256))
+    return _SIGNATURE_VALUE.sub(lambda m: m.group(1) + junk + m.group(3), body, count=1)
+
+
+def _guess_message_id(body: bytes) -> str | None:
+    """The MessageId of a message that failed verification, only to say which message an error is about."""
+    match = _MESSAGE_ID.search(body[:65536])
+    if match is None:
+        return None
+    try:
+        return match.group(1).decode("utf-8").strip() or None
+    except UnicodeDecodeError:
+        return None

@@ -1,0 +1,170 @@
+"""A real stand-in ATO process on a free loopback port, and a client that speaks to it over HTTP the way the
+gateway does (with ``ato_gateway.wire``)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from xml.sax.saxutils import escape
+
+import pytest
+import requests
+from cryptography import x509
+
+from ato_gateway import wire
+from ato_gateway.wire import keystore, registry
+from ato_gateway.wire.keystore import Credential
+
+REPO = Path(__file__).resolve().parents[2]
+PROPERTIES = {"ProductID": "SANDBOX-TESTS", "BMS Vendor": "Tests", "BMS Name": "sandbox tests", "BMS Version": "1"}
+DEMO_PASSWORD = "demo-keystore-password"  # noqa: S105 - the documented demo password
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Sandbox:
+    url: str
+    data_dir: Path
+
+    def control(self, method: str, name: str, **kwargs: Any) -> Any:
+        response = requests.request(method, f"{self.url}/_control/{name}", timeout=10, **kwargs)
+        response.raise_for_status()
+        return response.json()
+
+    def faults(self, **settings: Any) -> Any:
+        return self.control("POST", "faults", json=settings)
+
+    def stats(self) -> dict[str, Any]:
+        result: dict[str, Any] = self.control("GET", "stats")
+        return result
+
+    @property
+    def ato_certificate(self) -> x509.Certificate:
+        return x509.load_pem_x509_certificate((self.data_dir / "ato-signing.pem").read_bytes())
+
+
+@pytest.fixture(scope="session")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+    data_dir = tmp_path_factory.mktemp("ato-sandbox")
+    port = free_port()
+    log_path = data_dir / "sandbox.log"
+    environment = {**os.environ, "DJANGO_DEBUG": "1", "ATO_SANDBOX_TIMEOUT_SECONDS": "1.5"}
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "manage.py", "run_ato_sandbox", "--port", str(port), "--data-dir", str(data_dir)],
+            cwd=REPO,
+            env=environment,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"the stand-in ATO exited:\n{log_path.read_text()[-3000:]}")
+            try:
+                if requests.get(f"{url}/healthz", timeout=1).ok:
+                    break
+            except requests.ConnectionError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the stand-in ATO did not start in 60 s:\n{log_path.read_text()[-3000:]}")
+            time.sleep(0.1)
+        yield Sandbox(url, data_dir)
+    finally:
+        # The command exec'd gunicorn in its own session: signal the whole group, then make sure it is gone.
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=5)
+
+
+@pytest.fixture(autouse=True)
+def _fresh(request: pytest.FixtureRequest) -> None:
+    """Every sandbox test starts with no faults, no remembered messages and zeroed statistics."""
+    if "sandbox" in request.fixturenames:
+        box: Sandbox = request.getfixturevalue("sandbox")
+        box.control("DELETE", "faults")
+        box.control("POST", "reset")
+
+
+@pytest.fixture(scope="session")
+def demo(sandbox: Sandbox) -> Credential:
+    return keystore.load_credential((sandbox.data_dir / "demo-keystore.xml").read_bytes(), DEMO_PASSWORD)
+
+
+@dataclass
+class Client:
+    """What the gateway does, minus the outbox: get a token, build, sign, POST, verify the reply."""
+
+    sandbox: Sandbox
+    credential: Credential
+    token: bytes
+
+    def post(self, endpoint: str, body: bytes, content_type: str, *, timeout: float = 10) -> requests.Response:
+        return requests.post(
+            f"{self.sandbox.url}/ebms/{endpoint}", data=body, headers={"Content-Type": content_type}, timeout=timeout
+        )
+
+    def ping_request(
+        self, text: str = "hello", *, message_id: str | None = None, from_abn: str | None = None, compress: bool = False
+    ) -> tuple[str, bytes, str]:
+        message_id = message_id or wire.new_message_id("sandbox-tests.invalid")
+        document = f'<PingRequest xmlns="{registry.PING_NAMESPACE}"><Text>{escape(text)}</Text></PingRequest>'.encode()
+        body, content_type = wire.build_signed_request(
+            service_action=registry.PING,
+            message_id=message_id,
+            # Derived from the MessageId, as the outbox keeps both: a retry is the same conversation.
+            conversation_id=str(uuid.uuid5(uuid.NAMESPACE_URL, message_id)),
+            from_abn=from_abn or self.credential.info.abn,
+            payloads=[("PingRequest", document)],
+            compress=compress,
+            key=self.credential.private_key,
+            certificate=self.credential.certificate,
+            saml_assertion=self.token,
+            properties=PROPERTIES,
+        )
+        return message_id, body, content_type
+
+    def read(self, response: requests.Response) -> wire.InboundMessage:
+        assert response.status_code == 200, response.text[:500]
+        return wire.parse_response(
+            response.content, response.headers["Content-Type"], ato_certificate=self.sandbox.ato_certificate
+        )
+
+    def ping(self, text: str = "hello", **kwargs: Any) -> tuple[str, requests.Response]:
+        message_id, body, content_type = self.ping_request(text, **kwargs)
+        return message_id, self.post("single-sync", body, content_type)
+
+
+def issue_token(sandbox: Sandbox, credential: Credential) -> requests.Response:
+    body, content_type = wire.sts_build_issue_request(
+        abn=credential.info.abn, key=credential.private_key, certificate=credential.certificate
+    )
+    return requests.post(f"{sandbox.url}/sts", data=body, headers={"Content-Type": content_type}, timeout=10)
+
+
+@pytest.fixture(scope="session")
+def client(sandbox: Sandbox, demo: Credential) -> Client:
+    response = issue_token(sandbox, demo)
+    assert response.status_code == 200, response.text
+    token = wire.sts_parse_issue_response(response.content, sts_certificate=sandbox.ato_certificate)
+    return Client(sandbox, demo, token.assertion)

@@ -1,0 +1,183 @@
+"""The gateway's figures (issue: SBR ebMS3 gateway).
+
+1. Building, signing and serialising one message, as a ratio to one raw RSA-2048 sign in the same run.
+   Goal: <= 1.6.
+2. Signed round trips per second end to end: outbox rows -> RQ jobs -> rqworker processes -> signed request over
+   HTTP -> the stand-in ATO process (verifies, applies, signs its reply) -> reply verified -> outcome recorded.
+   Goal: >= 300/s on this 2-core machine with worker, stand-in ATO, PostgreSQL and Redis all running here.
+
+Environment: BENCH_MESSAGES (2000), BENCH_WORKERS (4), BENCH_KEEP_DB=1, BENCH_ENFORCE_GOALS=1."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._common import PY, ROOT, Figures, bench_database, bench_env, free_port, note
+
+MESSAGES = int(os.environ.get("BENCH_MESSAGES", "2000"))
+WORKERS = int(os.environ.get("BENCH_WORKERS", "4"))
+
+
+def signing_ratio(figures: Figures) -> None:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    from ato_gateway.wire import api, keystore, registry
+
+    key = keystore.new_rsa_key()
+    ca = keystore.make_ca(key, "Bench CA")
+    cert = keystore.issue_certificate(
+        ca_key=key, ca_certificate=ca, public_key=key.public_key(), common_name="Bench", abn="53004085616"
+    )
+    document = b'<PingRequest xmlns="http://www.sbr.gov.au/ato/ping"><Text>bench</Text></PingRequest>'
+    props = {"ProductID": "P", "BMS Vendor": "V", "BMS Name": "N", "BMS Version": "1"}
+    rounds = 400
+
+    def build() -> None:
+        api.build_signed_request(
+            service_action=registry.PING,
+            message_id="m@bench",
+            conversation_id="c",
+            from_abn="53004085616",
+            payloads=[("PingRequest", document)],
+            key=key,
+            certificate=cert,
+            saml_assertion=None,
+            properties=props,
+        )
+
+    def raw() -> None:
+        key.sign(b"x" * 256, padding.PKCS1v15(), hashes.SHA256())
+
+    for fn in (build, raw):  # warm up caches (schemas, C14N) before timing
+        for _ in range(20):
+            fn()
+    best = {}
+    for name, fn in (("build", build), ("raw", raw)):
+        timings = []
+        for _ in range(5):
+            started = time.perf_counter()
+            for _ in range(rounds):
+                fn()
+            timings.append((time.perf_counter() - started) / rounds)
+        best[name] = min(timings)
+    ratio = best["build"] / best["raw"]
+    figures.add("gateway_build_sign_serialise_ms", best["build"] * 1000, "ms", 3)
+    figures.add("gateway_raw_rsa2048_sign_ms", best["raw"] * 1000, "ms", 3)
+    figures.add("gateway_sign_ratio", ratio, "x", 2)
+    figures.goal("build+sign+serialise <= 1.6x one raw RSA-2048 sign", ratio <= 1.6)
+
+
+def round_trips(figures: Figures, data_dir: str) -> None:
+    import requests
+    from django.conf import settings
+    from django.db import transaction
+
+    from ato_gateway import services
+    from ato_gateway.models import MessageStatus, OutboxMessage
+    from portal.models import Practice
+
+    port = free_port()
+    sandbox = subprocess.Popen(
+        [
+            PY,
+            "manage.py",
+            "run_ato_sandbox",
+            "--port",
+            str(port),
+            "--data-dir",
+            data_dir,
+            "--workers",
+            "2",
+            "--threads",
+            "8",
+        ],
+        cwd=ROOT,
+        env=bench_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    workers: list[subprocess.Popen[bytes]] = []
+    try:
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(300):
+            try:
+                if requests.get(f"{url}/healthz", timeout=1).ok and Path(data_dir, "ato-signing.pem").exists():
+                    break
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.2)
+        ato = {
+            "ATO_STS_URL": f"{url}/sts",
+            "ATO_EBMS_URL": f"{url}/ebms",
+            "ATO_SIGNING_CERT_FILE": f"{data_dir}/ato-signing.pem",
+        }
+        for name, value in ato.items():
+            setattr(settings, name, value)
+        practice = Practice.objects.create(name="Bench Gateway", abn="53004085616")
+        services.credential_import(
+            practice=practice,
+            data=Path(data_dir, "demo-keystore.xml").read_bytes(),
+            filename="demo-keystore.xml",
+            password="demo-keystore-password",
+            actor=None,
+        )
+        document = '<PingRequest xmlns="http://www.sbr.gov.au/ato/ping"><Text>bench {}</Text></PingRequest>'
+        with transaction.atomic():
+            rows = services.outbox_enqueue_many(
+                practice=practice,
+                service="PING",
+                action="Ping.001.00",
+                batch=[([("PingRequest", document.format(i))], None) for i in range(MESSAGES)],
+            )
+        ids = [r.pk for r in rows]
+        # The jobs wait in Redis; the clock starts when the workers do.
+        started = time.perf_counter()
+        for _ in range(WORKERS):
+            workers.append(
+                subprocess.Popen(
+                    [PY, "manage.py", "rqworker", "high", "--burst"],
+                    cwd=ROOT,
+                    env=bench_env(**ato),
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
+            )
+        for w in workers:
+            w.wait(timeout=1800)
+        elapsed = time.perf_counter() - started
+        done = OutboxMessage.objects.filter(pk__in=ids, status=MessageStatus.DONE).count()
+        if done != MESSAGES:
+            raise SystemExit(f"only {done} of {MESSAGES} messages completed")
+        rate = MESSAGES / elapsed
+        note(f"{MESSAGES} pings, {WORKERS} rqworker processes, stand-in ATO with 2 gunicorn workers x 8 threads")
+        figures.add("gateway_round_trips_per_s", rate, "msg/s")
+        figures.add("gateway_round_trip_total", elapsed, "s")
+        figures.goal(">= 300 signed round trips/s end to end", rate >= 300)
+    finally:
+        for process in (*workers, sandbox):
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+                process.wait(timeout=30)
+
+
+def main() -> int:
+    figures = Figures()
+    with bench_database(), tempfile.TemporaryDirectory() as data_dir:
+        signing_ratio(figures)
+        round_trips(figures, data_dir)
+    return figures.emit()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

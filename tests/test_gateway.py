@@ -1,0 +1,245 @@
+"""The gateway end to end: outbox row, RQ job on a real worker and Redis, signed request over real HTTP to the
+stand-in ATO process, its signed reply verified, the outcome recorded and handed to the registered handler."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from django.db import transaction
+from django.test import Client as HttpClient
+from django.urls import reverse
+
+from ato_gateway import handlers, services, tokens
+from ato_gateway.models import MachineCredential, MessageStatus, OutboxMessage
+from ato_gateway.wire import keystore
+from portal.models import AuditEvent, Practice
+from tests.conftest import run_worker_burst
+from tests.gateway_fixtures import Sandbox, sandbox  # noqa: F401 - the fixture
+
+pytestmark = pytest.mark.django_db(transaction=True)
+FIXTURE_KEYSTORE = Path(__file__).resolve().parents[2] / "shared/fixtures/keystores/ato-usi-test-keystore.xml"
+FIXTURE_BYTES = FIXTURE_KEYSTORE.read_bytes()
+DEMO_PASSWORD = "demo-keystore-password"
+
+
+@pytest.fixture
+def gateway(settings, sandbox: Sandbox) -> Iterator[Sandbox]:  # noqa: F811
+    for name, value in sandbox.env().items():
+        setattr(settings, name, value)
+    settings.GATEWAY_BACKOFF_BASE_SECONDS = 0.05
+    settings.GATEWAY_BACKOFF_CAP_SECONDS = 0.2
+    settings.GATEWAY_MAX_ATTEMPTS = 6
+    settings.ATO_READ_TIMEOUT_SECONDS = 2
+    tokens.forget_tokens()
+    sandbox.clear_faults()
+    yield sandbox
+    sandbox.clear_faults()
+
+
+@pytest.fixture
+def credentialed(practice: Practice, admin, gateway: Sandbox) -> Practice:
+    services.credential_import(
+        practice=practice,
+        data=gateway.demo_keystore.read_bytes(),
+        filename="demo-keystore.xml",
+        password=DEMO_PASSWORD,
+        actor=admin,
+    )
+    assert MachineCredential.objects.get(practice=practice).is_selected
+    return practice
+
+
+@pytest.fixture
+def received() -> Iterator[list]:
+    """A handler for the ping's outcomes, as a domain app would register one."""
+    seen: list = []
+    handlers.unregister(services.PING_SERVICE, services.PING_ACTION)
+    handlers.register(
+        services.PING_SERVICE, services.PING_ACTION, lambda message, outcome: seen.append((message.message_id, outcome))
+    )
+    yield seen
+    handlers.unregister(services.PING_SERVICE, services.PING_ACTION)
+
+
+def pump(until: Callable[[], bool], timeout: float = 30) -> None:
+    """Stand in for RQ's scheduler and the cron sweeper: enqueue what is due, then let a real worker (in this
+    process, on the real test Redis) run the queues empty; repeat until `until()` holds."""
+    deadline = time.monotonic() + timeout
+    while not until():
+        assert time.monotonic() < deadline, "messages did not settle in time"
+        due = list(
+            OutboxMessage.objects.filter(
+                phase="send",
+                status__in=[MessageStatus.PENDING, MessageStatus.RETRY],
+                next_attempt_at__lte=datetime.now(UTC),
+            ).values_list("pk", flat=True)
+        )
+        if due:
+            services.outbox_dispatch(due)
+        run_worker_burst()
+        time.sleep(0.05)
+
+
+def ping(practice: Practice, text: str = "hello") -> OutboxMessage:
+    document = f'<PingRequest xmlns="http://www.sbr.gov.au/ato/ping"><Text>{text}</Text></PingRequest>'
+    with transaction.atomic():
+        return services.outbox_enqueue(
+            practice=practice, service="PING", action="Ping.001.00", documents=[("PingRequest", document)]
+        )
+
+
+def settled(*messages: OutboxMessage) -> Callable[[], bool]:
+    return lambda: all(OutboxMessage.objects.get(pk=m.pk).is_terminal for m in messages)
+
+
+def test_round_trip_to_the_handler(credentialed, gateway, received):
+    message = ping(credentialed, "round trip")
+    assert message.status == MessageStatus.PENDING
+    run_worker_burst()  # the job was enqueued when the transaction committed
+    message.refresh_from_db()
+    assert message.status == MessageStatus.DONE, message.error_text
+    assert "round trip" in message.response()["documents"]["PingResponse"]
+    assert [e["code"] for e in message.response()["events"]] == ["GEN.OK"]
+    assert [(mid, o.ok) for mid, o in received] == [(message.message_id, True)]
+    attempt = message.attempt_log.get()
+    assert attempt.http_status == 200 and attempt.outcome == "ok"
+    assert "[omitted]" in attempt.request_excerpt  # the SAML token and signature are not kept
+    assert gateway.stats()["applied"][message.message_id] == 1
+    assert AuditEvent.objects.filter(action="ato.message_done", object_id=str(message.pk)).exists()
+
+
+def test_transient_failures_retry_with_the_same_message_id(credentialed, gateway, received):
+    gateway.faults(next=["http_503", "reset", "timeout", "ok"])
+    message = ping(credentialed)
+    pump(settled(message))
+    message.refresh_from_db()
+    assert message.status == MessageStatus.DONE
+    outcomes = list(message.attempt_log.values_list("outcome", "error_code"))
+    assert [o for o, _ in outcomes] == ["transient", "transient", "transient", "ok"]
+    assert outcomes[0][1] == "HTTP:503"
+    # The reset and the timeout came after the ATO had applied the message: still applied exactly once.
+    assert gateway.stats()["applied"][message.message_id] == 1
+    assert len(received) == 1
+
+
+def test_a_bad_signature_on_the_reply_is_permanent(credentialed, gateway, received):
+    gateway.faults(next=["bad_signature"])
+    message = ping(credentialed)
+    pump(settled(message))
+    message.refresh_from_db()
+    assert message.status == MessageStatus.FAILED and message.attempts == 1
+    assert "signature" in message.error_text.lower()
+    assert received[0][1].ok is False
+
+
+def test_outage_leads_to_a_dead_letter_then_resend_succeeds(credentialed, gateway, received, admin, login):
+    gateway.faults(outage_seconds=60)
+    message = ping(credentialed)
+    pump(settled(message))
+    message.refresh_from_db()
+    assert message.status == MessageStatus.DEAD and message.attempts == 6
+    http = login(admin)
+    page = http.get(reverse("ato_gateway:console"), {"status": "dead"}).content.decode()
+    assert message.message_id[:8] in page or "PING" in page
+    assert "The ATO is not answering reliably" in page  # the banner every user sees
+    gateway.clear_faults()
+    http.post(reverse("ato_gateway:resend", args=[message.pk]))
+    pump(settled(message))
+    message.refresh_from_db()
+    assert message.status == MessageStatus.DONE
+    assert gateway.stats()["applied"][message.message_id] == 1
+
+
+def test_expired_credential_is_refused_with_a_reason(practice, admin, gateway):
+    imported = services.credential_import(
+        practice=practice,
+        data=FIXTURE_BYTES,
+        filename="keystore.xml",
+        password="Password1!",
+        actor=admin,
+    )
+    assert sorted(c.abn for c in imported) == ["11000002568", "27809366375"]
+    assert all(c.is_expired and not c.is_selected for c in imported)
+    MachineCredential.objects.filter(pk=imported[0].pk).update(is_selected=True)
+    message = ping(practice)
+    run_worker_burst()
+    message.refresh_from_db()
+    assert message.status == MessageStatus.FAILED and "expired on 12 September 2024" in message.error_text
+
+
+def test_wrong_keystore_password_is_explained(practice, admin):
+    with pytest.raises(services.CredentialProblem, match="wrong password"):
+        services.credential_import(
+            practice=practice,
+            data=FIXTURE_BYTES,
+            filename="keystore.xml",
+            password="nope",
+            actor=admin,
+        )
+    assert not MachineCredential.objects.exists()
+
+
+def test_a_credential_the_ato_does_not_trust_is_permanent(practice, admin, gateway):
+    now = datetime.now(UTC)
+    ca_key = keystore.new_rsa_key()
+    ca_cert = keystore.make_ca(ca_key, "Not the ATO", now=now)
+    key = keystore.new_rsa_key()
+    cert = keystore.issue_certificate(
+        ca_key=ca_key, ca_certificate=ca_cert, public_key=key.public_key(), common_name="Stranger", abn=practice.abn
+    )
+    data = keystore.write_keystore([(key, [cert, ca_cert])], "pw-123456")
+    services.credential_import(practice=practice, data=data, filename="k.xml", password="pw-123456", actor=admin)
+    message = ping(practice)
+    pump(settled(message))
+    message.refresh_from_db()
+    assert message.status == MessageStatus.FAILED and message.attempts == 1
+
+
+def test_sweeper_recovers_a_lost_job_and_a_dead_workers_claim(credentialed, gateway, received):
+    import django_rq
+
+    lost = ping(credentialed, "lost job")
+    django_rq.get_connection("high").flushdb()  # the job never reaches a worker
+    orphan = ping(credentialed, "orphan")
+    django_rq.get_connection("high").flushdb()
+    OutboxMessage.objects.filter(pk=orphan.pk).update(
+        status=MessageStatus.SENDING, claimed_by="dead-worker", claimed_at=datetime.now(UTC) - timedelta(hours=1)
+    )
+    OutboxMessage.objects.filter(pk=lost.pk).update(
+        enqueued_at=datetime.now(UTC) - timedelta(minutes=5), next_attempt_at=datetime.now(UTC) - timedelta(minutes=5)
+    )
+    assert services.outbox_sweep() == 1  # the lost job, re-enqueued
+    orphan.refresh_from_db()
+    assert orphan.status == MessageStatus.RETRY and orphan.claimed_by == ""  # the dead worker's claim released
+    OutboxMessage.objects.filter(pk=orphan.pk).update(
+        enqueued_at=None, next_attempt_at=datetime.now(UTC) - timedelta(minutes=1)
+    )
+    assert services.outbox_sweep() == 1  # and now the orphan, due again
+    run_worker_burst()
+    assert {m.status for m in OutboxMessage.objects.filter(pk__in=[lost.pk, orphan.pk])} == {MessageStatus.DONE}
+
+
+def test_console_masks_tfns_and_is_for_admins(credentialed, gateway, admin, reader, login):
+    message = ping(credentialed, "tfn 123456782")
+    run_worker_burst()
+    http = login(admin)
+    page = http.get(reverse("ato_gateway:message", args=[message.pk])).content.decode()
+    assert "123456782" not in page and "[TFN REDACTED]" in page
+    assert AuditEvent.objects.filter(action="gateway.message_viewed", actor=admin).exists()
+    assert login(reader).get(reverse("ato_gateway:console")).status_code == 403
+    assert HttpClient().get(reverse("ato_gateway:console")).status_code == 302
+
+
+def test_credential_import_page(practice, admin, login, gateway):
+    http = login(admin)
+    with open(gateway.demo_keystore, "rb") as f:
+        response = http.post(reverse("ato_gateway:credentials"), {"file": f, "password": "wrong"})
+    assert "wrong password" in response.content.decode()
+    with open(gateway.demo_keystore, "rb") as f:
+        http.post(reverse("ato_gateway:credentials"), {"file": f, "password": DEMO_PASSWORD})
+    page = http.get(reverse("ato_gateway:credentials")).content.decode()
+    assert "In use" in page and "53004085616" in page
