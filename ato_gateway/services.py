@@ -458,33 +458,24 @@ def _fail(
     *,
     permanent: bool,
 ) -> str:
-    if permanent:
-        outcome = Outcome(ok=False, kind="failed", error_code=code, error_text=text)
-        return _finish(
-            message,
-            worker,
-            started,
-            request_bytes,
-            reply,
-            status=MessageStatus.FAILED,
-            outcome=AttemptOutcome.PERMANENT,
-            code=code,
-            text=text,
-            outcome_for_handler=outcome,
+    if permanent or message.attempts >= settings.GATEWAY_MAX_ATTEMPTS:
+        # Permanent failures stop at once; transient ones stop when the attempts run out (a dead letter).
+        status, kind, attempt = (
+            (MessageStatus.FAILED, "failed", AttemptOutcome.PERMANENT)
+            if permanent
+            else (MessageStatus.DEAD, "dead", AttemptOutcome.TRANSIENT)
         )
-    if message.attempts >= settings.GATEWAY_MAX_ATTEMPTS:
-        outcome = Outcome(ok=False, kind="dead", error_code=code, error_text=text)
         return _finish(
             message,
             worker,
             started,
             request_bytes,
             reply,
-            status=MessageStatus.DEAD,
-            outcome=AttemptOutcome.TRANSIENT,
+            status=status,
+            outcome=attempt,
             code=code,
             text=text,
-            outcome_for_handler=outcome,
+            outcome_for_handler=Outcome(ok=False, kind=kind, error_code=code, error_text=text),
         )
     delay = backoff(message.attempts)
     status = _finish(

@@ -81,8 +81,8 @@ ref_to_message_id=...)`` makes an EbmsError).
 issuer, key, certificate, lifetime=30 min, now=None) -> bytes``; ``sts_build_fault(reason) -> bytes``;
 ``saml_verify_assertion(assertion: bytes | Element, *, issuer_certificate, now=None) -> SamlAssertion``.
 
-Speed: ``python -m ato_gateway.wire.benchmark`` prints the cost of ``build_signed_request`` relative to one raw
-RSA-2048 signature (the tests require at most 1.6). Headers are written directly in canonical form (see ebms.py),
+Speed: ``bench/bench_gateway.py`` prints the cost of ``build_signed_request`` relative to one raw RSA-2048
+signature (the goal is at most 1.6). Headers are written directly in canonical form (see ebms.py),
 the XSD is parsed once per process, and a token's digest is computed once per token.
 """
 
