@@ -9,6 +9,7 @@ import re
 import socket
 import uuid
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -34,7 +35,7 @@ from ato_gateway.models import (
 from ato_gateway.wire import api as wire
 from ato_gateway.wire import errors as wire_errors
 from ato_gateway.wire import keystore, registry
-from portal.audit import audit_record
+from portal.audit import audit_record, audit_record_system_many
 from portal.logging import redact_tfns
 from portal.models import Practice, User
 
@@ -233,57 +234,124 @@ def outbox_dispatch(ids: list[int], *, delay: timedelta | None = None) -> None:
 
 
 # --- Sending ---------------------------------------------------------------------------------------------------
+#
+# A worker takes a batch at a time: it claims the batch's due rows in one statement, prepares and exchanges the
+# messages with the ATO on a few threads (so that waiting for one reply overlaps with signing the next), and
+# records every outcome in one transaction. Per message that is a fraction of a database round trip instead of
+# a dozen, which is what lets one worker keep up with hundreds of messages a second.
+
+SEND_THREADS = 8
+TRANSIENT_EBMS = {"EBMS:0005", "EBMS:0006"}
+
+
+@dataclass
+class Decision:
+    """What one exchange came to, before it is recorded."""
+
+    message: OutboxMessage
+    status: str
+    outcome: str
+    started: Any
+    finished: Any = None
+    request_bytes: bytes = b""
+    reply: transport.Reply | None = None
+    code: str = ""
+    text: str = ""
+    next_at: Any = None
+    phase: str | None = None
+    reset_attempts: bool = False
+    handler_outcome: Outcome | None = None
+    response_message_id: str | None = None
+    response: dict[str, Any] | None = None
 
 
 def outbox_send_batch(ids: list[int], *, worker: str) -> None:
-    for pk in ids:
-        outbox_send_one(pk, worker=worker)
+    claimed = _claim(ids, worker)
+    if not claimed:
+        return
+    credentials: dict[int, MachineCredential | Exception] = {}
+    prepared: list[tuple[OutboxMessage, Any, str, bytes, str]] = []
+    decisions: list[Decision] = []
+    for message in claimed:
+        started = timezone.now()
+        try:
+            credential = credentials.get(message.practice_id)
+            if credential is None:
+                try:
+                    credential = credentials[message.practice_id] = credential_for_signing(message.practice)
+                except wire_errors.WireError as exc:
+                    credential = credentials[message.practice_id] = exc
+            if isinstance(credential, Exception):
+                raise credential
+            service = registry.get(f"{message.service}.{message.action}")
+            body, content_type = wire.build_signed_request(
+                service_action=service,
+                message_id=message.message_id,
+                conversation_id=message.conversation_id,
+                from_abn=credential.abn,
+                agent_number=message.practice.agent_number or None,
+                payloads=[(name, text.encode()) for name, text in message.payloads()],
+                key=credential.private_key(),
+                certificate=credential.certificate(),
+                saml_assertion=tokens.saml_token(credential),
+                properties=_properties(),
+            )
+        except (transport.TransportError, wire_errors.WireError) as exc:
+            decisions.append(
+                _failure(
+                    message, started, b"", None, _code(exc), str(exc), permanent=bool(getattr(exc, "permanent", False))
+                )
+            )
+            continue
+        endpoint = "single-sync" if service.pattern == "single-sync" else "async-push"
+        prepared.append((message, started, f"{settings.ATO_EBMS_URL}/{endpoint}", body, content_type))
+    if prepared:
+        with ThreadPoolExecutor(max_workers=min(SEND_THREADS, len(prepared))) as pool:
+            decisions.extend(pool.map(_exchange, prepared))
+    _record(decisions, worker)
 
 
 def outbox_send_one(pk: int, *, worker: str) -> str | None:
-    """Claim one message by a conditional update, send it, record the attempt and the outcome. Returns the new
-    status, or None if another worker has it or it is not due."""
+    """Send one message (the batch path with a batch of one). Returns its new status, or None if it was not
+    claimable (another worker has it, or it is not due)."""
+    outbox_send_batch([pk], worker=worker)
+    status: str | None = OutboxMessage.objects.filter(pk=pk).values_list("status", flat=True).first()
+    return status
+
+
+def _claim(ids: list[int], worker: str) -> list[OutboxMessage]:
+    """Claim the batch's due rows by a conditional update; rows another worker holds are skipped, not waited on."""
     now = timezone.now()
-    claimed = OutboxMessage.objects.filter(
-        pk=pk, phase="send", status__in=[MessageStatus.PENDING, MessageStatus.RETRY], next_attempt_at__lte=now
-    ).update(status=MessageStatus.SENDING, claimed_at=now, claimed_by=worker, attempts=F("attempts") + 1)
-    if not claimed:
-        return None
-    message = OutboxMessage.objects.select_related("practice").get(pk=pk)
-    started = timezone.now()
-    request_bytes = b""
+    with transaction.atomic():
+        due = list(
+            OutboxMessage.objects.select_for_update(skip_locked=True)
+            .filter(
+                pk__in=ids,
+                phase="send",
+                status__in=[MessageStatus.PENDING, MessageStatus.RETRY],
+                next_attempt_at__lte=now,
+            )
+            .values_list("pk", flat=True)
+        )
+        if not due:
+            return []
+        OutboxMessage.objects.filter(pk__in=due).update(
+            status=MessageStatus.SENDING, claimed_at=now, claimed_by=worker, attempts=F("attempts") + 1
+        )
+    return list(OutboxMessage.objects.select_related("practice").filter(pk__in=due).order_by("pk"))
+
+
+def _exchange(item: tuple[OutboxMessage, Any, str, bytes, str]) -> Decision:
+    message, started, url, body, content_type = item
     reply: transport.Reply | None = None
     try:
-        credential = credential_for_signing(message.practice)
-        token = tokens.saml_token(credential)
-        service = registry.get(f"{message.service}.{message.action}")
-        request_bytes, content_type = wire.build_signed_request(
-            service_action=service,
-            message_id=message.message_id,
-            conversation_id=message.conversation_id,
-            from_abn=credential.abn,
-            agent_number=message.practice.agent_number or None,
-            payloads=[(name, text.encode()) for name, text in message.payloads()],
-            key=credential.private_key(),
-            certificate=credential.certificate(),
-            saml_assertion=token,
-            properties=_properties(),
-        )
-        endpoint = "single-sync" if service.pattern == "single-sync" else "async-push"
-        reply = transport.post(f"{settings.ATO_EBMS_URL}/{endpoint}", request_bytes, content_type)
+        reply = transport.post(url, body, content_type)
         inbound = _read_reply(reply)
     except (transport.TransportError, wire_errors.WireError) as exc:
-        return _fail(
-            message,
-            worker,
-            started,
-            request_bytes,
-            reply,
-            _code(exc),
-            str(exc),
-            permanent=bool(getattr(exc, "permanent", False)),
+        return _failure(
+            message, started, body, reply, _code(exc), str(exc), permanent=bool(getattr(exc, "permanent", False))
         )
-    return _answered(message, worker, started, request_bytes, reply, inbound)
+    return _decide(message, started, body, reply, inbound)
 
 
 def outbox_pull(practice_id: int, *, worker: str, limit: int = 500) -> int:
@@ -293,19 +361,17 @@ def outbox_pull(practice_id: int, *, worker: str, limit: int = 500) -> int:
     delivered = 0
     for _ in range(limit):
         started = timezone.now()
-        request_bytes, reply = b"", None
         try:
             credential = credential_for_signing(practice)
-            token = tokens.saml_token(credential)
-            request_bytes, content_type = wire.build_signed_pull(
+            body, content_type = wire.build_signed_pull(
                 message_id=f"{uuid.uuid4()}@{socket.gethostname()}",
                 mpc=registry.mpc_for(credential.abn),
                 key=credential.private_key(),
                 certificate=credential.certificate(),
-                saml_assertion=token,
+                saml_assertion=tokens.saml_token(credential),
                 properties=_properties(),
             )
-            reply = transport.post(f"{settings.ATO_EBMS_URL}/async-pull", request_bytes, content_type)
+            reply = transport.post(f"{settings.ATO_EBMS_URL}/async-pull", body, content_type)
             inbound = _read_reply(reply)
         except (transport.TransportError, wire_errors.WireError) as exc:
             log.warning("pull for practice %s failed: %s", practice_id, exc)
@@ -320,15 +386,14 @@ def outbox_pull(practice_id: int, *, worker: str, limit: int = 500) -> int:
                 _schedule_pull(practice_id, backoff(2))
             return delivered
         ref = inbound.ref_to_message_id or ""
-        now = timezone.now()
         claimed = OutboxMessage.objects.filter(
             practice_id=practice_id, message_id=ref, phase="pull", status=MessageStatus.AWAITING
-        ).update(status=MessageStatus.SENDING, claimed_at=now, claimed_by=worker, attempts=F("attempts") + 1)
+        ).update(status=MessageStatus.SENDING, claimed_at=started, claimed_by=worker, attempts=F("attempts") + 1)
         if not claimed:
             log.info("pulled a response for %s, which is not awaiting one (already delivered?)", ref)
             continue
         message = OutboxMessage.objects.select_related("practice").get(practice_id=practice_id, message_id=ref)
-        _answered(message, worker, started, request_bytes, reply, inbound)
+        _record([_decide(message, started, body, reply, inbound)], worker)
         delivered += 1
     _schedule_pull(practice_id, timedelta(seconds=1))
     return delivered
@@ -370,55 +435,36 @@ def _properties() -> dict[str, str]:
     }
 
 
-TRANSIENT_EBMS = {"EBMS:0005", "EBMS:0006"}
-
-
-def _answered(
-    message: OutboxMessage, worker: str, started: Any, request_bytes: bytes, reply: transport.Reply, inbound: Any
-) -> str:
+def _decide(
+    message: OutboxMessage, started: Any, request_bytes: bytes, reply: transport.Reply, inbound: Any
+) -> Decision:
     if inbound.kind == "error":
         first = inbound.errors[0] if inbound.errors else None
         code = first.code if first else "EBMS:0004"
         text = (first.short_description + (f": {first.detail}" if first.detail else "")) if first else "ebMS error"
-        return _fail(message, worker, started, request_bytes, reply, code, text, permanent=code not in TRANSIENT_EBMS)
+        return _failure(message, started, request_bytes, reply, code, text, permanent=code not in TRANSIENT_EBMS)
     if inbound.kind == "receipt":
         # Pushed: the ATO has it. Its response is collected by pulling the practice's channel.
-        status = _finish(
+        return Decision(
             message,
-            worker,
+            MessageStatus.AWAITING,
+            AttemptOutcome.OK,
             started,
-            request_bytes,
-            reply,
-            status=MessageStatus.AWAITING,
-            outcome=AttemptOutcome.OK,
+            request_bytes=request_bytes,
+            reply=reply,
             text="Receipt received; the response will be pulled.",
             next_at=timezone.now() + timedelta(seconds=1),
             phase="pull",
             reset_attempts=True,
         )
-        if status == MessageStatus.AWAITING:
-            _schedule_pull(message.practice_id, timedelta(seconds=1))
-        return status
     if inbound.ref_to_message_id and inbound.ref_to_message_id != message.message_id:
-        return _fail(
+        return _failure(
             message,
-            worker,
             started,
             request_bytes,
             reply,
             "REPLY:MISMATCH",
             "The ATO's reply refers to another message.",
-            permanent=True,
-        )
-    if OutboxMessage.objects.filter(response_message_id=inbound.message_id).exclude(pk=message.pk).exists():
-        return _fail(
-            message,
-            worker,
-            started,
-            request_bytes,
-            reply,
-            "REPLY:REPLAYED",
-            "The ATO's reply repeats the MessageId of an earlier reply: refused as a replay.",
             permanent=True,
         )
     documents = {name: data.decode("utf-8", "replace") for name, data in inbound.payloads.items()}
@@ -432,24 +478,21 @@ def _answered(
         }
         for e in inbound.event_items
     ]
-    outcome = Outcome(ok=True, kind="user", documents=documents, events=events)
-    return _finish(
+    return Decision(
         message,
-        worker,
+        MessageStatus.DONE,
+        AttemptOutcome.OK,
         started,
-        request_bytes,
-        reply,
-        status=MessageStatus.DONE,
-        outcome=AttemptOutcome.OK,
-        outcome_for_handler=outcome,
+        request_bytes=request_bytes,
+        reply=reply,
+        handler_outcome=Outcome(ok=True, kind="user", documents=documents, events=events),
         response_message_id=inbound.message_id,
         response={"documents": documents, "events": events},
     )
 
 
-def _fail(
+def _failure(
     message: OutboxMessage,
-    worker: str,
     started: Any,
     request_bytes: bytes,
     reply: transport.Reply | None,
@@ -457,7 +500,7 @@ def _fail(
     text: str,
     *,
     permanent: bool,
-) -> str:
+) -> Decision:
     if permanent or message.attempts >= settings.GATEWAY_MAX_ATTEMPTS:
         # Permanent failures stop at once; transient ones stop when the attempts run out (a dead letter).
         status, kind, attempt = (
@@ -465,34 +508,28 @@ def _fail(
             if permanent
             else (MessageStatus.DEAD, "dead", AttemptOutcome.TRANSIENT)
         )
-        return _finish(
+        return Decision(
             message,
-            worker,
+            status,
+            attempt,
             started,
-            request_bytes,
-            reply,
-            status=status,
-            outcome=attempt,
+            request_bytes=request_bytes,
+            reply=reply,
             code=code,
             text=text,
-            outcome_for_handler=Outcome(ok=False, kind=kind, error_code=code, error_text=text),
+            handler_outcome=Outcome(ok=False, kind=kind, error_code=code, error_text=text),
         )
-    delay = backoff(message.attempts)
-    status = _finish(
+    return Decision(
         message,
-        worker,
+        MessageStatus.RETRY,
+        AttemptOutcome.TRANSIENT,
         started,
-        request_bytes,
-        reply,
-        status=MessageStatus.RETRY,
-        outcome=AttemptOutcome.TRANSIENT,
+        request_bytes=request_bytes,
+        reply=reply,
         code=code,
         text=text,
-        next_at=timezone.now() + delay,
+        next_at=timezone.now() + backoff(message.attempts),
     )
-    if status == MessageStatus.RETRY:
-        outbox_dispatch([message.pk], delay=delay)
-    return status
 
 
 def backoff(attempts: int) -> timedelta:
@@ -514,78 +551,125 @@ def _excerpt(data: bytes) -> str:
     return redact_tfns(cut.decode("utf-8", "replace"))
 
 
-def _finish(
-    message: OutboxMessage,
-    worker: str,
-    started: Any,
-    request_bytes: bytes,
-    reply: transport.Reply | None,
-    *,
-    status: str,
-    outcome: str,
-    code: str = "",
-    text: str = "",
-    next_at: Any = None,
-    outcome_for_handler: Outcome | None = None,
-    response_message_id: str | None = None,
-    response: dict[str, Any] | None = None,
-    reset_attempts: bool = False,
-    phase: str | None = None,
-) -> str:
-    """Record the attempt and the new state in one transaction, but only if this worker still holds the claim
-    (a sweeper may have given a slow worker's row to another). The handler runs inside the same transaction."""
+_FIELDS = [
+    "status",
+    "error_code",
+    "error_text",
+    "claimed_by",
+    "next_attempt_at",
+    "attempts",
+    "phase",
+    "response_message_id",
+    "response_encrypted",
+    "completed_at",
+]
+
+
+def _record(decisions: list[Decision], worker: str) -> None:
+    """Record attempts and new states in one transaction, only for rows this worker still holds (a sweeper may
+    have handed a slow worker's row to another). Handlers run inside it, each in a savepoint: a handler that
+    fails leaves its message failed with the reason, and the others are still recorded."""
+    if not decisions:
+        return
     finished = timezone.now()
+    retries: list[tuple[int, Any]] = []
+    pulls: set[int] = set()
     with transaction.atomic():
-        held = (
+        held = set(
             OutboxMessage.objects.select_for_update()
-            .filter(pk=message.pk, status=MessageStatus.SENDING, claimed_by=worker)
-            .first()
+            .filter(pk__in=[d.message.pk for d in decisions], status=MessageStatus.SENDING, claimed_by=worker)
+            .values_list("pk", flat=True)
         )
-        if held is None:
-            log.warning("outbox %s: claim lost before the outcome was recorded", message.message_id)
-            return "lost"
-        MessageAttempt.objects.create(
-            message=held,
-            number=held.attempts,
-            kind=held.phase,
-            started_at=started,
-            duration_ms=int((finished - started).total_seconds() * 1000),
-            http_status=reply.status if reply else None,
-            outcome=outcome,
-            error_code=code,
-            error_text=text[:2000],
-            worker=worker,
-            request_excerpt=_excerpt(request_bytes),
-            response_excerpt=_excerpt(reply.body) if reply else "",
+        replayed = set(
+            OutboxMessage.objects.filter(
+                response_message_id__in=[d.response_message_id for d in decisions if d.response_message_id]
+            ).values_list("response_message_id", flat=True)
         )
-        held.status = status
-        held.error_code, held.error_text = code, text[:2000]
-        held.claimed_by = ""
-        if next_at is not None:
-            held.next_attempt_at = next_at
-        if reset_attempts:
-            held.attempts = 0
-        if phase is not None:
-            held.phase = phase
-        if response_message_id:
-            held.response_message_id = response_message_id
-        if response is not None:
-            held.set_response(response)
-        if status in (MessageStatus.DONE, MessageStatus.FAILED, MessageStatus.DEAD):
-            held.completed_at = finished
-        held.save()
-        if outcome_for_handler is not None:
-            handler = handler_for(held.service, held.action)
-            if handler is not None:
-                handler(held, outcome_for_handler)
-            audit_record(
-                f"ato.message_{status}",
-                practice=held.practice,
-                target=held,
-                target_repr=f"{held.service} {held.action} {held.subject_repr}".strip(),
-                details={"message_id": held.message_id, "error": code},
+        attempts, updated, audits = [], [], []
+        for d in decisions:
+            m = d.message
+            if m.pk not in held:
+                log.warning("outbox %s: claim lost before the outcome was recorded", m.message_id)
+                continue
+            if d.response_message_id in replayed:
+                d = _failure(
+                    m,
+                    d.started,
+                    d.request_bytes,
+                    d.reply,
+                    "REPLY:REPLAYED",
+                    "The ATO's reply repeats the MessageId of an earlier reply: refused as a replay.",
+                    permanent=True,
+                )
+            attempts.append(
+                MessageAttempt(
+                    message=m,
+                    number=m.attempts,
+                    kind=m.phase,
+                    started_at=d.started,
+                    duration_ms=int((finished - d.started).total_seconds() * 1000),
+                    http_status=d.reply.status if d.reply else None,
+                    outcome=d.outcome,
+                    error_code=d.code,
+                    error_text=d.text[:2000],
+                    worker=worker,
+                    request_excerpt=_excerpt(d.request_bytes),
+                    response_excerpt=_excerpt(d.reply.body) if d.reply else "",
+                )
             )
-    return status
+            m.status, m.error_code, m.error_text, m.claimed_by = d.status, d.code, d.text[:2000], ""
+            if d.next_at is not None:
+                m.next_attempt_at = d.next_at
+            if d.reset_attempts:
+                m.attempts = 0
+            if d.phase is not None:
+                m.phase = d.phase
+            if d.response_message_id:
+                m.response_message_id = d.response_message_id
+            if d.response is not None:
+                m.set_response(d.response)
+            if d.status in (MessageStatus.DONE, MessageStatus.FAILED, MessageStatus.DEAD):
+                m.completed_at = finished
+            if d.handler_outcome is not None:
+                _run_handler(m, d.handler_outcome)
+                audits.append((m, f"ato.message_{m.status}", {"message_id": m.message_id, "error": m.error_code}))
+            if m.status == MessageStatus.RETRY:
+                retries.append((m.pk, m.next_attempt_at))
+            if m.status == MessageStatus.AWAITING:
+                pulls.add(m.practice_id)
+            updated.append(m)
+        MessageAttempt.objects.bulk_create(attempts)
+        # One plain UPDATE a row: bulk_update's CASE expressions cost ~2.5 ms of Python a row here.
+        for m in updated:
+            OutboxMessage.objects.filter(pk=m.pk).update(**{f: getattr(m, f) for f in _FIELDS})
+        by_practice: dict[int, list[tuple[str, Any, str, dict[str, Any]]]] = {}
+        for m, action, details in audits:
+            target_repr = f"{m.service} {m.action} {m.subject_repr}".strip()
+            by_practice.setdefault(m.practice_id, []).append((action, m, target_repr, details))
+        for practice_id, events in by_practice.items():
+            audit_record_system_many(Practice(pk=practice_id), events)
+    now = timezone.now()
+    for pk, at in retries:
+        outbox_dispatch([pk], delay=max(at - now, timedelta(0)))
+    for practice_id in pulls:
+        _schedule_pull(practice_id, timedelta(seconds=1))
+
+
+def _run_handler(message: OutboxMessage, outcome: Outcome) -> None:
+    handler = handler_for(message.service, message.action)
+    if handler is None:
+        return
+    try:
+        with transaction.atomic():
+            handler(message, outcome)
+    except Exception as exc:
+        log.exception("handler for %s %s failed on %s", message.service, message.action, message.message_id)
+        message.status = MessageStatus.FAILED
+        message.error_code = "HANDLER"
+        message.error_text = (
+            f"The ATO answered, but recording the answer failed ({exc.__class__.__name__}). "
+            "Resend to deliver it again: the ATO answers with its first answer."
+        )
 
 
 def gateway_ping(*, request: PortalRequest) -> OutboxMessage:

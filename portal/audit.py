@@ -59,6 +59,40 @@ def audit_record(
     return event
 
 
+def audit_record_system_many(practice: Practice, events: list[tuple[str, models.Model, str, dict[str, Any]]]) -> None:
+    """Append many system events (action, target, target_repr, details) to one practice's chain under a single
+    lock: the outbox records a whole batch of ATO outcomes at once."""
+    if not events:
+        return
+    chain = practice.pk
+    with transaction.atomic():
+        AuditChainHead.objects.bulk_create([AuditChainHead(chain=chain)], ignore_conflicts=True)
+        head = AuditChainHead.objects.select_for_update().get(chain=chain)
+        seq, prev, now, rows = head.last_seq, head.last_hash, timezone.now(), []
+        for action, target, target_repr, details in events:
+            seq += 1
+            event = AuditEvent(
+                chain=chain,
+                seq=seq,
+                practice=practice,
+                actor=None,
+                actor_label="system",
+                action=action,
+                object_type=target._meta.label,
+                object_id=str(target.pk),
+                object_repr=target_repr[:200],
+                ip_address=None,
+                user_agent="",
+                details=details,
+                created_at=now,
+                prev_hash=prev,
+            )
+            event.hash = prev = event.compute_hash()
+            rows.append(event)
+        AuditEvent.objects.bulk_create(rows)
+        AuditChainHead.objects.filter(chain=chain).update(last_seq=seq, last_hash=prev)
+
+
 @dataclass(frozen=True)
 class ChainBreak:
     chain: int
