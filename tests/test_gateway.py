@@ -243,3 +243,58 @@ def test_credential_import_page(practice, admin, login, gateway):
         http.post(reverse("ato_gateway:credentials"), {"file": f, "password": DEMO_PASSWORD})
     page = http.get(reverse("ato_gateway:credentials")).content.decode()
     assert "In use" in page and "53004085616" in page
+
+
+def _pkcs12_for(practice: Practice, *, days: int) -> bytes:
+    from cryptography.hazmat.primitives.serialization import BestAvailableEncryption, pkcs12
+
+    ca_key = keystore.new_rsa_key()
+    ca_cert = keystore.make_ca(ca_key, "Test CA")
+    key = keystore.new_rsa_key()
+    cert = keystore.issue_certificate(
+        ca_key=ca_key,
+        ca_certificate=ca_cert,
+        public_key=key.public_key(),
+        common_name="Renewal",
+        abn=practice.abn,
+        valid_for=timedelta(days=days),
+    )
+    return pkcs12.serialize_key_and_certificates(b"renewal", key, cert, [ca_cert], BestAvailableEncryption(b"pw-1234"))
+
+
+def test_pkcs12_import_and_the_expiry_warning(practice, admin, login):
+    services.credential_import(
+        practice=practice, data=_pkcs12_for(practice, days=20), filename="renewal.p12", password="pw-1234", actor=admin
+    )
+    credential = MachineCredential.objects.get(practice=practice)
+    assert credential.is_selected and credential.source == "pkcs12" and credential.expires_soon
+    page = login(admin).get(reverse("portal:dashboard")).content.decode()
+    assert "The machine credential expires in 19 days" in page or "expires in 20 days" in page
+
+
+def test_import_command_reads_the_password_from_a_file(practice, tmp_path):
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    keystore_file = tmp_path / "keystore.xml"
+    keystore_file.write_bytes(FIXTURE_BYTES)
+    password_file = tmp_path / "password"
+    password_file.write_text("Password1!\n")
+    call_command(
+        "import_machine_credential",
+        str(keystore_file),
+        "--practice",
+        str(practice.pk),
+        "--password-file",
+        str(password_file),
+    )
+    assert MachineCredential.objects.filter(practice=practice).count() == 2
+    with pytest.raises(CommandError, match="no practice"):
+        call_command(
+            "import_machine_credential",
+            str(keystore_file),
+            "--practice",
+            "999999",
+            "--password-file",
+            str(password_file),
+        )
