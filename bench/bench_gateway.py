@@ -24,6 +24,7 @@ from bench._common import PY, ROOT, Figures, bench_database, bench_env, free_por
 
 MESSAGES = int(os.environ.get("BENCH_MESSAGES", "2000"))
 WORKERS = int(os.environ.get("BENCH_WORKERS", "4"))
+WORKER_ARGS = os.environ.get("BENCH_WORKER_ARGS", "").split()
 
 
 def signing_ratio(figures: Figures) -> None:
