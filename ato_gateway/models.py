@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import base64
 import json
 from datetime import timedelta
 from typing import Any
@@ -204,6 +205,26 @@ def _open(token: str) -> Any:
 
 def get_message_or_404(user: User, pk: int) -> OutboxMessage:
     return get_object_or_404(OutboxMessage.objects.for_practice(user.tenant), pk=pk)
+
+
+class PulledResponse(models.Model):
+    """A response the ATO handed over on a pull, kept until the message it answers can take it. Once delivered to
+    a pull the ATO will not hand it out again, so it is stored before anything else is done with it."""
+
+    practice = models.ForeignKey(Practice, on_delete=models.PROTECT, related_name="+")
+    ref_to_message_id = models.CharField(max_length=120, unique=True)
+    reply_encrypted = models.TextField()  # {"content_type": ..., "body": base64}: it may carry TFNs
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"pulled response to {self.ref_to_message_id}"
+
+    def set_reply(self, content_type: str, body: bytes) -> None:
+        self.reply_encrypted = _seal({"content_type": content_type, "body": base64.b64encode(body).decode()})
+
+    def reply(self) -> tuple[str, bytes]:
+        data = _open(self.reply_encrypted)
+        return data["content_type"], base64.b64decode(data["body"])
 
 
 class AttemptOutcome(models.TextChoices):

@@ -26,11 +26,13 @@ from lxml import etree
 from ato_gateway import tokens, transport
 from ato_gateway.handlers import Outcome, handler_for
 from ato_gateway.models import (
+    TERMINAL,
     AttemptOutcome,
     MachineCredential,
     MessageAttempt,
     MessageStatus,
     OutboxMessage,
+    PulledResponse,
 )
 from ato_gateway.wire import api as wire
 from ato_gateway.wire import errors as wire_errors
@@ -214,7 +216,8 @@ def outbox_enqueue_many(
             },
         )
         ids = [m.pk for m in rows]
-        transaction.on_commit(lambda: outbox_dispatch(ids))
+        # robust: the rows are committed whatever Redis does; if it is down the sweeper enqueues them later.
+        transaction.on_commit(lambda: outbox_dispatch(ids), robust=True)
     return rows
 
 
@@ -227,9 +230,9 @@ def outbox_dispatch(ids: list[int], *, delay: timedelta | None = None) -> None:
     for start in range(0, len(ids), size):
         chunk = ids[start : start + size]
         if delay:
-            queue.enqueue_in(delay, send_batch, chunk)
+            queue.enqueue_in(delay, send_batch, chunk, job_timeout=settings.GATEWAY_JOB_TIMEOUT_SECONDS)
         else:
-            queue.enqueue(send_batch, chunk)
+            queue.enqueue(send_batch, chunk, job_timeout=settings.GATEWAY_JOB_TIMEOUT_SECONDS)
     OutboxMessage.objects.filter(pk__in=ids).update(enqueued_at=timezone.now())
 
 
@@ -269,20 +272,37 @@ def outbox_send_batch(ids: list[int], *, worker: str) -> None:
     claimed = _claim(ids, worker)
     if not claimed:
         return
-    credentials: dict[int, MachineCredential | Exception] = {}
+    signing: dict[int, tuple[MachineCredential, bytes] | Exception] = {}
     prepared: list[tuple[OutboxMessage, Any, str, bytes, str]] = []
     decisions: list[Decision] = []
     for message in claimed:
         started = timezone.now()
+        if message.attempts > settings.GATEWAY_MAX_ATTEMPTS:
+            # Claimed again and again without an outcome (its batch keeps dying): stop, do not loop for ever.
+            decisions.append(
+                _failure(
+                    message,
+                    started,
+                    b"",
+                    None,
+                    "GATEWAY:NO_OUTCOME",
+                    f"No outcome after {message.attempts - 1} attempts.",
+                    permanent=False,
+                )
+            )
+            continue
         try:
-            credential = credentials.get(message.practice_id)
-            if credential is None:
+            context = signing.get(message.practice_id)
+            if context is None:
+                # Once per practice and batch, failures included: a token service that is down is asked once.
                 try:
-                    credential = credentials[message.practice_id] = credential_for_signing(message.practice)
-                except wire_errors.WireError as exc:
-                    credential = credentials[message.practice_id] = exc
-            if isinstance(credential, Exception):
-                raise credential
+                    credential = credential_for_signing(message.practice)
+                    context = signing[message.practice_id] = (credential, tokens.saml_token(credential))
+                except (transport.TransportError, wire_errors.WireError) as exc:
+                    context = signing[message.practice_id] = exc
+            if isinstance(context, Exception):
+                raise context
+            credential, token = context
             service = registry.get(f"{message.service}.{message.action}")
             body, content_type = wire.build_signed_request(
                 service_action=service,
@@ -293,13 +313,27 @@ def outbox_send_batch(ids: list[int], *, worker: str) -> None:
                 payloads=[(name, text.encode()) for name, text in message.payloads()],
                 key=credential.private_key(),
                 certificate=credential.certificate(),
-                saml_assertion=tokens.saml_token(credential),
+                saml_assertion=token,
                 properties=_properties(),
             )
         except (transport.TransportError, wire_errors.WireError) as exc:
             decisions.append(
                 _failure(
                     message, started, b"", None, _code(exc), str(exc), permanent=bool(getattr(exc, "permanent", False))
+                )
+            )
+            continue
+        except Exception as exc:
+            log.exception("outbox %s: preparing the message failed", message.message_id)
+            decisions.append(
+                _failure(
+                    message,
+                    started,
+                    b"",
+                    None,
+                    "GATEWAY:INTERNAL",
+                    f"Preparing the message failed ({exc.__class__.__name__}).",
+                    permanent=False,
                 )
             )
             continue
@@ -355,13 +389,13 @@ def _exchange(item: tuple[OutboxMessage, Any, str, bytes, str]) -> Decision:
 
 
 def outbox_pull(practice_id: int, *, worker: str, limit: int = 500) -> int:
-    """Collect the practice's queued responses: pull until the ATO says there is nothing (EBMS:0006), handing
-    each response to the message it answers (RefToMessageId). Returns how many were delivered."""
+    """Collect the practice's queued responses: pull until the ATO says there is nothing (EBMS:0006). Each
+    response is stored before anything else (the ATO hands it out once), then delivered to the message it answers
+    (RefToMessageId) as soon as that message can take it. Returns how many were delivered."""
+    cache.delete(_pull_key(practice_id))  # this is the scheduled pull: another may be scheduled from now on
     practice = Practice.objects.get(pk=practice_id)
-    delivered = 0
-    for _ in range(limit):
-        started = timezone.now()
-        try:
+    try:
+        for _ in range(limit):
             credential = credential_for_signing(practice)
             body, content_type = wire.build_signed_pull(
                 message_id=f"{uuid.uuid4()}@{socket.gethostname()}",
@@ -373,30 +407,57 @@ def outbox_pull(practice_id: int, *, worker: str, limit: int = 500) -> int:
             )
             reply = transport.post(f"{settings.ATO_EBMS_URL}/async-pull", body, content_type)
             inbound = _read_reply(reply)
-        except (transport.TransportError, wire_errors.WireError) as exc:
-            log.warning("pull for practice %s failed: %s", practice_id, exc)
-            _schedule_pull(practice_id, backoff(2))
-            return delivered
-        if inbound.kind == "error":
-            if not any(e.code == "EBMS:0006" for e in inbound.errors):
-                log.warning("pull for practice %s refused: %s", practice_id, inbound.errors)
-            if OutboxMessage.objects.filter(
-                practice_id=practice_id, phase="pull", status=MessageStatus.AWAITING
-            ).exists():
-                _schedule_pull(practice_id, backoff(2))
-            return delivered
-        ref = inbound.ref_to_message_id or ""
-        claimed = OutboxMessage.objects.filter(
-            practice_id=practice_id, message_id=ref, phase="pull", status=MessageStatus.AWAITING
-        ).update(status=MessageStatus.SENDING, claimed_at=started, claimed_by=worker, attempts=F("attempts") + 1)
-        if not claimed:
-            log.info("pulled a response for %s, which is not awaiting one (already delivered?)", ref)
-            continue
-        message = OutboxMessage.objects.select_related("practice").get(practice_id=practice_id, message_id=ref)
-        _record([_decide(message, started, body, reply, inbound)], worker)
-        delivered += 1
-    _schedule_pull(practice_id, timedelta(seconds=1))
+            if inbound.kind == "error":
+                if not any(e.code == "EBMS:0006" for e in inbound.errors):
+                    log.warning("pull for practice %s refused: %s", practice_id, inbound.errors)
+                break
+            if inbound.kind == "user":
+                pulled = PulledResponse(practice_id=practice_id, ref_to_message_id=inbound.ref_to_message_id or "")
+                pulled.set_reply(reply.content_type, reply.body)
+                PulledResponse.objects.bulk_create([pulled], ignore_conflicts=True)
+    except (transport.TransportError, wire_errors.WireError) as exc:
+        log.warning("pull for practice %s failed: %s", practice_id, exc)
+    delivered = outbox_deliver_pulled(practice_id, worker=worker)
+    if OutboxMessage.objects.filter(practice_id=practice_id, phase="pull", status=MessageStatus.AWAITING).exists():
+        _schedule_pull(practice_id, backoff(2))
     return delivered
+
+
+def outbox_deliver_pulled(practice_id: int, *, worker: str) -> int:
+    """Hand stored responses to their messages. A message still being recorded, or waiting to retry a push whose
+    receipt was lost, takes its response on a later call (the sweeper calls this too)."""
+    delivered = 0
+    for pulled in PulledResponse.objects.filter(practice_id=practice_id).order_by("received_at")[:1000]:
+        rows = OutboxMessage.objects.filter(practice_id=practice_id, message_id=pulled.ref_to_message_id)
+        if not rows.exists() or not rows.exclude(status__in=TERMINAL).exists():
+            log.info("pulled response for %s has no message waiting for it; dropped", pulled.ref_to_message_id)
+            pulled.delete()
+            continue
+        started = timezone.now()
+        claimed = rows.exclude(status__in=[*TERMINAL, MessageStatus.SENDING]).update(
+            status=MessageStatus.SENDING,
+            claimed_at=started,
+            claimed_by=worker,
+            attempts=F("attempts") + 1,
+            phase="pull",
+        )
+        if not claimed:
+            continue
+        message = OutboxMessage.objects.select_related("practice").get(pk=rows.values_list("pk", flat=True)[0])
+        content_type, body = pulled.reply()
+        reply = transport.Reply(200, content_type, body, 0)
+        try:
+            decision = _decide(message, started, b"", reply, _read_reply(reply))
+        except wire_errors.WireError as exc:
+            decision = _failure(message, started, b"", reply, _code(exc), str(exc), permanent=True)
+        _record([decision], worker)
+        pulled.delete()
+        delivered += 1
+    return delivered
+
+
+def _pull_key(practice_id: int) -> str:
+    return f"gateway-pull-scheduled-{practice_id}"
 
 
 def _read_reply(reply: transport.Reply) -> Any:
@@ -414,9 +475,12 @@ def _read_reply(reply: transport.Reply) -> Any:
 
 
 def _schedule_pull(practice_id: int, delay: timedelta) -> None:
+    """At most one pull scheduled per practice: the marker lives until the pull starts (or a minute past its
+    time, if its job is lost), so receipts, retries and the sweeper never pile pulls up."""
     from ato_gateway.jobs import pull_responses
 
-    django_rq.get_queue("high").enqueue_in(delay, pull_responses, practice_id)
+    if cache.add(_pull_key(practice_id), 1, timeout=int(delay.total_seconds()) + 60):
+        django_rq.get_queue("high").enqueue_in(delay, pull_responses, practice_id)
 
 
 def _code(exc: Exception) -> str:
@@ -442,7 +506,19 @@ def _decide(
         first = inbound.errors[0] if inbound.errors else None
         code = first.code if first else "EBMS:0004"
         text = (first.short_description + (f": {first.detail}" if first.detail else "")) if first else "ebMS error"
+        if code == "EBMS:0101":
+            tokens.forget_tokens()  # the ATO may have refused the token: the next attempt asks for a fresh one
         return _failure(message, started, request_bytes, reply, code, text, permanent=code not in TRANSIENT_EBMS)
+    if inbound.ref_to_message_id and inbound.ref_to_message_id != message.message_id:
+        return _failure(
+            message,
+            started,
+            request_bytes,
+            reply,
+            "REPLY:MISMATCH",
+            "The ATO's reply refers to another message.",
+            permanent=True,
+        )
     if inbound.kind == "receipt":
         # Pushed: the ATO has it. Its response is collected by pulling the practice's channel.
         return Decision(
@@ -456,16 +532,6 @@ def _decide(
             next_at=timezone.now() + timedelta(seconds=1),
             phase="pull",
             reset_attempts=True,
-        )
-    if inbound.ref_to_message_id and inbound.ref_to_message_id != message.message_id:
-        return _failure(
-            message,
-            started,
-            request_bytes,
-            reply,
-            "REPLY:MISMATCH",
-            "The ATO's reply refers to another message.",
-            permanent=True,
         )
     documents = {name: data.decode("utf-8", "replace") for name, data in inbound.payloads.items()}
     events = [
@@ -580,10 +646,12 @@ def _record(decisions: list[Decision], worker: str) -> None:
             .filter(pk__in=[d.message.pk for d in decisions], status=MessageStatus.SENDING, claimed_by=worker)
             .values_list("pk", flat=True)
         )
-        replayed = set(
+        # A reply MessageId already held by another message is a replay; the same message asking again (a resend)
+        # rightly gets the ATO's first answer, with the same MessageId.
+        replayed = dict(
             OutboxMessage.objects.filter(
                 response_message_id__in=[d.response_message_id for d in decisions if d.response_message_id]
-            ).values_list("response_message_id", flat=True)
+            ).values_list("response_message_id", "pk")
         )
         attempts, updated, audits = [], [], []
         for d in decisions:
@@ -591,7 +659,7 @@ def _record(decisions: list[Decision], worker: str) -> None:
             if m.pk not in held:
                 log.warning("outbox %s: claim lost before the outcome was recorded", m.message_id)
                 continue
-            if d.response_message_id in replayed:
+            if d.response_message_id in replayed and replayed[d.response_message_id] != m.pk:
                 d = _failure(
                     m,
                     d.started,
@@ -646,8 +714,8 @@ def _record(decisions: list[Decision], worker: str) -> None:
         for m, action, details in audits:
             target_repr = f"{m.service} {m.action} {m.subject_repr}".strip()
             by_practice.setdefault(m.practice_id, []).append((action, m, target_repr, details))
-        for practice_id, events in by_practice.items():
-            audit_record_system_many(Practice(pk=practice_id), events)
+        for practice_id in sorted(by_practice):  # one lock order for every worker: no deadlocks
+            audit_record_system_many(Practice(pk=practice_id), by_practice[practice_id])
     now = timezone.now()
     for pk, at in retries:
         outbox_dispatch([pk], delay=max(at - now, timedelta(0)))
@@ -696,23 +764,44 @@ PING_SERVICE, PING_ACTION = "PING", "Ping.001.00"
 
 
 def outbox_resend(*, request: PortalRequest, message: OutboxMessage) -> bool:
-    """Send a failed or dead message again, with the same MessageId: the ATO applies it at most once."""
+    """Try a failed or dead message again. If the ATO answered but recording the answer failed, the stored answer
+    is handed to the handler again; otherwise the message is sent again with the same MessageId, which the ATO
+    applies at most once."""
     with transaction.atomic():
-        changed = OutboxMessage.objects.filter(
-            pk=message.pk, status__in=[MessageStatus.FAILED, MessageStatus.DEAD]
-        ).update(status=MessageStatus.RETRY, attempts=0, next_attempt_at=timezone.now(), completed_at=None)
-        if changed:
-            audit_record(
-                "ato.message_resent", request=request, target=message, details={"message_id": message.message_id}
+        locked = (
+            OutboxMessage.objects.select_for_update()
+            .filter(pk=message.pk, status__in=[MessageStatus.FAILED, MessageStatus.DEAD])
+            .first()
+        )
+        if locked is None:
+            return False
+        audit_record("ato.message_resent", request=request, target=locked, details={"message_id": locked.message_id})
+        stored = locked.response()
+        if locked.error_code == "HANDLER" and stored:
+            handler = handler_for(locked.service, locked.action)
+            if handler is not None:
+                handler(
+                    locked,
+                    Outcome(
+                        ok=True, kind="user", documents=stored.get("documents", {}), events=stored.get("events", [])
+                    ),
+                )
+            OutboxMessage.objects.filter(pk=locked.pk).update(
+                status=MessageStatus.DONE, error_code="", error_text="", completed_at=timezone.now()
             )
-            transaction.on_commit(lambda: outbox_dispatch([message.pk]))
-    return bool(changed)
+            return True
+        OutboxMessage.objects.filter(pk=locked.pk).update(
+            status=MessageStatus.RETRY, phase="send", attempts=0, next_attempt_at=timezone.now(), completed_at=None
+        )
+        transaction.on_commit(lambda: outbox_dispatch([locked.pk]), robust=True)
+    return True
 
 
 def outbox_sweep() -> int:
-    """Re-enqueue rows that should have been sent by now (committed but never enqueued, or their job lost), give
-    rows claimed by a worker that died back to the queue, and pull for practices with responses outstanding.
-    Repeating a job is harmless: the worker claims each row."""
+    """Every few seconds: re-enqueue rows that should have been sent by now (committed but never enqueued, or
+    their job lost); hand back claims a dead worker held; deliver stored pulled responses; keep a pull scheduled
+    for practices with responses outstanding; and give up on responses that never came. Repeating any of it is
+    harmless: a worker claims each row before it touches it."""
     now = timezone.now()
     lease = now - timedelta(seconds=settings.GATEWAY_CLAIM_LEASE_SECONDS)
     orphaned = OutboxMessage.objects.filter(status=MessageStatus.SENDING, claimed_at__lt=lease)
@@ -729,6 +818,9 @@ def outbox_sweep() -> int:
     )
     if due:
         outbox_dispatch(due)
+    for practice_id in PulledResponse.objects.values_list("practice_id", flat=True).distinct():
+        outbox_deliver_pulled(practice_id, worker="sweeper")
+    _give_up_awaiting(now - timedelta(hours=settings.GATEWAY_PULL_GIVE_UP_HOURS))
     for practice_id in (
         OutboxMessage.objects.filter(phase="pull", status=MessageStatus.AWAITING)
         .values_list("practice_id", flat=True)
@@ -736,6 +828,36 @@ def outbox_sweep() -> int:
     ):
         _schedule_pull(practice_id, timedelta(seconds=0))
     return len(due)
+
+
+def _give_up_awaiting(cutoff: Any) -> None:
+    stale = list(
+        OutboxMessage.objects.filter(phase="pull", status=MessageStatus.AWAITING, claimed_at__lt=cutoff).values_list(
+            "pk", flat=True
+        )[:1000]
+    )
+    if not stale:
+        return
+    now = timezone.now()
+    OutboxMessage.objects.filter(pk__in=stale, status=MessageStatus.AWAITING).update(
+        status=MessageStatus.SENDING, claimed_at=now, claimed_by="sweeper"
+    )
+    hours = settings.GATEWAY_PULL_GIVE_UP_HOURS
+    decisions = [
+        Decision(
+            m,
+            MessageStatus.DEAD,
+            AttemptOutcome.TRANSIENT,
+            now,
+            code="GATEWAY:NO_RESPONSE",
+            text=f"The ATO took the message but no response came back within {hours} hours.",
+            handler_outcome=Outcome(
+                ok=False, kind="dead", error_code="GATEWAY:NO_RESPONSE", error_text="No response from the ATO."
+            ),
+        )
+        for m in OutboxMessage.objects.select_related("practice").filter(pk__in=stale, claimed_by="sweeper")
+    ]
+    _record(decisions, "sweeper")
 
 
 # --- Health -------------------------------------------------------------------------------------------------------
@@ -753,10 +875,13 @@ class Health:
         return self.failures / self.attempts if self.attempts else 0.0
 
 
-def gateway_health(window: timedelta = timedelta(minutes=10)) -> Health:
-    """Recent transport health across all practices: the ATO is one service for everyone."""
+def gateway_health(practice: Practice | None = None, window: timedelta = timedelta(minutes=10)) -> Health:
+    """Recent transport health: for one practice's console, or across all of them for the banner (the ATO is one
+    service for everyone, and the banner shows no numbers)."""
     since = timezone.now() - window
     recent = MessageAttempt.objects.filter(started_at__gte=since)
+    if practice is not None:
+        recent = recent.filter(message__practice=practice)
     attempts = recent.count()
     failures = recent.filter(outcome=AttemptOutcome.TRANSIENT).exclude(error_code="EBMS:0006").count()
     last_success = (

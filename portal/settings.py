@@ -274,7 +274,11 @@ GATEWAY_BACKOFF_CAP_SECONDS = float(env_str("GATEWAY_BACKOFF_CAP_SECONDS", "600"
 # cap a worker near 150 messages a second.
 GATEWAY_BATCH_SIZE = env_int("GATEWAY_BATCH_SIZE", 50)
 # A row claimed by a worker that has not finished within this long is presumed lost with its worker.
-GATEWAY_CLAIM_LEASE_SECONDS = env_int("GATEWAY_CLAIM_LEASE_SECONDS", 300)
+# It must outlast the send job's own timeout (GATEWAY_JOB_TIMEOUT_SECONDS), or a slow batch would be sent twice.
+GATEWAY_JOB_TIMEOUT_SECONDS = env_int("GATEWAY_JOB_TIMEOUT_SECONDS", 900)
+GATEWAY_CLAIM_LEASE_SECONDS = env_int("GATEWAY_CLAIM_LEASE_SECONDS", 1200)
+# A pushed message whose response has not come back by then is given up (a dead letter, shown in the console).
+GATEWAY_PULL_GIVE_UP_HOURS = env_int("GATEWAY_PULL_GIVE_UP_HOURS", 72)
 CREDENTIAL_EXPIRY_WARNING_DAYS = env_int("CREDENTIAL_EXPIRY_WARNING_DAYS", 30)
 
 LOGGING = {

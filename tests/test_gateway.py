@@ -298,3 +298,82 @@ def test_import_command_reads_the_password_from_a_file(practice, tmp_path):
             "--password-file",
             str(password_file),
         )
+
+
+def maas(practice: Practice) -> OutboxMessage:
+    with transaction.atomic():
+        return services.outbox_enqueue(
+            practice=practice, service="MAAS", action="Submit.001.00", documents=[("SPRMBRINFO", "<SPRMBRINFO/>")]
+        )
+
+
+def test_push_then_pull_delivers_the_response(credentialed, gateway):
+    message = maas(credentialed)
+    run_worker_burst()
+    message.refresh_from_db()
+    assert (message.status, message.phase) == (MessageStatus.AWAITING, "pull")
+    services.outbox_pull(credentialed.pk, worker="test")
+    message.refresh_from_db()
+    assert message.status == MessageStatus.DONE, message.error_text
+    assert [a.kind for a in message.attempt_log.all()] == ["send", "pull"]
+
+
+def test_a_response_pulled_while_the_push_awaits_a_retry_is_kept(credentialed, gateway):
+    """The push's receipt is lost on the way back (the ATO has the message), so the row waits to retry; a pull for
+    the practice meanwhile brings its response. It must be kept and delivered, never dropped."""
+    tokens.saml_token(MachineCredential.objects.get(practice=credentialed))  # so the fault hits the push itself
+    gateway.faults(next=["reset"])
+    message = maas(credentialed)
+    run_worker_burst()
+    message.refresh_from_db()
+    assert message.status == MessageStatus.RETRY
+    OutboxMessage.objects.filter(pk=message.pk).update(next_attempt_at=datetime.now(UTC) + timedelta(hours=1))
+    services.outbox_pull(credentialed.pk, worker="test")
+    message.refresh_from_db()
+    assert message.status == MessageStatus.DONE and gateway.stats()["applied"][message.message_id] == 1
+
+
+def test_resend_after_a_handler_failure_redelivers_the_stored_answer(credentialed, gateway, admin, login):
+    calls: list[bool] = []
+
+    def flaky(message, outcome):
+        calls.append(outcome.ok)
+        if len(calls) == 1:
+            raise RuntimeError("a bug in the domain app")
+
+    handlers.unregister(services.PING_SERVICE, services.PING_ACTION)
+    handlers.register(services.PING_SERVICE, services.PING_ACTION, flaky)
+    try:
+        message = ping(credentialed)
+        run_worker_burst()
+        message.refresh_from_db()
+        assert (message.status, message.error_code) == (MessageStatus.FAILED, "HANDLER")
+        login(admin).post(reverse("ato_gateway:resend", args=[message.pk]))
+        message.refresh_from_db()
+        assert message.status == MessageStatus.DONE and calls == [True, True]
+        assert gateway.stats()["applied"][message.message_id] == 1
+    finally:
+        handlers.unregister(services.PING_SERVICE, services.PING_ACTION)
+
+
+def test_one_broken_message_does_not_lose_its_batch(credentialed, gateway):
+    good, broken = ping(credentialed, "good"), ping(credentialed, "broken")
+    OutboxMessage.objects.filter(pk=broken.pk).update(payloads_encrypted="not-a-fernet-token")
+    import django_rq
+
+    django_rq.get_connection("high").flushdb()
+    services.outbox_send_batch([good.pk, broken.pk], worker="test")
+    good.refresh_from_db()
+    broken.refresh_from_db()
+    assert good.status == MessageStatus.DONE
+    assert (broken.status, broken.error_code) == (MessageStatus.RETRY, "GATEWAY:INTERNAL")
+
+
+def test_pulls_are_scheduled_once_per_practice(credentialed):
+    import django_rq
+    from rq.registry import ScheduledJobRegistry
+
+    for _ in range(5):
+        services._schedule_pull(credentialed.pk, timedelta(seconds=30))
+    registry = ScheduledJobRegistry(queue=django_rq.get_queue("high"))
+    assert len(registry.get_job_ids()) == 1
