@@ -57,7 +57,8 @@ def console(request: PortalRequest) -> HttpResponse:
 @capability_required(Capability.OPERATE_GATEWAY)
 def message_detail(request: PortalRequest, pk: int) -> HttpResponse:
     message = get_message_or_404(request.user, pk)
-    audit_record("gateway.message_viewed", request=request, target=message)
+    if request.headers.get("X-Poll") != "1":  # the page's own progress polling is not a fresh view
+        audit_record("gateway.message_viewed", request=request, target=message)
     payloads = [(name, redact_tfns(text)) for name, text in message.payloads()]
     response = {name: redact_tfns(text) for name, text in message.response().get("documents", {}).items()}
     context = {

@@ -14,7 +14,8 @@ def run_import(job_id: int) -> None:
 def run_import_failed(job: Any, connection: Any, exc_type: type, value: BaseException, traceback: Any) -> None:
     services.import_mark_failed(
         job.args[0],
-        f"The import stopped unexpectedly ({exc_type.__name__}). Rows imported so far are kept; "
+        run_token=job.meta.get("run_token"),
+        message=f"The import stopped unexpectedly ({exc_type.__name__}). Rows imported so far are kept; "
         "press Resume to continue from where it stopped.",
     )
 

@@ -13,6 +13,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
+from rq import get_current_job
 
 from clients.csv_io import (
     ClientRow,
@@ -256,6 +257,10 @@ def import_run(*, job_id: int) -> None:
     )
     if not claimed:
         return
+    rq_job = get_current_job()
+    if rq_job is not None:  # so that this run's failure callback cannot fail a run that superseded it
+        rq_job.meta["run_token"] = token
+        rq_job.save_meta()
     job = ImportJob.objects.select_related("practice", "created_by").get(pk=job_id)
     practice = job.practice
     seen_tfn = set(Client.objects.filter(practice=practice).exclude(tfn_hash="").values_list("tfn_hash", flat=True))
@@ -373,10 +378,11 @@ def _write_chunk_rest(
     )
 
 
-def import_mark_failed(job_id: int, message: str) -> None:
-    ImportJob.objects.filter(pk=job_id).exclude(status=ImportStatus.DONE).update(
-        status=ImportStatus.FAILED, failure=message[:2000]
-    )
+def import_mark_failed(job_id: int, message: str, *, run_token: str | None = None) -> None:
+    rows = ImportJob.objects.filter(pk=job_id).exclude(status=ImportStatus.DONE)
+    if run_token is not None:
+        rows = rows.filter(run_token=run_token)
+    rows.update(status=ImportStatus.FAILED, failure=message[:2000])
 
 
 # --- CSV export -----------------------------------------------------------------------------------------------

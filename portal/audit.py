@@ -109,7 +109,12 @@ def audit_verify_chains() -> Iterator[ChainBreak]:
     for chain in sorted(chains):
         expected_prev = "0" * 64
         expected_seq = 1
-        events = AuditEvent.objects.filter(chain=chain).order_by("seq").iterator(chunk_size=2000)
+        events = AuditEvent.objects.filter(chain=chain).order_by("seq")
+        head = heads.get(chain)
+        if head is not None:
+            # Only up to the head as it was read: events appended while we check are not a break.
+            events = events.filter(seq__lte=head.last_seq)
+        events = events.iterator(chunk_size=2000)
         for event in events:
             if event.seq != expected_seq:
                 yield ChainBreak(chain, expected_seq, event.pk, f"missing events before seq {event.seq}")
@@ -119,6 +124,5 @@ def audit_verify_chains() -> Iterator[ChainBreak]:
                 yield ChainBreak(chain, event.seq, event.pk, "event content does not match its hash")
             expected_prev = event.hash
             expected_seq = event.seq + 1
-        head = heads.get(chain)
         if head is not None and (head.last_seq != expected_seq - 1 or head.last_hash != expected_prev):
             yield ChainBreak(chain, head.last_seq, None, "chain head does not match the last event (tail removed?)")

@@ -1,7 +1,8 @@
 """A logging filter that masks anything shaped like a TFN before a record reaches a handler.
 
-It is the net under the rule that code never logs a TFN: a nine-digit run (with or without the usual spaces) that
-passes the TFN check digit is replaced. Longer digit runs (ABNs, phone numbers) are left alone."""
+It is the net under the rule that code never logs a TFN: an eight- or nine-digit run (with or without the usual
+spaces) that passes the TFN check digit is replaced, in the message and in any traceback. Longer digit runs (ABNs)
+are left alone; a number that merely happens to pass the check is masked too, which is the safe way to be wrong."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import re
 
 from stdnum.au import tfn as tfn_check
 
-_CANDIDATE = re.compile(r"(?<!\d)(\d{3}[ -]?\d{3}[ -]?\d{3})(?!\d)")
+_CANDIDATE = re.compile(r"(?<!\d)(\d{3}[ -]?\d{3}[ -]?\d{2,3})(?!\d)")
 
 
 def redact_tfns(text: str) -> str:
@@ -28,4 +29,7 @@ class RedactTFNFilter(logging.Filter):
         if redacted != message:
             record.msg = redacted
             record.args = None
+        if record.exc_info and not record.exc_text:
+            # Formatters reuse exc_text when it is set, so the traceback is printed redacted.
+            record.exc_text = redact_tfns(logging.Formatter().formatException(record.exc_info))
         return True

@@ -31,7 +31,9 @@ class SessionIdleTimeoutMiddleware:
             if now - last > settings.SESSION_IDLE_TIMEOUT_SECONDS:
                 logout(request)
                 return redirect(f"{reverse('portal:login')}?expired=1")
-            if now - last >= 60 or "last_seen" not in request.session:
+            # A page polling for progress is not a person at work: it must not keep an idle session alive.
+            polling = request.headers.get("X-Poll") == "1"
+            if not polling and (now - last >= 60 or "last_seen" not in request.session):
                 request.session["last_seen"] = now
         return self.get_response(request)
 

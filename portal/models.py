@@ -62,6 +62,8 @@ class User(AbstractUser):
     # When set, the person sees only clients in the groups they are assigned to (clients.ClientGroup.staff).
     restricted_to_groups = models.BooleanField(default=False)
     deactivated_at = models.DateTimeField(null=True, blank=True)
+    # Part of the session hash: raising it ends every session the person holds, at once (deactivation, MFA reset).
+    session_epoch = models.PositiveIntegerField(default=0)
     invite_token_hash = models.CharField(max_length=64, blank=True)
     invite_expires_at = models.DateTimeField(null=True, blank=True)
 
@@ -73,6 +75,17 @@ class User(AbstractUser):
     if TYPE_CHECKING:
 
         def is_verified(self) -> bool: ...  # attached to each request's user by django_otp's OTPMiddleware
+
+    def get_session_auth_hash(self) -> str:
+        from django.utils.crypto import salted_hmac
+
+        return salted_hmac(
+            "portal.User.session", f"{self.password}:{self.session_epoch}", algorithm="sha256"
+        ).hexdigest()
+
+    def end_sessions(self) -> None:
+        """Every session this person holds fails its next request (Django compares the session hash)."""
+        User.objects.filter(pk=self.pk).update(session_epoch=models.F("session_epoch") + 1)
 
     @property
     def tenant(self) -> Practice:

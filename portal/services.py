@@ -103,6 +103,7 @@ def staff_deactivate(*, request: PortalRequest, user: User) -> None:
         user.deactivated_at = timezone.now()
         user.invite_token_hash = ""
         user.save(update_fields=["is_active", "deactivated_at", "invite_token_hash"])
+        user.end_sessions()
         audit_record("staff.deactivated", request=request, target=user)
 
 
@@ -115,10 +116,12 @@ def staff_reactivate(*, request: PortalRequest, user: User) -> None:
 
 
 def staff_reset_mfa(*, request: PortalRequest, user: User) -> None:
-    """For a lost phone: removes every second factor, so the next login must enrol again."""
+    """For a lost phone: removes every second factor and ends every session, so that whoever has the phone (and
+    perhaps a signed-in browser) cannot enrol an authenticator of their own: the next sign-in needs the password."""
     with transaction.atomic(durable=True):
         TOTPDevice.objects.filter(user=user).delete()
         StaticDevice.objects.filter(user=user).delete()
+        user.end_sessions()
         audit_record("staff.mfa_reset", request=request, target=user)
 
 

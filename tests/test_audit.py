@@ -92,3 +92,19 @@ def test_nightly_verification_records_its_result(practice, admin):
     _events(practice, admin, 3)
     assert verify_audit_chains() == 0
     assert AuditEvent.objects.filter(action="audit.verified", details__breaks=0).exists()
+
+
+def test_events_appended_during_verification_are_not_a_break(practice, admin, monkeypatch):
+    """The nightly check reads the chain heads, then the events: an append in between must not look like a break."""
+    from portal import audit
+
+    _events(practice, admin, 2)
+    real = audit.AuditChainHead.objects.all
+
+    def heads_then_append():  # an event lands right after the heads are read
+        heads = list(real())
+        audit_record("test.late", actor=admin, practice=practice)
+        return heads
+
+    monkeypatch.setattr(audit.AuditChainHead.objects, "all", heads_then_append)
+    assert list(audit_verify_chains()) == []

@@ -131,3 +131,23 @@ def test_a_backup_code_does_not_count_against_the_authenticator(practice):
     sign_in(http, "nophone")
     assert http.post(reverse("portal:mfa_verify"), {"token": current_code(user)}).status_code == 302
     assert TOTPDevice.objects.get(user=user).throttling_failure_count == 0
+
+
+def test_mfa_reset_ends_sessions_so_a_stolen_session_cannot_enrol(admin, agent, login):
+    """Whoever has the lost phone may also have a signed-in browser: it must not be able to enrol its own app."""
+    stolen = verified_client(agent)
+    assert stolen.get(reverse("portal:dashboard")).status_code == 200
+    login(admin).post(reverse("portal:staff_reset_mfa", args=[agent.pk]))
+    response = stolen.get(reverse("portal:mfa_enrol"))
+    assert response.status_code == 302 and response["Location"].startswith(reverse("portal:login"))
+
+
+@override_settings(SESSION_IDLE_TIMEOUT_SECONDS=60)
+def test_progress_polling_does_not_keep_an_idle_session_alive(agent):
+    http = verified_client(agent)
+    http.get(reverse("portal:dashboard"))
+    session = http.session
+    session["last_seen"] = int(time.time()) - 50
+    session.save()
+    http.get(reverse("portal:dashboard"), headers={"X-Poll": "1", "HX-Request": "true"})
+    assert abs(http.session["last_seen"] - (int(time.time()) - 50)) <= 1

@@ -79,3 +79,18 @@ def test_no_full_tfn_in_logs_or_pages(practice, agent, admin, login, caplog):
     reveal = http.post(reverse("clients:reveal_tfn", args=[clients[0].pk]))
     assert spaced(tfns[0]) in reveal.content.decode()
     assert Client.objects.count() == 5 + 6 - 1
+
+
+def test_eight_digit_tfns_and_tracebacks_are_redacted():
+    from stdnum.au import tfn as tfn_check
+
+    eight = next(f"{n:08d}" for n in range(10000000, 10001000) if tfn_check.is_valid(f"{n:08d}"))
+    assert redact_tfns(f"<TFN>{eight}</TFN>") == "<TFN>[TFN REDACTED]</TFN>"
+    try:
+        raise ValueError(f"bad member {eight}")
+    except ValueError:
+        import sys
+
+        record = logging.LogRecord("x", logging.ERROR, __file__, 1, "failed", None, sys.exc_info())
+    RedactTFNFilter().filter(record)
+    assert eight not in logging.Formatter().format(record)
