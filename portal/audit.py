@@ -109,13 +109,12 @@ def audit_verify_chains() -> Iterator[ChainBreak]:
     for chain in sorted(chains):
         expected_prev = "0" * 64
         expected_seq = 1
-        events = AuditEvent.objects.filter(chain=chain).order_by("seq")
+        in_chain = AuditEvent.objects.filter(chain=chain).order_by("seq")
         head = heads.get(chain)
         if head is not None:
             # Only up to the head as it was read: events appended while we check are not a break.
-            events = events.filter(seq__lte=head.last_seq)
-        events = events.iterator(chunk_size=2000)
-        for event in events:
+            in_chain = in_chain.filter(seq__lte=head.last_seq)
+        for event in in_chain.iterator(chunk_size=2000):
             if event.seq != expected_seq:
                 yield ChainBreak(chain, expected_seq, event.pk, f"missing events before seq {event.seq}")
             if event.prev_hash != expected_prev:
