@@ -1,10 +1,11 @@
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import models
+from django.db import connections, models
 from django.db.models import Exists, OuterRef, Q
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -176,6 +177,33 @@ class ClientGroupQuerySet(models.QuerySet["ClientGroup"]):
         if user.practice_id is None:
             return qs.none()
         return qs.filter(staff=user) if user.restricted_to_groups else qs
+
+    def names_by_client(self, client_ids: Iterable[int]) -> dict[int, list[str]]:
+        """{client id: the names of its groups, in name order} for clients already read through
+        Client.objects.visible_to(); one query, whatever the number of clients (what prefetch_related("groups")
+        read, without building a group object per row).
+
+        Raw SQL with the ids written into it, because the ORM's `client_id__in=ids` spent ~45k instructions per id
+        (Django prepares each value, psycopg binds each parameter): ~4M for a page of 51 clients against ~0.4M
+        here, a fifth of the client list's request (callgrind). Each id goes through int(), so nothing but digits
+        reaches the SQL text. (A `g.practice_id = ...` condition here led PostgreSQL to walk every member of every
+        group, 20x slower.)"""
+        ids = ",".join(str(int(pk)) for pk in client_ids)
+        if not ids:
+            return {}
+        connection = connections[self.db]
+        quote = connection.ops.quote_name
+        members, groups = quote(ClientGroup.clients.through._meta.db_table), quote(ClientGroup._meta.db_table)
+        sql = (
+            f"SELECT m.client_id, g.name FROM {members} m JOIN {groups} g ON g.id = m.clientgroup_id"  # noqa: S608
+            f" WHERE m.client_id IN ({ids}) ORDER BY g.name"
+        )
+        names: dict[int, list[str]] = {}
+        with connection.cursor() as cursor:
+            cursor.execute(sql)
+            for client_id, name in cursor.fetchall():
+                names.setdefault(client_id, []).append(name)
+        return names
 
 
 class ClientGroup(models.Model):

@@ -21,11 +21,13 @@ class ReusedClientRedisCacheClient(RedisCacheClient):
         super().__init__(*args, **kwargs)
         self._clients: dict[int, Any] = {}  # id(connection pool) -> redis.Redis over that pool
 
+    # The ignores: _get_connection_pool() and _client (the redis.Redis class) are Django's, private, and not in
+    # django-stubs.
     def get_client(self, key: Any = None, *, write: bool = False) -> Any:
-        pool = self._get_connection_pool(write)  # the pools live as long as this object, so their ids are stable
+        pool = self._get_connection_pool(write)  # type: ignore[attr-defined]  # pools live as long as self
         client = self._clients.get(id(pool))
         if client is None:
-            client = self._clients[id(pool)] = self._client(connection_pool=pool)
+            client = self._clients[id(pool)] = self._client(connection_pool=pool)  # type: ignore[attr-defined]
         return client
 
 

@@ -174,3 +174,17 @@ def test_buttons_follow_capabilities(practice, agent, reader, login):
     assert "Reveal" not in reader_page and ">Edit<" not in reader_page and "Add an account" not in reader_page
     assert "Add client" in login(agent).get(reverse("clients:list")).content.decode()
     assert "Add client" not in login(reader).get(reverse("clients:list")).content.decode()
+
+
+def test_the_hand_rendered_list_escapes_everything(practice, agent, login):
+    """The client list's rows and group options are written out in Python for speed: markup in a name or a group
+    must arrive as text."""
+    from clients.models import ClientGroup
+
+    client = add_clients(practice, 1)[0]
+    Client.objects.filter(pk=client.pk).update(display_name='<script>alert("x")</script>', sort_name="a")
+    group = ClientGroup.objects.create(practice=practice, name='"><img src=x onerror=alert(1)>')
+    group.clients.add(client)
+    page = login(agent).get(reverse("clients:list")).content.decode()
+    assert "<script>alert" not in page and "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in page
+    assert "<img src=x" not in page and "&quot;&gt;&lt;img src=x onerror=alert(1)&gt;" in page
