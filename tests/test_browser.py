@@ -61,7 +61,7 @@ def playwright_instance() -> Iterator[Playwright]:
 @pytest.fixture(scope="module")
 def browser(playwright_instance: Playwright) -> Iterator[Browser]:
     if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is not installed")
+        pytest.fail(f"{CHROMIUM} is not installed: apt-get install chromium (.ci/run does this).")
     browser = playwright_instance.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
     yield browser
     browser.close()
@@ -105,7 +105,7 @@ def rq_worker(live_server: Any, tmp_path: Path) -> Iterator[Any]:
     """Returns a function that starts a real `manage.py rqworker` subprocess on the *test* database and the
     test Redis. Killed (by its own pid) at teardown, before the test database is flushed."""
     if connection.vendor != "postgresql":
-        pytest.skip("the worker subprocess needs a shared server database (PostgreSQL)")
+        pytest.fail("The worker subprocess needs a database it can share: run the suite on PostgreSQL (make test).")
     log_path = tmp_path / "rqworker.log"
     procs: list[subprocess.Popen[bytes]] = []
 
