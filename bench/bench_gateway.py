@@ -20,7 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import PY, ROOT, Figures, bench_database, bench_env, free_port, note
+from ato_sandbox.testing import running_sandbox
+from bench._common import PY, ROOT, Figures, bench_database, bench_env, note
 
 MESSAGES = int(os.environ.get("BENCH_MESSAGES", "2000"))
 WORKERS = int(os.environ.get("BENCH_WORKERS", "4"))
@@ -78,7 +79,6 @@ def signing_ratio(figures: Figures) -> None:
 
 
 def round_trips(figures: Figures, data_dir: str) -> None:
-    import requests
     from django.conf import settings
     from django.db import transaction
 
@@ -86,37 +86,8 @@ def round_trips(figures: Figures, data_dir: str) -> None:
     from ato_gateway.models import MessageStatus, OutboxMessage
     from portal.models import Practice
 
-    port = free_port()
-    sandbox = subprocess.Popen(
-        [
-            PY,
-            "manage.py",
-            "run_ato_sandbox",
-            "--port",
-            str(port),
-            "--data-dir",
-            data_dir,
-            "--workers",
-            "2",
-            "--threads",
-            "8",
-        ],
-        cwd=ROOT,
-        env=bench_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
     workers: list[subprocess.Popen[bytes]] = []
-    try:
-        url = f"http://127.0.0.1:{port}"
-        for _ in range(300):
-            try:
-                if requests.get(f"{url}/healthz", timeout=1).ok and Path(data_dir, "ato-signing.pem").exists():
-                    break
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.2)
+    with running_sandbox(Path(data_dir), env=bench_env(), python=PY) as url:
         ato = {
             "ATO_STS_URL": f"{url}/sts",
             "ATO_EBMS_URL": f"{url}/ebms",
@@ -143,33 +114,38 @@ def round_trips(figures: Figures, data_dir: str) -> None:
         ids = [r.pk for r in rows]
         # The jobs wait in Redis; the clock starts when the workers do.
         started = time.perf_counter()
-        for _ in range(WORKERS):
-            workers.append(
-                subprocess.Popen(
-                    [PY, "manage.py", "rqworker", "high", "--burst"],
-                    cwd=ROOT,
-                    env=bench_env(**ato),
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                    start_new_session=True,
+        command = [PY, "manage.py", "rqworker", "high", "--burst", *WORKER_ARGS]
+        try:
+            for _ in range(WORKERS):
+                workers.append(
+                    subprocess.Popen(
+                        command,
+                        cwd=ROOT,
+                        env=bench_env(**ato),
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL,
+                        start_new_session=True,
+                    )
                 )
-            )
-        for w in workers:
-            w.wait(timeout=1800)
+            for w in workers:
+                w.wait(timeout=1800)
+        finally:
+            for process in workers:
+                if process.poll() is None:
+                    os.killpg(process.pid, signal.SIGTERM)
+                    process.wait(timeout=30)
         elapsed = time.perf_counter() - started
         done = OutboxMessage.objects.filter(pk__in=ids, status=MessageStatus.DONE).count()
         if done != MESSAGES:
             raise SystemExit(f"only {done} of {MESSAGES} messages completed")
         rate = MESSAGES / elapsed
-        note(f"{MESSAGES} pings, {WORKERS} rqworker processes, stand-in ATO with 2 gunicorn workers x 8 threads")
+        note(
+            f"{MESSAGES} pings, {WORKERS} rqworker processes {' '.join(WORKER_ARGS)}, "
+            "stand-in ATO with 2 gunicorn workers x 8 threads"
+        )
         figures.add("gateway_round_trips_per_s", rate, "msg/s")
         figures.add("gateway_round_trip_total", elapsed, "s")
         figures.goal(">= 300 signed round trips/s end to end", rate >= 300)
-    finally:
-        for process in (*workers, sandbox):
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-                process.wait(timeout=30)
 
 
 def main() -> int:

@@ -1,33 +1,22 @@
-"""A real stand-in ATO process for tests, and a practice whose machine credential it trusts. The portal reaches
-the stand-in only over HTTP, as it would the ATO; nothing here imports it."""
+"""A real stand-in ATO process for the gateway's tests. The portal reaches it only over HTTP, as it would the ATO;
+only this fixture imports it, to start it."""
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import requests
-from django.conf import settings
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from ato_sandbox.testing import running_sandbox
 
 
 @dataclass
 class Sandbox:
     url: str
     data_dir: Path
-    process: subprocess.Popen[bytes]
 
     @property
     def signing_cert(self) -> Path:
@@ -63,41 +52,5 @@ class Sandbox:
 @pytest.fixture(scope="session")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     data_dir = tmp_path_factory.mktemp("ato_sandbox")
-    port = free_port()
-    log = open(data_dir / "sandbox.log", "wb")  # noqa: SIM115 - kept open for the process's life
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "manage.py",
-            "run_ato_sandbox",
-            "--port",
-            str(port),
-            "--data-dir",
-            str(data_dir),
-            "--workers",
-            "2",
-            "--threads",
-            "8",
-        ],
-        cwd=settings.BASE_DIR,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"{url}/healthz", timeout=1).ok and (data_dir / "ato-signing.pem").exists():
-                break
-        except requests.ConnectionError:
-            pass
-        if process.poll() is not None:
-            raise RuntimeError(f"the stand-in ATO exited: {(data_dir / 'sandbox.log').read_text()[-2000:]}")
-        time.sleep(0.2)
-    else:
-        raise RuntimeError("the stand-in ATO did not start in 60 s")
-    yield Sandbox(url, data_dir, process)
-    os.killpg(process.pid, 15)
-    process.wait(timeout=30)
-    log.close()
+    with running_sandbox(data_dir) as url:
+        yield Sandbox(url, data_dir)

@@ -3,12 +3,6 @@ gateway does (with ``ato_gateway.wire``)."""
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,16 +17,11 @@ from cryptography import x509
 from ato_gateway import wire
 from ato_gateway.wire import keystore, registry
 from ato_gateway.wire.keystore import Credential
+from ato_sandbox.testing import running_sandbox
 
 REPO = Path(__file__).resolve().parents[2]
 PROPERTIES = {"ProductID": "SANDBOX-TESTS", "BMS Vendor": "Tests", "BMS Name": "sandbox tests", "BMS Version": "1"}
 DEMO_PASSWORD = "demo-keystore-password"  # noqa: S105 - the documented demo password
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -60,41 +49,8 @@ class Sandbox:
 @pytest.fixture(scope="session")
 def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     data_dir = tmp_path_factory.mktemp("ato-sandbox")
-    port = free_port()
-    log_path = data_dir / "sandbox.log"
-    environment = {**os.environ, "DJANGO_DEBUG": "1", "ATO_SANDBOX_TIMEOUT_SECONDS": "1.5"}
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "manage.py", "run_ato_sandbox", "--port", str(port), "--data-dir", str(data_dir)],
-            cwd=REPO,
-            env=environment,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"the stand-in ATO exited:\n{log_path.read_text()[-3000:]}")
-            try:
-                if requests.get(f"{url}/healthz", timeout=1).ok:
-                    break
-            except requests.ConnectionError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the stand-in ATO did not start in 60 s:\n{log_path.read_text()[-3000:]}")
-            time.sleep(0.1)
+    with running_sandbox(data_dir, env={"DJANGO_DEBUG": "1", "ATO_SANDBOX_TIMEOUT_SECONDS": "1.5"}) as url:
         yield Sandbox(url, data_dir)
-    finally:
-        # The command exec'd gunicorn in its own session: signal the whole group, then make sure it is gone.
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=5)
 
 
 @pytest.fixture(autouse=True)
