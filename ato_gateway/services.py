@@ -487,7 +487,7 @@ def _code(exc: Exception) -> str:
     if isinstance(exc, transport.TransportError):
         return exc.code
     ebms_code = getattr(exc, "ebms_code", "")
-    return ebms_code if ebms_code.startswith("REPLY:") else exc.__class__.__name__
+    return ebms_code if ebms_code.startswith("REPLY:") else exc.__class__.__name__  # REPLY:MALFORMED, REPLY:TOKEN
 
 
 def _properties() -> dict[str, str]:

@@ -58,7 +58,16 @@ def saml_token(credential: MachineCredential) -> bytes:
             applies_to=settings.ATO_STS_APPLIES_TO,
         )
         reply = transport.post(settings.ATO_STS_URL, body, content_type)
-        issued = sts.parse_issue_response(reply.body, sts_certificate=ato_certificate())
+        try:
+            issued = sts.parse_issue_response(reply.body, sts_certificate=ato_certificate())
+        except (wire_errors.MalformedMessage, wire_errors.UnsafeXML, wire_errors.SignatureInvalid) as exc:
+            # A token reply mangled on the way, or not signed by the ATO, is never used; asking again is harmless.
+            # (The token service refusing our credential comes back as an HTTP 4xx: permanent, in transport.)
+            raise wire_errors.WireError(
+                f"The token service's reply was unusable ({exc}); asking again.",
+                permanent=False,
+                ebms_code="REPLY:TOKEN",
+            ) from exc
         _cache[key] = (issued.assertion, issued.expires_at)
         return issued.assertion
 

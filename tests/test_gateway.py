@@ -377,3 +377,12 @@ def test_pulls_are_scheduled_once_per_practice(credentialed):
         services._schedule_pull(credentialed.pk, timedelta(seconds=30))
     registry = ScheduledJobRegistry(queue=django_rq.get_queue("high"))
     assert len(registry.get_job_ids()) == 1
+
+
+def test_a_mangled_token_reply_is_retried_not_fatal_for_the_batch(credentialed, gateway, received):
+    """The first exchange of a batch is the token request; a malformed reply to it must not fail the batch."""
+    gateway.faults(next=["malformed"])
+    first, second = ping(credentialed, "one"), ping(credentialed, "two")
+    pump(settled(first, second))
+    assert {m.status for m in OutboxMessage.objects.filter(pk__in=[first.pk, second.pk])} == {MessageStatus.DONE}
+    assert OutboxMessage.objects.get(pk=first.pk).attempt_log.first().error_code == "REPLY:TOKEN"
