@@ -14,11 +14,13 @@ import os
 import re
 import secrets
 import socket
+import sqlite3
 import struct
 import time
 from collections.abc import Callable, Iterable
+from contextlib import closing
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
@@ -30,9 +32,10 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from ato_gateway import wire
 from ato_gateway.wire import ebms, events, registry, wsse, xmlsafe
+from ato_gateway.wire.documents import codec
 from ato_gateway.wire.errors import CertificateUntrusted, ReplayDetected, WireError
 
-from . import pki
+from . import errors, pki, register, services
 from .faults import DEFAULT_TIMEOUT_SECONDS, Decision, Faults, FaultSettingsError
 from .storage import Storage
 
@@ -266,8 +269,63 @@ class SandboxApp:
             return ApplyResult(self._ping(request), applied=True)
         if action.pattern == "push-pull":
             return ApplyResult(self._push(request, action, db), applied=True)
-        detail = f"{action.key} is not implemented by the stand-in ATO yet"
-        return ApplyResult(self._error("EBMS:0004", detail, ref=request.message_id), applied=False)
+        registration = services.HANDLERS.get(action.key)
+        if registration is None:
+            detail = f"{action.key} is not implemented by the stand-in ATO"
+            return ApplyResult(self._error("EBMS:0004", detail, ref=request.message_id), applied=False)
+        return ApplyResult(self._business(request, action, registration, db), applied=True)
+
+    def _business(
+        self,
+        request: wire.InboundRequest,
+        action: registry.ServiceAction,
+        registration: services.base.Registration,
+        db: Any,
+    ) -> Answer:
+        """Apply a business action: who is acting, is the document valid, then the service's own rules. The
+        service runs in a savepoint, so a failure leaves nothing changed; the answer is remembered either way."""
+        agent = None
+        if registration.agent_required:
+            tan = request.agent_number
+            agent = register.agent_by_tan(db, tan) if tan else None
+            if agent is None:
+                return self._event_answer(request, [errors.item("CMN.ATO.AUTH.003", AgentNumber=tan or "(none)")])
+            if agent["abn"] != request.signer_abn:
+                item = errors.item("CMN.ATO.AUTH.001", CredentialABN=request.signer_abn or "")
+                return self._event_answer(request, [item])
+        cls = codec.document_class(action.key, action.request_document)
+        data = request.payloads.get(action.request_document)
+        if cls is None or data is None:
+            detail = f"the message has no {action.request_document} part"
+            return self._event_answer(request, [errors.item("CMN.ATO.GEN.XML03", Detail=detail)])
+        try:
+            document = codec.decode(cls, data)
+        except codec.DocumentError as exc:
+            return self._event_answer(request, [errors.item("CMN.ATO.GEN.XML03", Detail=str(exc)[:1000])])
+        context = services.Context(db, request, agent, today=self._today(db))
+        db.execute("SAVEPOINT business")
+        try:
+            response = registration.function(context, document)
+        except services.Failure as failure:
+            db.execute("ROLLBACK TO business")
+            db.execute("RELEASE business")
+            return self._event_answer(request, failure.items)
+        db.execute("RELEASE business")
+        payloads: list[tuple[str, bytes]] = []
+        if response is not None:
+            payloads.append((action.response_document, codec.encode(response)))
+        items = [errors.item("GEN.OK"), *context.items]
+        payloads.append((registry.EVENT_DOCUMENT_NAME, events.build_event(items)))
+        return self._response(request, payloads)
+
+    def _event_answer(self, request: wire.InboundRequest, items: list[events.EventItem]) -> Answer:
+        """A business refusal: a signed response carrying only the event."""
+        return self._response(request, [(registry.EVENT_DOCUMENT_NAME, events.build_event(items))])
+
+    def _today(self, db: Any) -> date:
+        """The sandbox's business date: today, unless a test or demo has set one (/_control/today)."""
+        fixed = self.storage.setting("today", None, db)
+        return date.fromisoformat(fixed) if fixed else datetime.now(UTC).date()
 
     def _ping(self, request: wire.InboundRequest) -> Answer:
         try:
@@ -428,6 +486,15 @@ class SandboxApp:
                         (certificate.fingerprint(hashes.SHA256()).hex(), certificate.public_bytes(Encoding.PEM)),
                     )
             return self._json(200, {"trusted": [c.subject.rfc4514_string() for c in certificates]})
+        elif name == "register" and method == "POST":
+            return self._control_register(environ)
+        elif name == "query" and method == "POST":
+            return self._control_query(environ)
+        elif name == "today" and method == "POST":
+            value = json.loads(self._read_body(environ) or b"{}").get("today")
+            with self.storage.write() as db:
+                self.storage.set_setting("today", value, db)
+            return self._json(200, {"today": value})
         elif name == "reset" and method == "POST":
             with self.storage.write() as db:
                 db.execute("DELETE FROM messages")
@@ -435,6 +502,34 @@ class SandboxApp:
                 db.execute("DELETE FROM counters WHERE name IN ('received', 'answered')")
             return self._json(200, {"reset": True})
         return self._json(404, {"error": f"no control call {method} /_control/{name}"})
+
+
+    def _control_register(self, environ: dict[str, Any]) -> Answer:
+        """Regenerate the synthetic register: {"seed", "taxpayers", "agents": [{"tan", "abn", "name", "kind",
+        "clients", "letters_per_client"}]}. Answers the row counts."""
+        try:
+            spec = json.loads(self._read_body(environ) or b"{}")
+            agents = [register.AgentSpec(**a) for a in spec.get("agents", [])]
+            options = {k: int(spec[k]) for k in ("seed", "taxpayers") if k in spec}
+        except (ValueError, TypeError) as exc:
+            return self._json(400, {"error": f"bad register request: {exc}"})
+        started = time.monotonic()
+        with self.storage.write() as db:
+            counts = register.generate(db, agents=agents, **options)
+        return self._json(200, {"counts": counts, "seconds": round(time.monotonic() - started, 2)})
+
+    def _control_query(self, environ: dict[str, Any]) -> Answer:
+        """A read-only look into the register for tests and demos: {"sql": "SELECT ...", "params": [...]}. The
+        connection is opened read-only, so nothing sent here can change the register."""
+        try:
+            spec = json.loads(self._read_body(environ) or b"{}")
+            uri = f"file:{self.storage.path}?mode=ro"
+            with closing(sqlite3.connect(uri, uri=True, timeout=30)) as ro:
+                ro.row_factory = sqlite3.Row
+                rows = ro.execute(str(spec["sql"]), list(spec.get("params", []))).fetchall()
+        except (ValueError, TypeError, KeyError, sqlite3.Error) as exc:
+            return self._json(400, {"error": f"bad query: {exc}"})
+        return self._json(200, {"rows": [dict(r) for r in rows]})
 
 
 def _spoil_signature(body: bytes) -> bytes:

@@ -17,6 +17,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from . import register
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
     message_id TEXT PRIMARY KEY,
@@ -58,6 +60,7 @@ class Storage:
             for statement in SCHEMA.split(";"):
                 if statement.strip():
                     db.execute(statement)
+            register.create_schema(db)
 
     def connection(self) -> sqlite3.Connection:
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)

@@ -3,14 +3,19 @@ only this fixture imports it, to start it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import requests
 
+from ato_gateway import services
+from ato_gateway.models import MessageStatus, OutboxMessage
 from ato_sandbox.testing import running_sandbox
+from tests.conftest import run_worker_burst
 
 
 @dataclass
@@ -54,3 +59,26 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     data_dir = tmp_path_factory.mktemp("ato_sandbox")
     with running_sandbox(data_dir) as url:
         yield Sandbox(url, data_dir)
+
+
+def pump(until: Callable[[], bool], timeout: float = 30) -> None:
+    """Stand in for RQ's scheduler and the cron sweeper: enqueue what is due, then let a real worker (in this
+    process, on the real test Redis) run the queues empty; repeat until `until()` holds."""
+    deadline = time.monotonic() + timeout
+    while not until():
+        assert time.monotonic() < deadline, "messages did not settle in time"
+        due = list(
+            OutboxMessage.objects.filter(
+                phase="send",
+                status__in=[MessageStatus.PENDING, MessageStatus.RETRY],
+                next_attempt_at__lte=datetime.now(UTC),
+            ).values_list("pk", flat=True)
+        )
+        if due:
+            services.outbox_dispatch(due)
+        run_worker_burst()
+        time.sleep(0.05)
+
+
+def settled(*messages: OutboxMessage) -> Callable[[], bool]:
+    return lambda: all(OutboxMessage.objects.get(pk=m.pk).is_terminal for m in messages)

@@ -18,7 +18,7 @@ from ato_gateway.models import MachineCredential, MessageStatus, OutboxMessage
 from ato_gateway.wire import keystore
 from portal.models import AuditEvent, Practice
 from tests.conftest import run_worker_burst
-from tests.gateway_fixtures import Sandbox, sandbox  # noqa: F401 - the fixture
+from tests.gateway_fixtures import Sandbox, pump, sandbox, settled  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.django_db(transaction=True)
 FIXTURE_KEYSTORE = Path(__file__).resolve().parents[2] / "shared/fixtures/keystores/ato-usi-test-keystore.xml"
@@ -65,35 +65,12 @@ def received() -> Iterator[list]:
     handlers.unregister(services.PING_SERVICE, services.PING_ACTION)
 
 
-def pump(until: Callable[[], bool], timeout: float = 30) -> None:
-    """Stand in for RQ's scheduler and the cron sweeper: enqueue what is due, then let a real worker (in this
-    process, on the real test Redis) run the queues empty; repeat until `until()` holds."""
-    deadline = time.monotonic() + timeout
-    while not until():
-        assert time.monotonic() < deadline, "messages did not settle in time"
-        due = list(
-            OutboxMessage.objects.filter(
-                phase="send",
-                status__in=[MessageStatus.PENDING, MessageStatus.RETRY],
-                next_attempt_at__lte=datetime.now(UTC),
-            ).values_list("pk", flat=True)
-        )
-        if due:
-            services.outbox_dispatch(due)
-        run_worker_burst()
-        time.sleep(0.05)
-
-
 def ping(practice: Practice, text: str = "hello") -> OutboxMessage:
     document = f'<PingRequest xmlns="http://www.sbr.gov.au/ato/ping"><Text>{text}</Text></PingRequest>'
     with transaction.atomic():
         return services.outbox_enqueue(
             practice=practice, service="PING", action="Ping.001.00", documents=[("PingRequest", document)]
         )
-
-
-def settled(*messages: OutboxMessage) -> Callable[[], bool]:
-    return lambda: all(OutboxMessage.objects.get(pk=m.pk).is_terminal for m in messages)
 
 
 def test_round_trip_to_the_handler(credentialed, gateway, received):

@@ -1,0 +1,3 @@
+"""CC documents (schemas/cc.xsd)."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""COMMPREF documents (schemas/commpref.xsd)."""
+
+from __future__ import annotations

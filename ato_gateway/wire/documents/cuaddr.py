@@ -1,0 +1,3 @@
+"""CUADDR documents (schemas/cuaddr.xsd)."""
+
+from __future__ import annotations

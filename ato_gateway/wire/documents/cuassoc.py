@@ -1,0 +1,3 @@
+"""CUASSOC documents (schemas/cuassoc.xsd)."""
+
+from __future__ import annotations

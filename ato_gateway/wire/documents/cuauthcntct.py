@@ -1,0 +1,3 @@
+"""CUAUTHCNTCT documents (schemas/cuauthcntct.xsd)."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""CUDTL documents (schemas/cudtl.xsd)."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""CUFI documents (schemas/cufi.xsd)."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""MAAS documents (schemas/maas.xsd)."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""The stand-in ATO's CC actions."""
+
+from __future__ import annotations

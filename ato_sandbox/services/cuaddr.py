@@ -1,0 +1,3 @@
+"""The stand-in ATO's CUADDR actions."""
+
+from __future__ import annotations

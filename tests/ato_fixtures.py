@@ -1,0 +1,124 @@
+"""A practice that is a registered agent at the stand-in ATO, with a generated register behind it, for the tests of
+the business services. Every call goes the whole way: typed API, outbox, a real RQ worker, signed HTTP to the
+stand-in ATO process, its rules over its register, and the signed answer decoded again."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import pytest
+from django.db import transaction
+
+from ato_gateway import services, tokens
+from ato_gateway.api import base
+from ato_gateway.handlers import Outcome
+from ato_gateway.models import MessageStatus, OutboxMessage
+from ato_gateway.wire import registry
+from ato_gateway.wire.documents import codec
+from portal.models import Practice, User
+from tests.gateway_fixtures import Sandbox, pump, settled
+
+AGENT_TAN = "25123456"
+OTHER_AGENT_TAN = "25987654"
+DEMO_ABN = "53004085616"  # the ABN of the stand-in ATO's demo machine credential, and of the test practice
+D = TypeVar("D", bound=codec.Document)
+
+
+@dataclass
+class Ato:
+    sandbox: Sandbox
+    practice: Practice
+    user: User
+
+    def query(self, sql: str, *params: Any) -> list[dict[str, Any]]:
+        """Read the stand-in ATO's register (read-only) to find test data and to see effects."""
+        return self.sandbox.control("POST", "query", json={"sql": sql, "params": list(params)})["rows"]
+
+    def regenerate(self, **spec: Any) -> dict[str, Any]:
+        return self.sandbox.control("POST", "register", json=spec)
+
+    def call(self, function: Callable[..., OutboxMessage], **kwargs: Any) -> OutboxMessage:
+        """Call a typed API function as a domain app would, in a transaction, and run the gateway until the
+        message is settled."""
+        kwargs.setdefault("practice", self.practice)
+        with transaction.atomic():
+            message = function(**kwargs)
+        return self.settle(message)
+
+    def send_raw(self, service_action: str, document: str) -> OutboxMessage:
+        """Send a document the typed API would refuse to build (malformed-document cases)."""
+        action = registry.get(service_action)
+        with transaction.atomic():
+            message = services.outbox_enqueue(
+                practice=self.practice,
+                service=action.service,
+                action=action.action,
+                documents=[(action.request_document, document)],
+            )
+        return self.settle(message)
+
+    @staticmethod
+    def settle(message: OutboxMessage) -> OutboxMessage:
+        pump(settled(message), timeout=60)
+        message.refresh_from_db()
+        return message
+
+    @staticmethod
+    def outcome(message: OutboxMessage) -> Outcome:
+        """The outcome as the registered handler got it."""
+        stored = message.response()
+        return Outcome(
+            ok=message.status == MessageStatus.DONE,
+            kind="user" if stored else "failed",
+            documents=stored.get("documents", {}),
+            events=stored.get("events", []),
+            error_code=message.error_code,
+            error_text=message.error_text,
+        )
+
+    def reply(self, message: OutboxMessage, cls: type[D]) -> base.Reply[D]:
+        assert message.status == MessageStatus.DONE, f"{message.status}: {message.error_code} {message.error_text}"
+        return base.read(self.outcome(message), cls)
+
+    def result(self, function: Callable[..., OutboxMessage], cls: type[D], **kwargs: Any) -> base.Reply[D]:
+        return self.reply(self.call(function, **kwargs), cls)
+
+
+def error_codes(reply: base.Reply[Any]) -> list[str]:
+    return [i.code for i in reply.errors]
+
+
+@pytest.fixture
+def ato(settings: Any, sandbox: Sandbox, practice: Practice, admin: User) -> Iterator[Ato]:
+    """The test practice as registered agent AGENT_TAN, linked at the stand-in ATO to 60 of its 400 taxpayers,
+    with a second agent (OTHER_AGENT_TAN) for rules between agents."""
+    for name, value in sandbox.env().items():
+        setattr(settings, name, value)
+    settings.GATEWAY_BACKOFF_BASE_SECONDS = 0.05
+    settings.GATEWAY_BACKOFF_CAP_SECONDS = 0.2
+    settings.ATO_READ_TIMEOUT_SECONDS = 10
+    tokens.forget_tokens()
+    sandbox.clear_faults()
+    sandbox.control("POST", "today", json={"today": "2026-11-30"})
+    Practice.objects.filter(pk=practice.pk).update(agent_number=AGENT_TAN, abn=DEMO_ABN)
+    practice.refresh_from_db()
+    services.credential_import(
+        practice=practice,
+        data=sandbox.demo_keystore.read_bytes(),
+        filename="demo-keystore.xml",
+        password="demo-keystore-password",
+        actor=admin,
+    )
+    world = Ato(sandbox, practice, admin)
+    world.regenerate(
+        seed=7,
+        taxpayers=400,
+        agents=[
+            {"tan": AGENT_TAN, "abn": DEMO_ABN, "name": practice.name, "kind": "TAX", "clients": 60},
+            {"tan": OTHER_AGENT_TAN, "abn": "51824753556", "name": "Other Agents Pty Ltd", "kind": "TAX", "clients": 40},
+        ],
+    )
+    yield world
+    sandbox.clear_faults()
