@@ -10,6 +10,7 @@ and a generated binding offers neither; the mapping itself is about a hundred li
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import functools
 import io
@@ -128,13 +129,15 @@ def _fields(cls: type) -> tuple[_Field, ...]:
         if typing.get_origin(hint) is list:
             many, hint = True, typing.get_args(hint)[0]
         kind = "dataclass" if dataclasses.is_dataclass(hint) else "scalar"
-        if kind == "scalar" and hint not in (str, int, bool, date, datetime, Decimal):
+        if kind == "scalar" and hint not in (str, int, bool, date, datetime, Decimal, bytes):
             raise TypeError(f"{cls.__name__}.{f.name}: unsupported type {hint!r}")
         out.append(_Field(f.name, f.metadata["xml"], kind, hint, many, optional))
     return tuple(out)
 
 
 def _text(value: Any) -> str:
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, datetime):
@@ -149,6 +152,8 @@ def _scalar(kind: Any, text: str) -> Any:
         return text
     if kind is bool:
         return text.strip() in ("true", "1")
+    if kind is bytes:
+        return base64.b64decode("".join(text.split()), validate=True)
     if kind is int:
         return int(text)
     if kind is Decimal:
