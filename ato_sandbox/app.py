@@ -35,7 +35,7 @@ from ato_gateway.wire import ebms, events, registry, wsse, xmlsafe
 from ato_gateway.wire.documents import codec
 from ato_gateway.wire.errors import CertificateUntrusted, ReplayDetected, WireError
 
-from . import errors, pki, register, services
+from . import errors, inspect, pki, register, services
 from .faults import DEFAULT_TIMEOUT_SECONDS, Decision, Faults, FaultSettingsError
 from .storage import Storage
 
@@ -82,6 +82,8 @@ class SandboxApp:
         self.pki = pki.ensure(data_dir)
         self.storage = Storage(data_dir / "sandbox.sqlite3")
         self.storage.initialise()
+        with self.storage.write() as db:
+            inspect.create_schema(db)
         self.faults = Faults(self.storage, default_timeout_seconds=default_timeout_seconds)
 
     # --- WSGI ---
@@ -92,6 +94,13 @@ class SandboxApp:
         try:
             if path == "/healthz":
                 return self._send(start_response, self._json(200, {"status": "ok"}))
+            if path.startswith("/_inspect") and method == "GET":
+                html_page = inspect.page(
+                    self.storage.connection(), path[len("/_inspect") :], environ.get("QUERY_STRING", "")
+                )
+                if html_page is None:
+                    return self._send(start_response, Answer(404, "text/plain", b"not found\n"))
+                return self._send(start_response, Answer(200, "text/html; charset=utf-8", html_page))
             if path.startswith("/_control/"):
                 return self._send(start_response, self._control(method, path[len("/_control/") :], environ))
             if path == "/sts" or path in EBMS_ENDPOINTS:
@@ -289,19 +298,22 @@ class SandboxApp:
             tan = request.agent_number
             agent = register.agent_by_tan(db, tan) if tan else None
             if agent is None:
-                return self._event_answer(request, [errors.item("CMN.ATO.AUTH.003", AgentNumber=tan or "(none)")])
+                item = errors.item("CMN.ATO.AUTH.003", AgentNumber=tan or "(none)")
+                return self._event_answer(request, [item], db=db, action=action)
             if agent["abn"] != request.signer_abn:
                 item = errors.item("CMN.ATO.AUTH.001", CredentialABN=request.signer_abn or "")
-                return self._event_answer(request, [item])
+                return self._event_answer(request, [item], db=db, action=action)
         cls = codec.document_class(action.key, action.request_document)
         data = request.payloads.get(action.request_document)
         if cls is None or data is None:
             detail = f"the message has no {action.request_document} part"
-            return self._event_answer(request, [errors.item("CMN.ATO.GEN.XML03", Detail=detail)])
+            item = errors.item("CMN.ATO.GEN.XML03", Detail=detail)
+            return self._event_answer(request, [item], db=db, action=action)
         try:
             document = codec.decode(cls, data)
         except codec.DocumentError as exc:
-            return self._event_answer(request, [errors.item("CMN.ATO.GEN.XML03", Detail=str(exc)[:1000])])
+            item = errors.item("CMN.ATO.GEN.XML03", Detail=str(exc)[:1000])
+            return self._event_answer(request, [item], db=db, action=action)
         context = services.Context(db, request, agent, today=self._today(db))
         db.execute("SAVEPOINT business")
         try:
@@ -309,17 +321,39 @@ class SandboxApp:
         except services.Failure as failure:
             db.execute("ROLLBACK TO business")
             db.execute("RELEASE business")
-            return self._event_answer(request, failure.items)
+            return self._event_answer(request, failure.items, db=db, action=action)
         db.execute("RELEASE business")
         payloads: list[tuple[str, bytes]] = []
         if response is not None:
             payloads.append((action.response_document, codec.encode(response)))
         items = [errors.item("GEN.OK"), *context.items]
+        self._note(db, request, action, items)
         payloads.append((registry.EVENT_DOCUMENT_NAME, events.build_event(items)))
         return self._response(request, payloads)
 
-    def _event_answer(self, request: wire.InboundRequest, items: list[events.EventItem]) -> Answer:
-        """A business refusal: a signed response carrying only the event."""
+    @staticmethod
+    def _note(db: Any, request: wire.InboundRequest, action: registry.ServiceAction, items: list[Any]) -> None:
+        """What arrived and what it answered, for the inspection pages."""
+        inspect.record(
+            db,
+            message_id=request.message_id,
+            action=action.key,
+            agent_tan=request.agent_number,
+            sender_abn=request.signer_abn,
+            codes=[i.code for i in items],
+        )
+
+    def _event_answer(
+        self,
+        request: wire.InboundRequest,
+        items: list[events.EventItem],
+        *,
+        db: Any = None,
+        action: registry.ServiceAction | None = None,
+    ) -> Answer:
+        """A business refusal: a signed response carrying only the event (noted for the inspection pages)."""
+        if db is not None and action is not None:
+            self._note(db, request, action, items)
         return self._response(request, [(registry.EVENT_DOCUMENT_NAME, events.build_event(items))])
 
     def _today(self, db: Any) -> date:
@@ -502,7 +536,6 @@ class SandboxApp:
                 db.execute("DELETE FROM counters WHERE name IN ('received', 'answered')")
             return self._json(200, {"reset": True})
         return self._json(404, {"error": f"no control call {method} /_control/{name}"})
-
 
     def _control_register(self, environ: dict[str, Any]) -> Answer:
         """Regenerate the synthetic register: {"seed", "taxpayers", "agents": [{"tan", "abn", "name", "kind",

@@ -62,7 +62,7 @@ def running_sandbox(
             try:
                 if requests.get(f"{url}/healthz", timeout=1).ok and (data_dir / "demo-keystore.xml").exists():
                     break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not up yet, or a busy machine: ask again
                 pass
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the stand-in ATO did not start in 60 s:\n{log_path.read_text()[-3000:]}")

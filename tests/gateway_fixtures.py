@@ -32,7 +32,8 @@ class Sandbox:
         return self.data_dir / "demo-keystore.xml"
 
     def control(self, method: str, path: str, **kwargs: object) -> dict:
-        response = requests.request(method, f"{self.url}/_control/{path}", timeout=10, **kwargs)  # type: ignore[arg-type]
+        # Generous: regenerating a register or a busy 2-core machine can take a while; a hang still ends.
+        response = requests.request(method, f"{self.url}/_control/{path}", timeout=120, **kwargs)  # type: ignore[arg-type]
         response.raise_for_status()
         return response.json() if response.content else {}
 
