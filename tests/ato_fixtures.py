@@ -117,7 +117,7 @@ def ato(settings: Any, sandbox: Sandbox, practice: Practice, admin: User) -> Ite
         taxpayers=400,
         agents=[
             {"tan": AGENT_TAN, "abn": DEMO_ABN, "name": practice.name, "kind": "TAX", "clients": 60},
-            {"tan": OTHER_AGENT_TAN, "abn": "51824753556", "name": "Other Agents Pty Ltd", "kind": "TAX", "clients": 40},
+            {"tan": OTHER_AGENT_TAN, "abn": "51824753556", "name": "Other Agents", "kind": "TAX", "clients": 40},
         ],
     )
     yield world

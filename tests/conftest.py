@@ -127,3 +127,8 @@ def run_worker_burst() -> None:
 
 
 os.environ.setdefault("PLAYWRIGHT_BROWSERS_PATH", "0")
+
+# The stand-in ATO process and the agent practice at it, for every test module that asks for them. Imported last:
+# these modules use run_worker_burst above.
+from tests.ato_fixtures import ato  # noqa: E402, F401 - fixtures
+from tests.gateway_fixtures import sandbox  # noqa: E402, F401 - fixtures

@@ -3,8 +3,7 @@ stand-in ATO process, its signed reply verified, the outcome recorded and handed
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 

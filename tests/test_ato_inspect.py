@@ -1,0 +1,55 @@
+"""The stand-in ATO's inspection pages show what arrived, what it answered and who is linked to whom."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+import requests
+
+from ato_gateway.api import curel as api
+from ato_gateway.wire.documents import curel
+from tests.ato_fixtures import AGENT_TAN, Ato
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _get(ato: Ato, path: str) -> requests.Response:
+    return requests.get(f"{ato.sandbox.url}/_inspect{path}", timeout=30)
+
+
+def test_pages_show_exchanges_links_and_no_full_tfn(ato: Ato):
+    person = ato.query(
+        "SELECT t.* FROM reg_taxpayers t JOIN reg_links l ON l.taxpayer_id = t.id JOIN reg_agents a ON "
+        "a.id = l.agent_id WHERE a.tan = ? AND t.entity = 'IND' AND l.end_date IS NULL ORDER BY t.id LIMIT 1",
+        AGENT_TAN,
+    )[0]
+    reply = ato.result(
+        api.search,
+        curel.SearchResponse,
+        tfn=person["tfn"],
+        family_name=person["family_name"],
+        birth_date=date.fromisoformat(person["birth_date"]),
+    )
+    assert reply.ok
+    message = ato.call(api.search, tfn=person["tfn"], family_name="Wrong", birth_date=date(2000, 1, 1))
+    exchanges = _get(ato, "/messages")
+    assert exchanges.status_code == 200
+    assert "CUREL.Search.004.00" in exchanges.text and "GEN.OK" in exchanges.text
+    assert "CMN.ATO.CUREL.SRCH02" in exchanges.text and message.message_id in exchanges.text
+
+    overview = _get(ato, "/")
+    assert AGENT_TAN in overview.text and "reg_links" in overview.text
+    agent_page = _get(ato, f"/agent/{AGENT_TAN}")
+    assert agent_page.status_code == 200 and person["family_name"] in agent_page.text
+    taxpayer_page = _get(ato, f"/taxpayer/{person['id']}")
+    assert taxpayer_page.status_code == 200 and AGENT_TAN in taxpayer_page.text
+    for page in (overview, agent_page, taxpayer_page, exchanges):
+        assert person["tfn"] not in page.text  # masked: only the last three digits show
+    assert f"*** *** {person['tfn'][-3:]}" in taxpayer_page.text
+
+
+def test_unknown_pages_are_404(ato: Ato):
+    assert _get(ato, "/agent/00000000").status_code == 404
+    assert _get(ato, "/taxpayer/999999999").status_code == 404
+    assert _get(ato, "/nothing").status_code == 404
