@@ -100,7 +100,7 @@ _CUAUTHCNTCT = (
     "http://www.sbr.gov.au/ato/cuauthcntct",
 )
 _CUDTL = ("CUDTL", "0003.2017", "http://sbr.gov.au/ato/cudtl/2017", "http://www.sbr.gov.au/ato/cudtl")
-_CUDTL2016 = ("CUDTL2016", "0003.2016", "http://sbr.gov.au/ato/cudtl/2016", "http://www.sbr.gov.au/ato/cudtl")
+_CUDTL2016 = ("CUDTL2016", "0003.2016", "http://sbr.gov.au/ato/cudtl/2016", "http://www.sbr.gov.au/ato/cudtl/2016")
 _CUFI = ("CUFI", "0003.2016", "http://sbr.gov.au/ato/cufi/2016", "http://www.sbr.gov.au/ato/cufi")
 _COMMPREF = ("COMMPREF", "2018", "http://sbr.gov.au/ato/commpref/2018", "http://www.sbr.gov.au/ato/commpref")
 _CC = ("CC", "0001.2016", "http://sbr.gov.au/ato/cc/2016", "http://www.sbr.gov.au/ato/cc")
