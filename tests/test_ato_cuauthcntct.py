@@ -1,0 +1,178 @@
+"""CUAUTHCNTCT through the real gateway to the stand-in ATO: validate and submit a new authorised contact at client
+and account level, the history kept with dates, and every rule's error."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from ato_gateway.api import cuauthcntct as api
+from ato_gateway.wire.documents import cuauthcntct
+from ato_gateway.wire.documents.common import Account
+from tests.ato_fixtures import AGENT_TAN, Ato, error_codes
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+# Clients with this many current client-level contacts (bound once), the latest started before the ATO's today.
+WITH_CONTACTS = (
+    "SELECT t.* FROM reg_taxpayers t WHERE (SELECT count(*) FROM reg_contacts c WHERE c.taxpayer_id = t.id "
+    "AND c.account_id IS NULL AND c.end_date IS NULL AND c.start_date BETWEEN '2000-01-01' AND '2026-10-31') = ? "
+    "AND NOT EXISTS (SELECT 1 FROM reg_contacts c WHERE c.taxpayer_id = t.id AND c.account_id IS NULL "
+    "AND c.end_date IS NULL AND c.start_date > '2026-10-31') ORDER BY t.id"
+)
+NEW = {"family_name": "Citizen", "given_name": "Jo", "position": "Office manager", "phone": "0298765432"}
+
+
+def _client(ato: Ato, sql: str, *params: object) -> dict:
+    """The first taxpayer the query finds that the agent has a client-level link with."""
+    rows = ato.query(
+        "SELECT l.taxpayer_id FROM reg_links l JOIN reg_agents a ON a.id = l.agent_id WHERE a.tan = ? "
+        "AND l.end_date IS NULL AND l.level = 'CLIENT'",
+        AGENT_TAN,
+    )
+    linked = {r["taxpayer_id"] for r in rows}
+    return next(r for r in ato.query(sql, *params) if r["id"] in linked)
+
+
+def _contacts(ato: Ato, taxpayer_id: int) -> list[dict]:
+    return ato.query("SELECT * FROM reg_contacts WHERE taxpayer_id = ? ORDER BY id", taxpayer_id)
+
+
+def test_validate_reports_the_replacement_and_changes_nothing(ato: Ato):
+    client = _client(ato, WITH_CONTACTS, 1)
+    before = _contacts(ato, client["id"])
+    reply = ato.result(api.validate, cuauthcntct.ValidateResponse, tfn=client["tfn"], start=date(2026, 11, 16), **NEW)
+    assert reply.ok and reply.document is not None
+    assert (reply.document.action, reply.document.ended, reply.document.period.start) == (
+        "REPLACE", 1, date(2026, 11, 16)
+    )  # fmt: skip
+    assert _contacts(ato, client["id"]) == before
+
+
+def test_submit_replaces_the_contact_and_keeps_the_old_one_with_its_dates(ato: Ato):
+    client = _client(ato, WITH_CONTACTS, 1)
+    [old] = [c for c in _contacts(ato, client["id"]) if c["account_id"] is None and c["end_date"] is None]
+    reply = ato.result(api.submit, cuauthcntct.SubmitResponse, tfn=client["tfn"], start=date(2026, 11, 16), **NEW)
+    assert reply.ok and reply.document is not None and reply.document.action == "REPLACE"
+    rows = [c for c in _contacts(ato, client["id"]) if c["account_id"] is None]
+    assert next(c for c in rows if c["id"] == old["id"])["end_date"] == "2026-11-15"
+    [new] = [c for c in rows if c["end_date"] is None]
+    assert (new["family_name"], new["given_name"], new["position"], new["phone"], new["email"], new["start_date"]) == (
+        "Citizen", "Jo", "Office manager", "0298765432", None, "2026-11-16"
+    )  # fmt: skip
+
+
+def test_several_current_contacts_are_all_replaced_with_a_warning(ato: Ato):
+    client = _client(ato, WITH_CONTACTS, 2)
+    reply = ato.result(api.submit, cuauthcntct.SubmitResponse, tfn=client["tfn"], **NEW)
+    assert reply.ok and reply.document is not None and reply.document.ended == 2
+    assert [(w.code, w.parameters["Count"]) for w in reply.warnings] == [("CMN.ATO.CUAUTHCNTCT.W02", "2")]
+    current = [c for c in _contacts(ato, client["id"]) if c["account_id"] is None and c["end_date"] is None]
+    assert [(c["family_name"], c["start_date"]) for c in current] == [("Citizen", "2026-11-30")]
+
+
+def test_submit_adds_an_account_level_contact(ato: Ato):
+    account = _client(
+        ato,
+        "SELECT t.*, a.id AS account_id, a.branch FROM reg_taxpayers t JOIN reg_accounts a ON a.taxpayer_id = t.id "
+        "WHERE a.kind = 'AS' AND NOT EXISTS (SELECT 1 FROM reg_contacts c WHERE c.account_id = a.id) ORDER BY a.id",
+    )
+    reply = ato.result(
+        api.submit,
+        cuauthcntct.SubmitResponse,
+        tfn=account["tfn"],
+        account=Account("AS", account["branch"]),
+        family_name="Nguyen",
+        given_name="Minh",
+        email="minh@example.com",
+    )
+    assert reply.ok and reply.document is not None
+    assert (reply.document.action, reply.document.ended) == ("ADD", 0)
+    rows = [c for c in _contacts(ato, account["id"]) if c["account_id"] == account["account_id"]]
+    assert [(c["family_name"], c["email"], c["start_date"], c["end_date"]) for c in rows] == [
+        ("Nguyen", "minh@example.com", "2026-11-30", None)
+    ]
+
+
+def test_the_same_contact_again_is_a_warning_and_changes_nothing(ato: Ato):
+    client = _client(ato, WITH_CONTACTS, 1)
+    before = _contacts(ato, client["id"])
+    [current] = [c for c in before if c["account_id"] is None and c["end_date"] is None]
+    reply = ato.result(
+        api.submit,
+        cuauthcntct.SubmitResponse,
+        tfn=client["tfn"],
+        family_name=current["family_name"].upper(),
+        given_name=current["given_name"],
+        position=current["position"],
+        phone=current["phone"],
+        email=current["email"],
+    )
+    assert reply.ok and reply.document is not None and reply.document.action == "NONE"
+    assert [w.code for w in reply.warnings] == ["CMN.ATO.CUAUTHCNTCT.W01"]
+    assert _contacts(ato, client["id"]) == before
+
+
+def test_a_second_change_on_the_same_day_corrects_the_first(ato: Ato):
+    client = _client(ato, WITH_CONTACTS, 1)
+    assert ato.result(api.submit, cuauthcntct.SubmitResponse, tfn=client["tfn"], **NEW).ok
+    fixed = {**NEW, "phone": "0412345678"}
+    reply = ato.result(api.submit, cuauthcntct.SubmitResponse, tfn=client["tfn"], **fixed)
+    assert reply.document is not None and (reply.document.action, reply.document.ended) == ("CORRECT", 0)
+    rows = [c for c in _contacts(ato, client["id"]) if c["account_id"] is None]
+    assert [(c["phone"], c["start_date"]) for c in rows if c["end_date"] is None] == [("0412345678", "2026-11-30")]
+    assert [c["end_date"] for c in rows].count("2026-11-29") == 1
+
+
+_NAME = "AuthorisedContact/PersonNameDetails"
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"family_name": None, "given_name": None},
+         [("CMN.ATO.CUAUTHCNTCT.CNT01", f"{_NAME}/FamilyNameT"), ("CMN.ATO.CUAUTHCNTCT.CNT01", f"{_NAME}/GivenNameT")]),
+        ({"given_name": "  "}, [("CMN.ATO.CUAUTHCNTCT.CNT01", f"{_NAME}/GivenNameT")]),
+        ({"phone": "(02) 9876"}, [("CMN.ATO.CUAUTHCNTCT.CNT02", "AuthorisedContact/TelephoneNumberT")]),
+        ({"email": "jo at example.com"}, [("CMN.ATO.CUAUTHCNTCT.CNT03", "AuthorisedContact/EmailAddressT")]),
+        ({"start": date(2026, 12, 1)}, [("CMN.ATO.CUAUTHCNTCT.DT02", "AuthorisedContact/StartD")]),
+        ({"start": date(1990, 1, 1)}, [("CMN.ATO.CUAUTHCNTCT.DT01", "AuthorisedContact/StartD")]),
+        ({"account": Account("AS", "009")}, [("CMN.ATO.CUAUTHCNTCT.ACC02", "Account")]),
+    ],
+    ids=["no-name", "blank-given-name", "phone-not-digits", "email-without-at", "future-start",
+         "before-current-start", "unknown-account"],
+)  # fmt: skip
+@pytest.mark.parametrize("function", [api.validate, api.submit], ids=["validate", "submit"])
+def test_each_rule_names_the_field_and_nothing_changes(ato: Ato, function, change, expected):
+    client = _client(ato, WITH_CONTACTS, 1)
+    before = _contacts(ato, client["id"])
+    cls = cuauthcntct.ValidateResponse if function is api.validate else cuauthcntct.SubmitResponse
+    reply = ato.result(function, cls, tfn=client["tfn"], **{**NEW, **change})
+    assert [(e.code, e.parameters["Field"]) for e in reply.errors] == expected and reply.document is None
+    assert _contacts(ato, client["id"]) == before
+
+
+def test_an_unlinked_or_unknown_client_is_refused(ato: Ato):
+    stranger = ato.query(
+        "SELECT t.* FROM reg_taxpayers t WHERE NOT EXISTS (SELECT 1 FROM reg_links l JOIN reg_agents a "
+        "ON a.id = l.agent_id WHERE l.taxpayer_id = t.id AND a.tan = ? AND l.end_date IS NULL) ORDER BY t.id LIMIT 1",
+        AGENT_TAN,
+    )[0]
+    before = _contacts(ato, stranger["id"])
+    for account in (None, Account("AS", "009")):  # an unknown account tells a stranger nothing either
+        reply = ato.result(api.submit, cuauthcntct.SubmitResponse, tfn=stranger["tfn"], account=account, **NEW)
+        assert error_codes(reply) == ["CMN.ATO.AUTH.002"]
+    assert _contacts(ato, stranger["id"]) == before
+    unknown = ato.result(api.validate, cuauthcntct.ValidateResponse, tfn="123456782", **NEW)
+    assert error_codes(unknown) == ["CMN.ATO.GEN.ID01"]
+
+
+def test_a_malformed_request_is_refused_with_the_xsd_error(ato: Ato):
+    document = (
+        '<CUAUTHCNTCTSubmitRequest xmlns="http://www.sbr.gov.au/ato/cuauthcntct"><ClientIdentifier>'
+        "<TaxFileNumberId>123456782</TaxFileNumberId></ClientIdentifier><AuthorisedContact>"
+        "<StartD>30/11/2026</StartD></AuthorisedContact></CUAUTHCNTCTSubmitRequest>"
+    )
+    reply = ato.reply(ato.send_raw(api.SUBMIT, document), cuauthcntct.SubmitResponse)
+    assert error_codes(reply) == ["CMN.ATO.GEN.XML03"] and "StartD" in reply.errors[0].text
