@@ -392,10 +392,15 @@ class SandboxApp:
         return self._response(request, payloads)
 
     def _push(self, request: wire.InboundRequest, action: registry.ServiceAction, db: Any) -> Answer:
+        """Take a pushed message: a technical receipt now, the business response when the sender pulls. An action
+        the stand-in ATO implements is applied here, in the transaction that records the MessageId (so once, however
+        often it is resent), and its response is queued for the pull; any other gets a generic GEN.OK there."""
         sender = request.from_abn or request.signer_abn or ""
+        registration = services.HANDLERS.get(action.key)
+        payloads = self._push_business(request, action, registration, db) if registration else None
         db.execute(
             "INSERT INTO queued_responses (mpc, ref_message_id, conversation_id, service, action, to_abn, "
-            "document_names) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "document_names, payloads) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 registry.mpc_for(sender),
                 request.message_id,
@@ -404,6 +409,7 @@ class SandboxApp:
                 action.action,
                 sender,
                 json.dumps([part.document_name for part in request.parts]),
+                None if payloads is None else json.dumps([(name, data.decode("utf-8")) for name, data in payloads]),
             ),
         )
         body, content_type = wire.build_signed_receipt(
@@ -413,6 +419,53 @@ class SandboxApp:
             certificate=self.pki.signing_certificate,
         )
         return Answer(200, content_type, body)
+
+    def _push_business(
+        self,
+        request: wire.InboundRequest,
+        action: registry.ServiceAction,
+        registration: services.base.Registration,
+        db: Any,
+    ) -> list[tuple[str, bytes]]:
+        """The response payloads of a pushed business action: the steps of ``_business`` (who is acting, is the
+        document valid, the service's rules in a savepoint), kept for the pull instead of answered at once."""
+        agent = None
+        refusal: list[events.EventItem] = []
+        if registration.agent_required:
+            tan = request.agent_number
+            agent = register.agent_by_tan(db, tan) if tan else None
+            if agent is None:
+                refusal = [errors.item("CMN.ATO.AUTH.003", AgentNumber=tan or "(none)")]
+            elif agent["abn"] != request.signer_abn:
+                refusal = [errors.item("CMN.ATO.AUTH.001", CredentialABN=request.signer_abn or "")]
+        if refusal:
+            return self._pushed_event(db, request, action, refusal)
+        cls = codec.document_class(action.key, action.request_document)
+        data = request.payloads.get(action.request_document)
+        if cls is None or data is None:
+            missing = errors.item("CMN.ATO.GEN.XML03", Detail=f"the message has no {action.request_document} part")
+            return self._pushed_event(db, request, action, [missing])
+        try:
+            document = codec.decode(cls, data)
+        except codec.DocumentError as exc:
+            return self._pushed_event(db, request, action, [errors.item("CMN.ATO.GEN.XML03", Detail=str(exc)[:1000])])
+        context = services.Context(db, request, agent, today=self._today(db))
+        db.execute("SAVEPOINT business")
+        try:
+            response = registration.function(context, document)
+        except services.Failure as failure:
+            db.execute("ROLLBACK TO business")
+            db.execute("RELEASE business")
+            return self._pushed_event(db, request, action, failure.items)
+        db.execute("RELEASE business")
+        payloads = [(action.response_document, codec.encode(response))] if response is not None else []
+        return payloads + self._pushed_event(db, request, action, [errors.item("GEN.OK"), *context.items])
+
+    def _pushed_event(
+        self, db: Any, request: wire.InboundRequest, action: registry.ServiceAction, items: list[events.EventItem]
+    ) -> list[tuple[str, bytes]]:
+        self._note(db, request, action, items)
+        return [(registry.EVENT_DOCUMENT_NAME, events.build_event(items))]
 
     def _pull(self, request: wire.InboundRequest, db: Any) -> ApplyResult:
         owner = registry.abn_from_mpc(request.mpc or "")
@@ -424,22 +477,17 @@ class SandboxApp:
         if self.faults.take_empty_pull(db):
             return ApplyResult(empty, applied=False)
         row = db.execute(
-            "SELECT seq, ref_message_id, conversation_id, service, action, to_abn, document_names "
+            "SELECT seq, ref_message_id, conversation_id, service, action, to_abn, document_names, payloads "
             "FROM queued_responses WHERE mpc = ? AND delivered_by IS NULL ORDER BY seq LIMIT 1",
             (request.mpc,),
         ).fetchone()
         if row is None:
             return ApplyResult(empty, applied=False)
-        seq, ref, conversation_id, service, action, to_abn, names = row
-        items = [
-            events.EventItem(
-                code="GEN.OK",
-                severity="Information",
-                short_description=f"{name} received and processed.",
-                parameters=(("DocumentName", name),),
-            )
-            for name in json.loads(names)
-        ] or [events.EventItem(code="GEN.OK", severity="Information", short_description="Received.")]
+        seq, ref, conversation_id, service, action, to_abn, names, stored = row
+        if stored is not None:  # the response of the action applied at push time
+            payloads = [(str(name), str(text).encode("utf-8")) for name, text in json.loads(stored)]
+        else:
+            payloads = [(registry.EVENT_DOCUMENT_NAME, events.build_event(_received(json.loads(names))))]
         body, content_type = wire.build_signed_response(
             message_id=wire.new_message_id(MESSAGE_ID_HOST),
             ref_to_message_id=ref,
@@ -447,7 +495,7 @@ class SandboxApp:
             service=service,
             action=action,
             to_abn=to_abn,
-            payloads=[(registry.EVENT_DOCUMENT_NAME, events.build_event(items))],
+            payloads=payloads,
             key=self.pki.signing_key,
             certificate=self.pki.signing_certificate,
         )
@@ -522,6 +570,8 @@ class SandboxApp:
             return self._json(200, {"trusted": [c.subject.rfc4514_string() for c in certificates]})
         elif name == "register" and method == "POST":
             return self._control_register(environ)
+        elif name == "register" and method == "GET":
+            return self._json(200, register.summary(self.storage.connection()))
         elif name == "query" and method == "POST":
             return self._control_query(environ)
         elif name == "today" and method == "POST":
@@ -529,6 +579,8 @@ class SandboxApp:
             with self.storage.write() as db:
                 self.storage.set_setting("today", value, db)
             return self._json(200, {"today": value})
+        elif name == "fund" and method == "POST":
+            return self._control_fund(environ)
         elif name == "reset" and method == "POST":
             with self.storage.write() as db:
                 db.execute("DELETE FROM messages")
@@ -538,18 +590,41 @@ class SandboxApp:
         return self._json(404, {"error": f"no control call {method} /_control/{name}"})
 
     def _control_register(self, environ: dict[str, Any]) -> Answer:
-        """Regenerate the synthetic register: {"seed", "taxpayers", "agents": [{"tan", "abn", "name", "kind",
-        "clients", "letters_per_client"}]}. Answers the row counts."""
+        """Regenerate the synthetic register: {"seed", "taxpayers", "today", "agents": [{"tan", "abn", "name",
+        "kind", "clients", "letters_per_client"}]}, every key optional. Answers the row counts and the time taken;
+        a bad body is refused before anything is written."""
         try:
-            spec = json.loads(self._read_body(environ) or b"{}")
-            agents = [register.AgentSpec(**a) for a in spec.get("agents", [])]
-            options = {k: int(spec[k]) for k in ("seed", "taxpayers") if k in spec}
+            body = json.loads(self._read_body(environ) or b"{}")
+            with self.storage.write() as db:
+                result = register.generate_from_json(db, body, today=self._today(db))
         except (ValueError, TypeError) as exc:
             return self._json(400, {"error": f"bad register request: {exc}"})
-        started = time.monotonic()
-        with self.storage.write() as db:
-            counts = register.generate(db, agents=agents, **options)
-        return self._json(200, {"counts": counts, "seconds": round(time.monotonic() - started, 2)})
+        return self._json(200, result)
+
+    def _control_fund(self, environ: dict[str, Any]) -> Answer:
+        """Make an ABN a super fund of the register, so a practice whose credential is that ABN can report member
+        accounts (MAAS): {"abn", "name", "usi" (default: the ABN and 001)}. The generator's funds have ABNs of
+        their own; this adds one with a known ABN. Answers the fund's row."""
+        try:
+            spec = json.loads(self._read_body(environ) or b"{}")
+            abn = str(spec["abn"])
+            usi = str(spec.get("usi") or f"{abn}001")
+            name = str(spec.get("name") or f"Fund {abn}")
+        except (ValueError, TypeError, KeyError) as exc:
+            return self._json(400, {"error": f"bad fund request: {exc}"})
+        try:
+            with self.storage.write() as db:
+                db.execute(
+                    "INSERT INTO reg_funds (abn, usi, name, taxpayer_id) "
+                    "VALUES (?, ?, ?, (SELECT id FROM reg_taxpayers WHERE abn = ?)) "
+                    "ON CONFLICT (abn) DO UPDATE SET usi = excluded.usi, name = excluded.name",
+                    (abn, usi, name, abn),
+                )
+                row = db.execute("SELECT id, taxpayer_id FROM reg_funds WHERE abn = ?", (abn,)).fetchone()
+        except sqlite3.IntegrityError as exc:  # the USI is another fund's
+            return self._json(400, {"error": f"bad fund request: {exc}"})
+        fund_id, taxpayer_id = row
+        return self._json(200, {"id": fund_id, "abn": abn, "usi": usi, "name": name, "taxpayer_id": taxpayer_id})
 
     def _control_query(self, environ: dict[str, Any]) -> Answer:
         """A read-only look into the register for tests and demos: {"sql": "SELECT ...", "params": [...]}. The
@@ -563,6 +638,19 @@ class SandboxApp:
         except (ValueError, TypeError, KeyError, sqlite3.Error) as exc:
             return self._json(400, {"error": f"bad query: {exc}"})
         return self._json(200, {"rows": [dict(r) for r in rows]})
+
+
+def _received(names: list[str]) -> list[events.EventItem]:
+    """The generic answer to a pushed action the stand-in ATO does not implement: each document received."""
+    return [
+        events.EventItem(
+            code="GEN.OK",
+            severity="Information",
+            short_description=f"{name} received and processed.",
+            parameters=(("DocumentName", name),),
+        )
+        for name in names
+    ] or [events.EventItem(code="GEN.OK", severity="Information", short_description="Received.")]
 
 
 def _spoil_signature(body: bytes) -> bytes:

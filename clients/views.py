@@ -160,10 +160,14 @@ def client_detail(request: PortalRequest, pk: int) -> HttpResponse:
     tab = request.GET.get("tab", "overview")
     tab = tab if tab in TABS else "overview"
     accounts = client.accounts.prefetch_related("roles")
+    from portal.apps import CLIENT_TABS
+
     context = {
         "client": client,
         "tab": tab,
         "tabs": TABS,
+        # A tab a domain app fills: its fragment is fetched by htmx from the app's own URL.
+        "tab_url": reverse(CLIENT_TABS[tab], args=[client.pk]) if tab in CLIENT_TABS else "",
         "accounts": accounts,
         "account_form": AccountForm(client_abn=client.abn),
         "client_groups": client.groups.all(),

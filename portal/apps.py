@@ -12,6 +12,10 @@ BANNERS: list[Callable[[Any], list[tuple[str, str]]]] = []
 # Periodic jobs, as keyword arguments for rq.cron.register with the function as a dotted path (resolved only
 # when the scheduler starts, so that registering imports nothing); portal/cron.py hands them to RQ's scheduler.
 CRON_JOBS: list[dict[str, Any]] = []
+# Navigation entries of domain apps: (label, URL name, the capability that shows it), after the client register's.
+NAV_ITEMS: list[tuple[str, str, str]] = []
+# Tabs of a client's page filled by domain apps: tab name -> URL name of an htmx fragment taking the client's pk.
+CLIENT_TABS: dict[str, str] = {}
 
 
 class PortalConfig(AppConfig):

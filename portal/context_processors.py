@@ -29,14 +29,15 @@ def navigation(request: PortalRequest) -> dict[str, Any]:
         items += [("Clients", "clients:list"), ("Groups", "clients:groups")]
     if can(Capability.IMPORT_CLIENTS):
         items.append(("Import", "clients:import_upload"))
+    from portal.apps import BANNERS, NAV_ITEMS
+
+    items += [(label, name) for label, name, capability in NAV_ITEMS if can(Capability(capability))]
     if can(Capability.MANAGE_STAFF):
         items += [("Staff", "portal:staff_list"), ("Access review", "portal:access_review")]
     if can(Capability.VIEW_AUDIT):
         items.append(("Audit trail", "portal:audit_search"))
     if can(Capability.OPERATE_GATEWAY):
         items.append(("Gateway", "ato_gateway:console"))
-    from portal.apps import BANNERS
-
     banners = [banner for source in BANNERS for banner in source(request)]
     # Links as (label, href, is the current page), for base.html to print as they are.
     match = request.resolver_match

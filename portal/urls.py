@@ -25,5 +25,6 @@ urlpatterns = [
     path("", include((portal_patterns, "portal"))),
     path("clients/", include("clients.urls")),
     path("gateway/", include("ato_gateway.urls")),
+    path("relationships/", include("relationships.urls")),
     path("healthz", views.healthz, name="healthz"),
 ]

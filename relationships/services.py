@@ -1,0 +1,422 @@
+"""Relationship workflows: ask the ATO (search, validate, submit, validate-remove, remove) and apply its answers.
+
+Each ``start_*`` records an ``AtoRequest`` and its outbox message in one transaction; the page then waits for the
+answer. ``on_answer`` is the handler the gateway calls for every CUREL answer about an ``AtoRequest``: it keeps the
+answer and, for a submit or a remove the ATO accepted, changes the register (client, links, history) in the same
+transaction that marks the message done, so a client is never left half-linked. It is idempotent: an answer
+delivered twice changes nothing the second time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterable, Sequence
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from ato_gateway.api import base as ato
+from ato_gateway.api import curel as api
+from ato_gateway.handlers import Outcome
+from ato_gateway.models import OutboxMessage
+from ato_gateway.services import Subject
+from ato_gateway.wire.documents import curel
+from ato_gateway.wire.documents.common import Account
+from clients.models import AccountKind, AccountRole, Client, ClientAccount, ClientKind
+from clients.tfn import tfn_lookup_hash
+from portal.audit import audit_record
+from relationships.models import (
+    AtoRequest,
+    ChangeKind,
+    Level,
+    Link,
+    LinkChange,
+    RequestKind,
+    RequestStatus,
+    describe_level,
+)
+
+if TYPE_CHECKING:
+    from portal.http import PortalRequest
+
+SUBJECT = "atorequest"
+LinkKey = tuple[str, str, str, str]  # level, account kind, branch, role
+ENTITY_KINDS = {
+    "IND": ClientKind.INDIVIDUAL,
+    "COY": ClientKind.COMPANY,
+    "TRT": ClientKind.TRUST,
+    "PTR": ClientKind.PARTNERSHIP,
+    "SMF": ClientKind.SUPER_FUND,
+    "OTH": ClientKind.OTHER,
+}
+LOCAL_ACCOUNTS = {"ITX": AccountKind.INCOME_TAX, "AS": AccountKind.ACTIVITY_STATEMENT, "FBT": AccountKind.FBT}
+RESPONSES: dict[str, type[Any]] = {
+    RequestKind.SEARCH: curel.SearchResponse,
+    RequestKind.VALIDATE: curel.ValidateResponse,
+    RequestKind.SUBMIT: curel.SubmitResponse,
+    RequestKind.VALIDATE_REMOVE: curel.ValidateRemoveResponse,
+    RequestKind.REMOVE: curel.RemoveResponse,
+}
+
+
+# --- the levels, between the portal's keys and the documents ---
+
+
+def relationship_of(key: Sequence[str]) -> curel.Relationship:
+    level, kind, branch, role = key
+    account = Account(kind, branch or None) if kind else None
+    return curel.Relationship(level, account, role or None)
+
+
+def key_of(relationship: Any) -> LinkKey:
+    account = relationship.account
+    return (
+        relationship.level,
+        account.kind if account else "",
+        (account.branch or "") if account else "",
+        relationship.role or "",
+    )
+
+
+# --- starting a request ---
+
+
+def _identification(req: AtoRequest) -> dict[str, Any]:
+    return {req.identifier_kind.lower(): req.identifier()}
+
+
+def _names(req: AtoRequest) -> dict[str, Any]:
+    return {
+        "family_name": req.family_name or None,
+        "given_name": req.given_name or None,
+        "organisation_name": req.organisation_name or None,
+        "birth_date": req.birth_date,
+    }
+
+
+def _send(req: AtoRequest) -> None:
+    """Record the request's message in the caller's transaction (the gateway sends it after commit)."""
+    subject = Subject(SUBJECT, str(req.pk), f"{req.get_kind_display()} {req.masked_identifier}")
+    common: dict[str, Any] = {"practice": req.practice, "created_by": req.created_by, "subject": subject}
+    links = [relationship_of(k) for k in req.links]
+    if req.kind == RequestKind.SEARCH:
+        message = api.search(**common, **_identification(req), **_names(req))
+    elif req.kind in (RequestKind.VALIDATE, RequestKind.SUBMIT):
+        function = api.validate if req.kind == RequestKind.VALIDATE else api.submit
+        message = function(**common, **_identification(req), **_names(req), links=links)
+    else:
+        function = api.validate_remove if req.kind == RequestKind.VALIDATE_REMOVE else api.remove
+        message = function(**common, **_identification(req), links=links)
+    req.message = message
+    req.save(update_fields=["message"])
+
+
+def _new(request: PortalRequest, kind: str, **fields: Any) -> AtoRequest:
+    return AtoRequest(practice=request.user.tenant, created_by=request.user, kind=kind, **fields)
+
+
+def _follow(request: PortalRequest, previous: AtoRequest, kind: str, links: Iterable[LinkKey]) -> AtoRequest:
+    """The next step, asked with the same identification as the previous one."""
+    req = _new(
+        request,
+        kind,
+        parent=previous,
+        client=previous.client,
+        bulk_row=previous.bulk_row,
+        identifier_kind=previous.identifier_kind,
+        identifier_sealed=previous.identifier_sealed,
+        identifier_last3=previous.identifier_last3,
+        family_name=previous.family_name,
+        given_name=previous.given_name,
+        organisation_name=previous.organisation_name,
+        birth_date=previous.birth_date,
+        links=[list(k) for k in links],
+    )
+    req.save()
+    _send(req)
+    return req
+
+
+def start_search(
+    *,
+    request: PortalRequest,
+    identifier_kind: str,
+    identifier: str,
+    family_name: str = "",
+    given_name: str = "",
+    organisation_name: str = "",
+    birth_date: date | None = None,
+    client: Client | None = None,
+) -> AtoRequest:
+    with transaction.atomic():
+        req = _new(
+            request,
+            RequestKind.SEARCH,
+            client=client,
+            family_name=family_name,
+            given_name=given_name,
+            organisation_name=organisation_name,
+            birth_date=birth_date,
+        )
+        req.seal_identifier(identifier_kind, identifier)
+        req.save()
+        _send(req)
+        audit_record(
+            "relationships.search",
+            request=request,
+            target=req,
+            details={"identifier": identifier_kind, "last3": identifier[-3:]},
+        )
+    return req
+
+
+def start_validate(*, request: PortalRequest, previous: AtoRequest, links: Iterable[LinkKey]) -> AtoRequest:
+    with transaction.atomic():
+        req = _follow(request, previous, RequestKind.VALIDATE, links)
+        audit_record("relationships.validate", request=request, target=req, details={"links": req.links})
+    return req
+
+
+class NotReady(Exception):
+    """The step before has not been answered without errors, so this one cannot be sent."""
+
+
+def start_submit(*, request: PortalRequest, validated: AtoRequest) -> AtoRequest:
+    """Link, only after a Validate the ATO answered without errors (its warnings were shown)."""
+    if validated.kind != RequestKind.VALIDATE or validated.status != RequestStatus.ANSWERED:
+        raise NotReady("Validate the link first; submit is offered only after the ATO has validated it.")
+    with transaction.atomic():
+        req = _follow(request, validated, RequestKind.SUBMIT, [tuple(k) for k in validated.links])
+        audit_record("relationships.submit", request=request, target=req, details={"links": req.links})
+    return req
+
+
+def _client_identification(client: Client) -> tuple[str, str]:
+    """How to name a register client to the ATO: its TFN (decrypted only into the sealed request, never shown),
+    else its ABN, else its WPN."""
+    if client.tfn_ciphertext:
+        return "TFN", client.reveal_tfn()
+    if client.abn:
+        return "ABN", client.abn
+    if client.wpn:
+        return "WPN", client.wpn
+    raise NotReady("This client has no TFN, ABN or WPN to name them to the ATO.")
+
+
+def start_validate_remove(*, request: PortalRequest, client: Client, links: Iterable[Link]) -> AtoRequest:
+    kind, value = _client_identification(client)
+    with transaction.atomic():
+        req = _new(request, RequestKind.VALIDATE_REMOVE, client=client, links=[list(link.key) for link in links])
+        req.seal_identifier(kind, value)
+        req.save()
+        _send(req)
+        audit_record("relationships.validate_remove", request=request, target=client, details={"links": req.links})
+    return req
+
+
+def start_remove(*, request: PortalRequest, validated: AtoRequest) -> AtoRequest:
+    if validated.kind != RequestKind.VALIDATE_REMOVE or validated.status != RequestStatus.ANSWERED:
+        raise NotReady("Validate the removal first.")
+    with transaction.atomic():
+        req = _follow(request, validated, RequestKind.REMOVE, [tuple(k) for k in validated.links])
+        audit_record("relationships.remove", request=request, target=validated.client, details={"links": req.links})
+    return req
+
+
+# --- answers ---
+
+
+def _plain(value: Any) -> Any:
+    """A decoded document as JSON-ready data (dates as ISO strings)."""
+    return json.loads(json.dumps(dataclasses.asdict(value), default=str))
+
+
+def on_answer(message: OutboxMessage, outcome: Outcome) -> None:
+    """The handler for CUREL answers about an AtoRequest (search, validate, submit, validate-remove, remove)."""
+    if message.subject_type != SUBJECT:
+        return
+    req = AtoRequest.objects.select_for_update().filter(pk=int(message.subject_id)).first()
+    if req is None or req.status != RequestStatus.WAITING:
+        return  # delivered before: handlers are idempotent
+    reply = ato.read(outcome, RESPONSES[req.kind])
+    items = [dataclasses.asdict(i) for i in reply.items]
+    if reply.failure:
+        req.status, req.answer = RequestStatus.FAILED, {"failure": reply.failure, "items": items}
+    elif reply.errors or reply.document is None:
+        req.status, req.answer = RequestStatus.REFUSED, {"items": items}
+    else:
+        req.status, req.answer = RequestStatus.ANSWERED, {"document": _plain(reply.document), "items": items}
+        if req.kind == RequestKind.SUBMIT:
+            _apply_links(req, reply.document, message)
+        elif req.kind == RequestKind.REMOVE:
+            _apply_removal(req, reply.document, message)
+    req.answered_at = timezone.now()
+    req.save()
+    if req.bulk_row_id is not None:
+        from relationships import bulk
+
+        bulk.on_request_settled(req)
+
+
+def _found_client(req: AtoRequest) -> dict[str, Any]:
+    """What the ATO said about the client when it was searched for (the search earlier in this request chain)."""
+    step: AtoRequest | None = req
+    while step is not None:
+        if step.kind == RequestKind.SEARCH and step.status == RequestStatus.ANSWERED:
+            found: dict[str, Any] = step.answer["document"]["client"]
+            return found
+        step = step.parent
+    return {}
+
+
+def _local_client(req: AtoRequest) -> Client:
+    """The register's client for the request: the one it is about, or the one with its identifier, or a new one
+    made from what the ATO found (its accounts and roles too)."""
+    practice = req.practice
+    if req.client_id is not None:
+        return Client.objects.select_for_update().get(pk=req.client_id, practice=practice)
+    value = req.identifier()
+    existing = Client.objects.filter(practice=practice)
+    match = (
+        existing.filter(tfn_hash=tfn_lookup_hash(value))
+        if req.identifier_kind == "TFN"
+        else existing.filter(abn=value)
+        if req.identifier_kind == "ABN"
+        else existing.filter(wpn=value)
+    ).first()
+    if match is not None:
+        return match
+    found = _found_client(req)
+    kind = ENTITY_KINDS.get(found.get("entity_type", ""), ClientKind.INDIVIDUAL if req.birth_date else ClientKind.OTHER)
+    person = found.get("person_name") or {}
+    client = Client(
+        practice=practice,
+        kind=kind,
+        family_name=person.get("family_name") or req.family_name,
+        given_names=" ".join(filter(None, [person.get("given_name"), person.get("other_given_name")]))
+        or req.given_name,
+        organisation_name=found.get("organisation_name") or req.organisation_name,
+        date_of_birth=req.birth_date if kind == ClientKind.INDIVIDUAL else None,
+        abn=found.get("abn") or (value if req.identifier_kind == "ABN" else ""),
+        wpn=value if req.identifier_kind == "WPN" else "",
+        created_by=req.created_by,
+    )
+    client.set_tfn(value if req.identifier_kind == "TFN" else "")
+    client.set_names()
+    client.save()
+    for account in found.get("accounts", []):
+        local = ClientAccount.objects.create(
+            client=client, kind=LOCAL_ACCOUNTS[account["kind"]], branch=account.get("branch") or ""
+        )
+        AccountRole.objects.bulk_create([AccountRole(account=local, role=r) for r in account.get("roles", [])])
+    audit_record("client.created", actor=req.created_by, practice=practice, target=client, details={"from": "ato"})
+    return client
+
+
+def _apply_links(req: AtoRequest, document: curel.SubmitResponse, message: OutboxMessage) -> None:
+    client = _local_client(req)
+    req.client = client
+    for added in document.relationships:
+        key = key_of(added)
+        link = Link.objects.current().filter(client=client, level=key[0], account_kind=key[1], branch=key[2])
+        link = link.filter(role=key[3]).first()
+        if link is None:
+            level, kind, branch, role = key
+            Link.objects.create(
+                practice=req.practice,
+                client=client,
+                level=level,
+                account_kind=kind,
+                branch=branch,
+                role=role,
+                started_on=added.start_date,
+            )
+        _history(req, client, ChangeKind.ADDED, key, message, note="" if added.status == "NEW" else "already linked")
+    for other in document.superseded:
+        note = f"Ended {other.agent_name} ({other.agent_number})'s link for {describe_level(*key_of(other))}."
+        _history(req, client, ChangeKind.SUPERSEDED_OTHER, key_of(other), message, note=note)
+    audit_record(
+        "relationships.linked",
+        actor=req.created_by,
+        practice=req.practice,
+        target=client,
+        details={"links": [list(key_of(a)) for a in document.relationships], "message_id": message.message_id},
+    )
+
+
+def _apply_removal(req: AtoRequest, document: curel.RemoveResponse, message: OutboxMessage) -> None:
+    client = req.client
+    if client is None:
+        return
+    for removed in document.relationships:
+        key = key_of(removed)
+        Link.objects.current().filter(
+            client=client, level=key[0], account_kind=key[1], branch=key[2], role=key[3]
+        ).update(ended_on=removed.end_date or timezone.localdate(), end_reason="REMOVED")
+        _history(req, client, ChangeKind.REMOVED, key, message)
+    audit_record(
+        "relationships.removed",
+        actor=req.created_by,
+        practice=req.practice,
+        target=client,
+        details={"links": [list(key_of(r)) for r in document.relationships], "message_id": message.message_id},
+    )
+
+
+def _history(
+    req: AtoRequest, client: Client, kind: str, key: LinkKey, message: OutboxMessage, *, note: str = ""
+) -> None:
+    level, account_kind, branch, role = key
+    LinkChange.objects.create(
+        practice=req.practice,
+        client=client,
+        kind=kind,
+        level=level,
+        account_kind=account_kind,
+        branch=branch,
+        role=role,
+        note=note[:300],
+        actor=req.created_by,
+        message_id=message.message_id,
+    )
+
+
+# --- plain words for what the ATO said ---
+
+
+def warnings_in_plain_words(req: AtoRequest) -> list[str]:
+    """What a Validate says before Submit, above all which other agent's link the new one would end."""
+    document = req.answer.get("document") or {}
+    lines = [
+        f"This will end {s['agent_name']} ({s['agent_number']})'s link for "
+        f"{describe_level(*key_of(_Obj(s)))}."
+        for s in document.get("superseded", [])
+    ]
+    shown = {i["code"] for i in req.items("Warning")} if lines else set()
+    lines += [i["text"] for i in req.items("Warning") if not lines or i["code"] not in shown]
+    return lines
+
+
+class _Obj:
+    """A stored relationship (JSON) with the attributes ``key_of`` reads."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.level = data.get("level", "")
+        account = data.get("account")
+        self.account = _Obj(account) if account else None
+        self.kind = data.get("kind", "")
+        self.branch = data.get("branch")
+        self.role = data.get("role")
+
+
+def refusal_in_plain_words(req: AtoRequest) -> list[str]:
+    """Why the ATO refused, or why the request could not be sent, in words a person can act on."""
+    if req.status == RequestStatus.FAILED:
+        failure = str(req.answer.get("failure", ""))
+        if failure.startswith(("HTTP:", "CONNECT", "TIMEOUT")) or "dead" in failure.lower():
+            return ["The ATO could not be reached. The request was retried and has been given up; try again later."]
+        return [f"The request could not be completed: {failure}"]
+    return [i["text"] for i in req.items("Error")] or ["The ATO refused the request."]
