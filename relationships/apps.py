@@ -9,7 +9,6 @@ class RelationshipsConfig(AppConfig):
         from ato_gateway import handlers
         from ato_gateway.api import curel
         from ato_gateway.wire import registry
-
         from portal.apps import NAV_ITEMS
 
         from . import services

@@ -119,7 +119,9 @@ class LinkChange(models.Model):
     branch = models.CharField(max_length=3, blank=True)
     role = models.CharField(max_length=5, blank=True)
     note = models.CharField(max_length=300, blank=True)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     message_id = models.CharField(max_length=200, blank=True)  # the ebMS MessageId that made the change
     at = models.DateTimeField(auto_now_add=True)
 

@@ -31,7 +31,6 @@ from portal.audit import audit_record
 from relationships.models import (
     AtoRequest,
     ChangeKind,
-    Level,
     Link,
     LinkChange,
     RequestKind,
@@ -391,8 +390,7 @@ def warnings_in_plain_words(req: AtoRequest) -> list[str]:
     """What a Validate says before Submit, above all which other agent's link the new one would end."""
     document = req.answer.get("document") or {}
     lines = [
-        f"This will end {s['agent_name']} ({s['agent_number']})'s link for "
-        f"{describe_level(*key_of(_Obj(s)))}."
+        f"This will end {s['agent_name']} ({s['agent_number']})'s link for {describe_level(*key_of(_Obj(s)))}."
         for s in document.get("superseded", [])
     ]
     shown = {i["code"] for i in req.items("Warning")} if lines else set()

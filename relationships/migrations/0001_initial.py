@@ -6,129 +6,286 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('ato_gateway', '0002_pulled_responses'),
-        ('clients', '0005_client_wpn_index'),
-        ('portal', '0003_session_epoch'),
+        ("ato_gateway", "0002_pulled_responses"),
+        ("clients", "0005_client_wpn_index"),
+        ("portal", "0003_session_epoch"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='BulkJob',
+            name="BulkJob",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('filename', models.CharField(max_length=200)),
-                ('status', models.CharField(choices=[('validating', 'Validating'), ('review', 'Ready for review'), ('submitting', 'Linking'), ('done', 'Done')], default='validating', max_length=12)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('created_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('practice', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='portal.practice')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("filename", models.CharField(max_length=200)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("validating", "Validating"),
+                            ("review", "Ready for review"),
+                            ("submitting", "Linking"),
+                            ("done", "Done"),
+                        ],
+                        default="validating",
+                        max_length=12,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "practice",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="portal.practice"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='BulkRow',
+            name="BulkRow",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('row_number', models.PositiveIntegerField()),
-                ('label', models.CharField(max_length=250)),
-                ('identifier_kind', models.CharField(blank=True, max_length=3)),
-                ('identifier_last3', models.CharField(blank=True, max_length=3)),
-                ('problem', models.CharField(blank=True, max_length=300)),
-                ('chosen', models.BooleanField(default=False)),
-                ('job', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='rows', to='relationships.bulkjob')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("row_number", models.PositiveIntegerField()),
+                ("label", models.CharField(max_length=250)),
+                ("identifier_kind", models.CharField(blank=True, max_length=3)),
+                ("identifier_last3", models.CharField(blank=True, max_length=3)),
+                ("problem", models.CharField(blank=True, max_length=300)),
+                ("chosen", models.BooleanField(default=False)),
+                (
+                    "job",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="rows", to="relationships.bulkjob"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['row_number'],
+                "ordering": ["row_number"],
             },
         ),
         migrations.CreateModel(
-            name='AtoRequest',
+            name="AtoRequest",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('search', 'Search'), ('validate', 'Validate'), ('submit', 'Link'), ('validate_remove', 'Validate removal'), ('remove', 'Remove')], max_length=16)),
-                ('status', models.CharField(choices=[('waiting', 'Waiting for the ATO'), ('answered', 'Answered'), ('refused', 'Refused by the ATO'), ('failed', 'Could not be sent')], default='waiting', max_length=10)),
-                ('identifier_kind', models.CharField(max_length=3)),
-                ('identifier_sealed', models.TextField()),
-                ('identifier_last3', models.CharField(max_length=3)),
-                ('family_name', models.CharField(blank=True, max_length=100)),
-                ('given_name', models.CharField(blank=True, max_length=100)),
-                ('organisation_name', models.CharField(blank=True, max_length=200)),
-                ('birth_date', models.DateField(blank=True, null=True)),
-                ('links', models.JSONField(default=list)),
-                ('answer', models.JSONField(default=dict)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('answered_at', models.DateTimeField(blank=True, null=True)),
-                ('client', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='clients.client')),
-                ('created_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('message', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='ato_gateway.outboxmessage')),
-                ('parent', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='children', to='relationships.atorequest')),
-                ('practice', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='portal.practice')),
-                ('bulk_row', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='requests', to='relationships.bulkrow')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("search", "Search"),
+                            ("validate", "Validate"),
+                            ("submit", "Link"),
+                            ("validate_remove", "Validate removal"),
+                            ("remove", "Remove"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("waiting", "Waiting for the ATO"),
+                            ("answered", "Answered"),
+                            ("refused", "Refused by the ATO"),
+                            ("failed", "Could not be sent"),
+                        ],
+                        default="waiting",
+                        max_length=10,
+                    ),
+                ),
+                ("identifier_kind", models.CharField(max_length=3)),
+                ("identifier_sealed", models.TextField()),
+                ("identifier_last3", models.CharField(max_length=3)),
+                ("family_name", models.CharField(blank=True, max_length=100)),
+                ("given_name", models.CharField(blank=True, max_length=100)),
+                ("organisation_name", models.CharField(blank=True, max_length=200)),
+                ("birth_date", models.DateField(blank=True, null=True)),
+                ("links", models.JSONField(default=list)),
+                ("answer", models.JSONField(default=dict)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("answered_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "client",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="clients.client",
+                    ),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "message",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="ato_gateway.outboxmessage",
+                    ),
+                ),
+                (
+                    "parent",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="children",
+                        to="relationships.atorequest",
+                    ),
+                ),
+                (
+                    "practice",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="portal.practice"
+                    ),
+                ),
+                (
+                    "bulk_row",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="requests",
+                        to="relationships.bulkrow",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='Link',
+            name="Link",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('level', models.CharField(choices=[('CLIENT', 'Client'), ('ACCOUNT', 'Account'), ('ROLE', 'Role')], max_length=8)),
-                ('account_kind', models.CharField(blank=True, max_length=3)),
-                ('branch', models.CharField(blank=True, max_length=3)),
-                ('role', models.CharField(blank=True, max_length=5)),
-                ('started_on', models.DateField(blank=True, null=True)),
-                ('ended_on', models.DateField(blank=True, null=True)),
-                ('end_reason', models.CharField(blank=True, max_length=12)),
-                ('confirmed_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('client', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='ato_links', to='clients.client')),
-                ('practice', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='portal.practice')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "level",
+                    models.CharField(
+                        choices=[("CLIENT", "Client"), ("ACCOUNT", "Account"), ("ROLE", "Role")], max_length=8
+                    ),
+                ),
+                ("account_kind", models.CharField(blank=True, max_length=3)),
+                ("branch", models.CharField(blank=True, max_length=3)),
+                ("role", models.CharField(blank=True, max_length=5)),
+                ("started_on", models.DateField(blank=True, null=True)),
+                ("ended_on", models.DateField(blank=True, null=True)),
+                ("end_reason", models.CharField(blank=True, max_length=12)),
+                ("confirmed_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "client",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="ato_links", to="clients.client"
+                    ),
+                ),
+                (
+                    "practice",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="portal.practice"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['client', 'level', 'account_kind', 'branch', 'role'],
+                "ordering": ["client", "level", "account_kind", "branch", "role"],
             },
         ),
         migrations.CreateModel(
-            name='LinkChange',
+            name="LinkChange",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('added', 'Linked'), ('removed', 'Removed'), ('ended_at_ato', 'Ended at the ATO'), ('found_at_ato', 'Found at the ATO'), ('superseded_other', "Ended another agent's link")], max_length=20)),
-                ('level', models.CharField(choices=[('CLIENT', 'Client'), ('ACCOUNT', 'Account'), ('ROLE', 'Role')], max_length=8)),
-                ('account_kind', models.CharField(blank=True, max_length=3)),
-                ('branch', models.CharField(blank=True, max_length=3)),
-                ('role', models.CharField(blank=True, max_length=5)),
-                ('note', models.CharField(blank=True, max_length=300)),
-                ('message_id', models.CharField(blank=True, max_length=200)),
-                ('at', models.DateTimeField(auto_now_add=True)),
-                ('actor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('client', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='link_changes', to='clients.client')),
-                ('practice', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='portal.practice')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("added", "Linked"),
+                            ("removed", "Removed"),
+                            ("ended_at_ato", "Ended at the ATO"),
+                            ("found_at_ato", "Found at the ATO"),
+                            ("superseded_other", "Ended another agent's link"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "level",
+                    models.CharField(
+                        choices=[("CLIENT", "Client"), ("ACCOUNT", "Account"), ("ROLE", "Role")], max_length=8
+                    ),
+                ),
+                ("account_kind", models.CharField(blank=True, max_length=3)),
+                ("branch", models.CharField(blank=True, max_length=3)),
+                ("role", models.CharField(blank=True, max_length=5)),
+                ("note", models.CharField(blank=True, max_length=300)),
+                ("message_id", models.CharField(blank=True, max_length=200)),
+                ("at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "client",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="link_changes", to="clients.client"
+                    ),
+                ),
+                (
+                    "practice",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="portal.practice"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-at', '-pk'],
+                "ordering": ["-at", "-pk"],
             },
         ),
         migrations.AddConstraint(
-            model_name='bulkrow',
-            constraint=models.UniqueConstraint(fields=('job', 'row_number'), name='bulk_row_unique'),
+            model_name="bulkrow",
+            constraint=models.UniqueConstraint(fields=("job", "row_number"), name="bulk_row_unique"),
         ),
         migrations.AddIndex(
-            model_name='link',
-            index=models.Index(fields=['practice', 'ended_on'], name='relationshi_practic_f11227_idx'),
+            model_name="link",
+            index=models.Index(fields=["practice", "ended_on"], name="relationshi_practic_f11227_idx"),
         ),
         migrations.AddConstraint(
-            model_name='link',
-            constraint=models.UniqueConstraint(condition=models.Q(('ended_on__isnull', True)), fields=('client', 'level', 'account_kind', 'branch', 'role'), name='link_one_current_per_level'),
+            model_name="link",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("ended_on__isnull", True)),
+                fields=("client", "level", "account_kind", "branch", "role"),
+                name="link_one_current_per_level",
+            ),
         ),
         migrations.AddIndex(
-            model_name='linkchange',
-            index=models.Index(fields=['client', '-at'], name='relationshi_client__248863_idx'),
+            model_name="linkchange",
+            index=models.Index(fields=["client", "-at"], name="relationshi_client__248863_idx"),
         ),
     ]
