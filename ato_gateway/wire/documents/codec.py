@@ -80,6 +80,8 @@ _BY_ACTION: dict[tuple[str, str], type[Document]] = {}
 def document_class(service_action: str, root: str) -> type[Document] | None:
     """The class of an action's document by its root element name (the registry's request/response name)."""
     return _BY_ACTION.get((service_action, root))
+
+
 D = TypeVar("D", bound=Document)
 T = TypeVar("T")
 
@@ -291,6 +293,7 @@ class Stream(Generic[D, T]):
                 if parent is None:
                     root = element
                 elif element.tag == item_tag and parent.getparent() is None:
+                    self._refuse_if_invalid(events)
                     item = _read(self.field.type, element, ns)
                     element.clear()
                     parent.remove(element)  # the item is done: keep the tree at the size of one item
@@ -302,6 +305,15 @@ class Stream(Generic[D, T]):
         if root.tag != f"{{{ns}}}{self.cls.ROOT}":
             raise DocumentError(f"expected {self.cls.ROOT}, got {root.tag}")
         self.document = _read(self.cls, root, ns)
+
+    def _refuse_if_invalid(self, events: Any) -> None:
+        """The parser reads ahead a chunk at a time and validates as it reads, but raises a schema violation only
+        when it next reads; its error log already holds it. Checked before each item, so an item the schema
+        refuses (or one after it) is never handed out."""
+        found = [e for e in events.error_log if e.level >= etree.ErrorLevels.ERROR]
+        if found:
+            details = [f"line {e.line}: {e.message}" for e in found]
+            raise DocumentError(f"{self.cls.ROOT} is not valid: {found[0].message}", details)
 
 
 def stream(cls: type[D], data: bytes | str, field: str) -> Stream[D, Any]:
