@@ -131,4 +131,13 @@ os.environ.setdefault("PLAYWRIGHT_BROWSERS_PATH", "0")
 # The stand-in ATO process and the agent practice at it, for every test module that asks for them. Imported last:
 # these modules use run_worker_burst above.
 from tests.ato_fixtures import ato  # noqa: E402, F401 - fixtures
+from tests.browser_support import (  # noqa: E402, F401 - fixtures for the browser tests
+    base_url,
+    browser,
+    firm,
+    new_context,
+    page,
+    playwright_instance,
+    rq_worker,
+)
 from tests.gateway_fixtures import sandbox  # noqa: E402, F401 - fixtures

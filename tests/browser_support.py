@@ -1,0 +1,189 @@
+"""Browser support shared by every Playwright test: Debian's Chromium, isolated contexts, signing in with a TOTP
+code, and a real `manage.py rqworker` subprocess on the test database (optionally with the stand-in ATO's
+settings and RQ's scheduler, for flows that go to the ATO)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from django.conf import settings
+from django.db import connection
+from django_otp.oath import totp
+from playwright.sync_api import Browser, BrowserContext, Locator, Page, Playwright, expect, sync_playwright
+
+from portal.models import Practice, User
+from tests.conftest import PASSWORD, current_code, make_practice
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+BASE_DIR = Path(settings.BASE_DIR)
+TOTP_STEP = 30
+
+
+# --- fixtures ---------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def playwright_instance() -> Iterator[Playwright]:
+    with sync_playwright() as pw:
+        yield pw
+
+
+@pytest.fixture(scope="module")
+def browser(playwright_instance: Playwright) -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is not installed: apt-get install chromium (.ci/run does this).")
+    browser = playwright_instance.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+    yield browser
+    browser.close()
+
+
+@pytest.fixture
+def new_context(browser: Browser) -> Iterator[Any]:
+    """Makes isolated browser contexts (separate cookie jars); all are closed at teardown."""
+    made: list[BrowserContext] = []
+
+    def make() -> BrowserContext:
+        context = browser.new_context(locale="en-AU", timezone_id="Australia/Sydney")
+        context.set_default_timeout(10_000)
+        made.append(context)
+        return context
+
+    yield make
+    for context in made:
+        context.close()
+
+
+@pytest.fixture
+def page(new_context: Any) -> Page:
+    page: Page = new_context().new_page()
+    return page
+
+
+@pytest.fixture
+def base_url(live_server: Any) -> str:
+    return str(live_server.url)
+
+
+@pytest.fixture
+def firm(live_server: Any) -> Practice:
+    """A practice created once the live server is up (committed: the tests are transactional)."""
+    return make_practice()
+
+
+@pytest.fixture
+def rq_worker(live_server: Any, tmp_path: Path) -> Iterator[Any]:
+    """Returns a function that starts a real `manage.py rqworker` subprocess on the *test* database and the
+    test Redis. Killed (by its own pid) at teardown, before the test database is flushed."""
+    if connection.vendor != "postgresql":
+        pytest.fail("The worker subprocess needs a database it can share: run the suite on PostgreSQL (make test).")
+    log_path = tmp_path / "rqworker.log"
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start(env_extra: dict[str, str] | None = None, scheduler: bool = False) -> subprocess.Popen[bytes]:
+        test_db = settings.DATABASES["default"]["NAME"]
+        assert str(test_db).startswith("test_"), test_db
+        url = urlsplit(os.environ.get("DATABASE_URL", "postgres:///"))._replace(path=f"/{test_db}").geturl()
+        env = {
+            **os.environ,
+            "DATABASE_URL": url,
+            "REDIS_URL": settings.REDIS_URL,
+            "DJANGO_DEBUG": "1",
+            "CACHE_KEY_PREFIX": settings.CACHES["default"]["KEY_PREFIX"],
+            **(env_extra or {}),
+        }
+        with log_path.open("wb") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "manage.py", "rqworker", "high", "default", "low"]
+                + (["--with-scheduler"] if scheduler else []),
+                cwd=BASE_DIR,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        procs.append(proc)
+        return proc
+
+    start.log_path = log_path  # type: ignore[attr-defined]
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
+
+
+# --- helpers ----------------------------------------------------------------------------------------------------
+
+
+def at_dashboard(page: Page, base_url: str) -> None:
+    expect(page).to_have_url(f"{base_url}/")
+    expect(page).to_have_title("Dashboard")
+    expect(nav(page).get_by_role("link", name="Dashboard")).to_be_visible()
+
+
+def sign_in(page: Page, base_url: str, username: str, code: str | None = None, password: str = PASSWORD) -> None:
+    """Password, then the second factor at /mfa/verify/ (the current TOTP code of the user's device unless
+    `code` is given), ending at the dashboard."""
+    page.goto(f"{base_url}/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password", exact=True).fill(password)
+    page.get_by_role("button", name="Continue").click()
+    expect(page).to_have_url(f"{base_url}/mfa/verify/")
+    if code is None:
+        code = current_code(User.objects.get(username=username))
+    page.get_by_label("Code", exact=True).fill(code)
+    page.get_by_role("button", name="Verify").click()
+    at_dashboard(page, base_url)
+
+
+def sign_out(page: Page, base_url: str) -> None:
+    page.get_by_role("button", name="Sign out").click()
+    expect(page).to_have_url(f"{base_url}/login/")
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+
+
+def nav(page: Page) -> Locator:
+    return page.get_by_role("navigation", name="Main")
+
+
+def enrol_authenticator(page: Page, base_url: str) -> tuple[str, list[str]]:
+    """On /mfa/enrol/: read the hand-entry key, answer with its current code, collect the backup codes and
+    continue to the dashboard. Returns the hex secret and the backup codes."""
+    expect(page).to_have_url(f"{base_url}/mfa/enrol/")
+    qr = page.get_by_label("QR code for your authenticator app")
+    expect(qr.locator("svg")).to_be_visible()  # drawn inline, not fetched from anywhere
+    assert "otpauth" not in page.content()  # the provisioning URI itself is not in the HTML
+    page.get_by_text("Can't scan? Enter the key by hand").click()
+    secret_box = page.locator("code.secret")
+    expect(secret_box).to_be_visible()
+    secret = secret_box.inner_text().strip()
+    assert re.fullmatch(r"[0-9a-f]{40}", secret), secret
+    page.get_by_label("Code", exact=True).fill(f"{totp(bytes.fromhex(secret)):06d}")
+    page.get_by_role("button", name="Confirm").click()
+    items = page.locator("[data-testid=backup-codes] li")
+    expect(items).to_have_count(10)
+    codes = [c.strip() for c in items.all_inner_texts()]
+    assert len(set(codes)) == 10 and all(codes), codes
+    page.get_by_role("link", name="I have saved them, continue").click()
+    at_dashboard(page, base_url)
+    return secret, codes
