@@ -90,16 +90,13 @@ def error_codes(reply: base.Reply[Any]) -> list[str]:
     return [i.code for i in reply.errors]
 
 
-@pytest.fixture
-def ato(settings: Any, sandbox: Sandbox, practice: Practice, admin: User) -> Iterator[Ato]:
-    """The test practice as registered agent AGENT_TAN, linked at the stand-in ATO to 60 of its 400 taxpayers,
-    with a second agent (OTHER_AGENT_TAN) for rules between agents."""
-    for name, value in sandbox.env().items():
-        setattr(settings, name, value)
-    settings.GATEWAY_BACKOFF_BASE_SECONDS = 0.05
-    settings.GATEWAY_BACKOFF_CAP_SECONDS = 0.2
-    settings.ATO_READ_TIMEOUT_SECONDS = 10
-    tokens.forget_tokens()
+def agent_practice_at_sandbox(
+    sandbox: Sandbox, practice: Practice, admin: User, *, clients: int = 60, taxpayers: int = 400
+) -> Ato:
+    """Make `practice` registered agent AGENT_TAN at the stand-in ATO (its demo credential imported) and generate
+    a register in which it has `clients` clients among `taxpayers`, with a second agent (OTHER_AGENT_TAN, 40
+    clients) for the rules between agents. For live-server tests call it once the server is up. The portal's
+    own settings (ATO_* URLs) must point at the sandbox: `sandbox.env()`."""
     sandbox.clear_faults()
     sandbox.control("POST", "today", json={"today": "2026-11-30"})
     Practice.objects.filter(pk=practice.pk).update(agent_number=AGENT_TAN, abn=DEMO_ABN)
@@ -114,11 +111,24 @@ def ato(settings: Any, sandbox: Sandbox, practice: Practice, admin: User) -> Ite
     world = Ato(sandbox, practice, admin)
     world.regenerate(
         seed=7,
-        taxpayers=400,
+        taxpayers=taxpayers,
         agents=[
-            {"tan": AGENT_TAN, "abn": DEMO_ABN, "name": practice.name, "kind": "TAX", "clients": 60},
+            {"tan": AGENT_TAN, "abn": DEMO_ABN, "name": practice.name, "kind": "TAX", "clients": clients},
             {"tan": OTHER_AGENT_TAN, "abn": "51824753556", "name": "Other Agents", "kind": "TAX", "clients": 40},
         ],
     )
-    yield world
+    return world
+
+
+@pytest.fixture
+def ato(settings: Any, sandbox: Sandbox, practice: Practice, admin: User) -> Iterator[Ato]:
+    """The test practice as registered agent AGENT_TAN, linked at the stand-in ATO to 60 of its 400 taxpayers,
+    with a second agent (OTHER_AGENT_TAN) for rules between agents."""
+    for name, value in sandbox.env().items():
+        setattr(settings, name, value)
+    settings.GATEWAY_BACKOFF_BASE_SECONDS = 0.05
+    settings.GATEWAY_BACKOFF_CAP_SECONDS = 0.2
+    settings.ATO_READ_TIMEOUT_SECONDS = 10
+    tokens.forget_tokens()
+    yield agent_practice_at_sandbox(sandbox, practice, admin)
     sandbox.clear_faults()
