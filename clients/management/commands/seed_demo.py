@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import csv
 from typing import Any
 
 from django.conf import settings
@@ -28,9 +29,15 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--clients", type=int, default=200)
+        parser.add_argument(
+            "--clients-csv",
+            default="",
+            help="take the clients from this client-import CSV (for example the stand-in ATO's own clients of the "
+            "demo agent) instead of generating them",
+        )
         parser.add_argument("--force", action="store_true", help="Allow when DEBUG is off (never in production).")
 
-    def handle(self, *args: Any, clients: int, force: bool, **options: Any) -> None:
+    def handle(self, *args: Any, clients: int, clients_csv: str, force: bool, **options: Any) -> None:
         if not settings.DEBUG and not force:
             raise CommandError("seed_demo creates known passwords; it runs only with DJANGO_DEBUG=1 (or --force).")
         practice = Practice.objects.filter(name="Demo Practice").first()
@@ -56,16 +63,20 @@ class Command(BaseCommand):
                 TOTPDevice.objects.create(user=user, name="Demo authenticator", confirmed=True)
                 mfa_replace_backup_codes(user=user)
         if not Client.objects.filter(practice=practice).exists():
-            self._clients(practice, clients)
+            self._clients(practice, clients, clients_csv)
         self.stdout.write(
             self.style.SUCCESS(f"Demo Practice ready: {Client.objects.filter(practice=practice).count()} clients.")
         )
 
     @transaction.atomic
-    def _clients(self, practice: Practice, count: int) -> None:
+    def _clients(self, practice: Practice, count: int, csv_path: str) -> None:
         groups = [ClientGroup.objects.create(practice=practice, name=n) for n in ("Sydney office", "Payroll clients")]
         built = []
-        for i, raw in enumerate(make_client_rows(count, seed=2026)):
+        raws = make_client_rows(count, seed=2026)
+        if csv_path:
+            with open(csv_path, newline="", encoding="utf-8") as handle:
+                raws = list(csv.DictReader(handle))
+        for i, raw in enumerate(raws):
             row, errors = validate_row(i + 2, raw)
             assert row is not None, errors
             built.append(_client_from_row(practice, row, None))
