@@ -107,8 +107,8 @@ def _send(req: AtoRequest) -> None:
         function = api.validate if req.kind == RequestKind.VALIDATE else api.submit
         message = function(**common, **_identification(req), **_names(req), links=links)
     else:
-        function = api.validate_remove if req.kind == RequestKind.VALIDATE_REMOVE else api.remove
-        message = function(**common, **_identification(req), links=links)
+        remover = api.validate_remove if req.kind == RequestKind.VALIDATE_REMOVE else api.remove
+        message = remover(**common, **_identification(req), links=links)
     req.message = message
     req.save(update_fields=["message"])
 
@@ -320,9 +320,8 @@ def _apply_links(req: AtoRequest, document: curel.SubmitResponse, message: Outbo
     req.client = client
     for added in document.relationships:
         key = key_of(added)
-        link = Link.objects.current().filter(client=client, level=key[0], account_kind=key[1], branch=key[2])
-        link = link.filter(role=key[3]).first()
-        if link is None:
+        existing = Link.objects.current().filter(client=client, level=key[0], account_kind=key[1], branch=key[2])
+        if not existing.filter(role=key[3]).exists():
             level, kind, branch, role = key
             Link.objects.create(
                 practice=req.practice,

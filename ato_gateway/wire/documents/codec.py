@@ -116,8 +116,13 @@ class _Field:
     optional: bool
 
 
+def _fields(cls: Any) -> tuple[_Field, ...]:
+    """The mapped fields of a document class (or a part of one), worked out once per class."""
+    return _fields_of(cls)
+
+
 @functools.cache
-def _fields(cls: type) -> tuple[_Field, ...]:
+def _fields_of(cls: Any) -> tuple[_Field, ...]:
     hints = typing.get_type_hints(cls)
     out = []
     for f in dataclasses.fields(cls):
