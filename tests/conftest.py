@@ -6,6 +6,7 @@ from typing import Any
 
 import django_rq
 import pytest
+from django.conf import settings
 from django.test import Client as HttpClient
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.oath import totp
@@ -19,6 +20,10 @@ from portal.capabilities import Role
 from portal.models import Practice, User
 
 PASSWORD = "correct-horse-battery-staple"
+
+# PBKDF2's cost is the point in production and pure overhead here: every fixture user and every sign-in paid about
+# half a second of it. What the tests check of passwords (right, wrong, lockout) does not depend on the hasher.
+settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture(autouse=True)
