@@ -41,11 +41,18 @@ CREATE TABLE IF NOT EXISTS queued_responses (
     action TEXT NOT NULL,
     to_abn TEXT NOT NULL,
     document_names TEXT NOT NULL,
-    delivered_by TEXT
+    delivered_by TEXT,
+    payloads TEXT                          -- JSON [[document name, text]], the response of an action applied at
+                                           -- push time (NULL: a generic acknowledgement of what was received)
 );
 CREATE INDEX IF NOT EXISTS queued_responses_mpc ON queued_responses (mpc, delivered_by, seq);
 CREATE TABLE IF NOT EXISTS trusted (fingerprint TEXT PRIMARY KEY, pem BLOB NOT NULL);
 """
+
+
+def _add_column(db: sqlite3.Connection, table: str, column: str, declaration: str) -> None:
+    if column not in {row[1] for row in db.execute(f"PRAGMA table_info({table})")}:
+        db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
 
 
 class Storage:
@@ -61,6 +68,8 @@ class Storage:
                 if statement.strip():
                     db.execute(statement)
             register.create_schema(db)
+            # A data directory from before a column existed gets it (CREATE TABLE IF NOT EXISTS leaves it alone).
+            _add_column(db, "queued_responses", "payloads", "TEXT")
 
     def connection(self) -> sqlite3.Connection:
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)

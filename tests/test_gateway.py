@@ -276,10 +276,13 @@ def test_import_command_reads_the_password_from_a_file(practice, tmp_path):
         )
 
 
+MAAS_EMPTY_BATCH = '<SPRMBRINFO xmlns="http://www.sbr.gov.au/ato/sprmbrinfo"/>'  # valid against maas.xsd
+
+
 def maas(practice: Practice) -> OutboxMessage:
     with transaction.atomic():
         return services.outbox_enqueue(
-            practice=practice, service="MAAS", action="Submit.001.00", documents=[("SPRMBRINFO", "<SPRMBRINFO/>")]
+            practice=practice, service="MAAS", action="Submit.001.00", documents=[("SPRMBRINFO", MAAS_EMPTY_BATCH)]
         )
 
 

@@ -1,3 +1,80 @@
-"""MAAS documents (schemas/maas.xsd)."""
+"""MAAS documents (schemas/maas.xsd): a super fund's member account transactions, pushed in bulk, and the
+per-transaction results, pulled."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import ClassVar
+
+from .codec import Document, xml
+from .common import PersonName
+
+
+@dataclass
+class AccountEvent:
+    """What happened to the account: OPENED, CLOSED or CHANGED (the member's details), and when."""
+
+    kind: str = xml("EventTypeC")
+    on: date = xml("EventD")
+
+
+@dataclass(kw_only=True)
+class MemberTransaction:
+    """One member account as the fund reports it. The TFN is optional (a member need not quote one); the member
+    number is optional in the document only so that a missing one fails its own transaction, not the batch."""
+
+    transaction_id: str = xml("TransactionId")
+    usi: str = xml("UniqueSuperannuationIdentifierId")
+    member_id: str | None = xml("MemberId", default=None)
+    tfn: str | None = xml("TaxFileNumberId", default=None)
+    name: PersonName = xml("PersonNameDetails")
+    birth_date: date = xml("BirthD")
+    status: str = xml("AccountStatusC")  # OPEN, CLOSED
+    event: AccountEvent = xml("AccountEvent")
+
+
+@dataclass
+class SubmitRequest(Document):
+    ROOT: ClassVar[str] = "SPRMBRINFO"
+    SERVICE_ACTION: ClassVar[str] = "MAAS.Submit.001.00"
+    transactions: list[MemberTransaction] = xml("Transaction", default_factory=list)
+
+
+@dataclass
+class Parameter:
+    name: str = xml("NameT")
+    value: str = xml("ValueT")
+
+
+@dataclass
+class ResultItem:
+    """An event item about one transaction (code, severity, text and parameters, as in the Event document)."""
+
+    code: str = xml("CodeT")
+    severity: str = xml("SeverityC")
+    text: str | None = xml("DescriptionT", default=None)
+    parameters: list[Parameter] = xml("Parameter", default_factory=list)
+
+
+@dataclass
+class TransactionResult:
+    """The outcome of one transaction. ``tfn_validation`` is set when the transaction was processed: MATCHED,
+    CORRECTED (the TFN given was wrong), PROVIDED (none was given; the member's TFN is returned) or UNMATCHED;
+    ``corrected_tfn`` is the TFN to record for CORRECTED and PROVIDED."""
+
+    transaction_id: str = xml("TransactionId")
+    processed: bool = xml("ProcessedI")
+    tfn_validation: str | None = xml("TaxFileNumberValidationC", default=None)
+    corrected_tfn: str | None = xml("CorrectedTaxFileNumberId", default=None)
+    items: list[ResultItem] = xml("EventItem", default_factory=list)
+
+
+@dataclass
+class SubmitResponse(Document):
+    """One result per transaction, in the order sent (read with ``codec.stream(..., "results")`` for a large
+    batch)."""
+
+    ROOT: ClassVar[str] = "SPRMBRINFOResponse"
+    SERVICE_ACTION: ClassVar[str] = "MAAS.Submit.001.00"
+    results: list[TransactionResult] = xml("TransactionResult", default_factory=list)
