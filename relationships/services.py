@@ -113,6 +113,27 @@ def _send(req: AtoRequest) -> None:
     req.save(update_fields=["message"])
 
 
+def send_many(reqs: Sequence[AtoRequest]) -> None:
+    """Record the messages of many saved validate or submit requests of one practice (a bulk link's rows) in the
+    caller's transaction: one insert, sent in the gateway's batches rather than a job per message."""
+    if not reqs:
+        return
+    first = reqs[0]
+    function = api.validate_many if first.kind == RequestKind.VALIDATE else api.submit_many
+    assert all(r.kind == first.kind and r.practice_id == first.practice_id for r in reqs)
+    asked = [
+        (
+            api.LinkRequest(links=[relationship_of(k) for k in r.links], **_identification(r), **_names(r)),
+            Subject(SUBJECT, str(r.pk), f"{r.get_kind_display()} {r.masked_identifier}"),
+        )
+        for r in reqs
+    ]
+    messages = function(practice=first.practice, created_by=first.created_by, requests=asked)
+    for req, message in zip(reqs, messages, strict=True):
+        req.message = message
+    AtoRequest.objects.bulk_update(reqs, ["message"], batch_size=500)
+
+
 def _new(request: PortalRequest, kind: str, **fields: Any) -> AtoRequest:
     return AtoRequest(practice=request.user.tenant, created_by=request.user, kind=kind, **fields)
 

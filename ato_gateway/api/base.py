@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from ato_gateway.handlers import Outcome
 from ato_gateway.models import OutboxMessage
-from ato_gateway.services import Subject, outbox_enqueue
+from ato_gateway.services import Subject, outbox_enqueue, outbox_enqueue_many
 from ato_gateway.wire import registry
 from ato_gateway.wire.documents import codec
 from portal.models import Practice, User
@@ -33,6 +34,26 @@ def send(
         documents=[(action.request_document, body)],
         subject=subject,
         created_by=created_by,
+    )
+
+
+def send_many(
+    documents: Sequence[tuple[codec.Document, Subject | None]],
+    *,
+    practice: Practice,
+    created_by: User | None = None,
+) -> list[OutboxMessage]:
+    """``send`` for many documents of one action (a bulk link's rows): one insert, one audit entry and send jobs
+    of a gateway batch each, rather than a job per message. Returns the messages in the documents' order."""
+    if not documents:
+        return []
+    actions = {d.SERVICE_ACTION for d, _ in documents}
+    if len(actions) != 1:
+        raise ValueError(f"send_many takes documents of one action, not {sorted(actions)}.")
+    action = registry.get(actions.pop())
+    batch = [([(action.request_document, codec.encode(d).decode("utf-8"))], subject) for d, subject in documents]
+    return outbox_enqueue_many(
+        practice=practice, service=action.service, action=action.action, batch=batch, created_by=created_by
     )
 
 

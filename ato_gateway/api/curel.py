@@ -4,6 +4,7 @@ registered for the action (``ato_gateway.handlers``), which reads it with ``base
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
 
 from ato_gateway.models import OutboxMessage
@@ -108,6 +109,46 @@ def submit(
     client = ClientIdentifier.of(tfn=tfn, abn=abn, wpn=wpn)
     document = _add_links(curel.SubmitRequest, client, links, family_name, given_name, organisation_name, birth_date)
     return base.send(document, practice=practice, created_by=created_by, subject=subject)
+
+
+@dataclass(frozen=True)
+class LinkRequest:
+    """One client's links to validate or submit, named as for ``validate``: for ``validate_many`` and
+    ``submit_many``."""
+
+    links: Sequence[curel.Relationship]
+    tfn: str | None = None
+    abn: str | None = None
+    wpn: str | None = None
+    family_name: str | None = None
+    given_name: str | None = None
+    organisation_name: str | None = None
+    birth_date: date | None = None
+
+    def document(
+        self, cls: type[curel.ValidateRequest] | type[curel.SubmitRequest]
+    ) -> curel.ValidateRequest | curel.SubmitRequest:
+        client = ClientIdentifier.of(tfn=self.tfn, abn=self.abn, wpn=self.wpn)
+        return _add_links(
+            cls, client, self.links, self.family_name, self.given_name, self.organisation_name, self.birth_date
+        )
+
+
+def validate_many(
+    *, practice: Practice, requests: Sequence[tuple[LinkRequest, Subject | None]], created_by: User | None = None
+) -> list[OutboxMessage]:
+    """``validate`` for many clients at once (a bulk link): recorded together and sent in the gateway's batches.
+    The messages come back in the requests' order."""
+    documents = [(r.document(curel.ValidateRequest), subject) for r, subject in requests]
+    return base.send_many(documents, practice=practice, created_by=created_by)
+
+
+def submit_many(
+    *, practice: Practice, requests: Sequence[tuple[LinkRequest, Subject | None]], created_by: User | None = None
+) -> list[OutboxMessage]:
+    """``submit`` for many clients at once, each after its ``validate``."""
+    documents = [(r.document(curel.SubmitRequest), subject) for r, subject in requests]
+    return base.send_many(documents, practice=practice, created_by=created_by)
 
 
 def validate_remove(
