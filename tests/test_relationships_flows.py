@@ -1,0 +1,317 @@
+"""The agent's relationship flows through the pages, the whole way to the stand-in ATO and back: search, validate
+and link; validate-remove and remove; what the ATO refuses, what a read-only member may not do, and the ATO down."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+from django.test import Client as HttpClient
+from django.urls import resolve, reverse
+
+from clients.models import Client
+from clients.tfn import tfn_lookup_hash
+from portal.models import AuditEvent, User
+from relationships.models import AtoRequest, ChangeKind, Link, LinkChange, RequestStatus
+from tests.ato_fixtures import AGENT_TAN, OTHER_AGENT_TAN, Ato
+from tests.gateway_fixtures import pump
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+# A taxpayer with no current link to us (fixed SQL; the agent number is the parameter).
+NOT_OURS = (
+    "NOT EXISTS (SELECT 1 FROM reg_links m JOIN reg_agents ma ON ma.id = m.agent_id WHERE m.taxpayer_id = t.id "
+    "AND ma.tan = ? AND m.end_date IS NULL)"
+)
+
+
+def _individual(ato: Ato, *, other_agent: bool = False) -> dict[str, Any]:
+    """An individual who is not our client; with `other_agent`, one whom the other practice holds at client level."""
+    other = (
+        " AND EXISTS (SELECT 1 FROM reg_links o JOIN reg_agents oa ON oa.id = o.agent_id WHERE o.taxpayer_id = t.id "
+        "AND oa.tan = ? AND o.level = 'CLIENT' AND o.end_date IS NULL)"
+    )
+    params = [AGENT_TAN, OTHER_AGENT_TAN] if other_agent else [AGENT_TAN]
+    return ato.query(
+        "SELECT t.* FROM reg_taxpayers t WHERE t.entity = 'IND' AND t.death_date IS NULL AND "  # noqa: S608
+        + NOT_OURS
+        + (other if other_agent else "")
+        + " ORDER BY t.id LIMIT 1",
+        *params,
+    )[0]
+
+
+def _search_form(person: dict[str, Any], **change: str) -> dict[str, str]:
+    return {
+        "entity": "individual",
+        "identifier_kind": "TFN",
+        "identifier": person["tfn"],
+        "family_name": person["family_name"],
+        "given_name": person["given_name"] or "",
+        "date_of_birth": person["birth_date"],
+        **change,
+    }
+
+
+def _posted(response: Any) -> AtoRequest:
+    """The request a step's POST started (the page it redirected to)."""
+    assert response.status_code == 302, response.content.decode()[:500]
+    return AtoRequest.objects.get(pk=resolve(response["Location"]).kwargs["pk"])
+
+
+def _answered(req: AtoRequest) -> AtoRequest:
+    pump(lambda: AtoRequest.objects.get(pk=req.pk).is_settled, timeout=90)
+    req.refresh_from_db()
+    return req
+
+
+def _page(http: HttpClient, req: AtoRequest) -> str:
+    response = http.get(reverse("relationships:request", args=[req.pk]))
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def _link_whole_client(http: HttpClient, person: dict[str, Any]) -> AtoRequest:
+    """Search, validate and submit a client-level link through the pages; the submit's request."""
+    searched = _answered(_posted(http.post(reverse("relationships:add"), _search_form(person))))
+    assert searched.status == RequestStatus.ANSWERED, searched.answer
+    validated = _answered(
+        _posted(http.post(reverse("relationships:validate", args=[searched.pk]), {"links": "CLIENT|||"}))
+    )
+    assert validated.status == RequestStatus.ANSWERED, validated.answer
+    return _answered(_posted(http.post(reverse("relationships:submit", args=[validated.pk]))))
+
+
+def test_search_validate_and_link_creates_the_client_with_its_links_history_and_audit(
+    ato: Ato, agent: User, login: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    person = _individual(ato, other_agent=True)
+    http = login(agent)
+
+    searched = _posted(http.post(reverse("relationships:add"), _search_form(person)))
+    assert "Asking the ATO…" in _page(http, searched)
+    # A poll gets the fragment alone, marked so that it does not keep the session alive.
+    poll = http.get(reverse("relationships:request", args=[searched.pk]), HTTP_HX_REQUEST="true", HTTP_X_POLL="1")
+    assert b"<html" not in poll.content and b'hx-trigger="every 1s"' in poll.content
+    searched = _answered(searched)
+    page = _page(http, searched)
+    assert searched.status == RequestStatus.ANSWERED
+    assert person["family_name"].upper() in page and person["given_name"] in page
+    assert "Check with the ATO" in page and 'value="CLIENT|||"' in page and "every 1s" not in page
+
+    # Nothing chosen: the choice is asked for again, beside the field.
+    empty = http.post(reverse("relationships:validate", args=[searched.pk]), {})
+    assert (
+        empty.status_code == 400
+        and "Choose the client level, an account or at least one role." in empty.content.decode()
+    )
+
+    validated = _answered(
+        _posted(http.post(reverse("relationships:validate", args=[searched.pk]), {"links": "CLIENT|||"}))
+    )
+    page = _page(http, validated)
+    assert f"This will end Other Agents ({OTHER_AGENT_TAN})&#x27;s link for the whole client." in page
+    assert "Link the whole client" in page
+    assert not Client.objects.filter(tfn_hash=tfn_lookup_hash(person["tfn"])).exists()  # validate changes nothing
+
+    # The step's form posted by htmx replaces the fragment in place and moves the address bar along.
+    swapped = http.post(reverse("relationships:submit", args=[validated.pk]), HTTP_HX_REQUEST="true")
+    submitted = AtoRequest.objects.get(parent=validated)
+    assert swapped["HX-Push-Url"] == reverse("relationships:request", args=[submitted.pk])
+    assert b"Asking the ATO" in swapped.content and b"<html" not in swapped.content
+    submitted = _answered(submitted)
+    page = _page(http, submitted)
+    assert "Linked." in page and person["tfn"] not in page
+
+    client = Client.objects.get(practice=ato.practice, tfn_hash=tfn_lookup_hash(person["tfn"]))
+    assert submitted.client == client and client.family_name == person["family_name"]
+    assert reverse("clients:detail", args=[client.pk]) in page
+    [link] = Link.objects.current().filter(client=client)
+    assert (link.level, str(link.started_on)) == ("CLIENT", "2026-11-30")
+    kinds = sorted(LinkChange.objects.filter(client=client).values_list("kind", "actor"))
+    assert (ChangeKind.ADDED, agent.pk) in kinds and (ChangeKind.SUPERSEDED_OTHER, agent.pk) in kinds
+    actions = set(AuditEvent.objects.filter(practice=ato.practice).values_list("action", flat=True))
+    assert {"relationships.search", "relationships.validate", "relationships.submit", "relationships.linked"} <= actions
+    assert "client.created" in actions
+    mine = ato.query(
+        "SELECT l.level FROM reg_links l JOIN reg_agents g ON g.id = l.agent_id WHERE l.taxpayer_id = ? "
+        "AND g.tan = ? AND l.end_date IS NULL",
+        person["id"],
+        AGENT_TAN,
+    )
+    assert mine == [{"level": "CLIENT"}]
+
+    # The client's Relationships tab shows the link, and the history with who made each change.
+    tab = http.get(reverse("relationships:client_tab", args=[client.pk])).content.decode()
+    assert "The whole client" in tab and "30 Nov 2026" in tab and agent.display_name in tab
+    assert "Ended another agent&#x27;s link" in tab and "Remove…" in tab
+    # A second submit of the same validation shows the link already asked for, and asks nothing again.
+    again = http.post(reverse("relationships:submit", args=[validated.pk]))
+    assert _posted(again) == submitted
+    # Neither the pages nor any log line carried the TFN typed in.
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    tfn = person["tfn"]
+    assert tfn not in logged and f"{tfn[:3]} {tfn[3:6]} {tfn[6:]}" not in logged
+    assert tfn not in tab and tfn not in http.get(reverse("relationships:home")).content.decode()
+
+
+@pytest.mark.parametrize(
+    ("change", "said"),
+    [
+        ({"family_name": "Nobody-Matches"}, "The name provided does not match the ATO&#x27;s records"),
+        ({"date_of_birth": "1901-01-01"}, "The date of birth provided does not match the ATO&#x27;s records"),
+        ({"identifier": "123456782"}, "No client with that identifier was found in the ATO client register."),
+    ],
+)
+def test_a_wrong_name_birth_date_or_unknown_tfn_is_refused_with_a_clear_message(
+    ato: Ato, agent: User, login: Any, change: dict[str, str], said: str
+) -> None:
+    http = login(agent)
+    searched = _answered(_posted(http.post(reverse("relationships:add"), _search_form(_individual(ato), **change))))
+    assert searched.status == RequestStatus.REFUSED
+    page = _page(http, searched)
+    assert "The ATO said no." in page and said in page and "Start again" in page
+    assert "Check with the ATO" not in page
+    assert not Client.objects.exists() and not Link.objects.exists()
+
+
+def test_a_tfn_that_fails_its_check_is_refused_beside_the_field_and_not_sent(ato: Ato, agent: User, login: Any) -> None:
+    http = login(agent)
+    person = _individual(ato)
+    bad = person["tfn"][:-1] + str((int(person["tfn"][-1]) + 1) % 10)
+    response = http.post(reverse("relationships:add"), _search_form(person, identifier=bad))
+    body = response.content.decode()
+    assert response.status_code == 200 and "This TFN fails the TFN check" in body and bad not in body
+    missing = http.post(reverse("relationships:add"), _search_form(person, date_of_birth="")).content.decode()
+    assert "The ATO matches an individual by date of birth" in missing
+    assert not AtoRequest.objects.exists()
+
+
+def test_removal_is_validated_first_with_its_warning_then_ends_the_link(ato: Ato, agent: User, login: Any) -> None:
+    http = login(agent)
+    person = _individual(ato)
+    submitted = _link_whole_client(http, person)
+    client = submitted.client
+    assert client is not None
+    link = Link.objects.current().get(client=client)
+
+    checked = _answered(_posted(http.post(reverse("relationships:remove", args=[client.pk]), {"link": link.pk})))
+    page = _page(http, checked)
+    assert checked.kind == "validate_remove" and checked.status == RequestStatus.ANSWERED
+    assert "Removing these links leaves you without any access to this client." in page
+    assert "Remove the whole client" in page
+    assert Link.objects.current().filter(pk=link.pk).exists()  # nothing ended yet
+
+    removed = _answered(_posted(http.post(reverse("relationships:remove_confirm", args=[checked.pk]))))
+    assert removed.status == RequestStatus.ANSWERED and "Removed." in _page(http, removed)
+    link.refresh_from_db()
+    assert str(link.ended_on) == "2026-11-30" and link.end_reason == "REMOVED"
+    assert LinkChange.objects.filter(client=client, kind=ChangeKind.REMOVED, actor=agent).count() == 1
+    assert AuditEvent.objects.filter(action="relationships.removed", object_id=str(client.pk)).exists()
+    left = ato.query(
+        "SELECT count(*) AS n FROM reg_links l JOIN reg_agents g ON g.id = l.agent_id "
+        "WHERE l.taxpayer_id = ? AND g.tan = ? AND l.end_date IS NULL",
+        person["id"],
+        AGENT_TAN,
+    )
+    assert left == [{"n": 0}]
+    tab = http.get(reverse("relationships:client_tab", args=[client.pk])).content.decode()
+    assert "no current link with the ATO" in tab and f"?client={client.pk}" in tab and "Removed" in tab
+
+
+def test_removing_a_link_the_ato_does_not_hold_is_not_authorised_and_keeps_the_link(
+    ato: Ato, agent: User, login: Any
+) -> None:
+    """The portal believes in a link the ATO does not have (CMN.ATO.AUTH.002): said plainly, nothing changed."""
+    person = _individual(ato)
+    client = Client(practice=ato.practice, kind="individual", family_name=person["family_name"])
+    client.set_tfn(person["tfn"])
+    client.set_names()
+    client.save()
+    link = Link.objects.create(practice=ato.practice, client=client, level="CLIENT")
+    http = login(agent)
+    checked = _answered(_posted(http.post(reverse("relationships:remove", args=[client.pk]), {"link": link.pk})))
+    assert checked.status == RequestStatus.REFUSED
+    page = _page(http, checked)
+    assert "You are not authorised to access this client&#x27;s information" in page and "Back to the client" in page
+    assert "Remove the whole client" not in page
+    assert Link.objects.current().filter(pk=link.pk).exists()
+    refused = http.post(reverse("relationships:remove_confirm", args=[checked.pk]))
+    assert refused.status_code == 302 and not AtoRequest.objects.filter(kind="remove").exists()
+
+
+def test_the_ato_down_ends_as_a_plain_failure_and_nothing_is_half_written(ato: Ato, agent: User, login: Any) -> None:
+    http = login(agent)
+    person = _individual(ato, other_agent=True)
+    searched = _answered(_posted(http.post(reverse("relationships:add"), _search_form(person))))
+    validated = _answered(
+        _posted(http.post(reverse("relationships:validate", args=[searched.pk]), {"links": "CLIENT|||"}))
+    )
+    before = ato.query("SELECT * FROM reg_links WHERE taxpayer_id = ? ORDER BY id", person["id"])
+
+    ato.sandbox.faults(outage_seconds=120)
+    try:
+        submitted = _answered(_posted(http.post(reverse("relationships:submit", args=[validated.pk]))))
+    finally:
+        ato.sandbox.clear_faults()
+    assert submitted.status == RequestStatus.FAILED
+    page = _page(http, submitted)
+    assert "The ATO could not be reached." in page and "Nothing was changed." in page and "Start again" in page
+    assert not Client.objects.exists() and not Link.objects.exists() and not LinkChange.objects.exists()
+    assert ato.query("SELECT * FROM reg_links WHERE taxpayer_id = ? ORDER BY id", person["id"]) == before
+
+
+def test_read_only_staff_see_but_cannot_act(ato: Ato, agent: User, reader: User, login: Any) -> None:
+    http = login(agent)
+    submitted = _link_whole_client(http, _individual(ato))
+    client = submitted.client
+    assert client is not None
+    link = Link.objects.current().get(client=client)
+    validated = submitted.parent
+    assert validated is not None and validated.parent is not None
+
+    viewer = login(reader)
+    home = viewer.get(reverse("relationships:home")).content.decode()
+    assert "Add a client from the ATO" not in home and reverse("relationships:request", args=[submitted.pk]) in home
+    tab = viewer.get(reverse("relationships:client_tab", args=[client.pk])).content.decode()
+    assert "The whole client" in tab and "Remove…" not in tab and "<form" not in tab
+    # A search the ATO answered offers the agent a choice of links, and the read-only member none.
+    other = _answered(
+        _posted(http.post(reverse("relationships:add"), _search_form(_individual(ato, other_agent=True))))
+    )
+    assert "Check with the ATO" in _page(http, other) and "Check with the ATO" not in _page(viewer, other)
+    assert "Linked." in viewer.get(reverse("relationships:request", args=[submitted.pk])).content.decode()
+
+    forbidden = [
+        viewer.get(reverse("relationships:add")),
+        viewer.post(reverse("relationships:add"), _search_form(_individual(ato))),
+        viewer.post(reverse("relationships:validate", args=[validated.parent.pk]), {"links": "CLIENT|||"}),
+        viewer.post(reverse("relationships:submit", args=[validated.pk])),
+        viewer.post(reverse("relationships:remove", args=[client.pk]), {"link": link.pk}),
+    ]
+    assert [r.status_code for r in forbidden] == [403] * len(forbidden)
+    assert AtoRequest.objects.count() == 4 and Link.objects.current().filter(pk=link.pk).exists()
+
+
+def test_a_register_client_is_searched_with_its_identifier_on_record(ato: Ato, agent: User, login: Any) -> None:
+    person = _individual(ato)
+    client = Client(practice=ato.practice, kind="individual", family_name=person["family_name"])
+    client.set_tfn(person["tfn"])
+    client.set_names()
+    client.date_of_birth = person["birth_date"]
+    client.save()
+    http = login(agent)
+    tab = http.get(reverse("relationships:client_tab", args=[client.pk])).content.decode()
+    assert f"{reverse('relationships:add')}?client={client.pk}" in tab
+    form = http.get(reverse("relationships:add"), {"client": client.pk}).content.decode()
+    assert person["tfn"] not in form and client.masked_tfn in form and person["family_name"] in form
+    data = _search_form(person, identifier="")
+    searched = _answered(_posted(http.post(f"{reverse('relationships:add')}?client={client.pk}", data)))
+    assert searched.status == RequestStatus.ANSWERED and searched.client == client
+    validated = _answered(
+        _posted(http.post(reverse("relationships:validate", args=[searched.pk]), {"links": "CLIENT|||"}))
+    )
+    _answered(_posted(http.post(reverse("relationships:submit", args=[validated.pk]))))
+    assert Client.objects.count() == 1 and Link.objects.current().get().client == client
