@@ -297,9 +297,13 @@ def test_push_then_pull_delivers_the_response(credentialed, gateway):
     assert [a.kind for a in message.attempt_log.all()] == ["send", "pull"]
 
 
-def test_a_response_pulled_while_the_push_awaits_a_retry_is_kept(credentialed, gateway):
+def test_a_response_pulled_while_the_push_awaits_a_retry_is_kept(credentialed, gateway, settings):
     """The push's receipt is lost on the way back (the ATO has the message), so the row waits to retry; a pull for
     the practice meanwhile brings its response. It must be kept and delivered, never dropped."""
+    # A backoff long enough that the retry is scheduled, not run by this burst (a backoff of a few milliseconds
+    # was already due when recorded on a busy machine, so the burst retried at once and the row was no longer
+    # waiting).
+    settings.GATEWAY_BACKOFF_BASE_SECONDS = settings.GATEWAY_BACKOFF_CAP_SECONDS = 600
     tokens.saml_token(MachineCredential.objects.get(practice=credentialed))  # so the fault hits the push itself
     gateway.faults(next=["reset"])
     message = maas(credentialed)
