@@ -581,6 +581,8 @@ class SandboxApp:
             return self._json(200, {"today": value})
         elif name == "fund" and method == "POST":
             return self._control_fund(environ)
+        elif name == "end-link" and method == "POST":
+            return self._control_end_link(environ)
         elif name == "reset" and method == "POST":
             with self.storage.write() as db:
                 db.execute("DELETE FROM messages")
@@ -625,6 +627,38 @@ class SandboxApp:
             return self._json(400, {"error": f"bad fund request: {exc}"})
         fund_id, taxpayer_id = row
         return self._json(200, {"id": fund_id, "abn": abn, "usi": usi, "name": name, "taxpayer_id": taxpayer_id})
+
+    def _control_end_link(self, environ: dict[str, Any]) -> Answer:
+        """End an agent's current links to a taxpayer as if the client had done it elsewhere (behind the practice's
+        back), for reconciliation tests and demos: {"tan", "tfn", and optionally "level", "account" (ITX, AS, FBT),
+        "branch", "role", "reason" (CLIENT, REMOVED, SUPERSEDED; default CLIENT), "end_date" (default today)}.
+        Without "level" every current link of the agent to the taxpayer ends. Answers how many ended."""
+        try:
+            spec = json.loads(self._read_body(environ) or b"{}")
+            tan, tfn = str(spec["tan"]), str(spec["tfn"])
+            reason = str(spec.get("reason") or "CLIENT")
+            if reason not in ("CLIENT", "REMOVED", "SUPERSEDED"):
+                raise ValueError(f"unknown reason {reason}")
+            sql = (
+                "UPDATE reg_links SET end_date = ?, ended_reason = ? WHERE end_date IS NULL "
+                "AND agent_id = (SELECT id FROM reg_agents WHERE tan = ?) "
+                "AND taxpayer_id = (SELECT id FROM reg_taxpayers WHERE tfn = ?)"
+            )
+            params: list[Any] = [reason, tan, tfn]
+            if spec.get("level"):
+                sql += " AND level = ? AND role IS ?"
+                params += [str(spec["level"]), spec.get("role") or None]
+                if spec.get("account"):
+                    sql += " AND account_id IN (SELECT id FROM reg_accounts WHERE kind = ? AND branch IS ?)"
+                    params += [str(spec["account"]), spec.get("branch") or None]
+                else:
+                    sql += " AND account_id IS NULL"
+            with self.storage.write() as db:
+                end = str(spec.get("end_date") or self._today(db).isoformat())
+                ended = db.execute(sql, [end, *params]).rowcount
+        except (ValueError, TypeError, KeyError, sqlite3.Error) as exc:
+            return self._json(400, {"error": f"bad end-link request: {exc}"})
+        return self._json(200, {"ended": ended, "end_date": end})
 
     def _control_query(self, environ: dict[str, Any]) -> Answer:
         """A read-only look into the register for tests and demos: {"sql": "SELECT ...", "params": [...]}. The

@@ -262,3 +262,7 @@ class BulkRow(models.Model):
 
     def __str__(self) -> str:
         return f"Row {self.row_number}: {self.label}"
+
+
+# The reconciliation's models live in their own module; imported here so that Django loads them with the app's.
+from relationships import models_reconcile  # noqa: E402, F401

@@ -1,3 +1,14 @@
-from django.urls import URLPattern
+from django.urls import URLPattern, path
 
-urlpatterns: list[URLPattern] = []
+from relationships import views_reconcile as views
+
+urlpatterns: list[URLPattern] = [
+    path("reconcile/", views.reconcile, name="reconcile"),
+    path("reconcile/start/", views.reconcile_start, name="reconcile_start"),
+    path("reconcile/alerts/read/", views.reconcile_alerts_read, name="reconcile_alerts_read"),
+    path("reconcile/alerts/<int:pk>/read/", views.reconcile_alert_read, name="reconcile_alert_read"),
+    path("reconcile/<int:pk>/", views.reconcile_run, name="reconcile_run"),
+    path("reconcile/<int:pk>/progress/", views.reconcile_progress, name="reconcile_progress"),
+    path("reconcile/<int:pk>/resume/", views.reconcile_resume, name="reconcile_resume"),
+    path("reconcile/<int:pk>/drift.csv", views.reconcile_report_csv, name="reconcile_report_csv"),
+]
