@@ -15,6 +15,8 @@ from ato_gateway.models import MachineCredential, OutboxMessage
 from ato_gateway.wire import keystore
 from clients.models import ClientAccount, ImportJob
 from portal.models import User
+from relationships.models import AtoRequest, BulkJob, BulkRow
+from relationships.models_reconcile import Drift, ReconcileRun, RelationshipAlert
 from tests.conftest import add_clients
 
 pytestmark = pytest.mark.django_db
@@ -38,6 +40,22 @@ OBJECTS: dict[str, dict[str, str]] = {
     "ato_gateway:message": {"pk": "message"},
     "ato_gateway:resend": {"pk": "message"},
     "ato_gateway:credential_select": {"pk": "credential"},
+    "relationships:request": {"pk": "atorequest"},
+    "relationships:validate": {"pk": "atorequest"},
+    "relationships:submit": {"pk": "atorequest"},
+    "relationships:remove_confirm": {"pk": "atorequest"},
+    "relationships:client_tab": {"pk": "client"},
+    "relationships:remove": {"pk": "client"},
+    "relationships:bulk_detail": {"pk": "bulk"},
+    "relationships:bulk_progress": {"pk": "bulk"},
+    "relationships:bulk_submit": {"pk": "bulk"},
+    "relationships:bulk_check_again": {"pk": "bulk"},
+    "relationships:bulk_report": {"pk": "bulk"},
+    "relationships:reconcile_run": {"pk": "run"},
+    "relationships:reconcile_progress": {"pk": "run"},
+    "relationships:reconcile_resume": {"pk": "run"},
+    "relationships:reconcile_report_csv": {"pk": "run"},
+    "relationships:reconcile_alert_read": {"pk": "alert"},
 }
 # Parametrised but not practice objects: an invitation token is a bearer secret, checked by its own test.
 NOT_SCOPED = {"portal:accept_invite"}
@@ -91,7 +109,19 @@ def ours(practice, admin, agent):
         certificate_chain_pem=cert.public_bytes(serialization.Encoding.PEM).decode(),
         private_key_encrypted=MachineCredential.encrypt_private_key(key),
     )
+    atorequest = AtoRequest(practice=practice, created_by=agent, kind="search", family_name="OURS")
+    atorequest.seal_identifier("ABN", practice.abn)
+    atorequest.save()
+    bulk = BulkJob.objects.create(practice=practice, created_by=agent, filename="ours.csv", status="review")
+    BulkRow.objects.create(job=bulk, row_number=2, label="OURS", problem="The row needs a TFN, an ABN or a WPN.")
+    run = ReconcileRun.objects.create(practice=practice, status="failed", error="OURS run")
+    drift = Drift.objects.create(run=run, client=client, kind="lost_access", name="OURS", details="OURS drift")
+    alert = RelationshipAlert.objects.create(practice=practice, user=admin, drift=drift, client=client, text="OURS")
     return {
+        "run": run,
+        "alert": alert,
+        "bulk": bulk,
+        "atorequest": atorequest,
         "staff": agent,
         "client": client,
         "account": account,
@@ -120,12 +150,15 @@ def test_foreign_ids_give_404(ours, outsider, login):
     assert ours["client"].accounts.count() == 1 and ours["import"].status == "uploaded"
     assert not MachineCredential.objects.get(pk=ours["credential"].pk).is_selected
     assert OutboxMessage.objects.get(pk=ours["message"].pk).status == "pending"
+    assert ReconcileRun.objects.get(pk=ours["run"].pk).status == "failed"
+    assert RelationshipAlert.objects.get(pk=ours["alert"].pk).read_at is None
 
 
 def test_list_pages_show_nothing_of_ours(ours, outsider, login):
     http = login(outsider)
     client = ours["client"]
     needles = [client.display_name, client.abn, ours["staff"].username, "ours.csv", "OURS ping", "ours@test"]
+    needles += ["OURS run", "OURS drift"]
     for name, pattern in patterns():
         if pattern.pattern.converters or name in ("portal:logout", "portal:login", "healthz"):
             continue
