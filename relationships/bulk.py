@@ -274,26 +274,6 @@ def bulk_upload(*, request: PortalRequest, filename: str, raw: bytes) -> BulkJob
     return job
 
 
-def _follow(previous: AtoRequest, kind: str, user: User) -> AtoRequest:
-    """The next step of a row, asked with the same sealed identification (as ``services._follow`` does for one)."""
-    return AtoRequest(
-        practice_id=previous.practice_id,
-        created_by=user,
-        kind=kind,
-        parent=previous,
-        client_id=previous.client_id,
-        bulk_row_id=previous.bulk_row_id,
-        identifier_kind=previous.identifier_kind,
-        identifier_sealed=previous.identifier_sealed,
-        identifier_last3=previous.identifier_last3,
-        family_name=previous.family_name,
-        given_name=previous.given_name,
-        organisation_name=previous.organisation_name,
-        birth_date=previous.birth_date,
-        links=previous.links,
-    )
-
-
 def _latest_requests(job: BulkJob) -> dict[int, AtoRequest]:
     """Each row's most recent request (its current step)."""
     latest: dict[int, AtoRequest] = {}
@@ -324,7 +304,7 @@ def bulk_submit(*, request: PortalRequest, job: BulkJob, rows: Iterable[BulkRow]
             raise NotReady("Choose at least one row the ATO validated.")
         BulkRow.objects.filter(job=locked).update(chosen=False)
         BulkRow.objects.filter(pk__in=[r.bulk_row_id for r in validated]).update(chosen=True)
-        submits = [_follow(req, RequestKind.SUBMIT, request.user) for req in validated]
+        submits = [services.next_step(req, RequestKind.SUBMIT, request.user) for req in validated]
         AtoRequest.objects.bulk_create(submits)
         services.send_many(submits)
         locked.status = BulkStatus.SUBMITTING
@@ -353,7 +333,7 @@ def bulk_check_again(*, request: PortalRequest, job: BulkJob) -> int:
         ]
         if not failed:
             return 0
-        again = [_follow(req, RequestKind.VALIDATE, request.user) for req in failed]
+        again = [services.next_step(req, RequestKind.VALIDATE, request.user) for req in failed]
         AtoRequest.objects.bulk_create(again)
         services.send_many(again)
         locked.status = BulkStatus.VALIDATING
@@ -503,16 +483,11 @@ def summary(outcomes: list[RowOutcome]) -> dict[str, int]:
 REPORT_COLUMNS = ("row", "name", "identifier", "outcome", "message")
 
 
-def _cell(value: object) -> object:
-    """A name from the file must not become a spreadsheet formula when the report is opened in Excel."""
-    text = str(value)
-    return f"'{text}" if text[:1] in ("=", "+", "-", "@") else value
-
-
 def report_rows(*, request: PortalRequest, job: BulkJob) -> Iterator[list[object]]:
     """The outcome report: one line a row, the identifier masked."""
     with transaction.atomic():
         audit_record("relationships.bulk_report_downloaded", request=request, target=job)
     yield list(REPORT_COLUMNS)
+    cell = services.spreadsheet_cell
     for o in row_outcomes(job):
-        yield [o.row.row_number, _cell(o.row.label), o.identifier, o.label, _cell(" ".join(o.words))]
+        yield [o.row.row_number, cell(o.row.label), o.identifier, o.label, cell(" ".join(o.words))]

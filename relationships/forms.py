@@ -10,7 +10,7 @@ from django import forms
 from clients.models import Client
 from clients.validation import clean_abn, clean_birth_date, clean_tfn, clean_wpn
 from relationships.models import Level, Link, describe_level
-from relationships.services import LinkKey, NotReady, _client_identification
+from relationships.services import LinkKey, NotReady, client_identification
 
 IDENTIFIER_KINDS = [("TFN", "TFN"), ("ABN", "ABN"), ("WPN", "WPN")]
 ENTITY = [("individual", "An individual"), ("organisation", "An organisation (company, trust, partnership, fund)")]
@@ -63,7 +63,7 @@ class SearchForm(forms.Form):
                 self.add_error("identifier", problem)
         elif self.on_record and self.client is not None:
             try:
-                data["identifier_kind"], data["identifier"] = _client_identification(self.client)
+                data["identifier_kind"], data["identifier"] = client_identification(self.client)
             except NotReady as problem:
                 self.add_error("identifier", str(problem))
         else:

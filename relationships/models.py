@@ -13,7 +13,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.shortcuts import get_object_or_404
 
 from clients.models import Client
@@ -155,6 +155,19 @@ class AtoRequestQuerySet(models.QuerySet["AtoRequest"]):
     def for_practice(self, practice: Practice) -> AtoRequestQuerySet:
         return self.filter(practice=practice)
 
+    def visible_to(self, user: User) -> AtoRequestQuerySet:
+        """The requests of the one-client pages a user may see and act on. A bulk link's rows are reached only
+        through their bulk link (which has its own scoping, and where a warning must be ticked before Submit). Staff
+        restricted to groups see requests about their groups' clients and their own; a colleague's search for
+        someone the register does not hold yet (a name, a date of birth) belongs to no group, like a bulk file."""
+        if user.practice_id is None:
+            return self.none()
+        qs = self.filter(practice_id=user.practice_id, bulk_row__isnull=True)
+        if user.restricted_to_groups:
+            visible = Client.objects.visible_to(user).filter(pk=OuterRef("client_id"))
+            qs = qs.filter(Q(Exists(visible)) | Q(created_by=user))
+        return qs
+
 
 class AtoRequest(models.Model):
     """One question put to the ATO for a person, and its answer. The identifier the person typed is kept sealed
@@ -221,7 +234,7 @@ class AtoRequest(models.Model):
 
 
 def get_request_or_404(user: User, pk: int) -> AtoRequest:
-    return get_object_or_404(AtoRequest.objects.for_practice(user.tenant), pk=pk)
+    return get_object_or_404(AtoRequest.objects.visible_to(user), pk=pk)
 
 
 class BulkStatus(models.TextChoices):

@@ -28,6 +28,7 @@ from ato_gateway.wire.documents.common import Account
 from clients.models import AccountKind, AccountRole, Client, ClientAccount, ClientKind
 from clients.tfn import tfn_lookup_hash
 from portal.audit import audit_record
+from portal.logging import redact_tfns
 from relationships.models import (
     AtoRequest,
     ChangeKind,
@@ -40,6 +41,7 @@ from relationships.models import (
 
 if TYPE_CHECKING:
     from portal.http import PortalRequest
+    from portal.models import User
 
 SUBJECT = "atorequest"
 LinkKey = tuple[str, str, str, str]  # level, account kind, branch, role
@@ -78,6 +80,12 @@ def key_of(relationship: Any) -> LinkKey:
         (account.branch or "") if account else "",
         relationship.role or "",
     )
+
+
+def stored_key(data: dict[str, Any]) -> LinkKey:
+    """``key_of`` for a relationship as an answer is stored (``AtoRequest.answer``, JSON)."""
+    account = data.get("account") or {}
+    return (data.get("level", ""), account.get("kind", ""), account.get("branch") or "", data.get("role") or "")
 
 
 # --- starting a request ---
@@ -138,14 +146,16 @@ def _new(request: PortalRequest, kind: str, **fields: Any) -> AtoRequest:
     return AtoRequest(practice=request.user.tenant, created_by=request.user, kind=kind, **fields)
 
 
-def _follow(request: PortalRequest, previous: AtoRequest, kind: str, links: Iterable[LinkKey]) -> AtoRequest:
-    """The next step, asked with the same identification as the previous one."""
-    req = _new(
-        request,
-        kind,
+def next_step(previous: AtoRequest, kind: str, user: User, links: Iterable[Sequence[str]] | None = None) -> AtoRequest:
+    """The next step (unsaved), asked with the same sealed identification as the previous one: a person's next
+    page, or a bulk row's. ``links`` None asks for the same links again."""
+    return AtoRequest(
+        practice_id=previous.practice_id,
+        created_by=user,
+        kind=kind,
         parent=previous,
-        client=previous.client,
-        bulk_row=previous.bulk_row,
+        client_id=previous.client_id,
+        bulk_row_id=previous.bulk_row_id,
         identifier_kind=previous.identifier_kind,
         identifier_sealed=previous.identifier_sealed,
         identifier_last3=previous.identifier_last3,
@@ -153,8 +163,14 @@ def _follow(request: PortalRequest, previous: AtoRequest, kind: str, links: Iter
         given_name=previous.given_name,
         organisation_name=previous.organisation_name,
         birth_date=previous.birth_date,
-        links=[list(k) for k in links],
+        links=[list(k) for k in (previous.links if links is None else links)],
     )
+
+
+def _follow(
+    request: PortalRequest, previous: AtoRequest, kind: str, links: Iterable[LinkKey] | None = None
+) -> AtoRequest:
+    req = next_step(previous, kind, request.user, links)
     req.save()
     _send(req)
     return req
@@ -204,17 +220,33 @@ class NotReady(Exception):
     """The step before has not been answered without errors, so this one cannot be sent."""
 
 
+def _once(validated: AtoRequest, kind: str, needs: str) -> tuple[AtoRequest, AtoRequest | None]:
+    """The validation locked, and the step it already led to. Two clicks (or two tabs) arrive at once: the lock
+    makes the second wait for the first's commit and find its step, so the ATO is asked once."""
+    locked = AtoRequest.objects.select_for_update().get(pk=validated.pk)
+    earlier = locked.children.filter(kind=kind).order_by("created_at", "pk").first()
+    if earlier is None and (locked.kind != needs or locked.status != RequestStatus.ANSWERED):
+        raise NotReady(
+            "Validate the link first; submit is offered only after the ATO has validated it."
+            if kind == RequestKind.SUBMIT
+            else "Validate the removal first."
+        )
+    return locked, earlier
+
+
 def start_submit(*, request: PortalRequest, validated: AtoRequest) -> AtoRequest:
-    """Link, only after a Validate the ATO answered without errors (its warnings were shown)."""
-    if validated.kind != RequestKind.VALIDATE or validated.status != RequestStatus.ANSWERED:
-        raise NotReady("Validate the link first; submit is offered only after the ATO has validated it.")
+    """Link, only after a Validate the ATO answered without errors (its warnings were shown). Asked once: a second
+    click gets the submit already asked for."""
     with transaction.atomic():
-        req = _follow(request, validated, RequestKind.SUBMIT, [tuple(k) for k in validated.links])
+        locked, earlier = _once(validated, RequestKind.SUBMIT, RequestKind.VALIDATE)
+        if earlier is not None:
+            return earlier
+        req = _follow(request, locked, RequestKind.SUBMIT)
         audit_record("relationships.submit", request=request, target=req, details={"links": req.links})
     return req
 
 
-def _client_identification(client: Client) -> tuple[str, str]:
+def client_identification(client: Client) -> tuple[str, str]:
     """How to name a register client to the ATO: its TFN (decrypted only into the sealed request, never shown),
     else its ABN, else its WPN."""
     if client.tfn_ciphertext:
@@ -227,7 +259,7 @@ def _client_identification(client: Client) -> tuple[str, str]:
 
 
 def start_validate_remove(*, request: PortalRequest, client: Client, links: Iterable[Link]) -> AtoRequest:
-    kind, value = _client_identification(client)
+    kind, value = client_identification(client)
     with transaction.atomic():
         req = _new(request, RequestKind.VALIDATE_REMOVE, client=client, links=[list(link.key) for link in links])
         req.seal_identifier(kind, value)
@@ -238,11 +270,13 @@ def start_validate_remove(*, request: PortalRequest, client: Client, links: Iter
 
 
 def start_remove(*, request: PortalRequest, validated: AtoRequest) -> AtoRequest:
-    if validated.kind != RequestKind.VALIDATE_REMOVE or validated.status != RequestStatus.ANSWERED:
-        raise NotReady("Validate the removal first.")
+    """Remove, only after a Validate-remove the ATO answered without errors; asked once, as ``start_submit``."""
     with transaction.atomic():
-        req = _follow(request, validated, RequestKind.REMOVE, [tuple(k) for k in validated.links])
-        audit_record("relationships.remove", request=request, target=validated.client, details={"links": req.links})
+        locked, earlier = _once(validated, RequestKind.REMOVE, RequestKind.VALIDATE_REMOVE)
+        if earlier is not None:
+            return earlier
+        req = _follow(request, locked, RequestKind.REMOVE)
+        audit_record("relationships.remove", request=request, target=locked.client, details={"links": req.links})
     return req
 
 
@@ -281,7 +315,7 @@ def on_answer(message: OutboxMessage, outcome: Outcome) -> None:
         bulk.on_request_settled(req)
 
 
-def _found_client(req: AtoRequest) -> dict[str, Any]:
+def found_client(req: AtoRequest) -> dict[str, Any]:
     """What the ATO said about the client when it was searched for (the search earlier in this request chain)."""
     step: AtoRequest | None = req
     while step is not None:
@@ -309,7 +343,7 @@ def _local_client(req: AtoRequest) -> Client:
     ).first()
     if match is not None:
         return match
-    found = _found_client(req)
+    found = found_client(req)
     kind = ENTITY_KINDS.get(found.get("entity_type", ""), ClientKind.INDIVIDUAL if req.birth_date else ClientKind.OTHER)
     person = found.get("person_name") or {}
     client = Client(
@@ -407,34 +441,33 @@ def _history(
 
 
 def warnings_in_plain_words(req: AtoRequest) -> list[str]:
-    """What a Validate says before Submit, above all which other agent's link the new one would end."""
+    """Every warning of a Validate before Submit, above all which other agent's link the new one would end. The
+    ATO's own warnings naming another agent say the same as the superseded list, in its words: they give way to
+    ours; any other warning is shown as the ATO words it."""
     document = req.answer.get("document") or {}
+    superseded = document.get("superseded", [])
     lines = [
-        f"This will end {s['agent_name']} ({s['agent_number']})'s link for {describe_level(*key_of(_Obj(s)))}."
-        for s in document.get("superseded", [])
+        f"This will end {s['agent_name']} ({s['agent_number']})'s link for {describe_level(*stored_key(s))}."
+        for s in superseded
     ]
-    shown = {i["code"] for i in req.items("Warning")} if lines else set()
-    lines += [i["text"] for i in req.items("Warning") if not lines or i["code"] not in shown]
+    lines += [
+        i["text"] for i in req.items("Warning") if not (superseded and "AgentNumber" in (i.get("parameters") or {}))
+    ]
     return lines
-
-
-class _Obj:
-    """A stored relationship (JSON) with the attributes ``key_of`` reads."""
-
-    def __init__(self, data: dict[str, Any]) -> None:
-        self.level = data.get("level", "")
-        account = data.get("account")
-        self.account = _Obj(account) if account else None
-        self.kind = data.get("kind", "")
-        self.branch = data.get("branch")
-        self.role = data.get("role")
 
 
 def refusal_in_plain_words(req: AtoRequest) -> list[str]:
     """Why the ATO refused, or why the request could not be sent, in words a person can act on."""
     if req.status == RequestStatus.FAILED:
-        failure = str(req.answer.get("failure", ""))
+        # The gateway's reason can quote what was sent (an ebMS error's detail): never a TFN in a page.
+        failure = redact_tfns(str(req.answer.get("failure", "")))
         if failure.startswith(("HTTP:", "CONNECT", "TIMEOUT")) or "dead" in failure.lower():
             return ["The ATO could not be reached. The request was retried and has been given up; try again later."]
         return [f"The request could not be completed: {failure}"]
     return [i["text"] for i in req.items("Error")] or ["The ATO refused the request."]
+
+
+def spreadsheet_cell(value: object) -> object:
+    """A name from a file or from the ATO must not become a spreadsheet formula when a report is opened in Excel."""
+    text = str(value)
+    return f"'{text}" if text[:1] in ("=", "+", "-", "@") else value

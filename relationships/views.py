@@ -10,18 +10,16 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
-from django.db.models import Q
-from django.http import Http404, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from ato_gateway.models import MessageStatus
-from clients.models import Client, get_client_or_404
+from clients.models import get_client_or_404
 from portal.capabilities import Capability
 from portal.decorators import capability_required
 from portal.http import PortalRequest
-from portal.models import User
 from relationships import services
 from relationships.forms import LinkChoiceForm, RemoveForm, SearchForm
 from relationships.models import (
@@ -45,37 +43,10 @@ ENTITY_NAMES = {
 }
 
 
-def _url_or_none(name: str) -> str | None:
-    """The URL of a page another part of the relationships area provides, or None while it does not exist yet."""
-    try:
-        return reverse(name)
-    except NoReverseMatch:
-        return None
-
-
-def _get_request(user: User, pk: int) -> AtoRequest:
-    """The practice's request, and only if its client (when it has one) is one the user may see."""
-    req = get_request_or_404(user, pk)
-    if req.client_id is not None and not Client.objects.visible_to(user).filter(pk=req.client_id).exists():
-        raise Http404
-    return req
-
-
 @capability_required(Capability.VIEW_CLIENTS)
 def home(request: PortalRequest) -> HttpResponse:
-    user = request.user
-    visible = Q(client__isnull=True) | Q(client__in=Client.objects.visible_to(user))
-    recent = (
-        AtoRequest.objects.for_practice(user.tenant)
-        .filter(visible, bulk_row__isnull=True)
-        .select_related("created_by", "client")[:25]
-    )
-    context = {
-        "recent": recent,
-        "bulk_url": _url_or_none("relationships:bulk_upload"),
-        "reconcile_url": _url_or_none("relationships:reconcile"),
-    }
-    return render(request, "relationships/home.html", context)
+    recent = AtoRequest.objects.visible_to(request.user).select_related("created_by", "client")[:25]
+    return render(request, "relationships/home.html", {"recent": recent})
 
 
 @capability_required(Capability.MANAGE_RELATIONSHIPS)
@@ -103,7 +74,7 @@ def add(request: PortalRequest) -> HttpResponse:
 def _step(req: AtoRequest, **extra: Any) -> dict[str, Any]:
     """What the fragment of a request shows at its step: waiting, the ATO's answer and the next step's form, or
     why it was refused."""
-    found = services._found_client(req) if req.kind in (RequestKind.SEARCH, RequestKind.VALIDATE) else {}
+    found = services.found_client(req) if req.kind in (RequestKind.SEARCH, RequestKind.VALIDATE) else {}
     document = req.answer.get("document") or {}
     answered = req.status == RequestStatus.ANSWERED
     context: dict[str, Any] = {
@@ -122,7 +93,7 @@ def _step(req: AtoRequest, **extra: Any) -> dict[str, Any]:
     if answered and req.kind == RequestKind.SEARCH and "choice_form" not in extra:
         context["choice_form"] = LinkChoiceForm(found=found)
     if answered and req.kind in (RequestKind.SUBMIT, RequestKind.REMOVE, RequestKind.VALIDATE_REMOVE):
-        context["done"] = [describe_level(*services.key_of(services._Obj(r))) for r in document["relationships"]]
+        context["done"] = [describe_level(*services.stored_key(r)) for r in document["relationships"]]
     next_step = req.children.order_by("-created_at").first()
     context["next_step"] = next_step
     return {**context, **extra}
@@ -140,16 +111,16 @@ def _show(request: PortalRequest, req: AtoRequest, *, status: int = 200, **extra
 
 @capability_required(Capability.VIEW_CLIENTS)
 def request_detail(request: PortalRequest, pk: int) -> HttpResponse:
-    return _show(request, _get_request(request.user, pk))
+    return _show(request, get_request_or_404(request.user, pk))
 
 
 @capability_required(Capability.MANAGE_RELATIONSHIPS)
 @require_POST
 def validate(request: PortalRequest, pk: int) -> HttpResponse:
-    searched = _get_request(request.user, pk)
+    searched = get_request_or_404(request.user, pk)
     if searched.kind != RequestKind.SEARCH or searched.status != RequestStatus.ANSWERED:
         return HttpResponse("Only a search the ATO answered can be validated.", status=400)
-    form = LinkChoiceForm(request.POST, found=services._found_client(searched))
+    form = LinkChoiceForm(request.POST, found=services.found_client(searched))
     if not form.is_valid():
         return _show(request, searched, status=400, choice_form=form)
     return _next(request, services.start_validate(request=request, previous=searched, links=form.keys()))
@@ -158,12 +129,8 @@ def validate(request: PortalRequest, pk: int) -> HttpResponse:
 @capability_required(Capability.MANAGE_RELATIONSHIPS)
 @require_POST
 def submit(request: PortalRequest, pk: int) -> HttpResponse:
-    validated = _get_request(request.user, pk)
-    # A second click (or a resent form) shows the link already asked for rather than asking again.
-    earlier = validated.children.filter(kind=RequestKind.SUBMIT).first()
-    if earlier is not None:
-        return _next(request, earlier)
-    try:
+    validated = get_request_or_404(request.user, pk)
+    try:  # a second click (or a resent form) gets the link already asked for
         return _next(request, services.start_submit(request=request, validated=validated))
     except services.NotReady as problem:
         messages.error(request, str(problem))
@@ -185,9 +152,7 @@ def client_tab(request: PortalRequest, pk: int) -> HttpResponse:
         "account_links": [link for link in links if link.level == Level.ACCOUNT],
         "role_links": [link for link in links if link.level == Level.ROLE],
         "history": LinkChange.objects.filter(client=client).select_related("actor")[:100],
-        "waiting": AtoRequest.objects.for_practice(request.user.tenant).filter(
-            client=client, status=RequestStatus.WAITING
-        ),
+        "waiting": AtoRequest.objects.visible_to(request.user).filter(client=client, status=RequestStatus.WAITING),
         "can_name_to_ato": bool(client.tfn_last3 or client.abn or client.wpn),
     }
     return render(request, "relationships/_client_tab.html", context)
@@ -213,11 +178,8 @@ def remove(request: PortalRequest, pk: int) -> HttpResponse:
 @capability_required(Capability.MANAGE_RELATIONSHIPS)
 @require_POST
 def remove_confirm(request: PortalRequest, pk: int) -> HttpResponse:
-    validated = _get_request(request.user, pk)
-    earlier = validated.children.filter(kind=RequestKind.REMOVE).first()
-    if earlier is not None:
-        return _next(request, earlier)
-    try:
+    validated = get_request_or_404(request.user, pk)
+    try:  # a second click gets the removal already asked for
         return _next(request, services.start_remove(request=request, validated=validated))
     except services.NotReady as problem:
         messages.error(request, str(problem))

@@ -29,6 +29,7 @@ from relationships.models_reconcile import (
     get_alert_or_404,
     get_run_or_404,
 )
+from relationships.services import spreadsheet_cell
 
 SHOWN = 500  # drift rows on the page; the CSV has them all
 
@@ -123,7 +124,7 @@ def reconcile_report_csv(request: PortalRequest, pk: int) -> StreamingHttpRespon
         yield ["kind", "client", "identifier", "details"]
         drift = Drift.objects.visible_to(request.user).filter(run=run).order_by("pk")
         for d in drift.iterator(chunk_size=2000):
-            yield [d.get_kind_display(), d.name, d.identifier, d.details]
+            yield [d.get_kind_display(), spreadsheet_cell(d.name), d.identifier, spreadsheet_cell(d.details)]
 
     response = StreamingHttpResponse(write_csv(rows()), content_type="text/csv")
     response["Content-Disposition"] = f'attachment; filename="drift-{run.pk}.csv"'

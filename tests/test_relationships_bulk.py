@@ -286,3 +286,10 @@ def test_rows_are_checked_before_asking():
     assert bulk.parse_levels("client; gst on as 001") == [("CLIENT", "", "", ""), ("ROLE", "AS", "001", "GST")]
     with pytest.raises(ValueError, match="the role must be one of"):
         bulk.parse_levels("XYZ on AS 001")
+
+
+@pytest.mark.django_db
+def test_read_only_staff_reach_the_bulk_links_and_reconciliation_from_relationships(reader: User, login: Any):
+    home = login(reader).get(reverse("relationships:home")).content.decode()
+    assert reverse("relationships:bulk_list") in home and reverse("relationships:reconcile") in home
+    assert reverse("relationships:bulk_upload") not in home

@@ -4,17 +4,24 @@ and link; validate-remove and remove; what the ATO refuses, what a read-only mem
 from __future__ import annotations
 
 import logging
+import threading
+import time
+from datetime import date
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.test import Client as HttpClient
 from django.urls import resolve, reverse
 
-from clients.models import Client
+from clients.models import Client, ClientGroup
 from clients.tfn import tfn_lookup_hash
+from portal.capabilities import Role
 from portal.models import AuditEvent, User
-from relationships.models import AtoRequest, ChangeKind, Link, LinkChange, RequestStatus
+from relationships.models import AtoRequest, BulkJob, BulkRow, ChangeKind, Link, LinkChange, RequestStatus
+from relationships.services import warnings_in_plain_words
 from tests.ato_fixtures import AGENT_TAN, OTHER_AGENT_TAN, Ato
+from tests.conftest import add_clients, make_user
 from tests.gateway_fixtures import pump
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -315,3 +322,156 @@ def test_a_register_client_is_searched_with_its_identifier_on_record(ato: Ato, a
     )
     _answered(_posted(http.post(reverse("relationships:submit", args=[validated.pk]))))
     assert Client.objects.count() == 1 and Link.objects.current().get().client == client
+
+
+# --- without the stand-in ATO: requests as the worker leaves them -------------------------------------------------
+
+FOUND = {"entity_type": "IND", "person_name": {"family_name": "Citizen", "given_name": "Jan"}, "accounts": []}
+
+
+def _request(agent: User, kind: str, *, parent: AtoRequest | None = None, **fields: Any) -> AtoRequest:
+    """A request of the agent's practice as its answer left it (answered without errors unless told)."""
+    req = AtoRequest(
+        practice=agent.tenant,
+        created_by=agent,
+        kind=kind,
+        parent=parent,
+        status=fields.pop("status", RequestStatus.ANSWERED),
+        family_name="Citizen",
+        given_name="Jan",
+        birth_date=date(1980, 1, 2),
+        links=[["CLIENT", "", "", ""]],
+        answer=fields.pop("answer", {"document": {"relationships": [], "superseded": []}, "items": []}),
+        **fields,
+    )
+    req.seal_identifier("TFN", "123456782")
+    req.save()
+    return req
+
+
+def _validated(agent: User) -> AtoRequest:
+    searched = _request(agent, "search", answer={"document": {"client": FOUND}, "items": []})
+    return _request(agent, "validate", parent=searched)
+
+
+def test_two_clicks_at_once_ask_the_ato_to_link_or_remove_once(
+    agent: User, login: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The second POST waits for the first's transaction and gets its request: never two submits for one
+    validation (the check for an earlier one happens under a lock on the validation)."""
+    from relationships import services
+
+    slow_send = services._send
+
+    def send(req: AtoRequest) -> None:
+        time.sleep(0.5)  # the first click is still inside its transaction when the second arrives
+        slow_send(req)
+
+    monkeypatch.setattr(services, "_send", send)
+    validated = _validated(agent)
+    checked = _request(agent, "validate_remove")
+    for view, step, kind in (("submit", validated, "submit"), ("remove_confirm", checked, "remove")):
+        url = reverse(f"relationships:{view}", args=[step.pk])
+        answers: list[int] = []
+
+        def click(answers: list[int] = answers, url: str = url) -> None:
+            try:
+                answers.append(_posted(login(agent).post(url)).pk)
+            finally:
+                connection.close()
+
+        threads = [threading.Thread(target=click) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+            time.sleep(0.1)
+        for thread in threads:
+            thread.join(30)
+        asked = list(AtoRequest.objects.filter(parent=step, kind=kind).values_list("pk", flat=True))
+        assert len(asked) == 1 and answers == asked * 2
+
+
+def test_a_validation_with_errors_or_of_another_kind_cannot_be_submitted(agent: User, login: Any) -> None:
+    http = login(agent)
+    refused = _request(agent, "validate", status=RequestStatus.REFUSED, answer={"items": []})
+    searched = _request(agent, "search", answer={"document": {"client": FOUND}, "items": []})
+    checked = _request(agent, "validate_remove")
+    for step, view in ((refused, "submit"), (searched, "submit"), (checked, "submit"), (refused, "remove_confirm")):
+        response = http.post(reverse(f"relationships:{view}", args=[step.pk]))
+        assert response.status_code == 302 and response["Location"] == reverse("relationships:request", args=[step.pk])
+    assert not AtoRequest.objects.filter(kind__in=["submit", "remove"]).exists()
+
+
+def test_a_bulk_rows_validation_is_reached_only_through_its_bulk_link(agent: User, login: Any) -> None:
+    """A bulk row with a warning is linked only when a person ticks it in the review table: the one-client pages
+    must not submit it behind the table's back, nor show it."""
+    job = BulkJob.objects.create(practice=agent.tenant, created_by=agent, filename="f.csv", status="review")
+    row = BulkRow.objects.create(job=job, row_number=2, label="CITIZEN, Jan")
+    warned = {"document": {"relationships": [], "superseded": [{"agent_name": "Other", "agent_number": "1"}]}}
+    validated = _request(agent, "validate", bulk_row=row, answer={**warned, "items": []})
+    http = login(agent)
+    assert http.get(reverse("relationships:request", args=[validated.pk])).status_code == 404
+    assert http.post(reverse("relationships:submit", args=[validated.pk])).status_code == 404
+    assert not AtoRequest.objects.filter(kind="submit").exists()
+
+
+def test_restricted_staff_see_their_clients_requests_and_their_own_only(
+    agent: User, admin: User, login: Any, group: ClientGroup
+) -> None:
+    restricted = make_user(agent.tenant, "rhea", Role.AGENT)
+    restricted.restricted_to_groups = True
+    restricted.save(update_fields=["restricted_to_groups"])
+    group.staff.add(restricted)
+    theirs, other = add_clients(agent.tenant, 2)
+    group.clients.add(theirs)
+    about_theirs = _request(agent, "validate_remove", client=theirs)
+    about_other = _request(agent, "validate_remove", client=other)
+    colleagues_search = _request(agent, "search", answer={"document": {"client": FOUND}, "items": []})
+    own_search = _request(restricted, "search", answer={"document": {"client": FOUND}, "items": []})
+
+    http = login(restricted)
+    seen = {r.pk: http.get(reverse("relationships:request", args=[r.pk])).status_code for r in AtoRequest.objects.all()}
+    assert seen == {about_theirs.pk: 200, about_other.pk: 404, colleagues_search.pk: 404, own_search.pk: 200}
+    home = http.get(reverse("relationships:home")).content.decode()
+    listed = {r.pk for r in AtoRequest.objects.all() if reverse("relationships:request", args=[r.pk]) in home}
+    assert listed == {about_theirs.pk, own_search.pk}
+    assert http.post(reverse("relationships:remove_confirm", args=[about_other.pk])).status_code == 404
+    everyone = login(admin).get(reverse("relationships:home")).content.decode()
+    assert all(reverse("relationships:request", args=[r.pk]) in everyone for r in AtoRequest.objects.all())
+
+
+def test_every_warning_is_shown_beside_the_other_agents_link_it_ends() -> None:
+    """The ATO's warning naming another agent gives way to the plain words; any other warning is still shown."""
+    superseded = {"agent_name": "Other Agents", "agent_number": "11111111", "level": "CLIENT", "account": None}
+    naming: dict[str, Any] = {"code": "CMN.ATO.CUREL.LNK06", "severity": "Warning", "text": "This will end ..."}
+    naming["parameters"] = {"AgentName": "Other Agents", "AgentNumber": "11111111"}
+    other = {"code": "CMN.ATO.CUREL.X", "severity": "Warning", "text": "The client is under review.", "parameters": {}}
+    req = AtoRequest(kind="validate", answer={"document": {"superseded": [superseded]}, "items": [naming, other]})
+    assert warnings_in_plain_words(req) == [
+        "This will end Other Agents (11111111)'s link for the whole client.",
+        "The client is under review.",
+    ]
+    alone = AtoRequest(kind="validate", answer={"document": {"superseded": []}, "items": [other]})
+    assert warnings_in_plain_words(alone) == ["The client is under review."]
+
+
+def test_a_search_already_validated_offers_the_choice_again(agent: User, login: Any) -> None:
+    """ "Choose again" on a validation leads back to its search, which must still offer the choice of links."""
+    validated = _validated(agent)
+    assert validated.parent is not None
+    http = login(agent)
+    page = _page(http, validated)
+    assert "Choose again" in page
+    search_page = _page(http, validated.parent)
+    assert "Already asked" in search_page and "Check with the ATO" in search_page
+
+
+def test_a_failure_quoting_a_tfn_is_shown_without_it(agent: User, login: Any) -> None:
+    failed = _request(
+        agent,
+        "search",
+        status=RequestStatus.FAILED,
+        answer={"failure": "EBMS:0004: value 123 456 782 is not a valid identifier", "items": []},
+    )
+    page = _page(login(agent), failed)
+    assert "could not be completed" in page and "[TFN REDACTED]" in page
+    assert "123 456 782" not in page and "123456782" not in page

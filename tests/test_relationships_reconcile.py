@@ -374,3 +374,15 @@ def test_the_nightly_job_runs_for_every_practice_that_can_reach_the_ato(ato: Ato
     assert [ReconcileRun.objects.get(pk=pk).practice for pk in started] == [ato.practice]
     run = finished(ReconcileRun.objects.get(pk=started[0]))
     assert run.status == RunStatus.DONE and run.started_by is None
+
+
+def test_the_drift_report_cannot_carry_a_spreadsheet_formula(admin: User, login: Any) -> None:
+    """A name comes from the ATO or from the register; opened in Excel, "=..." would run as a formula."""
+    run = ReconcileRun.objects.create(practice=admin.tenant, status=RunStatus.DONE)
+    Drift.objects.create(
+        run=run, kind=DriftKind.NOT_IN_REGISTER, name='=HYPERLINK("http://evil.example","x")', details="@SUM(1)"
+    )
+    response = login(admin).get(reverse("relationships:reconcile_report_csv", args=[run.pk]))
+    text = b"".join(response.streaming_content).decode()
+    assert "'=HYPERLINK" in text and "'@SUM(1)" in text
+    assert "\n=" not in text and ",=" not in text and ',"=' not in text
