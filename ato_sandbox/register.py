@@ -144,6 +144,9 @@ CREATE TABLE IF NOT EXISTS reg_communications (
     issued_date TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS reg_communications_taxpayer ON reg_communications (taxpayer_id, issued_date);
+-- The agent-wide letters list walks letters in (issued date, id) order from its continuation, checking access as
+-- it goes. Without this index every page sorted all of the agent's letters (measured 336-843 ms a page at 200k).
+CREATE INDEX IF NOT EXISTS reg_communications_issued ON reg_communications (issued_date, id);
 
 CREATE TABLE IF NOT EXISTS reg_preferences (   -- communication preferences
     id INTEGER PRIMARY KEY,
