@@ -1,21 +1,10 @@
 from __future__ import annotations
 
-import functools
 from typing import Any
-
-from django.conf import settings
-from django.urls import get_script_prefix, get_urlconf, reverse
 
 from portal.capabilities import Capability
 from portal.http import PortalRequest
-
-
-@functools.lru_cache(maxsize=256)
-def _path(name: str, urlconf: Any, script_prefix: str) -> str:
-    """reverse(name) of a URL without arguments, remembered: it depends only on the URLconf and the script prefix
-    (reverse() reads the current one, which is the key), and each reverse() cost ~0.13M instructions, ~1M for
-    the navigation of every page (callgrind)."""
-    return reverse(name, urlconf=urlconf)
+from portal.paths import path_of
 
 
 def navigation(request: PortalRequest) -> dict[str, Any]:
@@ -42,8 +31,7 @@ def navigation(request: PortalRequest) -> dict[str, Any]:
     # Links as (label, href, is the current page), for base.html to print as they are.
     match = request.resolver_match
     current = match.view_name if match else None
-    urlconf, prefix = get_urlconf() or settings.ROOT_URLCONF, get_script_prefix()
-    links = [(label, _path(name, urlconf, prefix), name == current) for label, name in items]
+    links = [(label, path_of(name), name == current) for label, name in items]
     # Templates ask `can.EDIT_CLIENTS`: a plain mapping, because Django templates would call an Enum class.
     granted = user.capabilities
     return {"nav": links, "can": {c.name: c in granted for c in Capability}, "banners": banners}

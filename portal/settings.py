@@ -111,7 +111,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django_otp.middleware.OTPMiddleware",
+    # django-otp's OTPMiddleware reading the user, practice and device in one query (portal/middleware.py says why).
+    "portal.middleware.OTPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "portal.middleware.SessionIdleTimeoutMiddleware",
     "portal.middleware.RequireMFAMiddleware",
@@ -147,6 +148,9 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # The same backend with a health check that costs no round trip (portal/db/postgresql/base.py says why).
+    DATABASES["default"]["ENGINE"] = "portal.db.postgresql"
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the worker write while the web server reads; the timeout rides out short write locks.
     DATABASES["default"]["OPTIONS"] = {
