@@ -369,3 +369,21 @@ def test_a_mangled_token_reply_is_retried_not_fatal_for_the_batch(credentialed, 
     pump(settled(first, second))
     assert {m.status for m in OutboxMessage.objects.filter(pk__in=[first.pk, second.pk])} == {MessageStatus.DONE}
     assert OutboxMessage.objects.get(pk=first.pk).attempt_log.first().error_code == "REPLY:TOKEN"
+
+
+def test_a_token_is_shared_between_processes_encrypted_and_forgotten_everywhere(credentialed, gateway):
+    """RQ forks a work horse per job: the token must outlive the job (shared cache), never sit there in clear, and
+    be dropped everywhere when the ATO refuses one."""
+    from django.core.cache import cache
+
+    credential = MachineCredential.objects.get(practice=credentialed)
+    assertion = tokens.saml_token(credential)
+    asked = gateway.stats()["received"]
+    tokens._cache.clear()  # a new work horse: nothing in its memory
+    assert tokens.saml_token(credential) == assertion
+    assert gateway.stats()["received"] == asked  # from the shared cache, not the token service
+    shared = cache.get(tokens._shared_key(credential.fingerprint_sha256))
+    assert shared and assertion.decode() not in str(shared) and b"Assertion" not in str(shared).encode()
+    tokens.forget_tokens()
+    tokens.saml_token(credential)
+    assert gateway.stats()["received"] == asked + 1  # forgotten in the shared cache too: asked again
