@@ -38,6 +38,7 @@ from clients.tfn import format_tfn, tfn_lookup_hash
 from portal.audit import audit_record
 from portal.capabilities import Capability
 from portal.models import Practice, User
+from portal.spreadsheet import spreadsheet_cell
 
 if TYPE_CHECKING:
     from portal.http import PortalRequest
@@ -397,14 +398,15 @@ def export_rows(*, request: PortalRequest) -> Iterator[list[object]]:
     yield list(EXPORT_COLUMNS)
     clients = Client.objects.visible_to(user).order_by("sort_name", "pk").prefetch_related("groups")
     for c in clients.iterator(chunk_size=2000):
+        # Names and group names are typed by people or imported: never let one become a spreadsheet formula.
         yield [
             c.kind,
-            c.family_name,
-            c.given_names,
-            c.organisation_name,
+            spreadsheet_cell(c.family_name),
+            spreadsheet_cell(c.given_names),
+            spreadsheet_cell(c.organisation_name),
             c.date_of_birth or "",
             c.masked_tfn,
             c.abn,
             c.wpn,
-            ";".join(g.name for g in c.groups.all()),
+            spreadsheet_cell(";".join(g.name for g in c.groups.all())),
         ]

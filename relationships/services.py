@@ -29,6 +29,7 @@ from clients.models import AccountKind, AccountRole, Client, ClientAccount, Clie
 from clients.tfn import tfn_lookup_hash
 from portal.audit import audit_record
 from portal.logging import redact_tfns
+from portal.spreadsheet import spreadsheet_cell  # noqa: F401 - the reports' cells (bulk, reconciliation)
 from relationships.models import (
     AtoRequest,
     ChangeKind,
@@ -293,7 +294,7 @@ def on_answer(message: OutboxMessage, outcome: Outcome) -> None:
     if message.subject_type != SUBJECT:
         return
     req = AtoRequest.objects.select_for_update().filter(pk=int(message.subject_id)).first()
-    if req is None or req.status != RequestStatus.WAITING:
+    if req is None or req.practice_id != message.practice_id or req.status != RequestStatus.WAITING:
         return  # delivered before: handlers are idempotent
     reply = ato.read(outcome, RESPONSES[req.kind])
     items = [dataclasses.asdict(i) for i in reply.items]
@@ -465,9 +466,3 @@ def refusal_in_plain_words(req: AtoRequest) -> list[str]:
             return ["The ATO could not be reached. The request was retried and has been given up; try again later."]
         return [f"The request could not be completed: {failure}"]
     return [i["text"] for i in req.items("Error")] or ["The ATO refused the request."]
-
-
-def spreadsheet_cell(value: object) -> object:
-    """A name from a file or from the ATO must not become a spreadsheet formula when a report is opened in Excel."""
-    text = str(value)
-    return f"'{text}" if text[:1] in ("=", "+", "-", "@") else value

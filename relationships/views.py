@@ -83,6 +83,9 @@ def _step(req: AtoRequest, **extra: Any) -> dict[str, Any]:
         "entity": ENTITY_NAMES.get(found.get("entity_type", ""), ""),
         "asked": [describe_level(*key) for key in req.links],
         "retrying": req.message is not None and req.message.status == MessageStatus.RETRY,
+        # The ATO answered but recording the answer here failed (the gateway marks it HANDLER): without this the
+        # page would poll "Asking the ATO" for ever.
+        "unrecorded": not req.is_settled and req.message is not None and req.message.error_code == "HANDLER",
         "attempts": req.message.attempts if req.message is not None else 0,
         "refusal": services.refusal_in_plain_words(req) if req.is_settled and not answered else [],
         "warnings": services.warnings_in_plain_words(req) if answered else [],

@@ -160,6 +160,14 @@ def test_export_masks_tfns_and_is_audited(practice, agent, login):
     assert AuditEvent.objects.filter(action="clients.exported", actor=agent).exists()
 
 
+def test_export_cannot_carry_a_spreadsheet_formula(practice, agent, login):
+    client = add_clients(practice, 1)[0]
+    Client.objects.filter(pk=client.pk).update(organisation_name="=HYPERLINK(1)", family_name="@SUM(A1)")
+    body = b"".join(login(agent).get(reverse("clients:export")).streaming_content).decode()
+    assert "'=HYPERLINK(1)" in body or "'@SUM(A1)" in body
+    assert ",=HYPERLINK" not in body and ",@SUM" not in body
+
+
 def test_empty_register_says_what_to_do(agent, login):
     page = login(agent).get(reverse("clients:list")).content.decode()
     assert "No clients yet" in page and reverse("clients:import_upload") in page

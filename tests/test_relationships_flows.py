@@ -475,3 +475,20 @@ def test_a_failure_quoting_a_tfn_is_shown_without_it(agent: User, login: Any) ->
     page = _page(login(agent), failed)
     assert "could not be completed" in page and "[TFN REDACTED]" in page
     assert "123 456 782" not in page and "123456782" not in page
+
+
+def test_an_answer_that_could_not_be_recorded_says_so_instead_of_waiting_for_ever(agent: User, login: Any) -> None:
+    from ato_gateway.models import MessageStatus, OutboxMessage
+
+    message = OutboxMessage.objects.create(
+        practice=agent.tenant,
+        service="CUREL",
+        action="Search.004.00",
+        message_id="m-1@test",
+        conversation_id="c-1",
+        status=MessageStatus.FAILED,
+        error_code="HANDLER",
+    )
+    waiting = _request(agent, "search", status=RequestStatus.WAITING, answer={}, message=message)
+    page = _page(login(agent), waiting)
+    assert "could not record its answer" in page and "resend" in page
