@@ -63,6 +63,15 @@ class Storage:
     def initialise(self) -> None:
         connection = self.connection()
         connection.execute("PRAGMA journal_mode=WAL")
+        # A register being generated holds the write lock for a minute or more at 100,000 taxpayers; a worker
+        # starting meanwhile waits for it rather than failing to boot (which stops the whole stand-in ATO).
+        connection.execute("PRAGMA busy_timeout=600000")
+        try:
+            self._create_schema()
+        finally:
+            connection.execute("PRAGMA busy_timeout=30000")
+
+    def _create_schema(self) -> None:
         with self.write() as db:
             for statement in SCHEMA.split(";"):
                 if statement.strip():
