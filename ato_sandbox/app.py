@@ -291,45 +291,8 @@ class SandboxApp:
         registration: services.base.Registration,
         db: Any,
     ) -> Answer:
-        """Apply a business action: who is acting, is the document valid, then the service's own rules. The
-        service runs in a savepoint, so a failure leaves nothing changed; the answer is remembered either way."""
-        agent = None
-        if registration.agent_required:
-            tan = request.agent_number
-            agent = register.agent_by_tan(db, tan) if tan else None
-            if agent is None:
-                item = errors.item("CMN.ATO.AUTH.003", AgentNumber=tan or "(none)")
-                return self._event_answer(request, [item], db=db, action=action)
-            if agent["abn"] != request.signer_abn:
-                item = errors.item("CMN.ATO.AUTH.001", CredentialABN=request.signer_abn or "")
-                return self._event_answer(request, [item], db=db, action=action)
-        cls = codec.document_class(action.key, action.request_document)
-        data = request.payloads.get(action.request_document)
-        if cls is None or data is None:
-            detail = f"the message has no {action.request_document} part"
-            item = errors.item("CMN.ATO.GEN.XML03", Detail=detail)
-            return self._event_answer(request, [item], db=db, action=action)
-        try:
-            document = codec.decode(cls, data)
-        except codec.DocumentError as exc:
-            item = errors.item("CMN.ATO.GEN.XML03", Detail=str(exc)[:1000])
-            return self._event_answer(request, [item], db=db, action=action)
-        context = services.Context(db, request, agent, today=self._today(db))
-        db.execute("SAVEPOINT business")
-        try:
-            response = registration.function(context, document)
-        except services.Failure as failure:
-            db.execute("ROLLBACK TO business")
-            db.execute("RELEASE business")
-            return self._event_answer(request, failure.items, db=db, action=action)
-        db.execute("RELEASE business")
-        payloads: list[tuple[str, bytes]] = []
-        if response is not None:
-            payloads.append((action.response_document, codec.encode(response)))
-        items = [errors.item("GEN.OK"), *context.items]
-        self._note(db, request, action, items)
-        payloads.append((registry.EVENT_DOCUMENT_NAME, events.build_event(items)))
-        return self._response(request, payloads)
+        """A single-sync business action, answered at once."""
+        return self._response(request, self._business_payloads(request, action, registration, db))
 
     @staticmethod
     def _note(db: Any, request: wire.InboundRequest, action: registry.ServiceAction, items: list[Any]) -> None:
@@ -342,19 +305,6 @@ class SandboxApp:
             sender_abn=request.signer_abn,
             codes=[i.code for i in items],
         )
-
-    def _event_answer(
-        self,
-        request: wire.InboundRequest,
-        items: list[events.EventItem],
-        *,
-        db: Any = None,
-        action: registry.ServiceAction | None = None,
-    ) -> Answer:
-        """A business refusal: a signed response carrying only the event (noted for the inspection pages)."""
-        if db is not None and action is not None:
-            self._note(db, request, action, items)
-        return self._response(request, [(registry.EVENT_DOCUMENT_NAME, events.build_event(items))])
 
     def _today(self, db: Any) -> date:
         """The sandbox's business date: today, unless a test or demo has set one (/_control/today)."""
@@ -397,7 +347,7 @@ class SandboxApp:
         often it is resent), and its response is queued for the pull; any other gets a generic GEN.OK there."""
         sender = request.from_abn or request.signer_abn or ""
         registration = services.HANDLERS.get(action.key)
-        payloads = self._push_business(request, action, registration, db) if registration else None
+        payloads = self._business_payloads(request, action, registration, db) if registration else None
         db.execute(
             "INSERT INTO queued_responses (mpc, ref_message_id, conversation_id, service, action, to_abn, "
             "document_names, payloads) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -420,15 +370,16 @@ class SandboxApp:
         )
         return Answer(200, content_type, body)
 
-    def _push_business(
+    def _business_payloads(
         self,
         request: wire.InboundRequest,
         action: registry.ServiceAction,
         registration: services.base.Registration,
         db: Any,
     ) -> list[tuple[str, bytes]]:
-        """The response payloads of a pushed business action: the steps of ``_business`` (who is acting, is the
-        document valid, the service's rules in a savepoint), kept for the pull instead of answered at once."""
+        """Apply a business action and give its answer's payloads (answered at once for single-sync, kept for the
+        pull when pushed): who is acting, is the document valid, then the service's own rules. The service runs in
+        a savepoint, so a failure leaves nothing changed; the answer is remembered either way."""
         agent = None
         refusal: list[events.EventItem] = []
         if registration.agent_required:
@@ -439,16 +390,16 @@ class SandboxApp:
             elif agent["abn"] != request.signer_abn:
                 refusal = [errors.item("CMN.ATO.AUTH.001", CredentialABN=request.signer_abn or "")]
         if refusal:
-            return self._pushed_event(db, request, action, refusal)
+            return self._event_payloads(db, request, action, refusal)
         cls = codec.document_class(action.key, action.request_document)
         data = request.payloads.get(action.request_document)
         if cls is None or data is None:
             missing = errors.item("CMN.ATO.GEN.XML03", Detail=f"the message has no {action.request_document} part")
-            return self._pushed_event(db, request, action, [missing])
+            return self._event_payloads(db, request, action, [missing])
         try:
             document = codec.decode(cls, data)
         except codec.DocumentError as exc:
-            return self._pushed_event(db, request, action, [errors.item("CMN.ATO.GEN.XML03", Detail=str(exc)[:1000])])
+            return self._event_payloads(db, request, action, [errors.item("CMN.ATO.GEN.XML03", Detail=str(exc)[:1000])])
         context = services.Context(db, request, agent, today=self._today(db))
         db.execute("SAVEPOINT business")
         try:
@@ -456,12 +407,12 @@ class SandboxApp:
         except services.Failure as failure:
             db.execute("ROLLBACK TO business")
             db.execute("RELEASE business")
-            return self._pushed_event(db, request, action, failure.items)
+            return self._event_payloads(db, request, action, failure.items)
         db.execute("RELEASE business")
         payloads = [(action.response_document, codec.encode(response))] if response is not None else []
-        return payloads + self._pushed_event(db, request, action, [errors.item("GEN.OK"), *context.items])
+        return payloads + self._event_payloads(db, request, action, [errors.item("GEN.OK"), *context.items])
 
-    def _pushed_event(
+    def _event_payloads(
         self, db: Any, request: wire.InboundRequest, action: registry.ServiceAction, items: list[events.EventItem]
     ) -> list[tuple[str, bytes]]:
         self._note(db, request, action, items)
