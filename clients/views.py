@@ -149,7 +149,7 @@ def client_list(request: PortalRequest) -> HttpResponse:
     if request.htmx:
         return render(request, "clients/_client_rows.html", context)
     # The group filter's choices: only on the full page (an htmx search replaces the rows alone).
-    groups = list(ClientGroup.objects.visible_to(user).values_list("pk", "name"))
+    groups = ClientGroup.objects.choices_for(user)
     context["group_options"] = _group_options_html(groups, group_id)
     return render(request, "clients/client_list.html", context)
 

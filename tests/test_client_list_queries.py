@@ -95,3 +95,22 @@ def test_paging_by_cursor_lists_every_client_once_in_order(practice, admin, logi
                 break
             query = after.group(1).replace("&amp;", "&")
     assert seen == expected
+
+
+def test_group_choices_are_the_groups_visible_to_each_kind_of_user(practice, admin, outsider, groups):
+    from portal.models import User
+
+    ClientGroup.objects.create(practice=outsider.practice, name="Elsewhere")
+    restricted = make_user(practice, "rhonda", Role.AGENT)
+    restricted.restricted_to_groups = True
+    restricted.save(update_fields=["restricted_to_groups"])
+    groups[3].staff.add(restricted)
+    groups[1].staff.add(restricted)
+    unassigned = make_user(practice, "ursula", Role.AGENT)
+    unassigned.restricted_to_groups = True
+    unassigned.save(update_fields=["restricted_to_groups"])
+    homeless = User.objects.create_user(username="nobody", password="x" * 20, practice=None)
+    for user in (admin, outsider, restricted, unassigned, homeless):
+        expected = list(ClientGroup.objects.visible_to(user).values_list("pk", "name"))
+        assert ClientGroup.objects.choices_for(user) == expected, user.username
+    assert [name for _, name in ClientGroup.objects.choices_for(restricted)] == ["BAS", "SMSF"]
