@@ -120,6 +120,8 @@ def server_env() -> dict[str, str]:
         DJANGO_SECRET_KEY=settings.SECRET_KEY,
         TFN_ENCRYPTION_KEYS=",".join(settings.TFN_ENCRYPTION_KEYS),
         TFN_HASH_KEY=settings.TFN_HASH_KEY,
+        # Required without DEBUG since the gateway stores machine credentials; without it gunicorn would not start.
+        CREDENTIAL_ENCRYPTION_KEYS=",".join(settings.CREDENTIAL_ENCRYPTION_KEYS),
         DJANGO_ALLOWED_HOSTS=HOST,
         SECURE_SSL_REDIRECT="0",
         SESSION_COOKIE_SECURE="0",
