@@ -15,7 +15,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture(autouse=True)
 def _postgresql_only() -> None:
     if connection.vendor != "postgresql":
-        pytest.skip("the health check is PostgreSQL's")
+        pytest.fail("The health check is PostgreSQL's: run the suite on PostgreSQL (make test does).")
 
 
 def backend_pid() -> int:
