@@ -613,16 +613,28 @@ class SandboxApp:
 
     def _control_query(self, environ: dict[str, Any]) -> Answer:
         """A read-only look into the register for tests and demos: {"sql": "SELECT ...", "params": [...]}. The
-        connection is opened read-only, so nothing sent here can change the register."""
+        connection is opened read-only, so nothing sent here can change the register, and an authorizer allows
+        reading only: a read-only connection still runs VACUUM INTO and ATTACH, which write files anywhere."""
         try:
             spec = json.loads(self._read_body(environ) or b"{}")
             uri = f"file:{self.storage.path}?mode=ro"
             with closing(sqlite3.connect(uri, uri=True, timeout=30)) as ro:
+                ro.set_authorizer(_read_only)
                 ro.row_factory = sqlite3.Row
                 rows = ro.execute(str(spec["sql"]), list(spec.get("params", []))).fetchall()
         except (ValueError, TypeError, KeyError, sqlite3.Error) as exc:
             return self._json(400, {"error": f"bad query: {exc}"})
         return self._json(200, {"rows": [dict(r) for r in rows]})
+
+
+_READ_ACTIONS = frozenset(
+    {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION, sqlite3.SQLITE_RECURSIVE}
+)
+
+
+def _read_only(action: int, *_args: object) -> int:
+    """The ``/_control/query`` authorizer: a SELECT (with functions and recursive CTEs) and nothing else."""
+    return sqlite3.SQLITE_OK if action in _READ_ACTIONS else sqlite3.SQLITE_DENY
 
 
 def _received(names: list[str]) -> list[events.EventItem]:

@@ -285,6 +285,23 @@ def test_unknown_fault_settings_are_refused(sandbox: Sandbox) -> None:
     assert response.status_code == 400 and "gremlins" in response.text
 
 
+def test_control_query_reads_and_writes_nothing(sandbox: Sandbox, tmp_path: Path) -> None:
+    def query(sql: str) -> requests.Response:
+        return requests.post(f"{sandbox.url}/_control/query", json={"sql": sql}, timeout=10)
+
+    answer = query(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3) SELECT count(*) c FROM n"
+    )
+    assert answer.status_code == 200 and answer.json()["rows"] == [{"c": 3}]
+    assert query("SELECT count(*) FROM reg_taxpayers").status_code == 200
+    # A read-only connection still runs these two, which write a copy of the register (or a new database) anywhere.
+    copy, attached = tmp_path / "copy.db", tmp_path / "attached.db"
+    assert query(f"VACUUM INTO '{copy}'").status_code == 400
+    assert query(f"ATTACH 'file:{attached}?mode=rwc' AS other").status_code == 400
+    assert query("PRAGMA user_version").status_code == 400
+    assert not copy.exists() and not attached.exists()
+
+
 # --- push and pull (MAAS) ---
 
 
