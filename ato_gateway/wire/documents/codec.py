@@ -292,8 +292,16 @@ class Stream(Generic[D, T]):
             schema=schema(self.cls.SCHEMA),
         )
         root: etree._Element | None = None
+        checked = False
         try:
             for _event, element in events:
+                if not checked:
+                    checked = True
+                    if element.getroottree().docinfo.doctype:
+                        # The byte check above misses a DOCTYPE in another encoding (UTF-16); xmlsafe.parse refuses
+                        # it after parsing too. (Depth needs no check of its own: the XSD refuses the first element
+                        # out of place, and libxml2 stops at 256 levels without huge_tree.)
+                        raise DocumentError("XML with a DOCTYPE is refused")
                 parent = element.getparent()
                 if parent is None:
                     root = element

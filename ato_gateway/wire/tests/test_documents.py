@@ -93,3 +93,17 @@ def test_stream_refuses_an_invalid_item_in_the_middle() -> None:
             seen.append(item)
     assert 0 < len(seen) <= 1000 and seen == clients[: len(seen)]  # in order, and never the bad item or later
     assert items.document is None
+
+
+def test_stream_refuses_a_doctype_the_byte_check_cannot_see() -> None:
+    # In UTF-16 "<!DOCTYPE" is not those bytes: the parsed document must be looked at, as xmlsafe.parse does.
+    text = encode(curel.ListResponse(clients=_listed_clients(3), continuation="next")).decode("utf-8")
+    body = text.split("\n", 1)[1].replace("Client 1 Pty Ltd<", "&name;<")
+    data = (
+        '<?xml version="1.0" encoding="UTF-16"?>\n'
+        '<!DOCTYPE CURELListResponse [<!ENTITY name "Someone Else Pty Ltd">]>\n' + body
+    ).encode("utf-16")
+    with pytest.raises(codec.DocumentError, match="DOCTYPE"):
+        list(stream(curel.ListResponse, data, "clients"))
+    with pytest.raises(codec.DocumentError, match="DOCTYPE"):
+        decode(curel.ListResponse, data)
