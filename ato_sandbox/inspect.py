@@ -116,23 +116,26 @@ def agent(db: sqlite3.Connection, tan: str, query: str) -> bytes | None:
     found = register.agent_by_tan(db, tan)
     if found is None:
         return None
-    after = int(parse_qs(query).get("after", ["0"])[0] or 0)
+    # The position after the last row shown: (taxpayer id, link id), as a client's links may span two pages.
+    after_taxpayer, _, after_link = parse_qs(query).get("after", ["0"])[0].partition("-")
+    after = (int(after_taxpayer or 0), int(after_link or 0))
     links = db.execute(
-        "SELECT l.taxpayer_id, t.tfn, t.entity, t.family_name, t.given_name, t.organisation_name, l.level, "
+        "SELECT l.taxpayer_id, l.id, t.tfn, t.entity, t.family_name, t.given_name, t.organisation_name, l.level, "
         "acc.kind, acc.branch, l.role, l.start_date, l.end_date, l.ended_reason FROM reg_links l "
         "JOIN reg_taxpayers t ON t.id = l.taxpayer_id LEFT JOIN reg_accounts acc ON acc.id = l.account_id "
-        "WHERE l.agent_id = ? AND l.taxpayer_id > ? ORDER BY l.taxpayer_id, l.id LIMIT ?",
-        (found["id"], after, PAGE_ROWS),
+        "WHERE l.agent_id = ? AND (l.taxpayer_id, l.id) > (?, ?) ORDER BY l.taxpayer_id, l.id LIMIT ?",
+        (found["id"], *after, PAGE_ROWS),
     ).fetchall()
     rows = []
-    for tid, tfn, entity, family, given, org, level, kind, branch, role, start, end, reason in links:
+    for tid, _lid, tfn, entity, family, given, org, level, kind, branch, role, start, end, reason in links:
         name = _name({"entity": entity, "family_name": family, "given_name": given, "organisation_name": org})
         account = f"{kind} {branch or ''}".strip() if kind else ""
         link = f'<a href="/_inspect/taxpayer/{int(tid)}">{_e(name)}</a>'
         rows.append((link, mask_tfn(tfn), level, account, role or "", start, end or "current", reason or ""))
     more = ""
     if len(links) == PAGE_ROWS:
-        more = f'<p><a href="/_inspect/agent/{_e(tan)}?after={int(links[-1][0])}">Next page</a></p>'
+        last = f"{int(links[-1][0])}-{int(links[-1][1])}"
+        more = f'<p><a href="/_inspect/agent/{_e(tan)}?after={last}">Next page</a></p>'
     body = (
         f"<p>{_e(found['name'])} · {_e(found['kind'])} agent · ABN {_e(found['abn'])}</p>"
         + _table(["Client", "TFN", "Level", "Account", "Role", "Start", "End", "Why ended"], rows, raw={0})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import sqlite3
 from datetime import date
 
 import pytest
@@ -9,6 +11,7 @@ import requests
 
 from ato_gateway.api import curel as api
 from ato_gateway.wire.documents import curel
+from ato_sandbox import inspect, register
 from tests.ato_fixtures import AGENT_TAN, Ato
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -53,3 +56,33 @@ def test_unknown_pages_are_404(ato: Ato):
     assert _get(ato, "/agent/00000000").status_code == 404
     assert _get(ato, "/taxpayer/999999999").status_code == 404
     assert _get(ato, "/nothing").status_code == 404
+
+
+def test_agent_page_pages_through_every_link_when_a_client_has_several(monkeypatch: pytest.MonkeyPatch):
+    db = sqlite3.connect(":memory:", isolation_level=None)
+    register.create_schema(db)
+    db.execute("INSERT INTO reg_agents (id, tan, abn, name, kind) VALUES (1, 'A1', '51824753556', 'One', 'TAX')")
+    for taxpayer in (1, 2, 3):
+        db.execute(
+            "INSERT INTO reg_taxpayers (id, tfn, entity, organisation_name) VALUES (?, ?, 'COY', ?)",
+            (taxpayer, f"12345678{taxpayer}", f"Client {taxpayer}"),
+        )
+        for year in (2020, 2022):  # an ended link and the current one
+            db.execute(
+                "INSERT INTO reg_links (agent_id, taxpayer_id, level, start_date, end_date) "
+                "VALUES (1, ?, 'CLIENT', ?, ?)",
+                (taxpayer, f"{year}-01-01", "2021-01-01" if year == 2020 else None),
+            )
+    monkeypatch.setattr(inspect, "PAGE_ROWS", 3)  # so the second client's links straddle two pages
+    shown, query = [], ""
+    for _ in range(5):
+        page = inspect.agent(db, "A1", query)
+        assert page is not None
+        shown += re.findall(
+            r"<tr><td><a href=\"/_inspect/taxpayer/(\d+)\">.*?<td>(\d{4}-\d\d-\d\d)</td>", page.decode()
+        )
+        following = re.search(r"\?after=([^\"]+)\"", page.decode())
+        if following is None:
+            break
+        query = f"after={following.group(1)}"
+    assert shown == [(str(t), f"{y}-01-01") for t in (1, 2, 3) for y in (2020, 2022)]
