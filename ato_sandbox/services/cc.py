@@ -19,12 +19,11 @@ from ato_gateway.wire.events import EventItem
 
 from .. import letters, register
 from ..errors import item
+from . import paging
 from .base import Context, handles
 
 MAX_CLIENTS = 100  # the ATO's own portal stops at 3; a service for software should take a practice's batch
 MAX_YEARS = 5
-DEFAULT_PAGE_SIZE = 500
-MAX_PAGE_SIZE = 500
 
 _SELECT = (
     "SELECT c.id, c.taxpayer_id, c.account_id, c.kind, c.title, c.issued_date, a.kind AS account_kind, a.branch, "
@@ -125,7 +124,7 @@ def list_communications(ctx: Context, request: cc.ListRequest) -> cc.ListRespons
         clients_sql = "1 = 1"
     else:
         clients_sql = f"c.taxpayer_id IN ({', '.join('?' * len(named))})"
-    size = min(request.page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+    size = paging.page_size(request.page_size)
     rows = _dicts(
         ctx.db.execute(
             f"{select} WHERE {clients_sql} AND c.issued_date BETWEEN ? AND ? AND (c.issued_date, c.id) > (?, ?) "

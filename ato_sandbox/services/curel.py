@@ -3,8 +3,6 @@ them."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -14,6 +12,7 @@ from ato_gateway.wire.documents.common import Account, PersonName
 from ato_gateway.wire.events import EventItem
 
 from .. import errors
+from . import paging
 from .base import Context, handles
 
 
@@ -102,7 +101,6 @@ _SHAPES = {  # level: (has an account, has a role), and what the error says when
     "ACCOUNT": ((True, False), "needs an account and no role"),
     "ROLE": ((True, True), "needs an activity statement account and a role"),
 }
-MAX_PAGE = 500  # clients per List page: the most a request may ask for, and what it gets when it does not ask
 
 
 def _account_label(kind: str | None, branch: str | None) -> str:
@@ -372,25 +370,7 @@ def remove(ctx: Context, request: curel.RemoveRequest) -> curel.RemoveResponse:
 
 # --- List ----------------------------------------------------------------------------------------------------------
 
-_TOKEN_PREFIX = "curel-list:"  # noqa: S105 - a continuation prefix, not a secret
-
-
-def _continuation(taxpayer_id: int) -> str:
-    """A keyset position (the last client's register id), opaque to the portal."""
-    return base64.urlsafe_b64encode(f"{_TOKEN_PREFIX}{taxpayer_id}".encode()).decode("ascii")
-
-
-def _position(ctx: Context, token: str | None) -> int:
-    if token is None:
-        return 0
-    try:
-        text = base64.urlsafe_b64decode(token.encode("ascii")).decode("ascii")
-    except (binascii.Error, UnicodeError, ValueError):
-        ctx.fail("CMN.ATO.CUREL.LST01")
-    number = text.removeprefix(_TOKEN_PREFIX)
-    if number == text or not number.isdigit():
-        ctx.fail("CMN.ATO.CUREL.LST01")
-    return int(number)
+_LIST_SCOPE = "curel-list"  # the continuation's scope (paging.token): the agent's client list
 
 
 def _selection(ctx: Context, request: curel.ListRequest) -> tuple[str, list[Any]]:
@@ -441,8 +421,10 @@ def _listed_client(taxpayer: dict[str, Any], links: list[curel.ListedRelationshi
 def list_links(ctx: Context, request: curel.ListRequest) -> curel.ListResponse:
     """One page of the agent's clients in register order, each with its links; a continuation while more remain.
     Pages are keyset positions, so a change between pages neither repeats nor skips a client."""
-    size = min(request.page_size or MAX_PAGE, MAX_PAGE)
-    after = _position(ctx, request.continuation)
+    size = paging.page_size(request.page_size)
+    after = paging.position(_LIST_SCOPE, request.continuation)
+    if after is None:
+        ctx.fail("CMN.ATO.CUREL.LST01")
     where, params = _selection(ctx, request)
     ids = [
         int(row[0])
@@ -477,4 +459,4 @@ def list_links(ctx: Context, request: curel.ListRequest) -> curel.ListResponse:
     names = [column[0] for column in cursor.description]
     taxpayers = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
     clients = [_listed_client(taxpayer, links[int(taxpayer["id"])]) for taxpayer in taxpayers]
-    return curel.ListResponse(clients=clients, continuation=_continuation(ids[-1]) if more else None)
+    return curel.ListResponse(clients=clients, continuation=paging.token(_LIST_SCOPE, ids[-1]) if more else None)
