@@ -297,6 +297,8 @@ _FUTURE = date(2026, 12, 1)
          [("CMN.ATO.CUADDR.ADR03", "Address[1]/TelephoneNumberT")]),
         ([cuaddr.AddressUpdate("EML", electronic="jo.example.com")],
          [("CMN.ATO.CUADDR.ADR04", "Address[1]/ElectronicAddressT")]),
+        ([cuaddr.AddressUpdate("EML", electronic="jo@example")],
+         [("CMN.ATO.CUADDR.ADR04", "Address[1]/ElectronicAddressT")]),
         ([cuaddr.AddressUpdate("PHN", HOME, phone="0298765432")], [("CMN.ATO.CUADDR.ADR05", "Address[1]")]),
         ([cuaddr.AddressUpdate("POS", HOME), cuaddr.AddressUpdate("POS", HOME)],
          [("CMN.ATO.CUADDR.ADR06", "Address[2]/UsageC")]),
@@ -308,6 +310,7 @@ _FUTURE = date(2026, 12, 1)
           ("CMN.ATO.CUADDR.ADR03", "Address[2]/TelephoneNumberT")]),
     ],
     ids=["postcode-of-another-state", "au-needs-state-and-postcode", "phone-not-digits", "email-without-at",
+         "email-without-a-top-level-domain",
          "wrong-shape-for-usage", "usage-twice", "future-start", "before-current-start", "every-problem-at-once"],
 )  # fmt: skip
 @pytest.mark.parametrize("function", [api.validate, api.submit], ids=["validate", "submit"])

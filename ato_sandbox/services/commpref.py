@@ -7,7 +7,6 @@ set one gets the ATO's default, ELEC (letters to the agent's online inbox).
 
 from __future__ import annotations
 
-import re
 import sqlite3
 from dataclasses import dataclass
 from datetime import date
@@ -18,19 +17,9 @@ from ato_gateway.wire.documents.common import ClientIdentifier
 
 from ..errors import item
 from .base import Context, handles
+from .cuaddr import email_ok
 
 ATO_DEFAULT_CHANNEL = "ELEC"
-MAX_EMAIL_LENGTH = 254  # RFC 5321's limit on a forward path
-_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
-_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-# A dot-atom local part and a domain of at least two labels ending in a letters-only top-level label: what mail to
-# a client can actually be delivered to, without quoted local parts or address literals.
-_EMAIL = re.compile(rf"{_ATOM}(?:\.{_ATOM})*@(?:{_LABEL}\.)+[A-Za-z]{{2,63}}")
-
-
-def valid_email(address: str) -> bool:
-    local = address.rpartition("@")[0]
-    return len(address) <= MAX_EMAIL_LENGTH and len(local) <= 64 and _EMAIL.fullmatch(address) is not None
 
 
 def _client(ctx: Context, client: ClientIdentifier | None) -> int | None:
@@ -106,7 +95,7 @@ def _check(ctx: Context, request: commpref.PreferenceChange) -> _Change:
             problems.append(item("CMN.ATO.COMMPREF.CHN01"))
         if email is None:
             problems.append(item("CMN.ATO.COMMPREF.EML01"))
-        elif not valid_email(email):
+        elif not email_ok(email):
             problems.append(item("CMN.ATO.COMMPREF.EML02", Email=email))
     elif email is not None:
         ctx.warn("CMN.ATO.COMMPREF.EML03", Channel=channel)

@@ -11,6 +11,7 @@ belongs to the same service suite (CUDEMOGR).
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -82,9 +83,18 @@ def phone_ok(text: str) -> bool:
     return text.isascii() and text.isdigit() and 6 <= len(text) <= 15
 
 
-def email_ok(text: str) -> bool:
-    local, at, domain = text.partition("@")
-    return bool(at and local and domain) and "@" not in domain and not any(c.isspace() for c in text)
+MAX_EMAIL_LENGTH = 254  # RFC 5321's limit on a forward path
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+# A dot-atom local part and a domain of at least two labels ending in a letters-only top-level label: what mail to
+# a client can actually be delivered to, without quoted local parts or address literals.
+_EMAIL = re.compile(rf"{_ATOM}(?:\.{_ATOM})*@(?:{_LABEL}\.)+[A-Za-z]{{2,63}}")
+
+
+def email_ok(address: str) -> bool:
+    """The one rule for an email address, wherever one is given (CUADDR, CUAUTHCNTCT, COMMPREF)."""
+    local = address.rpartition("@")[0]
+    return len(address) <= MAX_EMAIL_LENGTH and len(local) <= 64 and _EMAIL.fullmatch(address) is not None
 
 
 def given(value: str | None) -> bool:
