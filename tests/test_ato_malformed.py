@@ -8,7 +8,7 @@ import pytest
 
 from ato_gateway.api import base
 from ato_gateway.wire import registry
-from ato_gateway.wire.documents import codec
+from ato_gateway.wire.documents import codec, curel
 from tests.ato_fixtures import Ato, error_codes
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -27,3 +27,20 @@ def test_a_malformed_document_is_refused_with_the_xsd_error(ato: Ato, action: re
     assert error_codes(reply) == ["CMN.ATO.GEN.XML03"] and reply.document is None
     assert "NotAnElementT" in reply.errors[0].text  # the XSD's own words say what is wrong
     assert ato.sandbox.control("GET", "register")["counts"] == before  # the register is untouched
+
+
+def test_the_xsd_error_withholds_a_tfn_it_quotes(ato: Ato) -> None:
+    # The XSD's words quote the value a pattern refused; a TFN (or an account number) must not reach an error text.
+    response_class = codec.document_class(curel.SearchRequest.SERVICE_ACTION, "CURELSearchResponse")
+    assert response_class is not None
+    for tfn in ("8765 43210", "1234567820"):
+        root, namespace = curel.SearchRequest.ROOT, curel.SearchRequest.NAMESPACE
+        document = (
+            f'<{root} xmlns="{namespace}"><ClientIdentifier><TaxFileNumberId>{tfn}</TaxFileNumberId>'
+            f"</ClientIdentifier></{root}>"
+        )
+        reply = ato.reply(ato.send_raw(curel.SearchRequest.SERVICE_ACTION, document), response_class)
+        assert error_codes(reply) == ["CMN.ATO.GEN.XML03"]
+        error = reply.errors[0]
+        assert "TaxFileNumberId" in error.text and "(withheld)" in error.text, error.text
+        assert tfn not in error.text and tfn not in str(error.parameters)
