@@ -118,6 +118,8 @@ def agent(db: sqlite3.Connection, tan: str, query: str) -> bytes | None:
         return None
     # The position after the last row shown: (taxpayer id, link id), as a client's links may span two pages.
     after_taxpayer, _, after_link = parse_qs(query).get("after", ["0"])[0].partition("-")
+    if not (after_taxpayer or "0").isdigit() or not (after_link or "0").isdigit():
+        return None
     after = (int(after_taxpayer or 0), int(after_link or 0))
     links = db.execute(
         "SELECT l.taxpayer_id, l.id, t.tfn, t.entity, t.family_name, t.given_name, t.organisation_name, l.level, "

@@ -86,3 +86,4 @@ def test_agent_page_pages_through_every_link_when_a_client_has_several(monkeypat
             break
         query = f"after={following.group(1)}"
     assert shown == [(str(t), f"{y}-01-01") for t in (1, 2, 3) for y in (2020, 2022)]
+    assert inspect.agent(db, "A1", "after=1-x") is None  # a 404, not a server error
