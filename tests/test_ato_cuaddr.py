@@ -251,6 +251,7 @@ def test_submit_for_several_accounts_replaces_each_accounts_address(ato: Ato):
 def test_batches_keep_each_message_within_the_atos_limit_of_accounts(ato: Ato):
     many = [Account("AS", f"{n:03d}") for n in range(1, 61)]
     assert [len(b) for b in api.batches(many)] == [25, 25, 10] and [a for b in api.batches(many) for a in b] == many
+    assert api.batches([]) == [[]]  # client level: one message, rather than silently none
     with pytest.raises(ValueError, match="at most 25"):
         api.submit(practice=ato.practice, abn="51824753556", accounts=many, addresses=[cuaddr.AddressUpdate("PHN")])
     owner = _client(

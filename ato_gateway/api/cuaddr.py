@@ -96,8 +96,9 @@ def submit(
 
 
 def batches(accounts: Sequence[Account]) -> list[list[Account]]:
-    """The accounts in groups the ATO accepts in one message, in their order."""
-    return [list(accounts[i : i + MAX_ACCOUNTS]) for i in range(0, len(accounts), MAX_ACCOUNTS)]
+    """The accounts in groups the ATO accepts in one message, in their order; no accounts is one message at client
+    level (not none at all)."""
+    return [list(accounts[i : i + MAX_ACCOUNTS]) for i in range(0, len(accounts), MAX_ACCOUNTS)] or [[]]
 
 
 def submit_batches(
