@@ -8,6 +8,7 @@ from typing import Any
 from django import forms
 
 from clients.models import Client
+from clients.tfn import tfn_lookup_hash
 from clients.validation import clean_abn, clean_birth_date, clean_tfn, clean_wpn
 from relationships.models import Level, Link, describe_level
 from relationships.services import LinkKey, NotReady, client_identification
@@ -61,6 +62,8 @@ class SearchForm(forms.Form):
                 data["identifier"] = _CLEANERS[kind](raw)
             except forms.ValidationError as problem:
                 self.add_error("identifier", problem)
+            else:
+                self._check_same_client(kind, data["identifier"])
         elif self.on_record and self.client is not None:
             try:
                 data["identifier_kind"], data["identifier"] = client_identification(self.client)
@@ -76,6 +79,21 @@ class SearchForm(forms.Form):
         elif not data.get("organisation_name"):
             self.add_error("organisation_name", "The ATO matches an organisation by its name: type it.")
         return data
+
+    def _check_same_client(self, kind: str, value: str) -> None:
+        """Started from a client's page, the links found are recorded against that client: a number typed that
+        the register holds for no one or for someone else would link the wrong client, so it is refused here."""
+        client = self.client
+        if client is None:
+            return
+        held = {"TFN": client.tfn_hash, "ABN": client.abn, "WPN": client.wpn}[kind]
+        typed = tfn_lookup_hash(value) if kind == "TFN" else value
+        if held and held != typed:
+            self.add_error(
+                "identifier",
+                f"This is not the {kind} on record for {client}. Leave it blank to use the one on record, or add "
+                "someone else from Relationships.",
+            )
 
     def search_fields(self) -> dict[str, Any]:
         """The keyword arguments of ``services.start_search`` (the identifier in clear, only for the service)."""

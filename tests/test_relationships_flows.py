@@ -324,6 +324,18 @@ def test_a_register_client_is_searched_with_its_identifier_on_record(ato: Ato, a
     assert Client.objects.count() == 1 and Link.objects.current().get().client == client
 
 
+def test_another_number_typed_on_a_register_clients_page_is_refused(agent: User, login: Any) -> None:
+    """Links found from a client's page are recorded against that client: someone else's TFN must not get there."""
+    client = Client(practice=agent.tenant, kind="individual", family_name="Citizen", given_names="Jan")
+    client.set_tfn("123456782")
+    client.set_names()
+    client.save()
+    person = {"tfn": "876543210", "family_name": "Citizen", "given_name": "Jan", "birth_date": "1980-01-02"}
+    response = login(agent).post(f"{reverse('relationships:add')}?client={client.pk}", _search_form(person))
+    assert response.status_code == 200 and "not the TFN on record" in response.content.decode()
+    assert not AtoRequest.objects.exists()
+
+
 # --- without the stand-in ATO: requests as the worker leaves them -------------------------------------------------
 
 FOUND = {"entity_type": "IND", "person_name": {"family_name": "Citizen", "given_name": "Jan"}, "accounts": []}
