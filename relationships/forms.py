@@ -82,7 +82,7 @@ class SearchForm(forms.Form):
 
     def _check_same_client(self, kind: str, value: str) -> None:
         """Started from a client's page, the links found are recorded against that client: a number typed that
-        the register holds for no one or for someone else would link the wrong client, so it is refused here."""
+        differs from the one on record for that client would link the wrong client, so it is refused here."""
         client = self.client
         if client is None:
             return
