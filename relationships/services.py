@@ -105,10 +105,14 @@ def _names(req: AtoRequest) -> dict[str, Any]:
     }
 
 
+def _subject(req: AtoRequest) -> Subject:
+    """What the gateway's console shows the message is about (masked: the identifier is a TFN at times)."""
+    return Subject(SUBJECT, str(req.pk), f"{req.get_kind_display()} {req.masked_identifier}")
+
+
 def _send(req: AtoRequest) -> None:
     """Record the request's message in the caller's transaction (the gateway sends it after commit)."""
-    subject = Subject(SUBJECT, str(req.pk), f"{req.get_kind_display()} {req.masked_identifier}")
-    common: dict[str, Any] = {"practice": req.practice, "created_by": req.created_by, "subject": subject}
+    common: dict[str, Any] = {"practice": req.practice, "created_by": req.created_by, "subject": _subject(req)}
     links = [relationship_of(k) for k in req.links]
     if req.kind == RequestKind.SEARCH:
         message = api.search(**common, **_identification(req), **_names(req))
@@ -133,7 +137,7 @@ def send_many(reqs: Sequence[AtoRequest]) -> None:
     asked = [
         (
             api.LinkRequest(links=[relationship_of(k) for k in r.links], **_identification(r), **_names(r)),
-            Subject(SUBJECT, str(r.pk), f"{r.get_kind_display()} {r.masked_identifier}"),
+            _subject(r),
         )
         for r in reqs
     ]
