@@ -177,7 +177,8 @@ RQ_QUEUES = {
 }
 # Jobs are pushed only when the transaction that wrote their rows commits: a worker must never pick up a
 # job whose row it cannot yet see, and a rolled-back request must enqueue nothing.
-RQ = {"COMMIT_MODE": "on_db_commit"}
+# Jobs run in the worker process, not a forked child per job (portal/worker.py says why).
+RQ = {"COMMIT_MODE": "on_db_commit", "WORKER_CLASS": "portal.worker.Worker"}
 
 AUTH_USER_MODEL = "portal.User"
 AUTHENTICATION_BACKENDS = [
@@ -277,6 +278,8 @@ GATEWAY_BACKOFF_CAP_SECONDS = float(env_str("GATEWAY_BACKOFF_CAP_SECONDS", "600"
 # One RQ job carries up to this many messages: a job costs ~6 ms of RQ overhead here, so one job per message would
 # cap a worker near 150 messages a second.
 GATEWAY_BATCH_SIZE = env_int("GATEWAY_BATCH_SIZE", 50)
+# Exchanges in flight per worker process: waiting for one reply overlaps with signing the next.
+GATEWAY_SEND_THREADS = env_int("GATEWAY_SEND_THREADS", 8)
 # A row claimed by a worker that has not finished within this long is presumed lost with its worker.
 # It must outlast the send job's own timeout (GATEWAY_JOB_TIMEOUT_SECONDS), or a slow batch would be sent twice.
 GATEWAY_JOB_TIMEOUT_SECONDS = env_int("GATEWAY_JOB_TIMEOUT_SECONDS", 900)
