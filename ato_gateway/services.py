@@ -18,7 +18,7 @@ import django_rq
 from cryptography.hazmat.primitives import hashes, serialization
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from lxml import etree
@@ -243,7 +243,6 @@ def outbox_dispatch(ids: list[int], *, delay: timedelta | None = None) -> None:
 # records every outcome in one transaction. Per message that is a fraction of a database round trip instead of
 # a dozen, which is what lets one worker keep up with hundreds of messages a second.
 
-SEND_THREADS = 8
 TRANSIENT_EBMS = {"EBMS:0005", "EBMS:0006"}
 
 
@@ -340,7 +339,7 @@ def outbox_send_batch(ids: list[int], *, worker: str) -> None:
         endpoint = "single-sync" if service.pattern == "single-sync" else "async-push"
         prepared.append((message, started, f"{settings.ATO_EBMS_URL}/{endpoint}", body, content_type))
     if prepared:
-        with ThreadPoolExecutor(max_workers=min(SEND_THREADS, len(prepared))) as pool:
+        with ThreadPoolExecutor(max_workers=min(settings.GATEWAY_SEND_THREADS, len(prepared))) as pool:
             decisions.extend(pool.map(_exchange, prepared))
     _record(decisions, worker)
 
@@ -604,17 +603,21 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=random.uniform(ceiling / 2, ceiling))
 
 
-_TOKENS = re.compile(
-    rb"(<(?:\w+:)?(?:Assertion|BinarySecurityToken|SignatureValue)\b[^>]*>).*?(</(?:\w+:)?"
-    rb"(?:Assertion|BinarySecurityToken|SignatureValue)>)",
-    re.S,
-)
+# The whole WS-Security header is left out of what the console keeps: the SAML token and the signature are
+# secrets or noise to a reader, and the header is two thirds of a message, which every attempt would otherwise
+# store and scan for TFNs. Found with two searches that start at a literal "<" rather than one lazy `.*?` match,
+# which cost six times as much on a 6 KB message.
+_SECURITY_OPEN = re.compile(rb"<(?:\w+:)?Security\b[^>]*>")
+_SECURITY_CLOSE = re.compile(rb"</(?:\w+:)?Security>")
 
 
 def _excerpt(data: bytes) -> str:
-    """What the console shows of a wire message: security tokens cut out, TFNs masked, size capped."""
-    cut = _TOKENS.sub(rb"\1[omitted]\2", data[:EXCERPT_LIMIT])
-    return redact_tfns(cut.decode("utf-8", "replace"))
+    """What the console shows of a wire message: the security header cut out, TFNs masked, size capped."""
+    opening = _SECURITY_OPEN.search(data)
+    closing = _SECURITY_CLOSE.search(data, opening.end()) if opening else None
+    if opening and closing:
+        data = data[: opening.end()] + b"[omitted]" + data[closing.start() :]
+    return redact_tfns(data[:EXCERPT_LIMIT].decode("utf-8", "replace"))
 
 
 _FIELDS = [
@@ -707,9 +710,7 @@ def _record(decisions: list[Decision], worker: str) -> None:
                 pulls.add(m.practice_id)
             updated.append(m)
         MessageAttempt.objects.bulk_create(attempts)
-        # One plain UPDATE a row: bulk_update's CASE expressions cost ~2.5 ms of Python a row here.
-        for m in updated:
-            OutboxMessage.objects.filter(pk=m.pk).update(**{f: getattr(m, f) for f in _FIELDS})
+        _save_outcomes(updated)
         by_practice: dict[int, list[tuple[str, Any, str, dict[str, Any]]]] = {}
         for m, action, details in audits:
             target_repr = f"{m.service} {m.action} {m.subject_repr}".strip()
@@ -721,6 +722,26 @@ def _record(decisions: list[Decision], worker: str) -> None:
         outbox_dispatch([pk], delay=max(at - now, timedelta(0)))
     for practice_id in pulls:
         _schedule_pull(practice_id, timedelta(seconds=1))
+
+
+def _save_outcomes(messages: list[OutboxMessage]) -> None:
+    """Write the outcome fields of many messages with one prepared UPDATE sent as a batch (executemany pipelines
+    it on PostgreSQL). Measured per row: bulk_update's CASE expressions cost about 2.5 ms of Python, one
+    QuerySet.update() about 0.5 ms and a round trip; this costs a few microseconds."""
+    if not messages:
+        return
+    fields = [OutboxMessage._meta.get_field(name) for name in _FIELDS]
+    quote = connection.ops.quote_name
+    sql = "UPDATE {} SET {} WHERE {} = %s".format(  # noqa: S608 - names from the model, values are parameters
+        quote(OutboxMessage._meta.db_table),
+        ", ".join(f"{quote(field.column)} = %s" for field in fields),
+        quote(OutboxMessage._meta.pk.column),
+    )
+    rows = [
+        [field.get_db_prep_save(getattr(m, field.attname), connection) for field in fields] + [m.pk] for m in messages
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
 
 
 def _run_handler(message: OutboxMessage, outcome: Outcome) -> None:

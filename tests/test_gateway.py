@@ -83,7 +83,8 @@ def test_round_trip_to_the_handler(credentialed, gateway, received):
     assert [(mid, o.ok) for mid, o in received] == [(message.message_id, True)]
     attempt = message.attempt_log.get()
     assert attempt.http_status == 200 and attempt.outcome == "ok"
-    assert "[omitted]" in attempt.request_excerpt  # the SAML token and signature are not kept
+    assert "[omitted]" in attempt.request_excerpt  # the security header (SAML token, signature) is not kept
+    assert "Assertion" not in attempt.request_excerpt and "SignatureValue" not in attempt.request_excerpt
     assert gateway.stats()["applied"][message.message_id] == 1
     assert AuditEvent.objects.filter(action="ato.message_done", object_id=str(message.pk)).exists()
 
