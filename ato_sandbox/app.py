@@ -85,6 +85,7 @@ class SandboxApp:
         with self.storage.write() as db:
             inspect.create_schema(db)
         self.faults = Faults(self.storage, default_timeout_seconds=default_timeout_seconds)
+        self._trusted: dict[tuple[bytes, tuple[bytes, ...]], bool] = {}  # only positive decisions are kept
 
     # --- WSGI ---
 
@@ -140,8 +141,7 @@ class SandboxApp:
     def _exchange(self, environ: dict[str, Any], start_response: StartResponse, path: str) -> Iterable[bytes]:
         body = self._read_body(environ)
         content_type = environ.get("CONTENT_TYPE", "")
-        self.storage.increment("received")
-        decision: Decision = self.faults.decide()
+        decision: Decision = self.faults.decide()  # counts it as received
         if decision.latency_ms:
             time.sleep(decision.latency_ms / 1000)
         if decision.outcome in ("outage", "http_503"):
@@ -198,9 +198,19 @@ class SandboxApp:
         Expired or not-yet-valid certificates are refused whoever issued them."""
         wsse.check_validity(certificate)
         der = certificate.public_bytes(Encoding.DER)
-        anchors = [self.pki.ca_certificate] + [
-            c for pem in self.storage.trusted_pems() for c in x509.load_pem_x509_certificates(pem)
-        ]
+        pems = tuple(self.storage.trusted_pems())
+        # The same few credentials sign every message: a decision is kept per certificate and set of trusted
+        # certificates (a change to that set, from any worker process, starts afresh). Validity is checked above
+        # on every message.
+        key = (der, pems)
+        if key not in self._trusted:
+            self._trusted[key] = self._decide_trust(certificate, der, pems)
+            if len(self._trusted) > 1024:
+                self._trusted.clear()
+        return True
+
+    def _decide_trust(self, certificate: x509.Certificate, der: bytes, pems: tuple[bytes, ...]) -> bool:
+        anchors = [self.pki.ca_certificate] + [c for pem in pems for c in x509.load_pem_x509_certificates(pem)]
         for anchor in anchors:
             if anchor.public_bytes(Encoding.DER) == der:
                 return True

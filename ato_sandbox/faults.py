@@ -38,12 +38,16 @@ class Faults:
         self.default_timeout_seconds = default_timeout_seconds
 
     def decide(self) -> Decision:
-        """Consume the next outcome: an outage, then a queued ``next`` outcome, then a random draw."""
+        """Count the exchange as received and consume its outcome: an outage, then a queued ``next`` outcome,
+        then a random draw. One transaction: every exchange pays for it, so it is the only one before the
+        message itself is read."""
         with self.storage.write() as db:
-            random_settings: dict[str, Any] = self.storage.setting("random", {}, db)
+            self.storage.increment("received", 1, db)
+            found = self.storage.settings(("random", "timeout_seconds", "outage_until"), db)
+            random_settings: dict[str, Any] = found.get("random", {})
             latency = int(random_settings.get("latency_ms", 0) or 0)
-            timeout = float(self.storage.setting("timeout_seconds", self.default_timeout_seconds, db))
-            if float(self.storage.setting("outage_until", 0.0, db)) > time.time():
+            timeout = float(found.get("timeout_seconds", self.default_timeout_seconds))
+            if float(found.get("outage_until", 0.0)) > time.time():
                 return Decision("outage", latency, timeout)
             row = db.execute("SELECT seq, outcome FROM next_outcomes ORDER BY seq LIMIT 1").fetchone()
             if row is not None:

@@ -124,6 +124,12 @@ class Storage:
         row = (db or self.connection()).execute("SELECT value FROM settings WHERE name = ?", (name,)).fetchone()
         return json.loads(row[0]) if row else default
 
+    def settings(self, names: tuple[str, ...], db: sqlite3.Connection) -> dict[str, Any]:
+        """Several settings in one query; names that are not set are absent."""
+        marks = ", ".join("?" * len(names))
+        rows = db.execute(f"SELECT name, value FROM settings WHERE name IN ({marks})", names)  # noqa: S608
+        return {str(name): json.loads(value) for name, value in rows}
+
     def set_setting(self, name: str, value: Any, db: sqlite3.Connection) -> None:
         db.execute(
             "INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value",

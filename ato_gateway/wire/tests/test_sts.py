@@ -113,3 +113,20 @@ def test_the_token_in_a_message_must_be_valid_and_the_signers(pki: Pki) -> None:
     )
     with pytest.raises(wire.TokenRejected, match="no SAML token"):
         wire.parse_request(body, content_type, trust=pki.trust, token_issuer=pki.ato)
+
+
+def test_a_token_checked_once_is_still_checked_for_time_issuer_and_changes(pki: Pki) -> None:
+    """The signature check of a token is kept for its identical bytes; nothing else is skipped on later uses."""
+    first = wire.saml_verify_assertion(pki.token, issuer_certificate=pki.ato)
+    first.attributes.clear()  # what a caller does with its copy does not reach the next caller
+    again = wire.saml_verify_assertion(pki.token, issuer_certificate=pki.ato)
+    assert again.attributes[registry.SAML_ATTRIBUTE_CERTIFICATE_SERIAL] == str(pki.certificate.serial_number)
+    with pytest.raises(wire.TokenRejected, match="expired"):
+        wire.saml_verify_assertion(pki.token, issuer_certificate=pki.ato, now=datetime.now(UTC) + timedelta(hours=1))
+    with pytest.raises(wire.TokenRejected, match="not valid before"):
+        wire.saml_verify_assertion(pki.token, issuer_certificate=pki.ato, now=datetime.now(UTC) - timedelta(hours=1))
+    with pytest.raises(wire.TokenRejected, match="not issued by the token service"):
+        wire.saml_verify_assertion(pki.token, issuer_certificate=pki.certificate)  # the same bytes, another issuer
+    changed = pki.token.replace(b">53004085616</saml2:NameID>", b">53004085617</saml2:NameID>")
+    with pytest.raises(wire.TokenRejected, match="signature is invalid"):
+        wire.saml_verify_assertion(changed, issuer_certificate=pki.ato)
