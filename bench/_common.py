@@ -47,6 +47,28 @@ def bench_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def production_env(**extra: str) -> dict[str, str]:
+    """The environment of a server or worker measured as production runs it: DEBUG off (no query log, no debug
+    cursor), with the development secrets the benchmark's data was written with passed explicitly, and plain HTTP
+    on 127.0.0.1 allowed. Call after Django is set up."""
+    from django.conf import settings
+
+    production = {
+        "DJANGO_DEBUG": "0",
+        "DJANGO_SECRET_KEY": settings.SECRET_KEY,
+        "TFN_ENCRYPTION_KEYS": ",".join(settings.TFN_ENCRYPTION_KEYS),
+        "TFN_HASH_KEY": settings.TFN_HASH_KEY,
+        "CREDENTIAL_ENCRYPTION_KEYS": ",".join(settings.CREDENTIAL_ENCRYPTION_KEYS),
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+        "SECURE_SSL_REDIRECT": "0",
+        "SESSION_COOKIE_SECURE": "0",
+        "CSRF_COOKIE_SECURE": "0",
+        "SECURE_HSTS_SECONDS": "0",
+        "STATIC_MANIFEST": "0",
+    }
+    return bench_env(**{**production, **extra})
+
+
 def note(message: str) -> None:
     print(f"# {message}", flush=True)
 

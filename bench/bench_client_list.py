@@ -10,7 +10,8 @@ scenario's page is checked once beforehand (rows listed, the client searched for
 and p99 <= 100 ms on 2 workers.
 
 Environment: BENCH_SECONDS (10), BENCH_CONNECTIONS (8), BENCH_CLIENTS (50000), BENCH_LOADGEN=python to skip wrk,
-BENCH_SERVER_DEBUG=0 to serve with Django DEBUG off (the same development secrets passed explicitly),
+BENCH_SERVER_DEBUG=1 to serve with Django DEBUG on (by default it is off, as in production, with the development
+secrets passed explicitly),
 BENCH_KEEP_DB=1 to keep the portal_bench database, BENCH_ENFORCE_GOALS=1 to exit non-zero on a missed goal."""
 
 from __future__ import annotations
@@ -38,13 +39,14 @@ from bench._common import (
     free_port,
     make_practice_admin,
     note,
+    production_env,
 )
 from bench._load import HOST, LoadResult, Req, load_tool, run_load
 
 CLIENTS = int(os.environ.get("BENCH_CLIENTS", "50000"))
 SECONDS = float(os.environ.get("BENCH_SECONDS", "10"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "8"))
-SERVER_DEBUG = os.environ.get("BENCH_SERVER_DEBUG", "1") != "0"
+SERVER_DEBUG = os.environ.get("BENCH_SERVER_DEBUG", "0") == "1"
 GOAL_RPS, GOAL_P99_MS = 300.0, 100.0
 GROUPS = ["Payroll", "BAS quarterly", "BAS monthly", "Individuals", "Trusts", "SMSF", "Property", "Partner review"]
 ROW_LINK = re.compile(r'<tr><td><a href="/clients/\d+/">')
@@ -111,24 +113,7 @@ def build_register(count: int) -> dict[str, str]:
 def server_env() -> dict[str, str]:
     if SERVER_DEBUG:
         return bench_env()
-    from django.conf import settings
-
-    # DEBUG off as in production, with the development secrets the data was written with passed explicitly,
-    # and plain HTTP on 127.0.0.1 allowed.
-    return bench_env(
-        DJANGO_DEBUG="0",
-        DJANGO_SECRET_KEY=settings.SECRET_KEY,
-        TFN_ENCRYPTION_KEYS=",".join(settings.TFN_ENCRYPTION_KEYS),
-        TFN_HASH_KEY=settings.TFN_HASH_KEY,
-        # Required without DEBUG since the gateway stores machine credentials; without it gunicorn would not start.
-        CREDENTIAL_ENCRYPTION_KEYS=",".join(settings.CREDENTIAL_ENCRYPTION_KEYS),
-        DJANGO_ALLOWED_HOSTS=HOST,
-        SECURE_SSL_REDIRECT="0",
-        SESSION_COOKIE_SECURE="0",
-        CSRF_COOKIE_SECURE="0",
-        SECURE_HSTS_SECONDS="0",
-        STATIC_MANIFEST="0",
-    )
+    return production_env(DJANGO_ALLOWED_HOSTS=HOST)
 
 
 def start_gunicorn(port: int, log: Path) -> subprocess.Popen[bytes]:
@@ -319,7 +304,7 @@ def main() -> int:
                 + (
                     " (DJANGO_DEBUG=1 for the development secrets; no debug toolbar is installed, but Django's DEBUG "
                     "also logs every SQL query and switches whitenoise to finders with autorefresh; "
-                    "BENCH_SERVER_DEBUG=0 serves with DEBUG off)"
+                    "by default the server runs with DEBUG off)"
                     if SERVER_DEBUG
                     else ""
                 )
