@@ -18,6 +18,7 @@ from portal.crypto import keyring
 from portal.models import Practice, User
 
 _KEYS: dict[tuple[int | None, str], RSAPrivateKey] = {}
+_CHAINS: dict[str, list[x509.Certificate]] = {}  # PEM chain -> its certificates
 
 
 class CredentialQuerySet(models.QuerySet["MachineCredential"]):
@@ -80,7 +81,13 @@ class MachineCredential(models.Model):
         return not self.is_expired and self.days_left < settings.CREDENTIAL_EXPIRY_WARNING_DAYS
 
     def certificates(self) -> list[x509.Certificate]:
-        return x509.load_pem_x509_certificates(self.certificate_chain_pem.encode())
+        """Parsed once per process and chain: every message a worker signs carries the certificate."""
+        chain = _CHAINS.get(self.certificate_chain_pem)
+        if chain is None:
+            chain = _CHAINS[self.certificate_chain_pem] = x509.load_pem_x509_certificates(
+                self.certificate_chain_pem.encode()
+            )
+        return list(chain)
 
     def certificate(self) -> x509.Certificate:
         return self.certificates()[0]

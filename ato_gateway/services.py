@@ -709,7 +709,7 @@ def _record(decisions: list[Decision], worker: str) -> None:
             if m.status == MessageStatus.AWAITING:
                 pulls.add(m.practice_id)
             updated.append(m)
-        MessageAttempt.objects.bulk_create(attempts)
+        _insert_attempts(attempts)
         _save_outcomes(updated)
         by_practice: dict[int, list[tuple[str, Any, str, dict[str, Any]]]] = {}
         for m, action, details in audits:
@@ -724,24 +724,43 @@ def _record(decisions: list[Decision], worker: str) -> None:
         _schedule_pull(practice_id, timedelta(seconds=1))
 
 
+def _insert_attempts(attempts: list[MessageAttempt]) -> None:
+    """One prepared INSERT sent with executemany. bulk_create on PostgreSQL packs each column into an array
+    literal, which psycopg escapes in Python: with two excerpts a row that was 0.37 ms a row, this 0.25 ms."""
+    fields = [f for f in MessageAttempt._meta.concrete_fields if not f.primary_key]
+    sql = "INSERT INTO {} ({}) VALUES ({})".format(  # noqa: S608 - names from the model, values are parameters
+        _quote(MessageAttempt._meta.db_table),
+        ", ".join(_quote(f.column) for f in fields),
+        ", ".join(["%s"] * len(fields)),
+    )
+    _execute_many(sql, [[f.get_db_prep_save(f.pre_save(a, True), connection) for f in fields] for a in attempts])
+
+
 def _save_outcomes(messages: list[OutboxMessage]) -> None:
     """Write the outcome fields of many messages with one prepared UPDATE sent as a batch (executemany pipelines
     it on PostgreSQL). Measured per row: bulk_update's CASE expressions cost about 2.5 ms of Python, one
     QuerySet.update() about 0.5 ms and a round trip; this costs a few microseconds."""
-    if not messages:
-        return
-    fields = [OutboxMessage._meta.get_field(name) for name in _FIELDS]
-    quote = connection.ops.quote_name
-    sql = "UPDATE {} SET {} WHERE {} = %s".format(  # noqa: S608 - names from the model, values are parameters
-        quote(OutboxMessage._meta.db_table),
-        ", ".join(f"{quote(field.column)} = %s" for field in fields),
-        quote(OutboxMessage._meta.pk.column),
+    fields = sorted(
+        (f for f in OutboxMessage._meta.concrete_fields if f.name in _FIELDS), key=lambda f: _FIELDS.index(f.name)
     )
-    rows = [
-        [field.get_db_prep_save(getattr(m, field.attname), connection) for field in fields] + [m.pk] for m in messages
-    ]
-    with connection.cursor() as cursor:
-        cursor.executemany(sql, rows)
+    sql = "UPDATE {} SET {} WHERE {} = %s".format(  # noqa: S608 - names from the model, values are parameters
+        _quote(OutboxMessage._meta.db_table),
+        ", ".join(f"{_quote(f.column)} = %s" for f in fields),
+        _quote(OutboxMessage._meta.pk.column if OutboxMessage._meta.pk else "id"),
+    )
+    _execute_many(
+        sql, [[f.get_db_prep_save(getattr(m, f.attname), connection) for f in fields] + [m.pk] for m in messages]
+    )
+
+
+def _quote(name: str | None) -> str:
+    return str(connection.ops.quote_name(str(name)))
+
+
+def _execute_many(sql: str, rows: list[list[Any]]) -> None:
+    if rows:
+        with connection.cursor() as cursor:
+            cursor.executemany(sql, rows)
 
 
 def _run_handler(message: OutboxMessage, outcome: Outcome) -> None:
