@@ -1,5 +1,6 @@
-"""The RQ worker process of bench_ato_lists: RQ's default forking Worker on the "high" queue, as production runs it
-(`manage.py rqworker high ... --with-scheduler`), with a paging handler registered for CUREL List and CC List.
+"""The RQ worker process of bench_ato_lists: the project's worker class (portal.worker.Worker, jobs run in the
+worker process) on the "high" queue, as production runs it (`manage.py rqworker high ... --with-scheduler`), with
+a paging handler registered for CUREL List and CC List.
 
 The handler streams each page with `base.stream` and, while the page carries a continuation, records the request
 for the next page with the typed API function, so the whole list is paged inside the worker. It keeps nothing of
@@ -164,8 +165,8 @@ def main() -> None:
     import django_rq
     from django.db import connections
 
-    worker = django_rq.get_worker("high")  # the settings' worker class: RQ's forking Worker, as in production
-    connections.close_all()  # no connection may cross the fork into a work horse (rqworker does the same)
+    worker = django_rq.get_worker("high")  # the settings' worker class, as in production
+    connections.close_all()  # a fresh connection for the worker, as rqworker does
     # With the scheduler, as production runs it: a page whose exchange failed transiently is retried later.
     worker.work(with_scheduler=True, logging_level="WARNING")
 

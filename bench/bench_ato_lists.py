@@ -9,8 +9,8 @@ with `base.stream` and records the next page's request while the answer carries 
 
 Figures:
 1. Pages per second for each list, from the first request recorded to the last page's handler committing.
-2. Peak memory of the worker while paging: the sum of VmRSS over the worker's process tree (its parent, the
-   forked work horse of each page and RQ's scheduler process), polled every ~50 ms. Goal: <= 300 MB. A forked
+2. Peak memory of the worker while paging: the sum of VmRSS over the worker's process tree (the worker, which
+   runs each page's job itself, and RQ's scheduler process), polled every ~50 ms. Goal: <= 300 MB. A forked
    child shares its parent's pages, so the RSS sum counts them twice; the PSS sum (shared pages split between
    the processes) is printed next to it.
 Totals are verified: every client and every letter the register says the agent sees is counted exactly once

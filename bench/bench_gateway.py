@@ -6,7 +6,13 @@
    HTTP -> the stand-in ATO process (verifies, applies, signs its reply) -> reply verified -> outcome recorded.
    Goal: >= 300/s on this 2-core machine with worker, stand-in ATO, PostgreSQL and Redis all running here.
 
-Environment: BENCH_MESSAGES (2000), BENCH_WORKERS (4), BENCH_KEEP_DB=1, BENCH_ENFORCE_GOALS=1."""
+Layout: BENCH_WORKERS rqworker processes (3) with GATEWAY_SEND_THREADS exchanges in flight each (8); the stand-in
+ATO as BENCH_SANDBOX_WORKERS gunicorn processes (4) of BENCH_SANDBOX_THREADS threads (1). Measured here, fewer
+threads per sandbox process did better (each request is CPU-bound Python, so threads only contend for the GIL):
+in runs of the same hour, 2x8 gave 193-225/s and 4x1 273-297/s. Between hours this machine's speed for the same run
+varied by about a quarter, so compare layouts in alternating runs.
+
+Environment: BENCH_MESSAGES (3000), the layout above, BENCH_KEEP_DB=1, BENCH_ENFORCE_GOALS=1."""
 
 from __future__ import annotations
 
@@ -23,11 +29,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from ato_sandbox.testing import running_sandbox
 from bench._common import PY, ROOT, Figures, bench_database, bench_env, note, production_env
 
-MESSAGES = int(os.environ.get("BENCH_MESSAGES", "2000"))
-WORKERS = int(os.environ.get("BENCH_WORKERS", "4"))
+MESSAGES = int(os.environ.get("BENCH_MESSAGES", "3000"))
+WORKERS = int(os.environ.get("BENCH_WORKERS", "3"))
 WORKER_ARGS = os.environ.get("BENCH_WORKER_ARGS", "").split()
-SANDBOX_WORKERS = int(os.environ.get("BENCH_SANDBOX_WORKERS", "2"))
-SANDBOX_THREADS = int(os.environ.get("BENCH_SANDBOX_THREADS", "8"))
+SANDBOX_WORKERS = int(os.environ.get("BENCH_SANDBOX_WORKERS", "4"))
+SANDBOX_THREADS = int(os.environ.get("BENCH_SANDBOX_THREADS", "1"))
 
 
 def signing_ratio(figures: Figures) -> None:
@@ -152,7 +158,8 @@ def round_trips(figures: Figures, data_dir: str) -> None:
             raise SystemExit(f"only {done} of {MESSAGES} messages completed")
         rate = MESSAGES / elapsed
         note(
-            f"{MESSAGES} pings, {WORKERS} rqworker processes (started before the clock) {' '.join(WORKER_ARGS)}, "
+            f"{MESSAGES} pings, {WORKERS} rqworker processes (started before the clock) {' '.join(WORKER_ARGS)} "
+            f"with {settings.GATEWAY_SEND_THREADS} send threads each, "
             f"stand-in ATO with {SANDBOX_WORKERS} gunicorn workers x {SANDBOX_THREADS} threads"
         )
         figures.add("gateway_round_trips_per_s", rate, "msg/s")
