@@ -33,6 +33,7 @@ def test_a_job_after_the_server_ended_the_workers_connection_gets_a_new_one(prac
     job = queue.enqueue(count_practices)
     Worker([queue], connection=queue.connection).work(burst=True)
     job.refresh()
-    assert job.is_finished, job.latest_result().exc_string if job.latest_result() else job.get_status()
+    result = job.latest_result()
+    assert job.is_finished, result.exc_string if result is not None else job.get_status()
     assert job.return_value() == 1
     assert connection.connection.info.backend_pid != backend
