@@ -65,6 +65,10 @@ def post(url: str, body: bytes, content_type: str, *, timeout: tuple[float, floa
             content=body,
             extensions={"timeout": {"connect": connect, "read": read, "write": read, "pool": read}},
         )
+    except httpcore.UnsupportedProtocol as exc:  # the configured URL is not http(s): sending again will not help
+        raise TransportError(
+            f"The ATO address {url!r} is not an HTTP(S) URL.", permanent=True, code="HTTP:URL"
+        ) from exc
     except httpcore.TimeoutException as exc:
         raise TransportError(
             f"The ATO did not answer in time ({exc.__class__.__name__}).", permanent=False, code="HTTP:TIMEOUT"
