@@ -141,14 +141,28 @@ class SandboxApp:
     def _exchange(self, environ: dict[str, Any], start_response: StartResponse, path: str) -> Iterable[bytes]:
         body = self._read_body(environ)
         content_type = environ.get("CONTENT_TYPE", "")
-        decision: Decision = self.faults.decide()  # counts it as received
+        decision: Decision = self.faults.decide()
         if decision.latency_ms:
             time.sleep(decision.latency_ms / 1000)
         if decision.outcome in ("outage", "http_503"):
             return self._send(start_response, Answer(503, "text/plain", b"The service is unavailable.\n"))
         if decision.outcome == "http_500":
             return self._send(start_response, Answer(500, "text/plain", b"Internal server error.\n"))
-        answer = self._sts(body) if path == "/sts" else self._ebms(EBMS_ENDPOINTS[path], body, content_type)
+        # Counters still to add: in the message's own transaction when there is one (see Faults.decide), after.
+        counts = [] if decision.counted else ["received"]
+        if decision.outcome in ("ok", "malformed", "bad_signature"):
+            counts.append("answered")  # its answer goes back (a reset or a timeout keeps it)
+        try:
+            if path == "/sts":
+                answer = self._sts(body)
+            else:
+                answer = self._ebms(EBMS_ENDPOINTS[path], body, content_type, counts)
+        except BaseException:
+            if not decision.counted:
+                self.storage.increment("received")  # the message's transaction, if any, was rolled back
+            raise
+        if counts:
+            self.storage.increment_many(counts)
         # From here on the message has been applied (if it was valid); the faults below only spoil the way back.
         if decision.outcome == "reset":
             self._reset_connection(environ)
@@ -160,7 +174,6 @@ class SandboxApp:
             answer = Answer(200, SOAP, MALFORMED_REPLY)
         elif decision.outcome == "bad_signature":
             answer = Answer(answer.status, answer.content_type, _spoil_signature(answer.body))
-        self.storage.increment("answered")
         return self._send(start_response, answer)
 
     @staticmethod
@@ -227,7 +240,8 @@ class SandboxApp:
 
     # --- ebMS ---
 
-    def _ebms(self, endpoint: str, body: bytes, content_type: str) -> Answer:
+    def _ebms(self, endpoint: str, body: bytes, content_type: str, counts: list[str]) -> Answer:
+        """Verify, then apply once and record, in one transaction that also adds ``counts`` (and empties it)."""
         try:
             request = wire.parse_request(
                 body, content_type, trust=self._trust, token_issuer=self.pki.signing_certificate
@@ -235,6 +249,8 @@ class SandboxApp:
         except WireError as exc:
             return self._error(exc.ebms_code, str(exc), ref=_guess_message_id(body))
         with self.storage.write() as db:
+            self.storage.increment_many(counts, db)
+            counts.clear()
             row = db.execute(
                 "SELECT fingerprint, status, content_type, body FROM messages WHERE message_id = ?",
                 (request.message_id,),

@@ -116,6 +116,14 @@ class Storage:
         ).fetchone()
         return int(row[0])
 
+    def increment_many(self, names: list[str], db: sqlite3.Connection | None = None) -> None:
+        if db is None:
+            with self.write() as db_:
+                self.increment_many(names, db_)
+            return
+        for name in names:
+            self.increment(name, 1, db)
+
     def counter(self, name: str) -> int:
         row = self.connection().execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()
         return int(row[0]) if row else 0

@@ -197,6 +197,21 @@ def test_an_expired_token_is_ebms_0101(client: Client, sandbox: Sandbox, demo: k
 # --- faults ---
 
 
+def test_every_exchange_is_counted_once_with_or_without_faults(client: Client, sandbox: Sandbox) -> None:
+    """With no fault set, an exchange is counted in the transaction that records its message; with one, when
+    its outcome is drawn. Either way: received once per request, answered once per answer that goes back."""
+    message_id, body, content_type = client.ping_request("counted")
+    assert client.read(client.post("single-sync", body, content_type)).ref_to_message_id == message_id
+    assert client.post("single-sync", b"not a message", content_type).status_code == 200  # an ebMS error answer
+    stats = sandbox.stats()
+    assert (stats["received"], stats["answered"], stats["applied"]) == (2, 2, {message_id: 1})
+    sandbox.faults(next=["http_503", "ok"])
+    assert client.post("single-sync", body, content_type).status_code == 503
+    assert client.read(client.post("single-sync", body, content_type)).ref_to_message_id == message_id
+    stats = sandbox.stats()
+    assert (stats["received"], stats["answered"], stats["applied"]) == (4, 3, {message_id: 1})
+
+
 def test_http_500_and_503_come_before_applying(client: Client, sandbox: Sandbox) -> None:
     sandbox.faults(next=["http_500", "http_503"])
     message_id, body, content_type = client.ping_request()
