@@ -225,6 +225,10 @@ def outbox_dispatch(ids: list[int], *, delay: timedelta | None = None) -> None:
     """Push send jobs of up to GATEWAY_BATCH_SIZE messages each. Safe to repeat: the worker claims each row."""
     from ato_gateway.jobs import send_batch
 
+    # Marked before the jobs exist, never after: an idle worker takes a job at once, and its claim skips rows
+    # that are locked, so rows still being marked would be skipped and left for the sweeper to send 30 s later.
+    # A push that fails after the mark is a lost job, which the sweeper resends the same way.
+    OutboxMessage.objects.filter(pk__in=ids).update(enqueued_at=timezone.now())
     queue = django_rq.get_queue("high")
     size = settings.GATEWAY_BATCH_SIZE
     for start in range(0, len(ids), size):
@@ -233,7 +237,6 @@ def outbox_dispatch(ids: list[int], *, delay: timedelta | None = None) -> None:
             queue.enqueue_in(delay, send_batch, chunk, job_timeout=settings.GATEWAY_JOB_TIMEOUT_SECONDS)
         else:
             queue.enqueue(send_batch, chunk, job_timeout=settings.GATEWAY_JOB_TIMEOUT_SECONDS)
-    OutboxMessage.objects.filter(pk__in=ids).update(enqueued_at=timezone.now())
 
 
 # --- Sending ---------------------------------------------------------------------------------------------------

@@ -388,3 +388,27 @@ def test_a_token_is_shared_between_processes_encrypted_and_forgotten_everywhere(
     tokens.forget_tokens()
     tokens.saml_token(credential)
     assert gateway.stats()["received"] == asked + 1  # forgotten in the shared cache too: asked again
+
+
+def test_rows_are_marked_enqueued_before_their_job_exists(practice, monkeypatch, django_capture_on_commit_callbacks):
+    """An idle worker takes a job the moment it is pushed, and its claim skips locked rows: rows still being marked
+    as enqueued when the job appears would be skipped, and sent only when the sweeper finds them 30 s later."""
+    from rq import Queue
+
+    unmarked_at_push: list[int] = []
+    push = Queue.enqueue
+
+    def watching_push(self, f, *args, **kwargs):  # type: ignore[no-untyped-def]
+        unmarked_at_push.append(OutboxMessage.objects.filter(pk__in=args[0], enqueued_at__isnull=True).count())
+        return push(self, f, *args, **kwargs)
+
+    monkeypatch.setattr(Queue, "enqueue", watching_push)
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        rows = services.outbox_enqueue_many(
+            practice=practice,
+            service=services.PING_SERVICE,
+            action=services.PING_ACTION,
+            batch=[([("PingRequest", f"<PingRequest><Text>{i}</Text></PingRequest>")], None) for i in range(120)],
+        )
+    assert unmarked_at_push == [0, 0, 0]  # three jobs of up to 50, each pushed after its rows were marked
+    assert not OutboxMessage.objects.filter(pk__in=[r.pk for r in rows], enqueued_at__isnull=True).exists()
