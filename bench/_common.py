@@ -69,6 +69,21 @@ def production_env(**extra: str) -> dict[str, str]:
     return bench_env(**{**production, **extra})
 
 
+def point_at_sandbox(url: str, data_dir: str | Path) -> dict[str, str]:
+    """Point this process's gateway at a running stand-in ATO; returns the same settings as environment variables
+    for the worker processes a benchmark starts."""
+    from django.conf import settings
+
+    ato = {
+        "ATO_STS_URL": f"{url}/sts",
+        "ATO_EBMS_URL": f"{url}/ebms",
+        "ATO_SIGNING_CERT_FILE": f"{data_dir}/ato-signing.pem",
+    }
+    for name, value in ato.items():
+        setattr(settings, name, value)
+    return ato
+
+
 def note(message: str) -> None:
     print(f"# {message}", flush=True)
 

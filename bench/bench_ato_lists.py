@@ -74,7 +74,7 @@ os.environ.setdefault("BENCH_REDIS_URL", "redis://127.0.0.1:6379/10")
 import requests  # noqa: E402 - after the environment above, with the imports that read it
 
 from ato_sandbox.testing import running_sandbox  # noqa: E402
-from bench._common import PY, ROOT, Figures, bench_database, bench_env, note  # noqa: E402
+from bench._common import PY, ROOT, Figures, bench_database, bench_env, note, point_at_sandbox  # noqa: E402
 from bench._list_worker import CC, CUREL, MASK, PREFIX, key_digest, totals  # noqa: E402
 
 CLIENTS = int(os.environ.get("BENCH_LIST_CLIENTS", "50000"))
@@ -328,7 +328,6 @@ def check(name: str, paged: Paged, expected: Expected, what: str) -> None:
 
 def lists(figures: Figures, data_dir: str) -> None:
     import django_rq
-    from django.conf import settings
 
     from ato_gateway import services
     from ato_gateway.api import cc, curel
@@ -339,13 +338,7 @@ def lists(figures: Figures, data_dir: str) -> None:
     # storage initialises), waiting at most 30 s; a second worker still booting while a generation of more than
     # 30 s holds the lock fails to boot, and gunicorn then stops the whole stand-in ATO ("Worker failed to boot").
     with running_sandbox(Path(data_dir), env=bench_env(), python=PY, workers=1) as url:
-        ato = {
-            "ATO_STS_URL": f"{url}/sts",
-            "ATO_EBMS_URL": f"{url}/ebms",
-            "ATO_SIGNING_CERT_FILE": f"{data_dir}/ato-signing.pem",
-        }
-        for name, value in ato.items():
-            setattr(settings, name, value)
+        ato = point_at_sandbox(url, data_dir)
         control = Control(url)
         control.post("today", {"today": TODAY.isoformat()})
         started = time.perf_counter()

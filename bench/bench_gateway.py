@@ -27,7 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from ato_sandbox.testing import running_sandbox
-from bench._common import PY, ROOT, Figures, bench_database, bench_env, note, production_env
+from bench._common import PY, ROOT, Figures, bench_database, bench_env, note, point_at_sandbox, production_env
 
 MESSAGES = int(os.environ.get("BENCH_MESSAGES", "3000"))
 WORKERS = int(os.environ.get("BENCH_WORKERS", "3"))
@@ -99,13 +99,7 @@ def round_trips(figures: Figures, data_dir: str) -> None:
     with running_sandbox(
         Path(data_dir), env=bench_env(), python=PY, workers=SANDBOX_WORKERS, threads=SANDBOX_THREADS
     ) as url:
-        ato = {
-            "ATO_STS_URL": f"{url}/sts",
-            "ATO_EBMS_URL": f"{url}/ebms",
-            "ATO_SIGNING_CERT_FILE": f"{data_dir}/ato-signing.pem",
-        }
-        for name, value in ato.items():
-            setattr(settings, name, value)
+        ato = point_at_sandbox(url, data_dir)
         practice = Practice.objects.create(name="Bench Gateway", abn="53004085616")
         services.credential_import(
             practice=practice,

@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import requests
 
 from ato_sandbox.testing import running_sandbox
-from bench._common import PY, ROOT, Figures, bench_database, bench_env, make_practice_admin, note
+from bench._common import PY, ROOT, Figures, bench_database, bench_env, make_practice_admin, note, point_at_sandbox
 
 CLIENTS = int(os.environ.get("BENCH_CLIENTS", "10000"))
 DRIFT = int(os.environ.get("BENCH_DRIFT", "50"))
@@ -109,20 +109,13 @@ def mirror_register(url: str, practice: Any) -> dict[str, int]:
 
 
 def reconcile(figures: Figures, data_dir: str) -> None:
-    from django.conf import settings
 
     from ato_gateway import services
     from relationships.models_reconcile import Drift, ReconcileRun, RunStatus
     from relationships.reconcile import reconcile_start
 
     with running_sandbox(Path(data_dir), env=bench_env(), python=PY) as url:
-        ato = {
-            "ATO_STS_URL": f"{url}/sts",
-            "ATO_EBMS_URL": f"{url}/ebms",
-            "ATO_SIGNING_CERT_FILE": f"{data_dir}/ato-signing.pem",
-        }
-        for name, value in ato.items():
-            setattr(settings, name, value)
+        ato = point_at_sandbox(url, data_dir)
         practice, admin, _ = make_practice_admin()
         practice.agent_number, practice.abn = AGENT_TAN, DEMO_ABN
         practice.save(update_fields=["agent_number", "abn"])
