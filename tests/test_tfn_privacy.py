@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from clients.models import Client, ImportJob
 from clients.testdata import make_client_rows, rows_to_csv
-from portal.logging import RedactTFNFilter, redact_tfns
+from portal.logging import RedactTFNFilter, mask_tfn_candidates, redact_tfns
 from tests.conftest import add_clients, run_worker_burst
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -27,6 +27,29 @@ def test_the_log_filter_redacts_tfns_but_not_other_numbers():
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "lookup %s", ("123456782",), None)
     RedactTFNFilter().filter(record)
     assert record.getMessage() == "lookup [TFN REDACTED]"
+
+
+def test_redaction_finds_the_same_tfns_as_a_scan_of_the_whole_text():
+    """The redactor looks for TFNs only inside runs of digits, spaces and hyphens, which is cheaper. On random
+    text built from TFNs, near-misses, separators and letters it masks exactly what a scan of the whole text
+    masks."""
+    import random
+
+    rng = random.Random(20261201)
+    pieces = ["123456782", "123 456 782", "123-456-782", "12345678", "876543210", "53004085616", " ", "-", "x", "<a>"]
+    masked = 0
+    for _ in range(3000):
+        text = "".join(rng.choice(pieces + [str(rng.randrange(10))] * 4) for _ in range(rng.randrange(1, 12)))
+        assert redact_tfns(text) == mask_tfn_candidates(text), text
+        masked += "[TFN REDACTED]" in redact_tfns(text)
+    assert masked > 300  # the cases include many real TFNs, not only numbers that pass through
+
+
+def test_a_number_that_fails_the_check_does_not_hide_a_tfn_it_overlaps():
+    # 666-876543 is TFN-shaped but fails the check; the TFN 876543210 starts inside it, after the hyphen.
+    assert redact_tfns("ref 1666-876543210.") == "ref 1666-[TFN REDACTED]."
+    # "111 876 543" fails the check; "876 543 210", which overlaps it, passes.
+    assert redact_tfns("111 876 543 210 x") == "111 [TFN REDACTED] x"
 
 
 def test_no_full_tfn_in_logs_or_pages(practice, agent, admin, login, caplog):
