@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from django.db import models, transaction
 from django.utils import timezone
 
+from portal.db.bulk import insert_many
 from portal.models import AuditChainHead, AuditEvent, Practice, User, client_ip
 
 if TYPE_CHECKING:
@@ -89,7 +90,7 @@ def audit_record_system_many(practice: Practice, events: list[tuple[str, models.
             )
             event.hash = prev = event.compute_hash()
             rows.append(event)
-        AuditEvent.objects.bulk_create(rows)
+        insert_many(rows)
         AuditChainHead.objects.filter(chain=chain).update(last_seq=seq, last_hash=prev)
 
 
