@@ -10,6 +10,7 @@ way) and each certificate is parsed as the DER it always is.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -280,6 +281,7 @@ def _name(certificate: x509.Certificate) -> str:
     return str(names[0].value) if names else ""
 
 
+@functools.lru_cache(maxsize=256)  # read on every message received; reading a subject builds Python objects
 def certificate_abn(certificate: x509.Certificate) -> str | None:
     """The ABN of an ATO machine credential certificate: its subject O (``O=11000002568``), 11 digits."""
     for attribute in certificate.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME):
