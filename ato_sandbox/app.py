@@ -248,6 +248,9 @@ class SandboxApp:
             )
         except WireError as exc:
             return self._error(exc.ebms_code, str(exc), ref=_guess_message_id(body))
+        # An answer that needs no storage (the ping) is built and signed before the write lock is taken, which the
+        # other worker processes wait for; a repeated MessageId still gets the stored first answer instead.
+        built = self._apply(endpoint, request, None) if self._needs_no_storage(endpoint, request) else None
         with self.storage.write() as db:
             self.storage.increment_many(counts, db)
             counts.clear()
@@ -262,7 +265,7 @@ class SandboxApp:
                     f"replay refused: MessageId {request.message_id} was already used for different content"
                 )
                 return self._error(replay.ebms_code, str(replay), ref=request.message_id)
-            result = self._apply(endpoint, request, db)
+            result = built or self._apply(endpoint, request, db)
             if result.applied:
                 db.execute(
                     "INSERT INTO messages (message_id, fingerprint, status, content_type, body, applied, created_at) "
@@ -277,6 +280,11 @@ class SandboxApp:
                     ),
                 )
             return result.answer
+
+    @staticmethod
+    def _needs_no_storage(endpoint: str, request: wire.InboundRequest) -> bool:
+        action = registry.by_uri(request.service or "", request.action or "")
+        return endpoint == "single-sync" and request.kind == "user" and action == registry.PING
 
     def _apply(self, endpoint: str, request: wire.InboundRequest, db: Any) -> ApplyResult:
         """Apply a verified, new message inside the storage transaction that records it."""
