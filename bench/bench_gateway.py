@@ -140,7 +140,7 @@ def round_trips(figures: Figures, data_dir: str) -> None:
             while pending.exists():
                 if time.monotonic() > deadline:
                     raise SystemExit("the round trips did not finish in 30 minutes")
-                time.sleep(0.1)
+                time.sleep(0.05)  # seen within 50 ms of the finish, on a run of about 10 s
         finally:
             for process in workers:
                 if process.poll() is None:
