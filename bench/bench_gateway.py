@@ -7,10 +7,12 @@
    Goal: >= 300/s on this 2-core machine with worker, stand-in ATO, PostgreSQL and Redis all running here.
 
 Layout: BENCH_WORKERS rqworker processes (3) with GATEWAY_SEND_THREADS exchanges in flight each (8); the stand-in
-ATO as BENCH_SANDBOX_WORKERS gunicorn processes (4) of BENCH_SANDBOX_THREADS threads (1). Measured here, fewer
+ATO as BENCH_SANDBOX_WORKERS gunicorn processes (3) of BENCH_SANDBOX_THREADS threads (1). Measured here, fewer
 threads per sandbox process did better (each request is CPU-bound Python, so threads only contend for the GIL):
-in runs of the same hour, 2x8 gave 193-225/s and 4x1 273-297/s. Between hours this machine's speed for the same run
-varied by about a quarter, so compare layouts in alternating runs.
+in runs of the same hour, 2x8 gave 193-225/s and 4x1 273-297/s. Once the stand-in stopped holding its write lock
+while signing a ping's answer, 3 processes did a little better than 4 on 2 cores (five alternating runs each:
+355-399/s, mean 371, against 321-383/s, mean 355). Between hours this machine's speed for the same run varied by
+about a quarter, so compare layouts in alternating runs.
 
 Environment: BENCH_MESSAGES (3000), the layout above, BENCH_KEEP_DB=1, BENCH_ENFORCE_GOALS=1."""
 
@@ -32,7 +34,7 @@ from bench._common import PY, ROOT, Figures, bench_database, bench_env, note, po
 MESSAGES = int(os.environ.get("BENCH_MESSAGES", "3000"))
 WORKERS = int(os.environ.get("BENCH_WORKERS", "3"))
 WORKER_ARGS = os.environ.get("BENCH_WORKER_ARGS", "").split()
-SANDBOX_WORKERS = int(os.environ.get("BENCH_SANDBOX_WORKERS", "4"))
+SANDBOX_WORKERS = int(os.environ.get("BENCH_SANDBOX_WORKERS", "3"))
 SANDBOX_THREADS = int(os.environ.get("BENCH_SANDBOX_THREADS", "1"))
 
 
