@@ -1,4 +1,5 @@
-"""Writing many rows of one model with one prepared statement, for the paths that write a row per ATO message.
+"""Writing many rows of one model in one go, for the paths that write a row per ATO message (COPY or one
+statement sent with executemany).
 
 Django's ``bulk_create`` on PostgreSQL packs each column into an array literal (``UNNEST``) that psycopg escapes
 in Python, and ``bulk_update`` builds a CASE expression per field and row. Measured on a message attempt with two
@@ -38,8 +39,9 @@ def insert_many(objects: Sequence[models.Model], *, returning_pk: bool = False) 
 
 
 def _copy(objects: Sequence[models.Model], fields: list[Any], rows: list[list[Any]], *, returning_pk: bool) -> None:
-    """COPY the rows in (keys drawn from the table's sequence first, when the caller needs them): for 3,000 outbox
-    rows 0.05 s against 0.21 s for an executemany of INSERTs with separate parameters."""
+    """COPY the rows in (keys drawn from the table's sequence first, when the caller needs them): inserting 3,000
+    outbox rows took 0.18-0.25 s in all (0.1 s of it preparing the values) against 0.31 s with an executemany of
+    INSERTs."""
     opts = objects[0]._meta
     pk = opts.pk
     assert pk is not None
