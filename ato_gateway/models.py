@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import base64
-import json
 from datetime import timedelta
 from typing import Any
 
@@ -14,8 +13,8 @@ from django.db.models import Q
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
-from portal.crypto import keyring
 from portal.models import Practice, User
+from portal.sealing import CREDENTIAL_KEYS, SealedField, seal_bytes, seal_json, unseal_bytes, unseal_json
 
 _KEYS: dict[tuple[int | None, str], RSAPrivateKey] = {}
 _CHAINS: dict[str, list[x509.Certificate]] = {}  # PEM chain -> its certificates
@@ -41,7 +40,7 @@ class MachineCredential(models.Model):
     not_before = models.DateTimeField()
     not_after = models.DateTimeField()
     certificate_chain_pem = models.TextField(help_text="Leaf first, then intermediates.")
-    private_key_encrypted = models.TextField()
+    private_key_encrypted = SealedField(keyring=CREDENTIAL_KEYS)
     source = models.CharField(max_length=20, default="keystore")
     is_selected = models.BooleanField(default=False)
     imported_at = models.DateTimeField(auto_now_add=True)
@@ -98,7 +97,7 @@ class MachineCredential(models.Model):
         cache_key = (self.pk, self.private_key_encrypted)
         key = _KEYS.get(cache_key)
         if key is None:
-            der = keyring("CREDENTIAL_ENCRYPTION_KEYS").decrypt(self.private_key_encrypted.encode())
+            der = unseal_bytes(self.private_key_encrypted, keyring=CREDENTIAL_KEYS)
             loaded = serialization.load_der_private_key(der, password=None)
             assert isinstance(loaded, RSAPrivateKey)
             _KEYS[cache_key] = key = loaded
@@ -109,7 +108,7 @@ class MachineCredential(models.Model):
         der = key.private_bytes(
             serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )
-        return keyring("CREDENTIAL_ENCRYPTION_KEYS").encrypt(der).decode()
+        return seal_bytes(der, keyring=CREDENTIAL_KEYS)
 
 
 def get_credential_or_404(user: User, pk: int) -> MachineCredential:
@@ -161,8 +160,8 @@ class OutboxMessage(models.Model):
     claimed_at = models.DateTimeField(null=True, blank=True)
     claimed_by = models.CharField(max_length=120, blank=True)
     # Business documents, encrypted at rest: they carry TFNs. [[document name, XML text], ...]
-    payloads_encrypted = models.TextField()
-    response_encrypted = models.TextField(blank=True)
+    payloads_encrypted = SealedField()
+    response_encrypted = SealedField(blank=True)
     # NULL rather than "": the unique constraint must allow any number of messages that have no reply yet.
     response_message_id = models.CharField(max_length=120, null=True, blank=True)  # noqa: DJ001
     error_code = models.CharField(max_length=60, blank=True)
@@ -201,24 +200,16 @@ class OutboxMessage(models.Model):
         return self.status in TERMINAL
 
     def set_payloads(self, payloads: list[tuple[str, str]]) -> None:
-        self.payloads_encrypted = _seal(payloads)
+        self.payloads_encrypted = seal_json(payloads)
 
     def payloads(self) -> list[tuple[str, str]]:
-        return [(name, text) for name, text in _open(self.payloads_encrypted)]
+        return [(name, text) for name, text in unseal_json(self.payloads_encrypted)]
 
     def set_response(self, response: dict[str, Any]) -> None:
-        self.response_encrypted = _seal(response)
+        self.response_encrypted = seal_json(response)
 
     def response(self) -> dict[str, Any]:
-        return _open(self.response_encrypted) if self.response_encrypted else {}  # type: ignore[no-any-return]
-
-
-def _seal(value: Any) -> str:
-    return keyring("TFN_ENCRYPTION_KEYS").encrypt(json.dumps(value).encode()).decode()
-
-
-def _open(token: str) -> Any:
-    return json.loads(keyring("TFN_ENCRYPTION_KEYS").decrypt(token.encode()))
+        return unseal_json(self.response_encrypted) if self.response_encrypted else {}  # type: ignore[no-any-return]
 
 
 def get_message_or_404(user: User, pk: int) -> OutboxMessage:
@@ -231,17 +222,17 @@ class PulledResponse(models.Model):
 
     practice = models.ForeignKey(Practice, on_delete=models.PROTECT, related_name="+")
     ref_to_message_id = models.CharField(max_length=120, unique=True)
-    reply_encrypted = models.TextField()  # {"content_type": ..., "body": base64}: it may carry TFNs
+    reply_encrypted = SealedField()  # {"content_type": ..., "body": base64}: it may carry TFNs
     received_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
         return f"pulled response to {self.ref_to_message_id}"
 
     def set_reply(self, content_type: str, body: bytes) -> None:
-        self.reply_encrypted = _seal({"content_type": content_type, "body": base64.b64encode(body).decode()})
+        self.reply_encrypted = seal_json({"content_type": content_type, "body": base64.b64encode(body).decode()})
 
     def reply(self) -> tuple[str, bytes]:
-        data = _open(self.reply_encrypted)
+        data = unseal_json(self.reply_encrypted)
         return data["content_type"], base64.b64decode(data["body"])
 
 
@@ -274,3 +265,4 @@ class MessageAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"attempt {self.number} of {self.message_id}: {self.outcome}"
+
