@@ -1,8 +1,9 @@
 # The sealed columns become portal.sealing.SealedField, which names its key ring so that rotation finds them.
 # The columns stay text holding Fernet tokens: no data changes, and PostgreSQL sees no schema change.
 
-import portal.sealing
 from django.db import migrations
+
+import portal.sealing
 
 
 class Migration(migrations.Migration):
