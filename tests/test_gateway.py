@@ -20,7 +20,9 @@ from tests.conftest import run_worker_burst
 from tests.gateway_fixtures import Sandbox, pump, sandbox, settled  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.django_db(transaction=True)
-FIXTURE_KEYSTORE = Path(__file__).resolve().parents[2] / "shared/fixtures/keystores/ato-usi-test-keystore.xml"
+FIXTURE_KEYSTORE = (
+    Path(__file__).resolve().parents[1] / "ato_gateway/wire/tests/fixtures/keystores/ato-usi-test-keystore.xml"
+)
 FIXTURE_BYTES = FIXTURE_KEYSTORE.read_bytes()
 DEMO_PASSWORD = "demo-keystore-password"
 

@@ -21,7 +21,7 @@ from ato_gateway.wire import keystore, registry
 
 from .conftest import PROPERTIES, REPO, Client, Sandbox, issue_token
 
-FIXTURE_KEYSTORE = REPO.parent / "shared" / "fixtures" / "keystores" / "ato-usi-test-keystore.xml"
+FIXTURE_KEYSTORE = REPO / "ato_gateway" / "wire" / "tests" / "fixtures" / "keystores" / "ato-usi-test-keystore.xml"
 
 
 def test_first_start_writes_the_pki_and_a_demo_keystore(sandbox: Sandbox) -> None:

@@ -14,7 +14,7 @@ from ato_gateway import wire
 from ato_gateway.wire import keystore, registry
 
 REPO = Path(__file__).resolve().parents[3]
-FIXTURES = REPO.parent / "shared" / "fixtures"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"  # real-world data kept in the repository (README there)
 PROPERTIES = {"ProductID": "WIRE-TESTS", "BMS Vendor": "Tests", "BMS Name": "wire tests", "BMS Version": "1.0"}
 PRACTICE_ABN = "53004085616"
 
