@@ -147,11 +147,12 @@ class SandboxApp:
         if decision.outcome in ("outage", "http_503"):
             return self._send(start_response, Answer(503, "text/plain", b"The service is unavailable.\n"))
         if decision.outcome == "http_500":
-            return self._send(start_response, Answer(500, "text/plain", b"Internal server error.\n"))
+            return self._send(start_response, Answer(500, SOAP, RECEIVER_FAULT))
         # Counters still to add: in the message's own transaction when there is one (see Faults.decide), after.
         counts = [] if decision.counted else ["received"]
         if decision.outcome in ("ok", "malformed", "bad_signature"):
             counts.append("answered")  # its answer goes back (a reset or a timeout keeps it)
+        signing = _signing.set(self.sign_all or decision.outcome == "bad_signature")
         try:
             if path == "/sts":
                 answer = self._sts(body)
@@ -161,6 +162,8 @@ class SandboxApp:
             if not decision.counted:
                 self.storage.increment("received")  # the message's transaction, if any, was rolled back
             raise
+        finally:
+            _signing.reset(signing)
         if counts:
             self.storage.increment_many(counts)
         # From here on the message has been applied (if it was valid); the faults below only spoil the way back.
@@ -196,9 +199,14 @@ class SandboxApp:
 
     def _sts(self, body: bytes) -> Answer:
         try:
-            request = wire.sts_parse_issue_request(body, trust=self._trust)
+            request = wire.sts_parse_issue_request(body, trust=self._trust, audiences=self.limits.audiences)
+        except MustUnderstandFault as exc:
+            return Answer(500, SOAP, ebms.must_understand_fault(exc.not_understood))  # the SOAP 1.2 HTTP binding's
         except WireError as exc:
-            subcode = "FailedAuthentication" if exc.ebms_code == "EBMS:0101" else "InvalidRequest"
+            if isinstance(exc, InvalidScope):
+                subcode = "InvalidScope"
+            else:
+                subcode = "FailedAuthentication" if exc.ebms_code == "EBMS:0101" else "InvalidRequest"
             # HTTP 400: a SOAP 1.2 Sender fault. It is the request that is wrong, and sending it again won't help.
             return Answer(400, SOAP, wire.sts_build_fault(str(exc), subcode=subcode))
         response = wire.sts_build_issue_response(
@@ -244,8 +252,17 @@ class SandboxApp:
         """Verify, then apply once and record, in one transaction that also adds ``counts`` (and empties it)."""
         try:
             request = wire.parse_request(
-                body, content_type, trust=self._trust, token_issuer=self.pki.signing_certificate
+                body,
+                content_type,
+                trust=self._trust,
+                token_issuer=self.pki.signing_certificate,
+                audiences=self.limits.audiences,
+                timestamp_window=self.limits.timestamp_window,
+                max_inflated_bytes=self.limits.max_inflated_bytes,
             )
+        except MustUnderstandFault as exc:
+            # SOAP 1.2: a fault, not an ebMS error, and HTTP 500 as its HTTP binding maps env:MustUnderstand.
+            return Answer(500, SOAP, ebms.must_understand_fault(exc.not_understood))
         except WireError as exc:
             return self._error(exc.ebms_code, str(exc), ref=_guess_message_id(body))
         # An answer that needs no storage (the ping) is built and signed before the write lock is taken, which the
@@ -267,9 +284,10 @@ class SandboxApp:
                 return self._error(replay.ebms_code, str(replay), ref=request.message_id)
             result = built or self._apply(endpoint, request, db)
             if result.applied:
+                now = time.time()
                 db.execute(
-                    "INSERT INTO messages (message_id, fingerprint, status, content_type, body, applied, created_at) "
-                    "VALUES (?, ?, ?, ?, ?, 1, ?)",
+                    "INSERT INTO messages (message_id, fingerprint, status, content_type, body, created_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
                     (
                         request.message_id,
                         request.fingerprint,

@@ -26,8 +26,7 @@ CREATE TABLE IF NOT EXISTS messages (
     status INTEGER NOT NULL,
     content_type TEXT NOT NULL,
     body BLOB NOT NULL,
-    applied INTEGER NOT NULL DEFAULT 1,
-    created_at REAL NOT NULL
+    created_at REAL NOT NULL               -- (a data directory from before effects may also have an unused applied)
 );
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS settings (name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -46,6 +45,16 @@ CREATE TABLE IF NOT EXISTS queued_responses (
                                            -- push time (NULL: a generic acknowledgement of what was received)
 );
 CREATE INDEX IF NOT EXISTS queued_responses_mpc ON queued_responses (mpc, delivered_by, seq);
+CREATE INDEX IF NOT EXISTS queued_responses_ref ON queued_responses (ref_message_id);
+-- One row per application of a message's business action, written in the transaction that applies it: what
+-- "applied exactly once" is measured by (GET /_control/stats). A second application shows as a second row.
+CREATE TABLE IF NOT EXISTS effects (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    message_id TEXT NOT NULL,
+    action TEXT NOT NULL,
+    applied_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS effects_message ON effects (message_id);
 CREATE TABLE IF NOT EXISTS trusted (fingerprint TEXT PRIMARY KEY, pem BLOB NOT NULL);
 """
 

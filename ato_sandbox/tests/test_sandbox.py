@@ -135,6 +135,22 @@ def test_repeated_message_id_gets_the_first_answer_byte_for_byte_and_is_applied_
     assert sandbox.stats()["applied"] == {message_id: 1}
 
 
+def test_a_message_applied_twice_shows_twice_in_the_record_of_effects(client: Client, sandbox: Sandbox) -> None:
+    """The "applied exactly once" checks can fail: with its first answer forgotten (as by a stand-in whose
+    de-duplication broke), the same message is applied again, and the count says 2."""
+    message_id, body, content_type = client.ping_request("twice")
+    first = client.post("single-sync", body, content_type)
+    assert sandbox.stats()["applied"] == {message_id: 1}
+    assert sandbox.control("POST", "forget", json={"message_id": message_id}) == {"forgotten": 1}
+    again = client.post("single-sync", body, content_type)
+    assert client.read(again).kind == "user" and again.content != first.content  # applied anew, not repeated
+    assert sandbox.stats()["applied"] == {message_id: 2}
+    effects = sandbox.control(
+        "POST", "query", json={"sql": "SELECT action FROM effects WHERE message_id = ?", "params": [message_id]}
+    )
+    assert effects["rows"] == [{"action": f"{registry.PING.service_uri} {registry.PING.action}"}] * 2
+
+
 def test_concurrent_repeats_across_workers_are_applied_once(client: Client, sandbox: Sandbox) -> None:
     message_id, body, content_type = client.ping_request("race")
     with ThreadPoolExecutor(max_workers=12) as pool:
@@ -373,7 +389,7 @@ def test_push_gets_a_receipt_and_the_response_is_pulled_after_empty_pulls(client
     assert again.content == response.content
     _, response = _pull(client)
     assert [e.code for e in client.read(response).errors] == ["EBMS:0006"]
-    assert sandbox.stats()["applied"] == {pushed: 1, pull_id: 1}
+    assert sandbox.stats()["applied"] == {pushed: 1}  # a pull applies no business action
 
 
 def test_a_repeated_push_is_queued_once(client: Client, sandbox: Sandbox) -> None:
