@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterable
 from contextlib import closing
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,13 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from ato_gateway import wire
 from ato_gateway.wire import ebms, events, registry, wsse, xmlsafe
 from ato_gateway.wire.documents import codec
-from ato_gateway.wire.errors import CertificateUntrusted, ReplayDetected, WireError
+from ato_gateway.wire.errors import (
+    CertificateUntrusted,
+    InvalidScope,
+    MustUnderstandFault,
+    ReplayDetected,
+    WireError,
+)
 
 from . import errors, inspect, pki, register, services
 from .faults import DEFAULT_TIMEOUT_SECONDS, Decision, Faults, FaultSettingsError
@@ -46,6 +52,11 @@ MESSAGE_ID_HOST = "sandbox.ato.invalid"
 SOAP = "application/soap+xml; charset=UTF-8"
 JSON = "application/json"
 MAX_BODY_BYTES = 64 * 1024 * 1024
+# The services the token service issues for and the receiver takes tokens for ([reported] AppliesTo values of the
+# ATO's production and test environments, and the library's default): a token for anyone else is refused.
+DEFAULT_AUDIENCES = frozenset(
+    {registry.STS_APPLIES_TO_DEFAULT, "https://sbr.gov.au/services", "https://test.sbr.gov.au/services"}
+)
 EBMS_ENDPOINTS = {
     "/ebms/single-sync": "single-sync",
     "/ebms/async-push": "async-push",
@@ -59,6 +70,24 @@ _SIGNATURE_VALUE = re.compile(rb"(<ds:SignatureValue>)([^<]*)(</ds:SignatureValu
 _MESSAGE_ID = re.compile(rb"<(?:[A-Za-z0-9_.-]+:)?MessageId>([^<]{1,256})</")
 
 StartResponse = Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What the front door accepts (wsgi.py reads each from an ATO_SANDBOX_* environment variable)."""
+
+    max_body_bytes: int = MAX_BODY_BYTES
+    max_inflated_bytes: int = wire.api.DEFAULT_MAX_INFLATED_BYTES
+    timestamp_window: timedelta = wire.api.DEFAULT_TIMESTAMP_WINDOW
+    audiences: frozenset[str] = DEFAULT_AUDIENCES
+
+
+class BodyRefused(Exception):
+    """A request body refused before it is read in full: too large (413), or a Content-Length that is no length."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
 
 
 @dataclass(frozen=True)
@@ -77,8 +106,11 @@ class ApplyResult:
 
 
 class SandboxApp:
-    def __init__(self, data_dir: Path, *, default_timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS) -> None:
+    def __init__(
+        self, data_dir: Path, *, default_timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS, limits: Limits | None = None
+    ) -> None:
         self.data_dir = data_dir
+        self.limits = limits or Limits()
         self.pki = pki.ensure(data_dir)
         self.storage = Storage(data_dir / "sandbox.sqlite3")
         self.storage.initialise()
@@ -109,6 +141,8 @@ class SandboxApp:
                     return self._send(start_response, Answer(405, "text/plain", b"POST only\n"))
                 return self._exchange(environ, start_response, path)
             return self._send(start_response, Answer(404, "text/plain", b"not found\n"))
+        except BodyRefused as refused:
+            return self._send(start_response, Answer(refused.status, "text/plain", f"{refused}\n".encode()))
         except Exception:  # a bug must not take the worker down; it shows as a 500 and in the log
             log.exception("unhandled error on %s %s", method, path)
             return self._send(start_response, Answer(500, "text/plain", b"internal error in the stand-in ATO\n"))
@@ -125,21 +159,37 @@ class SandboxApp:
     def _json(status: int, value: Any) -> Answer:
         return Answer(status, JSON, json.dumps(value, sort_keys=True).encode() + b"\n")
 
-    @staticmethod
-    def _read_body(environ: dict[str, Any]) -> bytes:
+    def _read_body(self, environ: dict[str, Any]) -> bytes:
+        """The whole body, or BodyRefused: a declared length over the limit is refused before a byte is read, and
+        a chunked body (no Content-Length) is read to one byte past the limit, which refuses it. Never cut short:
+        a truncated message would be read as another one."""
+        limit = self.limits.max_body_bytes
         stream = environ["wsgi.input"]
         length = environ.get("CONTENT_LENGTH")
         if length:
-            size = int(length)
-            if size > MAX_BODY_BYTES:
-                raise ValueError("request body too large")
+            try:
+                size = int(length)
+            except ValueError:
+                raise BodyRefused(400, f"Content-Length {length[:40]!r} is not a length") from None
+            if size < 0:
+                raise BodyRefused(400, f"Content-Length {size} is not a length")
+            if size > limit:
+                raise BodyRefused(413, f"the request body of {size} bytes exceeds the limit of {limit} bytes")
             return bytes(stream.read(size))
-        return bytes(stream.read(MAX_BODY_BYTES + 1))[:MAX_BODY_BYTES]
+        body = bytes(stream.read(limit + 1))
+        if len(body) > limit:
+            raise BodyRefused(413, f"the request body exceeds the limit of {limit} bytes")
+        return body
 
     # --- the ATO's interface, with faults around it ---
 
     def _exchange(self, environ: dict[str, Any], start_response: StartResponse, path: str) -> Iterable[bytes]:
-        body = self._read_body(environ)
+        try:
+            body = self._read_body(environ)
+        except BodyRefused as refused:
+            # A 4xx, never a 5xx: the sender must not take it for an outage and send the same bytes again.
+            self.storage.increment("received")
+            return self._send(start_response, Answer(refused.status, "text/plain", f"{refused}\n".encode()))
         content_type = environ.get("CONTENT_TYPE", "")
         decision: Decision = self.faults.decide()
         if decision.latency_ms:

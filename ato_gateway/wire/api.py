@@ -13,8 +13,9 @@ import hashlib
 import itertools
 import json
 import zlib
+from collections.abc import Collection
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from cryptography import x509
@@ -26,6 +27,7 @@ from .ebms import EbmsError, PartInfo, Party
 from .errors import (
     DecompressionFailure,
     EbmsFault,
+    InflationLimitExceeded,
     InvalidHeader,
     MalformedMessage,
     SignatureInvalid,
@@ -41,6 +43,12 @@ SOAP_CONTENT_TYPE = "application/soap+xml; charset=UTF-8"
 _EXC = (ns.EXC_C14N,)
 _ENVELOPE_OPEN = ebms.ENVELOPE_OPEN.encode("utf-8")
 _MAX_PAYLOAD_BYTES = 50 * 1024 * 1024
+# Defaults of the limits a receiver passes in (the gateway and the stand-in ATO take theirs from settings): what all
+# the parts of one message may inflate to together, and how far its eb:Timestamp may be from the receiver's clock.
+DEFAULT_MAX_INFLATED_BYTES = 64 * 1024 * 1024
+DEFAULT_TIMESTAMP_WINDOW = timedelta(minutes=5)
+# The header blocks this library processes; any other marked mustUnderstand is a SOAP 1.2 MustUnderstand fault.
+_UNDERSTOOD = frozenset({ns.q(ns.EB, "Messaging"), ns.q(ns.WSSE, "Security")})
 
 Payloads = list[tuple[str, bytes]]
 
@@ -430,6 +438,7 @@ def _read(body: bytes, content_type: str, *, trust: Trust, now: datetime | None)
     envelope = xmlsafe.parse(root.body)
     if envelope.tag != ns.q(ns.SOAP12, "Envelope"):
         raise MalformedMessage(f"the root part is not a SOAP 1.2 envelope but {envelope.tag}")
+    ebms.check_must_understand(envelope.find(ns.q(ns.SOAP12, "Header")), _UNDERSTOOD)
     soap_body = envelope.find(ns.q(ns.SOAP12, "Body"))
     if soap_body is None:
         raise MalformedMessage("the SOAP envelope has no Body")
@@ -456,9 +465,14 @@ def _read(body: bytes, content_type: str, *, trust: Trust, now: datetime | None)
     return _Verified(envelope, header, attachments, signature, assertion)
 
 
-def _parts(user: ebms.UserMessageHeader, attachments: dict[str, mime.MimePart]) -> list[InboundPart]:
+def _parts(
+    user: ebms.UserMessageHeader, attachments: dict[str, mime.MimePart], *, max_inflated_bytes: int
+) -> list[InboundPart]:
+    """The payloads, gunzipped. Together they may hold ``max_inflated_bytes``: a part never inflates past what is
+    left of that (zlib stops there), so a gzip bomb costs no more memory than the limit however many parts it has."""
     found: list[InboundPart] = []
     used: set[str] = set()
+    budget = max_inflated_bytes
     for part in user.parts:
         content_id = part.content_id
         if content_id is None:
@@ -467,7 +481,12 @@ def _parts(user: ebms.UserMessageHeader, attachments: dict[str, mime.MimePart]) 
             raise MalformedMessage(f"PartInfo refers to <{content_id}>, which the MIME package does not hold")
         used.add(content_id)
         transmitted = attachments[content_id].body
-        content = _gunzip(transmitted, content_id) if part.compressed else transmitted
+        content = _gunzip(transmitted, content_id, budget) if part.compressed else transmitted
+        budget -= len(content)
+        if budget < 0:
+            raise InflationLimitExceeded(
+                f"the message's parts hold more than {max_inflated_bytes} bytes together: refused"
+            )
         found.append(InboundPart(part.document_name, content_id, content, transmitted, part.properties))
     extra = set(attachments) - used
     if extra:
@@ -475,11 +494,16 @@ def _parts(user: ebms.UserMessageHeader, attachments: dict[str, mime.MimePart]) 
     return found
 
 
-def _gunzip(data: bytes, content_id: str) -> bytes:
+def _gunzip(data: bytes, content_id: str, budget: int) -> bytes:
+    limit = min(_MAX_PAYLOAD_BYTES, max(budget, 0))
     try:
         decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        content = decompressor.decompress(data, _MAX_PAYLOAD_BYTES)
-        if decompressor.unconsumed_tail:
+        content = decompressor.decompress(data, limit + 1)  # one byte more than allowed says it goes on
+        if len(content) > limit:
+            if limit < _MAX_PAYLOAD_BYTES:
+                raise InflationLimitExceeded(
+                    f"part <{content_id}> inflates beyond what is left of the message's limit ({limit} bytes)"
+                )
             raise DecompressionFailure(f"part <{content_id}> inflates beyond {_MAX_PAYLOAD_BYTES} bytes")
         if not decompressor.eof:
             raise DecompressionFailure(f"part <{content_id}> is a truncated gzip stream")
@@ -489,14 +513,19 @@ def _gunzip(data: bytes, content_id: str) -> bytes:
 
 
 def parse_response(
-    body: bytes, content_type: str, *, ato_certificate: x509.Certificate, now: datetime | None = None
+    body: bytes,
+    content_type: str,
+    *,
+    ato_certificate: x509.Certificate,
+    now: datetime | None = None,
+    max_inflated_bytes: int = DEFAULT_MAX_INFLATED_BYTES,
 ) -> InboundMessage:
     """Verify (against the configured ATO certificate) and read a reply: a UserMessage, Receipt or Error."""
     verified = _read(body, content_type, trust=ato_certificate, now=now)
     header = verified.header
     if header.user_messages:
         user = header.user_messages[0]
-        parts = _parts(user, verified.attachments)
+        parts = _parts(user, verified.attachments, max_inflated_bytes=max_inflated_bytes)
         payloads = {p.document_name: p.content for p in parts}
         items: list[EventItem] = []
         severity: str | None = None
@@ -553,10 +582,15 @@ def parse_request(
     trust: Trust,
     token_issuer: x509.Certificate | None = None,
     now: datetime | None = None,
+    audiences: Collection[str] | None = None,
+    timestamp_window: timedelta | None = DEFAULT_TIMESTAMP_WINDOW,
+    max_inflated_bytes: int = DEFAULT_MAX_INFLATED_BYTES,
 ) -> InboundRequest:
     """Verify and read a message sent to the ATO. With ``token_issuer`` the SAML token is required and checked:
-    signed by that certificate, within its validity, and issued to the ABN of the credential that signed the
-    message (TokenRejected otherwise)."""
+    signed by that certificate, within its validity, issued to the ABN and the certificate that signed the
+    message, and (with ``audiences``) for one of those services (TokenRejected otherwise). The eb:Timestamp must
+    be within ``timestamp_window`` of ``now`` (StaleMessage; None: not checked), and the parts may inflate to
+    ``max_inflated_bytes`` together (InflationLimitExceeded)."""
     verified = _read(body, content_type, trust=trust, now=now)
     header = verified.header
     certificate = verified.signature.certificate
@@ -568,9 +602,15 @@ def parse_request(
         saml = sts.verify_assertion(verified.assertion, issuer_certificate=token_issuer, now=now)
         if not signer_abn or saml.abn != signer_abn:
             raise TokenRejected(f"the SAML token is for ABN {saml.abn}, the signing credential is {signer_abn}")
+        # Required, not only compared when present: a token without it would bind to no certificate at all.
         serial = saml.attributes.get(registry.SAML_ATTRIBUTE_CERTIFICATE_SERIAL)
-        if serial and serial != str(certificate.serial_number):
-            raise TokenRejected("the SAML token was issued to another certificate")
+        if serial != str(certificate.serial_number):
+            raise TokenRejected("the SAML token was issued to another certificate, or names none")
+        if audiences is not None and saml.audience not in audiences:
+            raise TokenRejected(f"the SAML token is for {saml.audience or 'no audience'}, not for these services")
+    if timestamp_window is not None:
+        message_time = header.user_messages[0].timestamp if header.user_messages else header.signals[0].timestamp
+        ebms.check_fresh(message_time, now=now or datetime.now(UTC), window=timestamp_window)
     common = {
         "signer_certificate": certificate,
         "signer_abn": signer_abn,
@@ -583,7 +623,7 @@ def parse_request(
         if len(header.user_messages) > 1 or header.signals:
             raise InvalidHeader("one eb:Messaging may carry one UserMessage here")
         user = header.user_messages[0]
-        parts = _parts(user, verified.attachments)
+        parts = _parts(user, verified.attachments, max_inflated_bytes=max_inflated_bytes)
         return InboundRequest(
             kind="user",
             message_id=user.message_id,

@@ -11,13 +11,13 @@ import functools
 import re
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from lxml import etree
 
 from . import ns, registry
-from .errors import InvalidHeader, SchemaInvalid
+from .errors import InvalidHeader, MustUnderstandFault, SchemaInvalid, StaleMessage
 from .wsse import SignedReference
 
 SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
@@ -155,6 +155,9 @@ class SignalHeader:
     receipt: etree._Element | None
     receipt_references: list[SignedReference]
     errors: list[EbmsError]
+    # The pushed message a selective PullRequest asks for: eb:RefToMessageId inside eb:PullRequest (the ATO's
+    # reported form, read leniently) or else MessageInfo/RefToMessageId (the form we send).
+    pull_ref_to_message_id: str | None = None
 
 
 @dataclass
@@ -191,6 +194,19 @@ def parse_timestamp(text: str | None) -> datetime | None:
     except ValueError:
         return None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def check_fresh(timestamp: datetime | None, *, now: datetime, window: timedelta) -> None:
+    """StaleMessage unless ``timestamp`` (a message's ``eb:Timestamp``) lies within ``window`` of ``now``, either
+    way: a retry is rebuilt with a fresh Timestamp, so only a captured message sent again, or a clock far off,
+    falls outside a window of a few minutes (the AS4 practice)."""
+    if timestamp is None:
+        raise StaleMessage("the message has no readable eb:Timestamp")
+    if abs(timestamp - now) > window:
+        raise StaleMessage(
+            f"eb:Timestamp {format_timestamp(timestamp)} is more than {int(window.total_seconds())} s from the "
+            f"receiver's time {format_timestamp(now)}: refused"
+        )
 
 
 # --- schema ---
@@ -329,10 +345,23 @@ def user_message_xml(
     return _messaging_xml(messaging_id, "".join(chunks))
 
 
-def pull_request_xml(*, messaging_id: str, message_id: str, timestamp: datetime, mpc: str) -> str:
+def pull_request_xml(
+    *,
+    messaging_id: str,
+    message_id: str,
+    timestamp: datetime,
+    mpc: str | None = None,
+    ref_to_message_id: str | None = None,
+) -> str:
+    """A PullRequest signal: for a channel (``mpc``), or selective, for the response to one pushed message.
+
+    The pushed message's id goes in ``MessageInfo/RefToMessageId``. The ATO's pull is reported to take it as
+    ``eb:RefToMessageId`` inside ``eb:PullRequest``, but the OASIS schema admits only elements of other namespaces
+    there (``xsd:any namespace="##other"``), and what we send stays valid against it (docs/wire-contract.md)."""
+    attributes = f' mpc="{esc_attr(mpc)}"' if mpc else ""
     inner = (
-        f"<eb:SignalMessage>{_message_info_xml(message_id, timestamp, None)}"
-        f'<eb:PullRequest mpc="{esc_attr(mpc)}"></eb:PullRequest></eb:SignalMessage>'
+        f"<eb:SignalMessage>{_message_info_xml(message_id, timestamp, ref_to_message_id)}"
+        f"<eb:PullRequest{attributes}></eb:PullRequest></eb:SignalMessage>"
     )
     return _messaging_xml(messaging_id, inner)
 
@@ -416,6 +445,58 @@ def find_messaging(envelope: etree._Element) -> etree._Element:
     return found[0]
 
 
+_MUST_UNDERSTAND = ns.q(ns.SOAP12, "mustUnderstand")
+_ROLE_ATTRIBUTE = ns.q(ns.SOAP12, "role")
+# SOAP 1.2 part 1, section 2.2: a block with no role is for the ultimate receiver, "next" is for every node, "none"
+# for none. Both sides of this project are ultimate receivers and play no other role.
+_OUR_ROLES = frozenset({"", f"{ns.SOAP12}/role/next", f"{ns.SOAP12}/role/ultimateReceiver"})
+
+
+def check_must_understand(header: etree._Element | None, understood: frozenset[str]) -> None:
+    """MustUnderstandFault when a header block for us is marked ``mustUnderstand`` (``true`` or ``1``, xs:boolean)
+    and its name (Clark notation) is not in ``understood``. SOAP 1.2 has this checked before anything else of
+    the message is processed (part 1, section 2.6)."""
+    if header is None:
+        return
+    missing = [
+        str(block.tag)
+        for block in header
+        if isinstance(block.tag, str)
+        and block.get(_MUST_UNDERSTAND, "false").strip() in ("true", "1")
+        and block.get(_ROLE_ATTRIBUTE, "").strip() in _OUR_ROLES
+        and block.tag not in understood
+    ]
+    if missing:
+        raise MustUnderstandFault(
+            f"header block(s) {', '.join(missing)} must be understood and are not", not_understood=missing
+        )
+
+
+def must_understand_fault(not_understood: list[str]) -> bytes:
+    """The SOAP 1.2 MustUnderstand fault (part 1, section 5.4.8): one ``env:NotUnderstood`` header block per block
+    not understood, each naming it by a qualified name whose prefix it declares."""
+    envelope = etree.Element(_S12_ENVELOPE, nsmap={"S12": ns.SOAP12})
+    header = etree.SubElement(envelope, _S12_HEADER)
+    for index, name in enumerate(not_understood):
+        qname = etree.QName(name)
+        prefix = f"nu{index}"
+        etree.SubElement(
+            header,
+            ns.q(ns.SOAP12, "NotUnderstood"),
+            {"qname": f"{prefix}:{qname.localname}" if qname.namespace else qname.localname},
+            nsmap={prefix: qname.namespace} if qname.namespace else None,
+        )
+    fault = etree.SubElement(etree.SubElement(envelope, ns.q(ns.SOAP12, "Body")), ns.q(ns.SOAP12, "Fault"))
+    etree.SubElement(
+        etree.SubElement(fault, ns.q(ns.SOAP12, "Code")), ns.q(ns.SOAP12, "Value")
+    ).text = "S12:MustUnderstand"
+    reason = etree.SubElement(fault, ns.q(ns.SOAP12, "Reason"))
+    etree.SubElement(
+        reason, ns.q(ns.SOAP12, "Text"), {ns.q(ns.XML, "lang"): "en"}
+    ).text = "One or more mandatory SOAP header blocks not understood"
+    return etree.tostring(envelope, xml_declaration=True, encoding="UTF-8")
+
+
 def parse_messaging(messaging: etree._Element) -> MessagingHeader:
     """Read an ``eb:Messaging`` header leniently; InvalidHeader only when a field we rely on is missing."""
     result = MessagingHeader(element=messaging)
@@ -483,11 +564,12 @@ def parse_messaging(messaging: etree._Element) -> MessagingHeader:
                 message_id=message_id,
                 timestamp=parse_timestamp(_text(info.find(_TIMESTAMP))) if info is not None else None,
                 ref_to_message_id=ref,
-                pull_mpc=pull.get("mpc") if pull is not None else None,
+                pull_mpc=(pull.get("mpc") or None) if pull is not None else None,
                 has_pull_request=pull is not None,
                 receipt=receipt,
                 receipt_references=_receipt_references(receipt),
                 errors=errors,
+                pull_ref_to_message_id=(_text(pull.find(_REF_TO_MESSAGE_ID)) or ref) if pull is not None else None,
             )
         )
     if not result.user_messages and not result.signals:

@@ -56,6 +56,30 @@ class DecompressionFailure(WireError):
     ebms_code = "EBMS:0303"
 
 
+class InflationLimitExceeded(WireError):
+    """The parts of one message inflate beyond the receiver's total limit. Not a DecompressionFailure: the
+    parts are sound gzip and signed as sent, so asking again brings the same message and the same refusal."""
+
+    ebms_code = "EBMS:0303"
+
+
+class StaleMessage(WireError):
+    """An ``eb:Timestamp`` outside the receiver's window: a captured message sent again, or a badly set clock."""
+
+    ebms_code = "EBMS:0103"
+
+
+class MustUnderstandFault(WireError):
+    """A SOAP 1.2 header block marked ``mustUnderstand="true"`` that this receiver does not understand: SOAP 1.2
+    (part 1, section 5.4.8) answers with a MustUnderstand fault naming each one, and processes nothing else."""
+
+    ebms_code = "EBMS:0009"
+
+    def __init__(self, message: str, *, not_understood: list[str]) -> None:
+        super().__init__(message)
+        self.not_understood = not_understood  # Clark names, ``{namespace}local``
+
+
 class SignatureInvalid(WireError):
     """The XML signature is missing, does not cover what it must, or does not verify."""
 
@@ -75,6 +99,11 @@ class TokenRejected(WireError):
     or the token service refused to issue one (``wst:FailedAuthentication``)."""
 
     ebms_code = "EBMS:0101"
+
+
+class InvalidScope(TokenRejected):
+    """The token service refuses to issue for an ``AppliesTo`` that is not one of its services
+    (WS-Trust 1.3 fault ``wst:InvalidScope``)."""
 
 
 class ReplayDetected(WireError):
@@ -98,3 +127,13 @@ class EbmsFault(WireError):
 
 # Codes a sender may retry with the same MessageId; every other ebMS error code is permanent.
 TRANSIENT_EBMS_CODES: frozenset[str] = frozenset({"EBMS:0005", "EBMS:0006"})
+
+
+class SoapFault(MalformedMessage):
+    """A SOAP 1.2 Fault where an ebMS message was expected. ``Sender`` (and ``MustUnderstand``,
+    ``VersionMismatch``, ``DataEncodingUnknown``) says the message is at fault: permanent. ``Receiver`` says the
+    service failed to process it (SOAP 1.2 part 1, 5.4.6): worth sending again."""
+
+    def __init__(self, message: str, *, code: str) -> None:
+        super().__init__(message, permanent=code != "Receiver")
+        self.code = code  # the local name of the fault's Code/Value: Sender, Receiver, ...

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
@@ -20,8 +21,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from lxml import etree
 
 from . import ns, registry, xmlsafe
-from .ebms import format_timestamp, parse_timestamp
-from .errors import CertificateUntrusted, MalformedMessage, SignatureInvalid, TokenRejected
+from .ebms import check_must_understand, format_timestamp, parse_timestamp
+from .errors import CertificateUntrusted, InvalidScope, MalformedMessage, SignatureInvalid, TokenRejected
 from .keystore import certificate_abn
 from .wsse import (
     ReferenceSpec,
@@ -47,6 +48,11 @@ _S12 = ns.SOAP12
 _SAML = ns.SAML2
 _CLAIMS = registry.STS_CLAIMS_NAMESPACE
 DEFAULT_CLOCK_SKEW = timedelta(minutes=5)
+# The header blocks an Issue request may mark mustUnderstand: the security header and WS-Addressing's.
+_STS_UNDERSTOOD = frozenset(
+    {ns.q(ns.WSSE, "Security")}
+    | {ns.q(ns.WSA, name) for name in ("Action", "MessageID", "To", "ReplyTo", "FaultTo", "From", "RelatesTo")}
+)
 
 
 @dataclass(frozen=True)
@@ -176,14 +182,22 @@ def fault_text(fault: etree._Element) -> str:
 
 
 def parse_issue_request(
-    body: bytes, *, trust: Trust, now: datetime | None = None, clock_skew: timedelta = DEFAULT_CLOCK_SKEW
+    body: bytes,
+    *,
+    trust: Trust,
+    now: datetime | None = None,
+    clock_skew: timedelta = DEFAULT_CLOCK_SKEW,
+    audiences: Collection[str] | None = None,
 ) -> IssueRequest:
-    """Verify and read an Issue request. Raises SignatureInvalid/CertificateUntrusted/TokenRejected/MalformedMessage."""
+    """Verify and read an Issue request. Raises SignatureInvalid/CertificateUntrusted/TokenRejected/MalformedMessage,
+    MustUnderstandFault, and InvalidScope for an AppliesTo outside ``audiences`` (the token service's own
+    services: it issues for nobody else)."""
     moment = now or datetime.now(UTC)
     envelope = xmlsafe.parse(body)
     if envelope.tag != ns.q(_S12, "Envelope"):
         raise MalformedMessage("the Issue request is not a SOAP 1.2 envelope")
     header = envelope.find(ns.q(_S12, "Header"))
+    check_must_understand(header, _STS_UNDERSTOOD)
     soap_body = envelope.find(ns.q(_S12, "Body"))
     if soap_body is None:
         raise MalformedMessage("the Issue request has no Body")
@@ -219,6 +233,8 @@ def parse_issue_request(
         raise MalformedMessage(f"unsupported TokenType {token_type!r}")
     address = rst.find(f".//{ns.q(ns.WSA, 'Address')}")
     applies_to = (address.text or "").strip() if address is not None else registry.STS_APPLIES_TO_DEFAULT
+    if audiences is not None and applies_to not in audiences:
+        raise InvalidScope(f"the token service issues no token for AppliesTo {applies_to!r}")
     claims = rst.find(ns.q(ns.WST, "Claims"))
     abn = (claims.findtext(ns.q(_CLAIMS, "ABN")) or "").strip() if claims is not None else ""
     credential_type = (claims.findtext(ns.q(_CLAIMS, "CredentialType")) or "").strip() if claims is not None else ""

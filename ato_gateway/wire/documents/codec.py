@@ -285,6 +285,8 @@ class Stream(Generic[D, T]):
         events = etree.iterparse(
             io.BytesIO(self.data),
             events=("end",),
+            remove_comments=True,  # read values as xmlsafe.parse does (see there)
+            remove_pis=True,
             resolve_entities=False,
             no_network=True,
             load_dtd=False,
