@@ -14,7 +14,6 @@ from functools import lru_cache
 
 import redis
 from cryptography import x509
-from cryptography.fernet import InvalidToken
 from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
@@ -23,7 +22,7 @@ from ato_gateway import transport
 from ato_gateway.models import MachineCredential
 from ato_gateway.wire import errors as wire_errors
 from ato_gateway.wire import sts
-from portal.crypto import keyring
+from portal.sealing import CREDENTIAL_KEYS, InvalidToken, seal_bytes, unseal_bytes
 
 REFRESH_MARGIN = timedelta(minutes=5)
 GENERATION_KEY = "ato-token-generation"
@@ -65,7 +64,7 @@ def _from_shared(fingerprint: str, now: datetime) -> tuple[bytes, datetime] | No
         if not sealed:
             return None
         expires_at = datetime.fromisoformat(sealed["expires_at"])
-        assertion = keyring("CREDENTIAL_ENCRYPTION_KEYS").decrypt(sealed["assertion"].encode())
+        assertion = unseal_bytes(sealed["assertion"], keyring=CREDENTIAL_KEYS)
     except (InvalidToken, KeyError, TypeError, ValueError, redis.RedisError):
         return None  # unreadable or unreachable: ask the token service, as without a shared cache
     return (assertion, expires_at) if expires_at - REFRESH_MARGIN > now else None
@@ -76,7 +75,7 @@ def _to_shared(fingerprint: str, assertion: bytes, expires_at: datetime, now: da
     if ttl <= 0:
         return
     sealed = {
-        "assertion": keyring("CREDENTIAL_ENCRYPTION_KEYS").encrypt(assertion).decode(),
+        "assertion": seal_bytes(assertion, keyring=CREDENTIAL_KEYS),
         "expires_at": expires_at.isoformat(),
     }
     with contextlib.suppress(redis.RedisError):  # the token is still good in this process; the next one asks again

@@ -29,3 +29,5 @@ class ClientsConfig(AppConfig):
 
         DASHBOARD_PANELS.append(clients_panel)
         CRON_JOBS.append({"func": "clients.jobs.sweep_stalled_imports", "queue_name": "low", "interval": 300})
+        # Hourly, so an abandoned upload's file (full TFNs) outlives its seven days by an hour at most.
+        CRON_JOBS.append({"func": "clients.jobs.expire_abandoned_imports", "queue_name": "low", "interval": 3600})

@@ -22,3 +22,7 @@ def run_import_failed(job: Any, connection: Any, exc_type: type, value: BaseExce
 
 def sweep_stalled_imports() -> int:
     return services.import_sweep_stalled()
+
+
+def expire_abandoned_imports() -> int:
+    return services.import_expire_abandoned()

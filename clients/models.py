@@ -1,18 +1,20 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import connections, models
 from django.db.models import Exists, OuterRef, Q
+from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from clients.tfn import decrypt_tfn, encrypt_tfn, looks_like_tfn, mask_tfn, tfn_lookup_hash
 from clients.validation import clean_tfn
 from portal.models import Practice, User
+from portal.sealing import SealedField
 
 
 class ClientKind(models.TextChoices):
@@ -68,7 +70,7 @@ class Client(models.Model):
     # Lower-cased display name: the keyset-pagination order and the target of name search.
     sort_name = models.CharField(max_length=250)
     date_of_birth = models.DateField(null=True, blank=True)
-    tfn_ciphertext = models.TextField(blank=True)
+    tfn_ciphertext = SealedField(blank=True)
     tfn_hash = models.CharField(max_length=64, blank=True, db_index=True)
     tfn_last3 = models.CharField(max_length=3, blank=True)
     abn = models.CharField("ABN", max_length=11, blank=True, db_index=True)
@@ -257,6 +259,8 @@ def get_group_or_404(user: User, pk: int) -> ClientGroup:
 
 
 STALL_AFTER = timedelta(minutes=2)
+# An upload left unconfirmed, or a failed import left unresumed, this long loses its file (and its TFNs).
+ABANDONED_AFTER = timedelta(days=7)
 
 
 class ImportStatus(models.TextChoices):
@@ -265,21 +269,41 @@ class ImportStatus(models.TextChoices):
     RUNNING = "running", "Importing"
     DONE = "done", "Finished"
     FAILED = "failed", "Failed"
+    EXPIRED = "expired", "Abandoned (file deleted)"
 
 
 class ImportJobQuerySet(models.QuerySet["ImportJob"]):
     def visible_to(self, user: User) -> ImportJobQuerySet:
-        return self.filter(practice_id=user.practice_id) if user.practice_id else self.none()
+        """The practice's imports; staff restricted to groups see only the imports they uploaded themselves. An
+        import belongs to no group (each row names its own, or none), and its preview and errors show rows of
+        any group, so whose upload it is is the only rule that shows them nothing of another group's clients."""
+        if user.practice_id is None:
+            return self.none()
+        qs = self.filter(practice_id=user.practice_id)
+        return qs.filter(created_by=user) if user.restricted_to_groups else qs
+
+    def abandoned(self, now: datetime | None = None) -> ImportJobQuerySet:
+        """Still holding their file, and untouched for ABANDONED_AFTER while waiting for someone: unconfirmed
+        uploads and failed runs. (Queued and running imports are the stall sweeper's; it resumes them.)"""
+        cutoff = (now or timezone.now()) - ABANDONED_AFTER
+        last_touched = Coalesce("heartbeat_at", "created_at")
+        return (
+            self.filter(status__in=[ImportStatus.UPLOADED, ImportStatus.FAILED])
+            .exclude(content="")
+            .alias(last_touched=last_touched)
+            .filter(last_touched__lt=cutoff)
+        )
 
 
 class ImportJob(models.Model):
-    """One CSV upload. The file is kept so that the import can resume from `next_row` after a worker dies:
-    rows before it were committed together with that counter, so no row is imported twice."""
+    """One CSV upload. The file is kept, sealed (it holds full TFNs), so that the import can resume from
+    `next_row` after a worker dies: rows before it were committed together with that counter, so no row is
+    imported twice. It is deleted when the import finishes, and from an abandoned import after ABANDONED_AFTER."""
 
     practice = models.ForeignKey(Practice, on_delete=models.PROTECT, related_name="+")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     filename = models.CharField(max_length=200)
-    content = models.TextField()
+    content = SealedField(blank=True)  # the uploaded CSV, sealed; "" once deleted
     status = models.CharField(max_length=12, choices=ImportStatus.choices, default=ImportStatus.UPLOADED)
     total_rows = models.PositiveIntegerField(default=0)
     next_row = models.PositiveIntegerField(default=0)

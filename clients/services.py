@@ -25,6 +25,7 @@ from clients.csv_io import (
     validate_row,
 )
 from clients.models import (
+    ABANDONED_AFTER,
     AccountKind,
     AccountRole,
     Client,
@@ -38,6 +39,7 @@ from clients.tfn import format_tfn, tfn_lookup_hash
 from portal.audit import audit_record
 from portal.capabilities import Capability
 from portal.models import Practice, User
+from portal.sealing import TFN_KEYS, seal, unseal
 from portal.spreadsheet import spreadsheet_cell
 
 if TYPE_CHECKING:
@@ -174,15 +176,27 @@ def import_upload(*, request: PortalRequest, filename: str, raw: bytes) -> Impor
         raise CsvProblem("The file has a header but no client rows.")
     with transaction.atomic(durable=True):
         job = ImportJob.objects.create(
-            practice=user.tenant, created_by=user, filename=filename[:200], content=text, total_rows=total
+            practice=user.tenant,
+            created_by=user,
+            filename=filename[:200],
+            content=seal(text, keyring=TFN_KEYS),  # the file holds full TFNs
+            total_rows=total,
         )
         audit_record("clients.import_uploaded", request=request, target=job, details={"rows": total})
     return job
 
 
+def import_file_text(job: ImportJob) -> str:
+    """The uploaded CSV, opened; "" once it has been deleted (the import finished or was abandoned)."""
+    return unseal(job.content, keyring=TFN_KEYS) if job.content else ""
+
+
 def import_preview(job: ImportJob, limit: int = 10) -> list[tuple[int, ClientRow | None, list[RowError]]]:
-    preview = []
-    for row_number, row in iter_rows(job.content):
+    preview: list[tuple[int, ClientRow | None, list[RowError]]] = []
+    text = import_file_text(job)
+    if not text:
+        return preview
+    for row_number, row in iter_rows(text):
         client, errors = validate_row(row_number, row)
         preview.append((row_number, client, errors))
         if len(preview) >= limit:
@@ -269,7 +283,7 @@ def import_run(*, job_id: int) -> None:
     groups = {g.name.lower(): g for g in ClientGroup.objects.filter(practice=practice)}
     chunk: list[tuple[int, dict[str, str]]] = []
     try:
-        for item in iter_rows(job.content, start=job.next_row):
+        for item in iter_rows(import_file_text(job), start=job.next_row):
             chunk.append(item)
             if len(chunk) >= IMPORT_CHUNK:
                 _import_chunk(job, token, chunk, seen_tfn, seen_abn, groups)
@@ -278,8 +292,9 @@ def import_run(*, job_id: int) -> None:
             _import_chunk(job, token, chunk, seen_tfn, seen_abn, groups)
         with transaction.atomic():
             _hold_lease(job, token)
+            # Its rows are in the register now: the file, full TFNs and all, goes with the same commit.
             ImportJob.objects.filter(pk=job.pk).update(
-                status=ImportStatus.DONE, finished_at=timezone.now(), next_row=job.total_rows
+                status=ImportStatus.DONE, finished_at=timezone.now(), next_row=job.total_rows, content=""
             )
             job.refresh_from_db()
             audit_record(
@@ -377,6 +392,30 @@ def _write_chunk_rest(
         error_count=F("error_count") + len(errors),
         heartbeat_at=timezone.now(),
     )
+
+
+def import_expire_abandoned() -> int:
+    """Delete the file of every import abandoned for ABANDONED_AFTER (ImportJob.objects.abandoned()); the job
+    stays, as the record of what was uploaded and what came of it. Safe to repeat and to race with a resume: each
+    job is changed only while it is still abandoned."""
+    expired = 0
+    days = ABANDONED_AFTER.days
+    for job in ImportJob.objects.abandoned().select_related("practice").only("pk", "practice", "filename"):
+        with transaction.atomic():
+            changed = (
+                ImportJob.objects.abandoned()
+                .filter(pk=job.pk)
+                .update(
+                    status=ImportStatus.EXPIRED,
+                    content="",
+                    failure=f"The file was deleted after {days} days without being imported or resumed. "
+                    "Upload it again to import the rows it still holds; rows imported before are kept.",
+                )
+            )
+            if changed:
+                audit_record("clients.import_expired", practice=job.practice, target=job, details={"days": days})
+                expired += 1
+    return expired
 
 
 def import_mark_failed(job_id: int, message: str, *, run_token: str | None = None) -> None:

@@ -1,33 +1,22 @@
-"""TFNs at rest: Fernet encryption under a rotatable key list, a keyed hash for exact look-up, and masking.
-
-MultiFernet decrypts with any listed key and encrypts with the first, so rotation is: put the new key first,
-run `manage.py rotate_tfn_key`, then drop the old key."""
+"""TFNs at rest: sealed under the TFN key ring (portal.sealing, rotated by `manage.py rotate_tfn_key`), a keyed
+hash for exact look-up (TFN_HASH_KEY, which rotation leaves alone), and masking."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 
-from cryptography.fernet import MultiFernet
 from django.conf import settings
 
-from portal.crypto import keyring
-
-
-def fernet() -> MultiFernet:
-    return keyring("TFN_ENCRYPTION_KEYS")
+from portal.sealing import TFN_KEYS, seal, unseal
 
 
 def encrypt_tfn(tfn: str) -> str:
-    return fernet().encrypt(tfn.encode()).decode()
+    return seal(tfn, keyring=TFN_KEYS)
 
 
 def decrypt_tfn(token: str) -> str:
-    return fernet().decrypt(token.encode()).decode()
-
-
-def rotate_ciphertext(token: str) -> str:
-    return fernet().rotate(token.encode()).decode()
+    return unseal(token, keyring=TFN_KEYS)
 
 
 def tfn_lookup_hash(tfn: str) -> str:

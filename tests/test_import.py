@@ -165,7 +165,7 @@ def test_a_superseded_run_writes_nothing(practice, agent, login):
     job.refresh_from_db()
     ImportJob.objects.filter(pk=job.pk).update(run_token="new-run")  # a resume took the job over
     with pytest.raises(services.ImportSuperseded):
-        services._import_chunk(job, "old-run", list(iter_rows(job.content)), set(), set(), {})
+        services._import_chunk(job, "old-run", list(iter_rows(services.import_file_text(job))), set(), set(), {})
     assert not Client.objects.exists() and ImportJob.objects.get().next_row == 0
 
 

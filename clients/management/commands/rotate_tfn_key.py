@@ -2,30 +2,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand
-from django.db import transaction
+from django.core.management.base import BaseCommand, CommandParser
 
-from clients.models import Client
-from clients.tfn import rotate_ciphertext
-from portal.audit import audit_record
+from portal.management.rotation import rotate_key_ring
+from portal.sealing import TFN_KEYS
 
 
 class Command(BaseCommand):
     help = (
-        "Re-encrypt every stored TFN under the first key of TFN_ENCRYPTION_KEYS. Put the new key first, run "
-        "this, then remove the old key from the list."
+        "Re-encrypt every value sealed under TFN_ENCRYPTION_KEYS (TFNs, import files, the gateway's messages and "
+        "every other SealedField of every app) under the ring's first key. Put the new key first, run this, then "
+        "remove the old key. TFN_HASH_KEY, the key of the TFN look-up hash, is not rotated by this."
     )
 
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--batch-size", type=int, default=500, help="rows per transaction (default 500)")
+
     def handle(self, *args: Any, **options: Any) -> None:
-        done = 0
-        ids = list(Client.objects.exclude(tfn_ciphertext="").values_list("pk", flat=True))
-        for start in range(0, len(ids), 1000):
-            with transaction.atomic():
-                batch = list(Client.objects.select_for_update().filter(pk__in=ids[start : start + 1000]))
-                for client in batch:
-                    client.tfn_ciphertext = rotate_ciphertext(client.tfn_ciphertext)
-                Client.objects.bulk_update(batch, ["tfn_ciphertext"])
-                done += len(batch)
-        with transaction.atomic():
-            audit_record("tfn.key_rotated", details={"clients": done})
-        self.stdout.write(self.style.SUCCESS(f"{done} TFNs re-encrypted under the current key."))
+        rotate_key_ring(self, TFN_KEYS, batch_size=options["batch_size"], audit_action="tfn.key_rotated")
