@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 
-from ato_gateway.api import cuassoc as api
 from ato_gateway.wire.documents import cuassoc
 from ato_gateway.wire.documents.common import ClientIdentifier
 from tests.ato_fixtures import AGENT_TAN, Ato, error_codes
@@ -31,17 +30,29 @@ def _tfn(ato: Ato, taxpayer_id: int) -> str:
     return ato.query("SELECT tfn FROM reg_taxpayers WHERE id = ?", taxpayer_id)[0]["tfn"]
 
 
-def _pages(ato: Ato, **kwargs: object) -> tuple[list[cuassoc.Associate], int]:
+def _pages(
+    ato: Ato, tfn: str, include_history: bool = False, page_size: int | None = None
+) -> tuple[list[cuassoc.Associate], int]:
     items: list[cuassoc.Associate] = []
     continuation, pages = None, 0
     while True:
-        reply = ato.result(api.list_associates, cuassoc.ListResponse, continuation=continuation, **kwargs)
+        document = cuassoc.ListRequest(
+            client=ClientIdentifier.of(tfn=tfn),
+            include_history=include_history,
+            continuation=continuation,
+            page_size=page_size,
+        )
+        reply = ato.result(document)
         assert reply.ok and reply.document is not None, reply.items
         items += reply.document.associates
         pages += 1
         continuation = reply.document.continuation
         if continuation is None:
             return items, pages
+
+
+def _list(tfn: str) -> cuassoc.ListRequest:
+    return cuassoc.ListRequest(client=ClientIdentifier.of(tfn=tfn))
 
 
 def _expected(row: dict, linked: set[int]) -> ClientIdentifier | None:
@@ -91,9 +102,7 @@ def test_list_needs_a_client_level_link(ato: Ato):
         "ON a.id = l.agent_id WHERE l.taxpayer_id = t.id AND a.tan = ? AND l.end_date IS NULL) ORDER BY t.id LIMIT 1",
         AGENT_TAN,
     )[0]
-    assert error_codes(ato.result(api.list_associates, cuassoc.ListResponse, tfn=stranger["tfn"])) == [
-        "CMN.ATO.AUTH.002"
-    ]
+    assert error_codes(ato.result(_list(stranger["tfn"]))) == ["CMN.ATO.AUTH.002"]
     account_only = ato.query(
         "SELECT t.tfn FROM reg_links l JOIN reg_agents g ON g.id = l.agent_id JOIN reg_taxpayers t "
         "ON t.id = l.taxpayer_id WHERE g.tan = ? AND l.level = 'ACCOUNT' AND l.end_date IS NULL AND NOT EXISTS "
@@ -101,16 +110,16 @@ def test_list_needs_a_client_level_link(ato: Ato):
         "AND c.level = 'CLIENT' AND c.end_date IS NULL) ORDER BY l.id LIMIT 1",
         AGENT_TAN,
     )[0]
-    assert error_codes(ato.result(api.list_associates, cuassoc.ListResponse, tfn=account_only["tfn"])) == [
-        "CMN.ATO.AUTH.002"
-    ]
+    assert error_codes(ato.result(_list(account_only["tfn"]))) == ["CMN.ATO.AUTH.002"]
 
 
 def test_list_refuses_an_unknown_client_and_a_foreign_continuation(ato: Ato):
-    reply = ato.result(api.list_associates, cuassoc.ListResponse, tfn="123456782")
+    reply = ato.result(_list("123456782"))
     assert error_codes(reply) == ["CMN.ATO.GEN.ID01"]
     client = min(_linked(ato))
-    reply = ato.result(api.list_associates, cuassoc.ListResponse, tfn=_tfn(ato, client), continuation="Y3VhZGRyOjE6OjQ")
+    reply = ato.result(
+        cuassoc.ListRequest(client=ClientIdentifier.of(tfn=_tfn(ato, client)), continuation="Y3VhZGRyOjE6OjQ")
+    )
     assert error_codes(reply) == ["CMN.ATO.CUASSOC.LST01"]
 
 
@@ -120,5 +129,5 @@ def test_a_malformed_list_request_is_refused_with_the_xsd_error(ato: Ato):
         "<TaxFileNumberId>123456782</TaxFileNumberId></ClientIdentifier><IncludeHistoryI>true</IncludeHistoryI>"
         "<PageSizeN>0</PageSizeN></CUASSOCListRequest>"
     )
-    reply = ato.reply(ato.send_raw(api.LIST, document), cuassoc.ListResponse)
+    reply = ato.reply(ato.send_raw(cuassoc.ListRequest.SERVICE_ACTION, document), cuassoc.ListResponse)
     assert error_codes(reply) == ["CMN.ATO.GEN.XML03"] and "PageSizeN" in reply.errors[0].text
