@@ -1,0 +1,54 @@
+"""Checks that must each hold on their own, not only behind another (issue 18, items 12 and 13): a pinned
+certificate is still checked for its dates, and the parser itself expands no entity and reads no file when the
+DOCTYPE check before it is passed by. Each test was seen to fail with its check taken out."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+from ato_gateway.wire import CertificateExpired, UnsafeXML, wsse, xmlsafe
+from .conftest import Pki
+
+
+def test_a_pinned_certificate_past_its_not_after_is_refused_as_expired(pki: Pki) -> None:
+    wsse.check_trust(pki.ato, pki.ato, now=pki.ato.not_valid_after_utc - timedelta(minutes=1))
+    with pytest.raises(CertificateExpired, match="expired"):
+        wsse.check_trust(pki.ato, pki.ato, now=pki.ato.not_valid_after_utc + timedelta(seconds=1))
+    with pytest.raises(CertificateExpired, match="not valid before"):
+        wsse.check_trust(pki.ato, pki.ato, now=pki.ato.not_valid_before_utc - timedelta(seconds=1))
+
+
+def _utf16_with_entities(secret_file: Path) -> bytes:
+    """In UTF-16 the bytes hold no b"<!DOCTYPE", so the quick look before parsing does not see it."""
+    text = (
+        '<?xml version="1.0" encoding="UTF-16"?>'
+        f'<!DOCTYPE r [<!ENTITY inner "EXPANDED"><!ENTITY outer SYSTEM "{secret_file.as_uri()}">]>'
+        "<r><a>&inner;</a><b>&outer;</b></r>"
+    )
+    data = text.encode("utf-16")
+    assert b"<!DOCTYPE" not in data and b"<!ENTITY" not in data
+    return data
+
+
+def test_the_parser_itself_expands_no_entity_and_reads_no_file(tmp_path: Path) -> None:
+    secret_file = tmp_path / "secret.txt"
+    secret_file.write_text("FILE-CONTENT")
+    root = etree.fromstring(_utf16_with_entities(secret_file), xmlsafe._parser())
+    text = etree.tostring(root, encoding="unicode")
+    assert "EXPANDED" not in text and "FILE-CONTENT" not in text
+    assert [node.name for node in root.iter(etree.Entity)] == ["inner", "outer"]  # left as references
+
+
+def test_a_hidden_doctype_is_still_refused_after_parsing(tmp_path: Path) -> None:
+    secret_file = tmp_path / "secret.txt"
+    secret_file.write_text("FILE-CONTENT")
+    with pytest.raises(UnsafeXML):
+        xmlsafe.parse(_utf16_with_entities(secret_file))
+    # No entity is referred to, so only the parsed tree's DOCTYPE tells.
+    unused = '<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE r [<!ENTITY x "y">]><r/>'.encode("utf-16")
+    with pytest.raises(UnsafeXML, match="DOCTYPE"):
+        xmlsafe.parse(unused)
