@@ -11,6 +11,7 @@ import pytest
 from lxml import etree
 
 from ato_gateway.wire import CertificateExpired, UnsafeXML, wsse, xmlsafe
+
 from .conftest import Pki
 
 
