@@ -344,9 +344,14 @@ class SandboxApp:
                         result.answer.status,
                         result.answer.content_type,
                         result.answer.body,
-                        time.time(),
+                        now,
                     ),
                 )
+                if request.kind == "user":  # a business action was applied (a pull applies none)
+                    db.execute(
+                        "INSERT INTO effects (message_id, action, applied_at) VALUES (?, ?, ?)",
+                        (request.message_id, f"{request.service} {request.action}", now),
+                    )
             return result.answer
 
     @staticmethod
@@ -599,7 +604,8 @@ class SandboxApp:
                     return self._json(400, {"error": str(exc)})
         elif name == "stats" and method == "GET":
             db = self.storage.connection()
-            applied = {str(mid): int(n) for mid, n in db.execute("SELECT message_id, applied FROM messages")}
+            effects = db.execute("SELECT message_id, count(*) FROM effects GROUP BY message_id")
+            applied = {str(mid): int(n) for mid, n in effects}
             queued = db.execute("SELECT count(*) FROM queued_responses WHERE delivered_by IS NULL").fetchone()[0]
             return self._json(
                 200,
@@ -637,13 +643,28 @@ class SandboxApp:
             return self._control_fund(environ)
         elif name == "end-link" and method == "POST":
             return self._control_end_link(environ)
+        elif name == "forget" and method == "POST":
+            return self._control_forget(environ)
         elif name == "reset" and method == "POST":
             with self.storage.write() as db:
                 db.execute("DELETE FROM messages")
+                db.execute("DELETE FROM effects")
                 db.execute("DELETE FROM queued_responses")
                 db.execute("DELETE FROM counters WHERE name IN ('received', 'answered')")
             return self._json(200, {"reset": True})
         return self._json(404, {"error": f"no control call {method} /_control/{name}"})
+
+    def _control_forget(self, environ: dict[str, Any]) -> Answer:
+        """Forget that a MessageId was answered, keeping the record of its effects: {"message_id"}. The next message
+        with that MessageId is then applied again, as by an ATO whose de-duplication failed. Only for the test that
+        proves an "applied exactly once" check can fail; nothing else calls it."""
+        try:
+            message_id = str(json.loads(self._read_body(environ) or b"{}")["message_id"])
+        except (ValueError, TypeError, KeyError) as exc:
+            return self._json(400, {"error": f"bad forget request: {exc}"})
+        with self.storage.write() as db:
+            forgotten = db.execute("DELETE FROM messages WHERE message_id = ?", (message_id,)).rowcount
+        return self._json(200, {"forgotten": forgotten})
 
     def _control_register(self, environ: dict[str, Any]) -> Answer:
         """Regenerate the synthetic register: {"seed", "taxpayers", "today", "agents": [{"tan", "abn", "name",
