@@ -10,8 +10,6 @@ from typing import Any
 
 import pytest
 
-from ato_gateway.api import base
-from ato_gateway.api import cc as api
 from ato_gateway.wire.documents import cc
 from ato_gateway.wire.documents.common import ClientIdentifier
 from tests.ato_fixtures import AGENT_TAN, DEMO_ABN, OTHER_AGENT_TAN, Ato, error_codes
@@ -80,8 +78,9 @@ def _every_page(ato: Ato, **kwargs: Any) -> tuple[list[cc.Communication], int]:
     continuation = None
     pages = 0
     while True:
-        message = ato.call(api.list_communications, continuation=continuation, **kwargs)
-        reply, stream = base.stream(ato.outcome(message), cc.ListResponse, "communications")
+        message = ato.ask(cc.ListRequest(continuation=continuation, **kwargs)).message
+        reply = ato.stream(message, cc.ListResponse, "communications")
+        stream = reply.stream
         assert reply.ok and stream is not None, reply.errors
         items.extend(stream)
         pages += 1
@@ -92,7 +91,7 @@ def _every_page(ato: Ato, **kwargs: Any) -> tuple[list[cc.Communication], int]:
 
 
 def test_list_of_all_clients_is_every_covered_letter_oldest_first(ato: Ato):
-    reply = ato.result(api.list_communications, cc.ListResponse, issued_from=FROM, issued_to=TO)
+    reply = ato.result(cc.ListRequest(issued_from=FROM, issued_to=TO))
     assert reply.ok and reply.document is not None and reply.document.continuation is None
     listed = reply.document.communications
     expected = _covered(ato)
@@ -102,13 +101,7 @@ def test_list_of_all_clients_is_every_covered_letter_oldest_first(ato: Ato):
 
 def test_list_of_one_client_names_it_and_its_letters(ato: Ato):
     client = _client_with_letters(ato)
-    reply = ato.result(
-        api.list_communications,
-        cc.ListResponse,
-        issued_from=FROM,
-        issued_to=TO,
-        clients=[ClientIdentifier.of(tfn=client["tfn"])],
-    )
+    reply = ato.result(cc.ListRequest(issued_from=FROM, issued_to=TO, clients=[ClientIdentifier.of(tfn=client["tfn"])]))
     assert reply.ok and reply.document is not None
     letters = ato.query(
         "SELECT id, kind, title, issued_date FROM reg_communications WHERE taxpayer_id = ? AND issued_date "
@@ -137,7 +130,7 @@ def test_list_of_several_clients_by_any_identifier(ato: Ato):
         ClientIdentifier.of(abn=second["abn"]) if by_abn else ClientIdentifier.of(tfn=second["tfn"]),
         ClientIdentifier.of(tfn=first["tfn"]),  # a repeat is listed once
     ]
-    reply = ato.result(api.list_communications, cc.ListResponse, issued_from=FROM, issued_to=TO, clients=clients)
+    reply = ato.result(cc.ListRequest(issued_from=FROM, issued_to=TO, clients=clients))
     assert reply.ok and reply.document is not None
     listed = reply.document.communications
     assert {c.client.tfn for c in listed} == {first["tfn"], second["tfn"]}
@@ -153,13 +146,7 @@ def test_a_narrow_range_lists_only_its_letters(ato: Ato):
         )
     ]
     day = date.fromisoformat(dates[-1])
-    reply = ato.result(
-        api.list_communications,
-        cc.ListResponse,
-        issued_from=day,
-        issued_to=day,
-        clients=[ClientIdentifier.of(tfn=client["tfn"])],
-    )
+    reply = ato.result(cc.ListRequest(issued_from=day, issued_to=day, clients=[ClientIdentifier.of(tfn=client["tfn"])]))
     assert reply.document is not None
     assert [c.issued for c in reply.document.communications] == [day] * dates.count(day.isoformat())
 
@@ -172,27 +159,25 @@ def test_a_narrow_range_lists_only_its_letters(ato: Ato):
     ],
 )
 def test_a_bad_date_range_is_refused(ato: Ato, range_: tuple[date, date], code: str):
-    reply = ato.result(api.list_communications, cc.ListResponse, issued_from=range_[0], issued_to=range_[1])
+    reply = ato.result(cc.ListRequest(issued_from=range_[0], issued_to=range_[1]))
     assert error_codes(reply) == [code] and reply.document is None
 
 
 def test_five_years_to_the_day_is_allowed(ato: Ato):
-    reply = ato.result(
-        api.list_communications, cc.ListResponse, issued_from=date(2020, 2, 29), issued_to=date(2025, 2, 28)
-    )
+    reply = ato.result(cc.ListRequest(issued_from=date(2020, 2, 29), issued_to=date(2025, 2, 28)))
     assert reply.ok
 
 
 def test_more_clients_than_one_request_takes_is_refused(ato: Ato):
-    tfns = [r["tfn"] for r in ato.query("SELECT tfn FROM reg_taxpayers ORDER BY id LIMIT ?", api.MAX_CLIENTS + 1)]
+    tfns = [r["tfn"] for r in ato.query("SELECT tfn FROM reg_taxpayers ORDER BY id LIMIT ?", cc.MAX_CLIENTS + 1)]
     clients = [ClientIdentifier.of(tfn=tfn) for tfn in tfns]
-    reply = ato.result(api.list_communications, cc.ListResponse, issued_from=FROM, issued_to=TO, clients=clients)
+    reply = ato.result(cc.ListRequest(issued_from=FROM, issued_to=TO, clients=clients))
     assert error_codes(reply) == ["CMN.ATO.CC.LST03"]
     assert reply.errors[0].parameters == {"Count": "101", "Maximum": "100"}
 
 
 def test_a_continuation_the_service_did_not_issue_is_refused(ato: Ato):
-    reply = ato.result(api.list_communications, cc.ListResponse, issued_from=FROM, issued_to=TO, continuation="page-2")
+    reply = ato.result(cc.ListRequest(issued_from=FROM, issued_to=TO, continuation="page-2"))
     assert error_codes(reply) == ["CMN.ATO.CC.LST04"]
 
 
@@ -204,7 +189,7 @@ def test_named_clients_must_be_known_and_linked(ato: Ato):
         ClientIdentifier.of(tfn=stranger["tfn"]),
         ClientIdentifier.of(tfn="123456782"),  # valid, but in nobody's register
     ]
-    reply = ato.result(api.list_communications, cc.ListResponse, issued_from=FROM, issued_to=TO, clients=clients)
+    reply = ato.result(cc.ListRequest(issued_from=FROM, issued_to=TO, clients=clients))
     assert error_codes(reply) == ["CMN.ATO.AUTH.002", "CMN.ATO.GEN.ID01"] and reply.document is None
     assert [e.parameters["Position"] for e in reply.errors] == ["2", "3"]
 
@@ -213,7 +198,7 @@ def test_a_malformed_list_document_is_refused_with_the_xsd_error(ato: Ato):
     document = (
         '<CCListRequest xmlns="http://www.sbr.gov.au/ato/cc"><IssuedFromD>2026-01-01</IssuedFromD></CCListRequest>'
     )
-    reply = ato.reply(ato.send_raw(api.LIST, document), cc.ListResponse)
+    reply = ato.reply(ato.send_raw(cc.ListRequest.SERVICE_ACTION, document), cc.ListResponse)
     assert error_codes(reply) == ["CMN.ATO.GEN.XML03"] and "IssuedToD" in reply.errors[0].text
 
 
@@ -241,7 +226,7 @@ def test_get_gives_the_letter_and_its_pdf(ato: Ato):
         "ON a.id = c.account_id WHERE c.taxpayer_id = ? ORDER BY c.id LIMIT 1",
         client["id"],
     )[0]
-    reply = ato.result(api.get_communication, cc.GetResponse, communication_id=str(row["id"]))
+    reply = ato.result(cc.GetRequest(id=str(row["id"])))
     assert reply.ok and reply.document is not None
     letter, attachment = reply.document.communication, reply.document.attachment
     assert (letter.id, letter.kind, letter.title) == (str(row["id"]), row["kind"], row["title"])
@@ -255,14 +240,14 @@ def test_get_gives_the_letter_and_its_pdf(ato: Ato):
     issued = date.fromisoformat(row["issued_date"])
     assert f"{issued.day} {issued:%B %Y}" in text
 
-    again = ato.result(api.get_communication, cc.GetResponse, communication_id=str(row["id"]))
+    again = ato.result(cc.GetRequest(id=str(row["id"])))
     assert again.document is not None and again.document.attachment.content == attachment.content
 
 
 @pytest.mark.parametrize(("which", "code"), [("unknown", "CMN.ATO.CC.GET01"), ("other", "CMN.ATO.AUTH.002")])
 def test_get_refuses_an_unknown_or_unlinked_letter(ato: Ato, which: str, code: str):
     wanted = "999999999" if which == "unknown" else str(_of_another_agent(ato)["id"])
-    reply = ato.result(api.get_communication, cc.GetResponse, communication_id=wanted)
+    reply = ato.result(cc.GetRequest(id=wanted))
     assert error_codes(reply) == [code] and reply.document is None
 
 
@@ -280,18 +265,12 @@ def test_an_account_level_link_covers_only_its_accounts_letters(ato: Ato):
         TO.isoformat(),
     )
     hidden = next(r for r in rows if r["account_id"] != r["linked"])
-    reply = ato.result(
-        api.list_communications,
-        cc.ListResponse,
-        issued_from=FROM,
-        issued_to=TO,
-        clients=[ClientIdentifier.of(tfn=hidden["tfn"])],
-    )
+    reply = ato.result(cc.ListRequest(issued_from=FROM, issued_to=TO, clients=[ClientIdentifier.of(tfn=hidden["tfn"])]))
     assert reply.ok and reply.document is not None
     linked_accounts = {r["linked"] for r in rows if r["tfn"] == hidden["tfn"]}
     expected = {str(r["id"]) for r in rows if r["tfn"] == hidden["tfn"] and r["account_id"] in linked_accounts}
     assert {c.id for c in reply.document.communications} == expected
-    refused = ato.result(api.get_communication, cc.GetResponse, communication_id=str(hidden["id"]))
+    refused = ato.result(cc.GetRequest(id=str(hidden["id"])))
     assert error_codes(refused) == ["CMN.ATO.AUTH.002"]
 
 
