@@ -481,7 +481,7 @@ def _parts(
             raise MalformedMessage(f"PartInfo refers to <{content_id}>, which the MIME package does not hold")
         used.add(content_id)
         transmitted = attachments[content_id].body
-        content = _gunzip(transmitted, content_id, budget) if part.compressed else transmitted
+        content = _gunzip(transmitted, content_id, budget, max_inflated_bytes) if part.compressed else transmitted
         budget -= len(content)
         if budget < 0:
             raise InflationLimitExceeded(
@@ -494,7 +494,7 @@ def _parts(
     return found
 
 
-def _gunzip(data: bytes, content_id: str, budget: int) -> bytes:
+def _gunzip(data: bytes, content_id: str, budget: int, total: int) -> bytes:
     limit = min(_MAX_PAYLOAD_BYTES, max(budget, 0))
     try:
         decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
@@ -502,7 +502,8 @@ def _gunzip(data: bytes, content_id: str, budget: int) -> bytes:
         if len(content) > limit:
             if limit < _MAX_PAYLOAD_BYTES:
                 raise InflationLimitExceeded(
-                    f"part <{content_id}> inflates beyond what is left of the message's limit ({limit} bytes)"
+                    f"part <{content_id}> inflates beyond the {limit} bytes left of the {total} bytes all the "
+                    "message's parts may hold together: refused"
                 )
             raise DecompressionFailure(f"part <{content_id}> inflates beyond {_MAX_PAYLOAD_BYTES} bytes")
         if not decompressor.eof:

@@ -23,8 +23,9 @@ MAX_DEPTH = 64
 # Comments and processing instructions are dropped while parsing, so that a value is read the way exclusive C14N
 # (without comments) signs it. Kept, ``<eb:MessageId>abc<!---->def</eb:MessageId>`` verified as "abcdef" but lxml's
 # ``.text`` read "abc": a captured message, with a comment put in, passed as a new message, and a comment at the
-# start of a SAML attribute value emptied it. SOAP 1.2 (part 1, section 5) has receivers ignore processing
-# instructions; C14N keeps them, so one inside a signed element breaks its digest and the message is refused.
+# start of a SAML attribute value emptied it. Processing instructions cut a value short the same way; SOAP 1.2
+# (part 1, section 5) has receivers ignore them. (C14N keeps them: one the signer signed no longer matches its
+# digest, and the message is refused.)
 _PARSER_OPTIONS = {
     "remove_comments": True,
     "remove_pis": True,
