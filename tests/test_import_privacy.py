@@ -39,7 +39,7 @@ def every_row_as_text() -> str:
     """Every row of every table of the database, each cast to text: what a stolen backup would show."""
     quote = connection.ops.quote_name
     with connection.cursor() as cursor:
-        texts = []
+        texts: list[str] = []
         for table in connection.introspection.table_names(cursor):
             cursor.execute(f"SELECT CAST(t AS text) FROM {quote(table)} t")  # noqa: S608 - the database's own names
             texts.extend(row[0] for row in cursor.fetchall())
