@@ -128,8 +128,8 @@ def test_a_missing_parameter_gives_way_to_the_atos_own_text() -> None:
         (
             "CMN.ATO.AUTH.002",
             {"Level": "role GST"},
-            "You have no current link to this client that covers the GST role, so the ATO will not show or change "
-            "it. Add the link first, then try again.",
+            "You have no current link that covers the GST role, so the ATO will not show or change it. Add the "
+            "link first, then try again.",
         ),
         (
             "CMN.ATO.CUDTL.DTL02",

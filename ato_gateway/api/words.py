@@ -57,8 +57,8 @@ PLAIN_WORDS: dict[str, str] = {
         "machine credential and the agent number both belong to this practice."
     ),
     "CMN.ATO.AUTH.002": (
-        "You have no current link to this client that covers {Level}, so the ATO will not show or change it. "
-        "Add the link first, then try again."
+        "You have no current link that covers {Level}, so the ATO will not show or change it. Add the link "
+        "first, then try again."
     ),
     "CMN.ATO.AUTH.003": (
         "The ATO does not recognise the practice's registered agent number ({AgentNumber}). "
@@ -82,8 +82,8 @@ PLAIN_WORDS: dict[str, str] = {
         "name (for a person, the family name; for an organisation, its name or legal name) and try again."
     ),
     "CMN.ATO.CUREL.SRCH03": (
-        "The date of birth you gave does not match the one the ATO holds for this person, and a person is found "
-        "only with their date of birth. Check it with your client and try again."
+        "The ATO needs a person's date of birth to find them, and the one you gave does not match the one it "
+        "holds. Check it with your client and try again."
     ),
     # The level and its shape come as codes (CLIENT, "takes no account and no role"): the rule itself says more.
     "CMN.ATO.CUREL.LNK01": (
