@@ -5,12 +5,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import date
+from typing import Any
 
 import pytest
-from django.db import transaction
 
-from ato_gateway.api import base
-from ato_gateway.api import cuaddr as api
 from ato_gateway.wire.documents import codec, cuaddr
 from ato_gateway.wire.documents.common import Account, Address, ClientIdentifier
 from tests.ato_fixtures import AGENT_TAN, Ato, error_codes
@@ -51,11 +49,12 @@ def _addresses(ato: Ato, taxpayer_id: int) -> list[dict]:
     return ato.query("SELECT * FROM reg_addresses WHERE taxpayer_id = ? ORDER BY id", taxpayer_id)
 
 
-def _pages(ato: Ato, **kwargs: object) -> tuple[list[cuaddr.ListedAddress], int]:
+def _pages(ato: Ato, tfn: str, **fields: Any) -> tuple[list[cuaddr.ListedAddress], int]:
     items: list[cuaddr.ListedAddress] = []
     continuation, pages = None, 0
     while True:
-        reply = ato.result(api.list_addresses, cuaddr.ListResponse, continuation=continuation, **kwargs)
+        document = cuaddr.ListRequest(client=ClientIdentifier.of(tfn=tfn), continuation=continuation, **fields)
+        reply = ato.result(document)
         assert reply.ok and reply.document is not None, reply.items
         items += reply.document.addresses
         pages += 1
@@ -97,8 +96,9 @@ def test_list_pages_through_every_address_with_history_and_only_current_without(
 
 def test_a_page_streams_item_by_item(ato: Ato):
     person = _client(ato, WITH_CURRENT, "RES", "RES")
-    message = ato.call(api.list_addresses, tfn=person["tfn"], include_history=True)
-    reply, items = base.stream(ato.outcome(message), cuaddr.ListResponse, "addresses")
+    document = cuaddr.ListRequest(client=ClientIdentifier.of(tfn=person["tfn"]), include_history=True)
+    reply = ato.stream(ato.ask(document).message, cuaddr.ListResponse, "addresses")
+    items = reply.stream
     assert reply.ok and items is not None
     listed = list(items)
     assert [_key(i) for i in listed] == [_row_key(r) for r in _addresses(ato, person["id"]) if r["account_id"] is None]
@@ -128,20 +128,24 @@ def test_an_account_level_link_reaches_its_account_but_not_the_client_level(ato:
         "AND c.end_date IS NULL) ORDER BY l.id LIMIT 1",
         AGENT_TAN,
     )[0]
-    refused = ato.result(api.list_addresses, cuaddr.ListResponse, tfn=link["tfn"])
+    refused = ato.result(cuaddr.ListRequest(client=ClientIdentifier.of(tfn=link["tfn"])))
     assert error_codes(refused) == ["CMN.ATO.AUTH.002"]
     allowed = ato.result(
-        api.list_addresses, cuaddr.ListResponse, tfn=link["tfn"], account=Account(link["kind"], link["branch"])
+        cuaddr.ListRequest(client=ClientIdentifier.of(tfn=link["tfn"]), account=Account(link["kind"], link["branch"]))
     )
     assert allowed.ok
 
 
 def test_list_refuses_an_unlinked_client_an_unknown_one_and_a_foreign_continuation(ato: Ato):
     stranger = ato.query(STRANGER, AGENT_TAN)[0]
-    assert error_codes(ato.result(api.list_addresses, cuaddr.ListResponse, tfn=stranger["tfn"])) == ["CMN.ATO.AUTH.002"]
-    assert error_codes(ato.result(api.list_addresses, cuaddr.ListResponse, tfn="123456782")) == ["CMN.ATO.GEN.ID01"]
+    assert error_codes(ato.result(cuaddr.ListRequest(client=ClientIdentifier.of(tfn=stranger["tfn"])))) == [
+        "CMN.ATO.AUTH.002"
+    ]
+    assert error_codes(ato.result(cuaddr.ListRequest(client=ClientIdentifier.of(tfn="123456782")))) == [
+        "CMN.ATO.GEN.ID01"
+    ]
     person = _client(ato)
-    reply = ato.result(api.list_addresses, cuaddr.ListResponse, tfn=person["tfn"], continuation="Y3VyZWw6MTox")
+    reply = ato.result(cuaddr.ListRequest(client=ClientIdentifier.of(tfn=person["tfn"]), continuation="Y3VyZWw6MTox"))
     assert error_codes(reply) == ["CMN.ATO.CUADDR.LST01"]
 
 
@@ -151,7 +155,7 @@ def test_a_malformed_list_request_is_refused_with_the_xsd_error(ato: Ato):
         "<TaxFileNumberId>123456782</TaxFileNumberId></ClientIdentifier><IncludeHistoryI>true</IncludeHistoryI>"
         "<UsageC>HOME</UsageC></CUADDRListRequest>"
     )
-    reply = ato.reply(ato.send_raw(api.LIST, document), cuaddr.ListResponse)
+    reply = ato.reply(ato.send_raw(cuaddr.ListRequest.SERVICE_ACTION, document), cuaddr.ListResponse)
     assert error_codes(reply) == ["CMN.ATO.GEN.XML03"] and "UsageC" in reply.errors[0].text
 
 
@@ -162,7 +166,7 @@ def test_validate_reports_the_plan_and_changes_nothing(ato: Ato):
     person = _client(ato, WITH_CURRENT, "RES", "RES")
     before = _addresses(ato, person["id"])
     update = cuaddr.AddressUpdate("RES", HOME, start=date(2026, 11, 15))
-    reply = ato.result(api.validate, cuaddr.ValidateResponse, tfn=person["tfn"], addresses=[update])
+    reply = ato.result(cuaddr.ValidateRequest(client=ClientIdentifier.of(tfn=person["tfn"]), addresses=[update]))
     assert reply.ok and reply.document is not None
     [result] = reply.document.results
     assert (result.usage, result.action, result.period.start, result.account) == (
@@ -178,7 +182,7 @@ def test_submit_replaces_the_current_address_and_keeps_the_old_one_as_history(at
     person = _client(ato, WITH_CURRENT, "RES", "RES")
     [old] = [r for r in _addresses(ato, person["id"]) if r["usage"] == "RES" and r["end_date"] is None]
     update = cuaddr.AddressUpdate("RES", HOME, start=date(2026, 11, 15))
-    reply = ato.result(api.submit, cuaddr.SubmitResponse, tfn=person["tfn"], addresses=[update])
+    reply = ato.result(cuaddr.SubmitRequest(client=ClientIdentifier.of(tfn=person["tfn"]), addresses=[update]))
     assert reply.ok and reply.document is not None and reply.document.results[0].action == "REPLACE"
     rows = [r for r in _addresses(ato, person["id"]) if r["usage"] == "RES"]
     assert next(r for r in rows if r["id"] == old["id"])["end_date"] == "2026-11-14"
@@ -195,7 +199,7 @@ def test_submit_adds_a_usage_the_client_had_none_of_from_the_atos_today(ato: Ato
     )
     person = _client(ato, without_web)
     update = cuaddr.AddressUpdate("WEB", electronic="https://www.example.com/jo")
-    reply = ato.result(api.submit, cuaddr.SubmitResponse, tfn=person["tfn"], addresses=[update])
+    reply = ato.result(cuaddr.SubmitRequest(client=ClientIdentifier.of(tfn=person["tfn"]), addresses=[update]))
     assert reply.ok and reply.document is not None
     assert reply.document.results[0].action == "ADD" and reply.document.results[0].period.start == date(2026, 11, 30)
     [web] = [r for r in _addresses(ato, person["id"]) if r["usage"] == "WEB"]
@@ -207,7 +211,7 @@ def test_the_same_address_again_is_a_warning_and_changes_nothing(ato: Ato):
     before = _addresses(ato, person["id"])
     [phone] = [r for r in before if r["usage"] == "PHN" and r["end_date"] is None]
     update = cuaddr.AddressUpdate("PHN", phone=phone["phone"])
-    reply = ato.result(api.submit, cuaddr.SubmitResponse, tfn=person["tfn"], addresses=[update])
+    reply = ato.result(cuaddr.SubmitRequest(client=ClientIdentifier.of(tfn=person["tfn"]), addresses=[update]))
     assert reply.ok and reply.document is not None and reply.document.results[0].action == "NONE"
     assert [(w.code, w.parameters["Field"]) for w in reply.warnings] == [("CMN.ATO.CUADDR.W01", "Address[1]")]
     assert _addresses(ato, person["id"]) == before
@@ -217,9 +221,9 @@ def test_a_second_change_on_the_same_day_corrects_the_first(ato: Ato):
     person = _client(ato, WITH_CURRENT, "POS", "POS")
     box = Address("PO Box 1", None, "SYDNEY", "NSW", "2001", "au")
     first = cuaddr.AddressUpdate("POS", box, start=date(2026, 11, 20))
-    assert ato.result(api.submit, cuaddr.SubmitResponse, tfn=person["tfn"], addresses=[first]).ok
+    assert ato.result(cuaddr.SubmitRequest(client=ClientIdentifier.of(tfn=person["tfn"]), addresses=[first])).ok
     second = cuaddr.AddressUpdate("POS", replace(box, line1="PO Box 2"), start=date(2026, 11, 20))
-    reply = ato.result(api.submit, cuaddr.SubmitResponse, tfn=person["tfn"], addresses=[second])
+    reply = ato.result(cuaddr.SubmitRequest(client=ClientIdentifier.of(tfn=person["tfn"]), addresses=[second]))
     assert reply.document is not None and reply.document.results[0].action == "CORRECT"
     rows = [r for r in _addresses(ato, person["id"]) if r["usage"] == "POS" and r["account_id"] is None]
     assert [r["line1"] for r in rows if r["end_date"] is None] == ["PO Box 2"]
@@ -234,11 +238,11 @@ def test_submit_for_several_accounts_replaces_each_accounts_address(ato: Ato):
     accounts = ato.query("SELECT id, kind, branch FROM reg_accounts WHERE taxpayer_id = ? ORDER BY id", owner["id"])
     office = Address("Level 4", "88 George Street", "SYDNEY", "NSW", "2000", "au")
     reply = ato.result(
-        api.submit,
-        cuaddr.SubmitResponse,
-        tfn=owner["tfn"],
-        accounts=[Account(a["kind"], a["branch"]) for a in accounts],
-        addresses=[cuaddr.AddressUpdate("BUS", office, start=date(2026, 11, 2))],
+        cuaddr.SubmitRequest(
+            client=ClientIdentifier.of(tfn=owner["tfn"]),
+            accounts=[Account(a["kind"], a["branch"]) for a in accounts],
+            addresses=[cuaddr.AddressUpdate("BUS", office, start=date(2026, 11, 2))],
+        )
     )
     assert reply.ok and reply.document is not None
     assert [(r.account.kind if r.account else None) for r in reply.document.results] == [a["kind"] for a in accounts]
@@ -250,24 +254,24 @@ def test_submit_for_several_accounts_replaces_each_accounts_address(ato: Ato):
 
 def test_batches_keep_each_message_within_the_atos_limit_of_accounts(ato: Ato):
     many = [Account("AS", f"{n:03d}") for n in range(1, 61)]
-    assert [len(b) for b in api.batches(many)] == [25, 25, 10] and [a for b in api.batches(many) for a in b] == many
-    assert api.batches([]) == [[]]  # client level: one message, rather than silently none
-    with pytest.raises(ValueError, match="at most 25"):
-        api.submit(practice=ato.practice, abn="51824753556", accounts=many, addresses=[cuaddr.AddressUpdate("PHN")])
+    batches = cuaddr.account_batches(many)
+    assert [len(b) for b in batches] == [25, 25, 10] and [a for b in batches for a in b] == many
+    assert cuaddr.account_batches([]) == [[]]  # client level: one message, rather than silently none
     owner = _client(
         ato,
         "SELECT * FROM reg_taxpayers t WHERE EXISTS (SELECT 1 FROM reg_accounts a WHERE a.taxpayer_id = t.id "
         "AND a.kind = 'AS') ORDER BY t.id",
     )
     accounts = ato.query("SELECT kind, branch FROM reg_accounts WHERE taxpayer_id = ? ORDER BY id", owner["id"])
-    with transaction.atomic():
-        messages = api.submit_batches(
-            practice=ato.practice,
-            tfn=owner["tfn"],
-            accounts=[Account(a["kind"], a["branch"]) for a in accounts],
+    documents = [
+        cuaddr.SubmitRequest(
+            client=ClientIdentifier.of(tfn=owner["tfn"]),
+            accounts=batch,
             addresses=[cuaddr.AddressUpdate("PHN", phone="0298765432")],
         )
-    replies = [ato.reply(ato.settle(m), cuaddr.SubmitResponse) for m in messages]
+        for batch in cuaddr.account_batches([Account(a["kind"], a["branch"]) for a in accounts])
+    ]
+    replies = [ato.reply(ato.ask(d).message, cuaddr.SubmitResponse) for d in documents]
     assert len(replies) == 1 and replies[0].ok
     assert len([r for r in _addresses(ato, owner["id"]) if r["phone"] == "0298765432"]) == len(accounts)
 
@@ -279,7 +283,9 @@ def test_more_than_25_accounts_in_one_message_is_refused(ato: Ato):
         accounts=[Account("AS", f"{n:03d}") for n in range(1, 27)],
         addresses=[cuaddr.AddressUpdate("PHN", phone="0298765432")],
     )
-    reply = ato.reply(ato.send_raw(api.SUBMIT, codec.encode(document).decode()), cuaddr.SubmitResponse)
+    reply = ato.reply(
+        ato.send_raw(cuaddr.SubmitRequest.SERVICE_ACTION, codec.encode(document).decode()), cuaddr.SubmitResponse
+    )
     assert error_codes(reply) == ["CMN.ATO.CUADDR.ACC01"] and reply.errors[0].parameters["Count"] == "26"
 
 
@@ -314,12 +320,11 @@ _FUTURE = date(2026, 12, 1)
          "email-without-a-top-level-domain",
          "wrong-shape-for-usage", "usage-twice", "future-start", "before-current-start", "every-problem-at-once"],
 )  # fmt: skip
-@pytest.mark.parametrize("function", [api.validate, api.submit], ids=["validate", "submit"])
-def test_each_rule_names_the_field_and_nothing_changes(ato: Ato, function, updates, expected):
+@pytest.mark.parametrize("request_class", [cuaddr.ValidateRequest, cuaddr.SubmitRequest], ids=["validate", "submit"])
+def test_each_rule_names_the_field_and_nothing_changes(ato: Ato, request_class, updates, expected):
     person = _client(ato, WITH_CURRENT, "RES", "RES")
     before = _addresses(ato, person["id"])
-    cls = cuaddr.ValidateResponse if function is api.validate else cuaddr.SubmitResponse
-    reply = ato.result(function, cls, tfn=person["tfn"], addresses=updates)
+    reply = ato.result(request_class(client=ClientIdentifier.of(tfn=person["tfn"]), addresses=updates))
     assert [(e.code, e.parameters["Field"]) for e in reply.errors] == expected and reply.document is None
     assert _addresses(ato, person["id"]) == before
 
@@ -327,11 +332,11 @@ def test_each_rule_names_the_field_and_nothing_changes(ato: Ato, function, updat
 def test_an_unknown_account_or_an_unlinked_client_is_refused(ato: Ato):
     person = _client(ato)
     reply = ato.result(
-        api.submit,
-        cuaddr.SubmitResponse,
-        tfn=person["tfn"],
-        accounts=[Account("AS", "009")],
-        addresses=[cuaddr.AddressUpdate("PHN", phone="0298765432")],
+        cuaddr.SubmitRequest(
+            client=ClientIdentifier.of(tfn=person["tfn"]),
+            accounts=[Account("AS", "009")],
+            addresses=[cuaddr.AddressUpdate("PHN", phone="0298765432")],
+        )
     )
     assert [(e.code, e.parameters["Field"], e.parameters["Account"]) for e in reply.errors] == [
         ("CMN.ATO.CUADDR.ACC02", "Account", "account AS 009")
@@ -340,11 +345,11 @@ def test_an_unknown_account_or_an_unlinked_client_is_refused(ato: Ato):
     before = _addresses(ato, stranger["id"])
     for accounts in ([], [Account("AS", "009")]):  # an unknown account tells a stranger nothing either
         reply = ato.result(
-            api.submit,
-            cuaddr.SubmitResponse,
-            tfn=stranger["tfn"],
-            accounts=accounts,
-            addresses=[cuaddr.AddressUpdate("PHN", phone="0298765432")],
+            cuaddr.SubmitRequest(
+                client=ClientIdentifier.of(tfn=stranger["tfn"]),
+                accounts=accounts,
+                addresses=[cuaddr.AddressUpdate("PHN", phone="0298765432")],
+            )
         )
         assert error_codes(reply) == ["CMN.ATO.AUTH.002"]
     assert _addresses(ato, stranger["id"]) == before
@@ -355,5 +360,5 @@ def test_a_malformed_submit_is_refused_with_the_xsd_error(ato: Ato):
         '<CUADDRSubmitRequest xmlns="http://www.sbr.gov.au/ato/cuaddr"><ClientIdentifier>'
         "<TaxFileNumberId>123456782</TaxFileNumberId></ClientIdentifier></CUADDRSubmitRequest>"
     )
-    reply = ato.reply(ato.send_raw(api.SUBMIT, document), cuaddr.SubmitResponse)
+    reply = ato.reply(ato.send_raw(cuaddr.SubmitRequest.SERVICE_ACTION, document), cuaddr.SubmitResponse)
     assert error_codes(reply) == ["CMN.ATO.GEN.XML03"] and "Address" in reply.errors[0].text
