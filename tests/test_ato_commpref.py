@@ -8,8 +8,11 @@ from typing import Any
 
 import pytest
 
-from ato_gateway.api import commpref as api
+from ato_gateway import api
+from ato_gateway.models import OutboxMessage
 from ato_gateway.wire.documents import commpref
+from ato_gateway.wire.documents.common import ClientIdentifier
+from portal.models import Practice, User
 from tests.ato_fixtures import AGENT_TAN, Ato, error_codes
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -52,7 +55,7 @@ def _preferences(ato: Ato, taxpayer_id: int | None = None) -> list[dict[str, Any
 
 def test_get_answers_the_practice_default(ato: Ato):
     [stored] = _preferences(ato)
-    reply = ato.result(api.get, commpref.GetResponse)
+    reply = ato.result(commpref.GetRequest())
     assert reply.ok and reply.document is not None
     preference = reply.document.preference
     assert preference.client is None and preference.practice_default is True
@@ -62,7 +65,7 @@ def test_get_answers_the_practice_default(ato: Ato):
 def test_get_answers_a_clients_own_preference(ato: Ato):
     client = _client(ato, own_preference=True)
     [stored] = _preferences(ato, client["id"])
-    reply = ato.result(api.get, commpref.GetResponse, tfn=client["tfn"])
+    reply = ato.result(commpref.GetRequest(client=ClientIdentifier.of(tfn=client["tfn"])))
     assert reply.ok and reply.document is not None
     preference = reply.document.preference
     assert preference.practice_default is False and preference.client and preference.client.tfn == client["tfn"]
@@ -72,7 +75,7 @@ def test_get_answers_a_clients_own_preference(ato: Ato):
 def test_get_of_a_client_without_its_own_answers_the_default_and_says_so(ato: Ato):
     client = _client(ato, own_preference=False)
     [default] = _preferences(ato)
-    reply = ato.result(api.get, commpref.GetResponse, tfn=client["tfn"])
+    reply = ato.result(commpref.GetRequest(client=ClientIdentifier.of(tfn=client["tfn"])))
     assert reply.ok and reply.document is not None
     preference = reply.document.preference
     assert preference.practice_default is True and preference.channel == default["channel"]
@@ -82,46 +85,52 @@ def test_get_of_a_client_without_its_own_answers_the_default_and_says_so(ato: At
 def test_validate_changes_nothing_and_submit_applies(ato: Ato):
     client = _client(ato, own_preference=False)
     validated = ato.result(
-        api.validate, commpref.ValidateResponse, tfn=client["tfn"], channel="EMAIL", email="jo@example.com.au"
+        commpref.ValidateRequest(
+            client=ClientIdentifier.of(tfn=client["tfn"]), channel="EMAIL", email="jo@example.com.au"
+        )
     )
     assert validated.ok and validated.document is not None and not validated.warnings
     assert validated.document.preference.channel == "EMAIL" and validated.document.preference.practice_default is False
     assert _preferences(ato, client["id"]) == []
 
     submitted = ato.result(
-        api.submit, commpref.SubmitResponse, tfn=client["tfn"], channel="EMAIL", email="jo@example.com.au"
+        commpref.SubmitRequest(
+            client=ClientIdentifier.of(tfn=client["tfn"]), channel="EMAIL", email="jo@example.com.au"
+        )
     )
     assert submitted.ok and submitted.document is not None
     assert submitted.document.preference == validated.document.preference
     assert _preferences(ato, client["id"]) == [
         {"channel": "EMAIL", "email": "jo@example.com.au", "updated_date": TODAY.isoformat()}
     ]
-    again = ato.result(api.get, commpref.GetResponse, tfn=client["tfn"])
+    again = ato.result(commpref.GetRequest(client=ClientIdentifier.of(tfn=client["tfn"])))
     assert again.document is not None and again.document.preference.email == "jo@example.com.au"
 
 
 def test_submit_changes_the_practice_default_for_clients_without_their_own(ato: Ato):
-    reply = ato.result(api.submit, commpref.SubmitResponse, channel="POST")
+    reply = ato.result(commpref.SubmitRequest(channel="POST"))
     assert reply.ok and reply.document is not None and reply.document.preference.practice_default is True
     assert _preferences(ato) == [{"channel": "POST", "email": None, "updated_date": TODAY.isoformat()}]
     client = _client(ato, own_preference=False)
-    follows = ato.result(api.get, commpref.GetResponse, tfn=client["tfn"])
+    follows = ato.result(commpref.GetRequest(client=ClientIdentifier.of(tfn=client["tfn"])))
     assert follows.document is not None and follows.document.preference.channel == "POST"
     assert follows.document.preference.practice_default is True
 
 
 def test_a_client_returns_to_the_practice_default(ato: Ato):
     client = _client(ato, own_preference=True)
-    validated = ato.result(api.validate, commpref.ValidateResponse, tfn=client["tfn"], use_practice_default=True)
+    validated = ato.result(
+        commpref.ValidateRequest(client=ClientIdentifier.of(tfn=client["tfn"]), use_practice_default=True)
+    )
     assert validated.ok and not validated.warnings and len(_preferences(ato, client["id"])) == 1
-    reply = ato.result(api.submit, commpref.SubmitResponse, tfn=client["tfn"], use_practice_default=True)
+    reply = ato.result(commpref.SubmitRequest(client=ClientIdentifier.of(tfn=client["tfn"]), use_practice_default=True))
     assert reply.ok and reply.document is not None and reply.document.preference.practice_default is True
     assert _preferences(ato, client["id"]) == []
 
 
 def test_returning_to_the_default_without_an_own_preference_warns_and_still_applies(ato: Ato):
     client = _client(ato, own_preference=False)
-    reply = ato.result(api.submit, commpref.SubmitResponse, tfn=client["tfn"], use_practice_default=True)
+    reply = ato.result(commpref.SubmitRequest(client=ClientIdentifier.of(tfn=client["tfn"]), use_practice_default=True))
     assert reply.ok and [w.code for w in reply.warnings] == ["CMN.ATO.COMMPREF.DEF02"]
     assert _preferences(ato, client["id"]) == []
 
@@ -129,12 +138,14 @@ def test_returning_to_the_default_without_an_own_preference_warns_and_still_appl
 def test_an_email_address_with_another_channel_warns_and_is_not_kept(ato: Ato):
     client = _client(ato, own_preference=False)
     validated = ato.result(
-        api.validate, commpref.ValidateResponse, tfn=client["tfn"], channel="POST", email="jo@example.com.au"
+        commpref.ValidateRequest(
+            client=ClientIdentifier.of(tfn=client["tfn"]), channel="POST", email="jo@example.com.au"
+        )
     )
     assert validated.ok and [w.code for w in validated.warnings] == ["CMN.ATO.COMMPREF.EML03"]
     assert _preferences(ato, client["id"]) == []
     submitted = ato.result(
-        api.submit, commpref.SubmitResponse, tfn=client["tfn"], channel="POST", email="jo@example.com.au"
+        commpref.SubmitRequest(client=ClientIdentifier.of(tfn=client["tfn"]), channel="POST", email="jo@example.com.au")
     )
     assert submitted.ok and [w.code for w in submitted.warnings] == ["CMN.ATO.COMMPREF.EML03"]
     assert _preferences(ato, client["id"]) == [{"channel": "POST", "email": None, "updated_date": TODAY.isoformat()}]
@@ -152,34 +163,31 @@ def test_an_email_address_with_another_channel_warns_and_is_not_kept(ato: Ato):
         ({"use_practice_default": True, "practice": True}, ["CMN.ATO.COMMPREF.DEF01"]),
     ],
 )
-@pytest.mark.parametrize("function", [api.validate, api.submit], ids=["validate", "submit"])
-def test_refused_changes_change_nothing(ato: Ato, change: dict[str, Any], codes: list[str], function: Any):
+@pytest.mark.parametrize(
+    "request_class", [commpref.ValidateRequest, commpref.SubmitRequest], ids=["validate", "submit"]
+)
+def test_refused_changes_change_nothing(ato: Ato, change: dict[str, Any], codes: list[str], request_class: Any):
     client = _client(ato, own_preference=True)
     before = (_preferences(ato), _preferences(ato, client["id"]))
     asked = {k: v for k, v in change.items() if k != "practice"}
-    target = {} if change.get("practice") else {"tfn": client["tfn"]}
-    response = commpref.ValidateResponse if function is api.validate else commpref.SubmitResponse
-    reply = ato.result(function, response, **target, **asked)
+    target = {} if change.get("practice") else {"client": ClientIdentifier.of(tfn=client["tfn"])}
+    reply = ato.result(request_class(**target, **asked))
     assert error_codes(reply) == codes and reply.document is None
     assert (_preferences(ato), _preferences(ato, client["id"])) == before
 
 
-@pytest.mark.parametrize(
-    ("function", "response"),
-    [(api.get, commpref.GetResponse), (api.submit, commpref.SubmitResponse)],
-    ids=["get", "submit"],
-)
-def test_a_client_without_a_client_level_link_is_refused(ato: Ato, function: Any, response: Any):
+@pytest.mark.parametrize("request_class", [commpref.GetRequest, commpref.SubmitRequest], ids=["get", "submit"])
+def test_a_client_without_a_client_level_link_is_refused(ato: Ato, request_class: Any):
     """A client's preference redirects all its letters: an account-level link is not enough."""
-    change = {"channel": "POST"} if function is api.submit else {}
+    change = {"channel": "POST"} if request_class is commpref.SubmitRequest else {}
     for taxpayer in (_unlinked(ato), _client(ato, own_preference=False, level="ACCOUNT")):
-        reply = ato.result(function, response, tfn=taxpayer["tfn"], **change)
+        reply = ato.result(request_class(client=ClientIdentifier.of(tfn=taxpayer["tfn"]), **change))
         assert error_codes(reply) == ["CMN.ATO.AUTH.002"]
         assert _preferences(ato, taxpayer["id"]) == []
 
 
 def test_an_unknown_client_is_refused(ato: Ato):
-    reply = ato.result(api.submit, commpref.SubmitResponse, tfn="123456782", channel="POST")
+    reply = ato.result(commpref.SubmitRequest(client=ClientIdentifier.of(tfn="123456782"), channel="POST"))
     assert error_codes(reply) == ["CMN.ATO.GEN.ID01"]
 
 
@@ -188,13 +196,16 @@ def test_a_malformed_document_is_refused_with_the_xsd_error(ato: Ato):
         '<COMMPREFSubmitRequest xmlns="http://www.sbr.gov.au/ato/commpref">'
         "<CommunicationChannelC>FAX</CommunicationChannelC></COMMPREFSubmitRequest>"
     )
-    reply = ato.reply(ato.send_raw(api.SUBMIT, document), commpref.SubmitResponse)
+    reply = ato.reply(ato.send_raw(commpref.SubmitRequest.SERVICE_ACTION, document), commpref.SubmitResponse)
     assert error_codes(reply) == ["CMN.ATO.GEN.XML03"] and "CommunicationChannelC" in reply.errors[0].text
     assert _preferences(ato)[0]["channel"] != "FAX"
 
 
-def test_the_typed_api_takes_a_channel_or_the_default_not_both():
-    with pytest.raises(ValueError, match="either a channel"):
-        api.validate(practice=None, tfn="123456782", channel="POST", use_practice_default=True)  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="either a channel"):
-        api.submit(practice=None, tfn="123456782")  # type: ignore[arg-type]
+def test_asking_takes_a_channel_or_the_default_not_both(practice: Practice, admin: User):
+    client = ClientIdentifier.of(tfn="123456782")
+    both = commpref.ValidateRequest(client=client, channel="POST", use_practice_default=True)
+    with pytest.raises(api.DocumentError, match="UsePracticeDefaultI"):
+        api.ask(both, practice=practice, by=admin, purpose="tests.ask")
+    with pytest.raises(api.DocumentError, match="CommunicationChannelC"):
+        api.ask(commpref.SubmitRequest(client=client), practice=practice, by=admin, purpose="tests.ask")
+    assert not OutboxMessage.objects.exists()  # refused before anything is recorded
