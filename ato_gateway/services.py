@@ -409,38 +409,79 @@ def _exchange(item: tuple[OutboxMessage, Any, str, bytes, str]) -> Decision:
 
 
 def outbox_pull(practice_id: int, *, worker: str, limit: int = 500) -> int:
-    """Collect the practice's queued responses: pull until the ATO says there is nothing (EBMS:0006). Each
-    response is stored before anything else (the ATO hands it out once), then delivered to the message it answers
-    (RefToMessageId) as soon as that message can take it. Returns how many were delivered."""
+    """Collect the responses to the practice's pushed messages: one selective pull for each message waiting for
+    its response, naming it (RefToMessageId), on the send threads. The ATO keeps a response until it is pulled
+    and answers a selective pull with it again, so a pull that fails (a reset, a malformed or badly signed reply)
+    loses nothing: the message waits for the next pull. A push still waiting to be retried (its receipt was lost
+    on the way back, but the ATO may have it) is asked for too. Each response is stored before anything else,
+    then delivered to the message it answers as soon as that message can take it. Returns how many were
+    delivered."""
     cache.delete(_pull_key(practice_id))  # this is the scheduled pull: another may be scheduled from now on
-    practice = Practice.objects.get(pk=practice_id)
-    try:
-        for _ in range(limit):
-            credential = credential_for_signing(practice)
-            body, content_type = wire.build_signed_pull(
-                message_id=f"{uuid.uuid4()}@{socket.gethostname()}",
-                mpc=registry.mpc_for(credential.abn),
-                key=credential.private_key(),
-                certificate=credential.certificate(),
-                saml_assertion=tokens.saml_token(credential),
-                properties=_properties(),
-            )
-            reply = transport.post(f"{settings.ATO_EBMS_URL}/async-pull", body, content_type)
-            inbound = _read_reply(reply)
-            if inbound.kind == "error":
-                if not any(e.code == "EBMS:0006" for e in inbound.errors):
-                    log.warning("pull for practice %s refused: %s", practice_id, inbound.errors)
-                break
-            if inbound.kind == "user":
-                pulled = PulledResponse(practice_id=practice_id, ref_to_message_id=inbound.ref_to_message_id or "")
+    waiting = list(
+        OutboxMessage.objects.filter(practice_id=practice_id)
+        .filter(
+            Q(phase="pull", status=MessageStatus.AWAITING)
+            | Q(phase="send", status=MessageStatus.RETRY, service__in=_PUSHED_SERVICES, action__in=_PUSHED_ACTIONS)
+        )
+        .exclude(message_id__in=PulledResponse.objects.filter(practice_id=practice_id).values("ref_to_message_id"))
+        .order_by("pk")
+        .values_list("service", "action", "message_id")[:limit]
+    )
+    pulls = [message_id for service, action, message_id in waiting if (service, action) in _PUSHED]
+    if pulls:
+        try:
+            credential = credential_for_signing(Practice.objects.get(pk=practice_id))
+            key, certificate, token = credential.private_key(), credential.certificate(), tokens.saml_token(credential)
+            host = socket.gethostname()
+            signed = [
+                (
+                    ref,
+                    *wire.build_signed_pull(
+                        message_id=f"{uuid.uuid4()}@{host}",  # a new pull each time: it is the ref that selects
+                        ref_to_message_id=ref,
+                        key=key,
+                        certificate=certificate,
+                        saml_assertion=token,
+                    ),
+                )
+                for ref in pulls
+            ]
+        except (transport.TransportError, wire_errors.WireError) as exc:
+            log.warning("pull for practice %s failed: %s", practice_id, exc)
+            signed = []
+        stored = []
+        for ref, reply, outcome in _send_pool().map(_pull_exchange, signed):
+            if isinstance(outcome, Exception):
+                log.warning("pull of the response to %s failed (it stays at the ATO): %s", ref, outcome)
+            elif outcome.kind == "user" and outcome.ref_to_message_id and reply is not None:
+                pulled = PulledResponse(practice_id=practice_id, ref_to_message_id=outcome.ref_to_message_id)
                 pulled.set_reply(reply.content_type, reply.body)
-                PulledResponse.objects.bulk_create([pulled], ignore_conflicts=True)
-    except (transport.TransportError, wire_errors.WireError) as exc:
-        log.warning("pull for practice %s failed: %s", practice_id, exc)
+                stored.append(pulled)
+            elif not any(e.code == "EBMS:0006" for e in outcome.errors):
+                log.warning("pull of the response to %s refused: %s", ref, outcome.errors)
+        PulledResponse.objects.bulk_create(stored, ignore_conflicts=True)
     delivered = outbox_deliver_pulled(practice_id, worker=worker)
     if OutboxMessage.objects.filter(practice_id=practice_id, phase="pull", status=MessageStatus.AWAITING).exists():
         _schedule_pull(practice_id, backoff(2))
     return delivered
+
+
+# The actions whose responses are pulled, as the outbox names them (service, action).
+_PUSHED = {(a.service, a.action) for a in registry.SERVICE_ACTIONS if a.pattern == "push-pull"}
+_PUSHED_SERVICES = sorted({service for service, _ in _PUSHED})
+_PUSHED_ACTIONS = sorted({action for _, action in _PUSHED})
+
+
+def _pull_exchange(item: tuple[str, bytes, str]) -> tuple[str, transport.Reply | None, Any]:
+    """One selective pull on a send thread (no database): the pushed message's id, the reply, and what it read
+    as (an InboundMessage) or the exception that stopped it."""
+    ref, body, content_type = item
+    reply: transport.Reply | None = None
+    try:
+        reply = transport.post(f"{settings.ATO_EBMS_URL}/async-pull", body, content_type)
+        return ref, reply, _read_reply(reply)
+    except (transport.TransportError, wire_errors.WireError) as exc:
+        return ref, reply, exc
 
 
 def outbox_deliver_pulled(practice_id: int, *, worker: str) -> int:

@@ -527,39 +527,65 @@ class SandboxApp:
         return [(registry.EVENT_DOCUMENT_NAME, events.build_event(items))]
 
     def _pull(self, request: wire.InboundRequest, db: Any) -> ApplyResult:
-        owner = registry.abn_from_mpc(request.mpc or "")
-        if owner is None or owner != request.signer_abn:
+        """A PullRequest: selective, naming the pushed message whose response it wants (what the gateway sends), or
+        for a whole channel (``mpc``). A selective pull gets that response every time it asks, byte for byte, for
+        as long as the stand-in keeps it (until ``/_control/reset``): a reply lost or spoilt on the way back costs
+        the sender nothing but another pull. A channel pull hands out each response once, oldest first."""
+        own_channel = registry.mpc_for(request.signer_abn or "")
+        if request.mpc and request.mpc != own_channel:
             detail = f"the credential of ABN {request.signer_abn} may not pull from {request.mpc}"
             return ApplyResult(self._error("EBMS:0101", detail, ref=request.message_id), applied=False)
+        ref = request.ref_to_message_id
+        if not ref and not request.mpc:
+            detail = "a PullRequest names a channel (mpc) or the pushed message it asks for (RefToMessageId)"
+            return ApplyResult(self._error("EBMS:0009", detail, ref=request.message_id), applied=False)
         # An empty answer is not remembered: repeating that pull's MessageId (a retry) pulls again.
-        empty = self._error("EBMS:0006", f"nothing to pull from {request.mpc}", ref=request.message_id)
+        what = f"for {ref}" if ref else f"from {request.mpc}"
+        empty = self._error("EBMS:0006", f"nothing to pull {what}", ref=request.message_id)
         if self.faults.take_empty_pull(db):
             return ApplyResult(empty, applied=False)
-        row = db.execute(
-            "SELECT seq, ref_message_id, conversation_id, service, action, to_abn, document_names, payloads "
-            "FROM queued_responses WHERE mpc = ? AND delivered_by IS NULL ORDER BY seq LIMIT 1",
-            (request.mpc,),
-        ).fetchone()
+        columns = (
+            "seq, ref_message_id, conversation_id, service, action, to_abn, document_names, payloads, "
+            "response_content_type, response_body FROM queued_responses"
+        )
+        if ref:  # only from the sender's own channel: another party's MessageId finds nothing
+            row = db.execute(
+                f"SELECT {columns} WHERE ref_message_id = ? AND mpc = ? ORDER BY seq LIMIT 1",
+                (ref, own_channel),
+            ).fetchone()
+        else:
+            row = db.execute(
+                f"SELECT {columns} WHERE mpc = ? AND delivered_by IS NULL ORDER BY seq LIMIT 1",
+                (request.mpc,),
+            ).fetchone()
         if row is None:
             return ApplyResult(empty, applied=False)
-        seq, ref, conversation_id, service, action, to_abn, names, stored = row
-        if stored is not None:  # the response of the action applied at push time
-            payloads = [(str(name), str(text).encode("utf-8")) for name, text in json.loads(stored)]
-        else:
-            payloads = [(registry.EVENT_DOCUMENT_NAME, events.build_event(_received(json.loads(names))))]
-        body, content_type = wire.build_signed_response(
-            message_id=wire.new_message_id(MESSAGE_ID_HOST),
-            ref_to_message_id=ref,
-            conversation_id=conversation_id,
-            service=service,
-            action=action,
-            to_abn=to_abn,
-            payloads=payloads,
-            key=self.pki.signing_key,
-            certificate=self.pki.signing_certificate,
+        seq, pushed, conversation_id, service, action, to_abn, names, stored, content_type, body = row
+        if body is None:  # its first pull: build and sign the response once, and keep it
+            if stored is not None:  # the response of the action applied at push time
+                payloads = [(str(name), str(text).encode("utf-8")) for name, text in json.loads(stored)]
+            else:
+                payloads = [(registry.EVENT_DOCUMENT_NAME, events.build_event(_received(json.loads(names))))]
+            body, content_type = wire.build_signed_response(
+                message_id=wire.new_message_id(MESSAGE_ID_HOST),
+                ref_to_message_id=pushed,
+                conversation_id=conversation_id,
+                service=service,
+                action=action,
+                to_abn=to_abn,
+                payloads=payloads,
+                key=self.pki.signing_key,
+                certificate=self.pki.signing_certificate,
+            )
+            db.execute(
+                "UPDATE queued_responses SET response_content_type = ?, response_body = ? WHERE seq = ?",
+                (content_type, body, seq),
+            )
+        db.execute(
+            "UPDATE queued_responses SET delivered_by = coalesce(delivered_by, ?) WHERE seq = ?",
+            (request.message_id, seq),
         )
-        db.execute("UPDATE queued_responses SET delivered_by = ? WHERE seq = ?", (request.message_id, seq))
-        return ApplyResult(Answer(200, content_type, body), applied=True)
+        return ApplyResult(Answer(200, str(content_type), bytes(body)), applied=True)
 
     def _response(self, request: wire.InboundRequest, payloads: list[tuple[str, bytes]]) -> Answer:
         body, content_type = wire.build_signed_response(

@@ -41,8 +41,10 @@ CREATE TABLE IF NOT EXISTS queued_responses (
     to_abn TEXT NOT NULL,
     document_names TEXT NOT NULL,
     delivered_by TEXT,
-    payloads TEXT                          -- JSON [[document name, text]], the response of an action applied at
+    payloads TEXT,                         -- JSON [[document name, text]], the response of an action applied at
                                            -- push time (NULL: a generic acknowledgement of what was received)
+    response_content_type TEXT,            -- the signed response as first pulled, handed out again, byte for
+    response_body BLOB                     -- byte, to every selective pull for it (NULL: not pulled yet)
 );
 CREATE INDEX IF NOT EXISTS queued_responses_mpc ON queued_responses (mpc, delivered_by, seq);
 CREATE INDEX IF NOT EXISTS queued_responses_ref ON queued_responses (ref_message_id);
@@ -88,6 +90,8 @@ class Storage:
             register.create_schema(db)
             # A data directory from before a column existed gets it (CREATE TABLE IF NOT EXISTS leaves it alone).
             _add_column(db, "queued_responses", "payloads", "TEXT")
+            _add_column(db, "queued_responses", "response_content_type", "TEXT")
+            _add_column(db, "queued_responses", "response_body", "BLOB")
 
     def connection(self) -> sqlite3.Connection:
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)

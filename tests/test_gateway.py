@@ -300,6 +300,42 @@ def test_push_then_pull_delivers_the_response(credentialed, gateway):
     assert [a.kind for a in message.attempt_log.all()] == ["send", "pull"]
 
 
+@pytest.mark.parametrize("fault", ["reset", "malformed", "bad_signature"])
+def test_a_failed_pull_loses_nothing(credentialed, gateway, fault):
+    """The ATO hands the response over on the first pull, but its reply is lost (a reset) or spoilt (malformed, or
+    badly signed) on the way back. The next pull names the same pushed message and gets the same response: the
+    message completes with it, and the ATO applied the push exactly once."""
+    message = maas(credentialed)
+    run_worker_burst()
+    message.refresh_from_db()
+    assert (message.status, message.phase) == (MessageStatus.AWAITING, "pull")
+    gateway.faults(next=[fault])  # the token is cached since the push: the next request is the pull itself
+    services.outbox_pull(credentialed.pk, worker="test")
+    assert gateway.control("GET", "faults")["next"] == []  # the fault was spent on the pull
+    message.refresh_from_db()
+    assert message.status == MessageStatus.AWAITING, message.error_text  # waiting still, nothing lost
+    services.outbox_pull(credentialed.pk, worker="test")
+    message.refresh_from_db()
+    assert message.status == MessageStatus.DONE, message.error_text
+    assert [e["code"] for e in message.response()["events"]], message.response()
+    assert [a.kind for a in message.attempt_log.all()] == ["send", "pull"]
+    assert gateway.stats()["applied"][message.message_id] == 1
+
+
+def test_an_applied_twice_check_can_fail(credentialed, gateway):
+    """The count the tests above rely on is the stand-in's record of effects: a message it is made to apply a
+    second time (its first answer forgotten, as if de-duplication failed) counts 2."""
+    message = ping(credentialed, "twice")
+    run_worker_burst()
+    assert gateway.stats()["applied"][message.message_id] == 1
+    gateway.control("POST", "forget", json={"message_id": message.message_id})
+    OutboxMessage.objects.filter(pk=message.pk).update(
+        status=MessageStatus.RETRY, phase="send", next_attempt_at=datetime.now(UTC)
+    )
+    pump(settled(message))
+    assert gateway.stats()["applied"][message.message_id] == 2
+
+
 def test_a_response_pulled_while_the_push_awaits_a_retry_is_kept(credentialed, gateway, settings):
     """The push's receipt is lost on the way back (the ATO has the message), so the row waits to retry; a pull for
     the practice meanwhile brings its response. It must be kept and delivered, never dropped."""

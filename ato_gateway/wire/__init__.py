@@ -24,10 +24,12 @@ saml_assertion: bytes | None, properties: dict[str, str], now: datetime | None =
     ``conversation_id`` and payloads (a fresh token is fine): the receiver recognises it as the same message.
     ``message_id`` comes from ``new_message_id()`` (``<uuid>@<host>``) and is stored before the first send.
 
-``build_signed_pull(*, message_id: str, mpc: str, key, certificate, saml_assertion: bytes | None,
-properties: dict[str, str] | None = None, now: datetime | None = None) -> tuple[bytes, str]``
-    A signed PullRequest. ``mpc = registry.mpc_for(abn)``. (A signal has no MessageProperties: ``properties`` is
-    accepted and not sent.)
+``build_signed_pull(*, message_id: str, mpc: str | None = None, ref_to_message_id: str | None = None, key,
+certificate, saml_assertion: bytes | None, properties: dict[str, str] | None = None, now: datetime | None = None)
+-> tuple[bytes, str]``
+    A signed PullRequest: selective (``ref_to_message_id``, the pushed message whose response is wanted; what the
+    gateway sends) or for a channel (``mpc = registry.mpc_for(abn)``). (A signal has no MessageProperties:
+    ``properties`` is accepted and not sent.)
 
 ``parse_response(body: bytes, content_type: str, *, ato_certificate: x509.Certificate,
 now: datetime | None = None) -> InboundMessage``
@@ -67,7 +69,8 @@ now: datetime | None = None) -> InboundRequest``
     assertion when present, and every attachment. With ``token_issuer`` the SAML token is required, checked and
     bound to the signing credential's ABN. ``InboundRequest``: ``kind`` ('user' | 'pull' | 'receipt' | 'error'),
     ``message_id``, ``service``, ``action``, ``conversation_id``, ``from_parties``, ``from_abn``,
-    ``agent_number``, ``parts`` / ``payloads``, ``mpc``, ``signer_certificate``, ``signer_abn``, ``references``,
+    ``agent_number``, ``parts`` / ``payloads``, ``mpc``, ``ref_to_message_id`` (for a pull: the pushed message
+    it selects), ``signer_certificate``, ``signer_abn``, ``references``,
     ``saml``, ``fingerprint`` (equal for a retry of the same message, see docs/wire-contract.md).
 
 ``build_signed_response(*, message_id, ref_to_message_id, conversation_id, service, action, to_abn,

@@ -324,19 +324,27 @@ def build_signed_request(
 def build_signed_pull(
     *,
     message_id: str,
-    mpc: str,
+    mpc: str | None = None,
+    ref_to_message_id: str | None = None,
     key: rsa.RSAPrivateKey,
     certificate: x509.Certificate,
     saml_assertion: bytes | None,
     properties: dict[str, str] | None = None,
     now: datetime | None = None,
 ) -> tuple[bytes, str]:
-    """A signed PullRequest signal for ``mpc`` (``registry.mpc_for(abn)``). An ebMS3 SignalMessage has no
-    MessageProperties, so ``properties`` is accepted for symmetry with build_signed_request and not sent."""
+    """A signed PullRequest signal: selective, for the response to the pushed message ``ref_to_message_id`` (what
+    the gateway sends), or for a channel ``mpc`` (``registry.mpc_for(abn)``), or both. An ebMS3 SignalMessage has
+    no MessageProperties, so ``properties`` is accepted for symmetry with build_signed_request and not sent."""
     del properties
+    if not mpc and not ref_to_message_id:
+        raise ValueError("a PullRequest names a channel (mpc), a pushed message (ref_to_message_id), or both")
     ids = _ids()
     messaging = ebms.pull_request_xml(
-        messaging_id=ids[0], message_id=message_id, timestamp=now or datetime.now(UTC), mpc=mpc
+        messaging_id=ids[0],
+        message_id=message_id,
+        timestamp=now or datetime.now(UTC),
+        mpc=mpc,
+        ref_to_message_id=ref_to_message_id,
     )
     return _finish(messaging, ids=ids, key=key, certificate=certificate, saml_assertion=saml_assertion, attachments=[])
 
@@ -662,10 +670,12 @@ def parse_request(
         kind = "receipt"
     else:
         raise InvalidHeader("a SignalMessage with neither PullRequest, Receipt nor Error")
+    # A selective pull names the pushed message it asks for, in either of the places ebms.parse_messaging reads.
+    ref = signal.pull_ref_to_message_id if kind == "pull" else signal.ref_to_message_id
     return InboundRequest(
         kind=kind,
         message_id=signal.message_id,
-        ref_to_message_id=signal.ref_to_message_id,
+        ref_to_message_id=ref,
         timestamp=signal.timestamp,
         service=None,
         action=None,
@@ -682,7 +692,7 @@ def parse_request(
             service=None,
             action=None,
             conversation_id=None,
-            ref=signal.ref_to_message_id,
+            ref=ref,
             parties=[],
             parts=[],
             mpc=signal.pull_mpc,

@@ -354,11 +354,15 @@ def _push(client: Client, message_id: str | None = None) -> tuple[str, requests.
     return message_id, client.post("async-push", body, content_type)
 
 
-def _pull(client: Client, message_id: str | None = None, mpc: str | None = None) -> tuple[str, requests.Response]:
+def _pull(
+    client: Client, message_id: str | None = None, mpc: str | None = None, ref: str | None = None
+) -> tuple[str, requests.Response]:
+    """A channel pull, or with ``ref`` a selective pull for that pushed message (no mpc, as the gateway sends)."""
     message_id = message_id or wire.new_message_id("sandbox-tests.invalid")
     body, content_type = wire.build_signed_pull(
         message_id=message_id,
-        mpc=mpc or registry.mpc_for(client.credential.info.abn),
+        mpc=mpc or (None if ref else registry.mpc_for(client.credential.info.abn)),
+        ref_to_message_id=ref,
         key=client.credential.private_key,
         certificate=client.credential.certificate,
         saml_assertion=client.token,
@@ -390,6 +394,33 @@ def test_push_gets_a_receipt_and_the_response_is_pulled_after_empty_pulls(client
     _, response = _pull(client)
     assert [e.code for e in client.read(response).errors] == ["EBMS:0006"]
     assert sandbox.stats()["applied"] == {pushed: 1}  # a pull applies no business action
+
+
+def test_a_selective_pull_gets_the_same_response_every_time(client: Client, sandbox: Sandbox) -> None:
+    """The response stays until the stand-in is reset: a pull whose reply was lost asks again (a new pull, a new
+    MessageId) and gets it byte for byte. Nobody else's pull finds it, and a channel pull does not hand it out
+    again."""
+    sandbox.control("POST", "fund", json={"abn": client.credential.info.abn})
+    pushed, _ = _push(client)
+    _, first = _pull(client, ref=pushed)
+    delivered = client.read(first)
+    assert delivered.kind == "user" and delivered.ref_to_message_id == pushed
+    assert b"<SPRMBRINFOResponse" in delivered.payloads["SPRMBRINFOResponse"]
+    _, again = _pull(client, ref=pushed)
+    assert again.content == first.content
+    _, channel = _pull(client)
+    assert [e.code for e in client.read(channel).errors] == ["EBMS:0006"]
+    _, unknown = _pull(client, ref="never-pushed@sandbox-tests.invalid")
+    assert [e.code for e in client.read(unknown).errors] == ["EBMS:0006"]
+    stranger, ca_pem = _stranger(abn="11000002568")
+    sandbox.control("POST", "trust", data=ca_pem)
+    token = wire.sts_parse_issue_response(
+        issue_token(sandbox, stranger).content, sts_certificate=sandbox.ato_certificate
+    ).assertion
+    _, theirs = _pull(Client(sandbox, stranger, token), ref=pushed)
+    assert [e.code for e in client.read(theirs).errors] == ["EBMS:0006"]
+    stats = sandbox.stats()
+    assert stats["applied"] == {pushed: 1} and stats["queued"] == 0
 
 
 def test_a_repeated_push_is_queued_once(client: Client, sandbox: Sandbox) -> None:

@@ -48,6 +48,13 @@ def _messages(pki: Pki) -> dict[str, tuple[bytes, str]]:
             certificate=pki.certificate,
             saml_assertion=pki.token,
         ),
+        "selective pull": wire.build_signed_pull(
+            message_id=wire.new_message_id(),
+            ref_to_message_id=request.message_id,
+            key=pki.key,
+            certificate=pki.certificate,
+            saml_assertion=pki.token,
+        ),
         "response": wire.build_signed_response(
             message_id=wire.new_message_id(),
             ref_to_message_id=request.message_id,
@@ -171,6 +178,42 @@ def test_the_header_carries_what_the_reference_says(pki: Pki) -> None:
     assert [p.document_name for p in user.parts] == ["CURELValidateRequest", "Second"]
     compressed = ebms.parse_messaging(ebms.find_messaging(etree.fromstring(_soap(*_messages(pki)["request"]))))
     assert compressed.user_messages[0].parts[0].properties["CompressionType"] == "application/gzip"
+
+
+def _pull_header(inner: str) -> etree._Element:
+    return etree.fromstring(
+        f'<eb:Messaging xmlns:eb="{ns.EB}" xmlns:S12="{ns.SOAP12}" S12:mustUnderstand="true"><eb:SignalMessage>'
+        f"<eb:MessageInfo><eb:Timestamp>2026-12-01T00:00:00.000Z</eb:Timestamp><eb:MessageId>p@x</eb:MessageId>"
+        f"{inner}</eb:SignalMessage></eb:Messaging>".encode()
+    )
+
+
+def test_a_selective_pull_is_sent_valid_and_read_in_either_form(pki: Pki, fixture_schema: etree.XMLSchema) -> None:
+    """We send the pushed message's id in MessageInfo/RefToMessageId, with no mpc. The ATO's pull is reported to
+    take eb:RefToMessageId inside eb:PullRequest, which the OASIS schema refuses (only other namespaces may go
+    there): we read that form too, and never send it."""
+    body, content_type = wire.build_signed_pull(
+        message_id="pull@x", ref_to_message_id="pushed@x", key=pki.key, certificate=pki.certificate, saml_assertion=None
+    )
+    messaging = ebms.find_messaging(etree.fromstring(_soap(body, content_type)))
+    assert fixture_schema.validate(messaging), fixture_schema.error_log
+    pull = messaging.find(f"{{{ns.EB}}}SignalMessage/{{{ns.EB}}}PullRequest")
+    assert pull is not None and pull.get("mpc") is None and len(pull) == 0
+    [ours] = ebms.parse_messaging(messaging).signals
+    assert (ours.has_pull_request, ours.pull_ref_to_message_id, ours.pull_mpc) == (True, "pushed@x", None)
+    request = wire.parse_request(body, content_type, trust=pki.trust)
+    assert (request.kind, request.ref_to_message_id, request.mpc) == ("pull", "pushed@x", None)
+
+    reported = _pull_header(
+        "</eb:MessageInfo><eb:PullRequest><eb:RefToMessageId>pushed@x</eb:RefToMessageId></eb:PullRequest>"
+    )
+    assert not fixture_schema.validate(reported)
+    [theirs] = ebms.parse_messaging(reported).signals
+    assert (theirs.pull_ref_to_message_id, theirs.pull_mpc) == ("pushed@x", None)
+    channel = _pull_header(f'</eb:MessageInfo><eb:PullRequest mpc="{registry.mpc_for(PRACTICE_ABN)}"/>')
+    assert ebms.parse_messaging(channel).signals[0].pull_ref_to_message_id is None
+    with pytest.raises(ValueError, match="names a channel"):
+        wire.build_signed_pull(message_id="p@x", key=pki.key, certificate=pki.certificate, saml_assertion=None)
 
 
 def test_received_headers_are_read_leniently(fixture_schema: etree.XMLSchema) -> None:
