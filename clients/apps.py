@@ -16,7 +16,7 @@ def clients_panel(request: PortalRequest) -> dict[str, Any]:
         "title": "Client register",
         "template": "clients/_dashboard_panel.html",
         "client_count": Client.objects.visible_to(user).count(),
-        "imports": ImportJob.objects.visible_to(user)[:3],
+        "imports": ImportJob.objects.visible_to(user).defer("content")[:3],
     }
 
 

@@ -330,7 +330,7 @@ def import_upload(request: PortalRequest) -> HttpResponse:
                 form.add_error("file", str(problem))
     from clients.models import ImportJob
 
-    recent = ImportJob.objects.visible_to(request.user)[:10]
+    recent = ImportJob.objects.visible_to(request.user).defer("content")[:10]  # the file is no part of a list
     return render(request, "clients/import_upload.html", {"form": form, "recent": recent})
 
 

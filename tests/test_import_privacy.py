@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -127,3 +128,13 @@ def test_staff_restricted_to_groups_see_only_the_imports_they_uploaded(practice,
 
     everyone = login(agent).get(reverse("clients:import_upload")).content.decode()  # unrestricted: all of them
     assert "payroll.csv" in everyone and "whole-practice.csv" in everyone
+
+
+def test_the_pages_that_list_imports_do_not_read_their_files(practice, agent, login):
+    http = login(agent)
+    upload(http, make_client_rows(3, seed=7))
+    for page in (reverse("clients:import_upload"), reverse("portal:dashboard")):
+        with CaptureQueriesContext(connection) as queries:
+            assert "clients.csv" in http.get(page).content.decode()
+        read = [q["sql"] for q in queries.captured_queries if '"clients_importjob"."content"' in q["sql"]]
+        assert read == [], page
