@@ -11,7 +11,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from ato_gateway import handlers, services, tokens
+from ato_gateway import services, tokens
 from ato_gateway.handlers import Outcome
 from ato_gateway.models import AttemptOutcome, MachineCredential, MessageAttempt, MessageStatus, OutboxMessage
 from portal.models import AuditEvent, Practice
@@ -50,14 +50,18 @@ def credentialed(practice: Practice, admin, gateway: Sandbox) -> Practice:
 
 
 @pytest.fixture
-def received() -> Iterator[list]:
+def received(monkeypatch) -> list:
+    """Every outcome the gateway hands on to be recorded (services._run_handler, which runs the domain app's
+    handler), watched and passed through: independent of how domain apps register their handlers."""
     seen: list = []
-    handlers.unregister(services.PING_SERVICE, services.PING_ACTION)
-    handlers.register(
-        services.PING_SERVICE, services.PING_ACTION, lambda message, outcome: seen.append((message.message_id, outcome))
-    )
-    yield seen
-    handlers.unregister(services.PING_SERVICE, services.PING_ACTION)
+    run_handler = services._run_handler
+
+    def watching(message: OutboxMessage, outcome: Outcome) -> None:
+        seen.append((message.message_id, outcome))
+        run_handler(message, outcome)
+
+    monkeypatch.setattr(services, "_run_handler", watching)
+    return seen
 
 
 def ping(practice: Practice, document: str | None = None) -> OutboxMessage:
