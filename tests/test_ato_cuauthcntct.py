@@ -4,12 +4,12 @@ and account level, the history kept with dates, and every rule's error."""
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 import pytest
 
-from ato_gateway.api import cuauthcntct as api
 from ato_gateway.wire.documents import cuauthcntct
-from ato_gateway.wire.documents.common import Account
+from ato_gateway.wire.documents.common import Account, ClientIdentifier, PersonName
 from tests.ato_fixtures import AGENT_TAN, Ato, error_codes
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -21,7 +21,12 @@ WITH_CONTACTS = (
     "AND NOT EXISTS (SELECT 1 FROM reg_contacts c WHERE c.taxpayer_id = t.id AND c.account_id IS NULL "
     "AND c.end_date IS NULL AND c.start_date > '2026-10-31') ORDER BY t.id"
 )
-NEW = {"family_name": "Citizen", "given_name": "Jo", "position": "Office manager", "phone": "0298765432"}
+NEW: dict[str, Any] = {
+    "family_name": "Citizen",
+    "given_name": "Jo",
+    "position": "Office manager",
+    "phone": "0298765432",
+}
 
 
 def _client(ato: Ato, sql: str, *params: object) -> dict:
@@ -35,6 +40,25 @@ def _client(ato: Ato, sql: str, *params: object) -> dict:
     return next(r for r in ato.query(sql, *params) if r["id"] in linked)
 
 
+def _request(
+    cls: type[cuauthcntct.ValidateRequest] | type[cuauthcntct.SubmitRequest],
+    tfn: str,
+    *,
+    account: Account | None = None,
+    family_name: str | None = None,
+    given_name: str | None = None,
+    position: str | None = None,
+    phone: str | None = None,
+    email: str | None = None,
+    start: date | None = None,
+) -> cuauthcntct.ValidateRequest | cuauthcntct.SubmitRequest:
+    """The document for a contact given field by field, as the portal's form sends it: a missing name is sent as
+    missing (the ATO's rule names the field), and empty fields are left out."""
+    name = PersonName(family_name, given_name or None) if family_name else None
+    contact = cuauthcntct.AuthorisedContact(name, position or None, phone or None, email or None, start)
+    return cls(client=ClientIdentifier.of(tfn=tfn), account=account, contact=contact)
+
+
 def _contacts(ato: Ato, taxpayer_id: int) -> list[dict]:
     return ato.query("SELECT * FROM reg_contacts WHERE taxpayer_id = ? ORDER BY id", taxpayer_id)
 
@@ -42,7 +66,7 @@ def _contacts(ato: Ato, taxpayer_id: int) -> list[dict]:
 def test_validate_reports_the_replacement_and_changes_nothing(ato: Ato):
     client = _client(ato, WITH_CONTACTS, 1)
     before = _contacts(ato, client["id"])
-    reply = ato.result(api.validate, cuauthcntct.ValidateResponse, tfn=client["tfn"], start=date(2026, 11, 16), **NEW)
+    reply = ato.result(_request(cuauthcntct.ValidateRequest, client["tfn"], start=date(2026, 11, 16), **NEW))
     assert reply.ok and reply.document is not None
     assert (reply.document.action, reply.document.ended, reply.document.period.start) == (
         "REPLACE", 1, date(2026, 11, 16)
@@ -53,7 +77,7 @@ def test_validate_reports_the_replacement_and_changes_nothing(ato: Ato):
 def test_submit_replaces_the_contact_and_keeps_the_old_one_with_its_dates(ato: Ato):
     client = _client(ato, WITH_CONTACTS, 1)
     [old] = [c for c in _contacts(ato, client["id"]) if c["account_id"] is None and c["end_date"] is None]
-    reply = ato.result(api.submit, cuauthcntct.SubmitResponse, tfn=client["tfn"], start=date(2026, 11, 16), **NEW)
+    reply = ato.result(_request(cuauthcntct.SubmitRequest, client["tfn"], start=date(2026, 11, 16), **NEW))
     assert reply.ok and reply.document is not None and reply.document.action == "REPLACE"
     rows = [c for c in _contacts(ato, client["id"]) if c["account_id"] is None]
     assert next(c for c in rows if c["id"] == old["id"])["end_date"] == "2026-11-15"
@@ -65,7 +89,7 @@ def test_submit_replaces_the_contact_and_keeps_the_old_one_with_its_dates(ato: A
 
 def test_several_current_contacts_are_all_replaced_with_a_warning(ato: Ato):
     client = _client(ato, WITH_CONTACTS, 2)
-    reply = ato.result(api.submit, cuauthcntct.SubmitResponse, tfn=client["tfn"], **NEW)
+    reply = ato.result(_request(cuauthcntct.SubmitRequest, client["tfn"], **NEW))
     assert reply.ok and reply.document is not None and reply.document.ended == 2
     assert [(w.code, w.parameters["Count"]) for w in reply.warnings] == [("CMN.ATO.CUAUTHCNTCT.W02", "2")]
     current = [c for c in _contacts(ato, client["id"]) if c["account_id"] is None and c["end_date"] is None]
@@ -79,13 +103,14 @@ def test_submit_adds_an_account_level_contact(ato: Ato):
         "WHERE a.kind = 'AS' AND NOT EXISTS (SELECT 1 FROM reg_contacts c WHERE c.account_id = a.id) ORDER BY a.id",
     )
     reply = ato.result(
-        api.submit,
-        cuauthcntct.SubmitResponse,
-        tfn=account["tfn"],
-        account=Account("AS", account["branch"]),
-        family_name="Nguyen",
-        given_name="Minh",
-        email="minh@example.com",
+        _request(
+            cuauthcntct.SubmitRequest,
+            account["tfn"],
+            account=Account("AS", account["branch"]),
+            family_name="Nguyen",
+            given_name="Minh",
+            email="minh@example.com",
+        )
     )
     assert reply.ok and reply.document is not None
     assert (reply.document.action, reply.document.ended) == ("ADD", 0)
@@ -100,14 +125,15 @@ def test_the_same_contact_again_is_a_warning_and_changes_nothing(ato: Ato):
     before = _contacts(ato, client["id"])
     [current] = [c for c in before if c["account_id"] is None and c["end_date"] is None]
     reply = ato.result(
-        api.submit,
-        cuauthcntct.SubmitResponse,
-        tfn=client["tfn"],
-        family_name=current["family_name"].upper(),
-        given_name=current["given_name"],
-        position=current["position"],
-        phone=current["phone"],
-        email=current["email"],
+        _request(
+            cuauthcntct.SubmitRequest,
+            client["tfn"],
+            family_name=current["family_name"].upper(),
+            given_name=current["given_name"],
+            position=current["position"],
+            phone=current["phone"],
+            email=current["email"],
+        )
     )
     assert reply.ok and reply.document is not None and reply.document.action == "NONE"
     assert [w.code for w in reply.warnings] == ["CMN.ATO.CUAUTHCNTCT.W01"]
@@ -116,9 +142,9 @@ def test_the_same_contact_again_is_a_warning_and_changes_nothing(ato: Ato):
 
 def test_a_second_change_on_the_same_day_corrects_the_first(ato: Ato):
     client = _client(ato, WITH_CONTACTS, 1)
-    assert ato.result(api.submit, cuauthcntct.SubmitResponse, tfn=client["tfn"], **NEW).ok
+    assert ato.result(_request(cuauthcntct.SubmitRequest, client["tfn"], **NEW)).ok
     fixed = {**NEW, "phone": "0412345678"}
-    reply = ato.result(api.submit, cuauthcntct.SubmitResponse, tfn=client["tfn"], **fixed)
+    reply = ato.result(_request(cuauthcntct.SubmitRequest, client["tfn"], **fixed))
     assert reply.document is not None and (reply.document.action, reply.document.ended) == ("CORRECT", 0)
     rows = [c for c in _contacts(ato, client["id"]) if c["account_id"] is None]
     assert [(c["phone"], c["start_date"]) for c in rows if c["end_date"] is None] == [("0412345678", "2026-11-30")]
@@ -143,12 +169,13 @@ _NAME = "AuthorisedContact/PersonNameDetails"
     ids=["no-name", "blank-given-name", "phone-not-digits", "email-without-at", "future-start",
          "before-current-start", "unknown-account"],
 )  # fmt: skip
-@pytest.mark.parametrize("function", [api.validate, api.submit], ids=["validate", "submit"])
-def test_each_rule_names_the_field_and_nothing_changes(ato: Ato, function, change, expected):
+@pytest.mark.parametrize(
+    "request_class", [cuauthcntct.ValidateRequest, cuauthcntct.SubmitRequest], ids=["validate", "submit"]
+)
+def test_each_rule_names_the_field_and_nothing_changes(ato: Ato, request_class, change, expected):
     client = _client(ato, WITH_CONTACTS, 1)
     before = _contacts(ato, client["id"])
-    cls = cuauthcntct.ValidateResponse if function is api.validate else cuauthcntct.SubmitResponse
-    reply = ato.result(function, cls, tfn=client["tfn"], **{**NEW, **change})
+    reply = ato.result(_request(request_class, client["tfn"], **{**NEW, **change}))
     assert [(e.code, e.parameters["Field"]) for e in reply.errors] == expected and reply.document is None
     assert _contacts(ato, client["id"]) == before
 
@@ -161,10 +188,10 @@ def test_an_unlinked_or_unknown_client_is_refused(ato: Ato):
     )[0]
     before = _contacts(ato, stranger["id"])
     for account in (None, Account("AS", "009")):  # an unknown account tells a stranger nothing either
-        reply = ato.result(api.submit, cuauthcntct.SubmitResponse, tfn=stranger["tfn"], account=account, **NEW)
+        reply = ato.result(_request(cuauthcntct.SubmitRequest, stranger["tfn"], account=account, **NEW))
         assert error_codes(reply) == ["CMN.ATO.AUTH.002"]
     assert _contacts(ato, stranger["id"]) == before
-    unknown = ato.result(api.validate, cuauthcntct.ValidateResponse, tfn="123456782", **NEW)
+    unknown = ato.result(_request(cuauthcntct.ValidateRequest, "123456782", **NEW))
     assert error_codes(unknown) == ["CMN.ATO.GEN.ID01"]
 
 
@@ -174,5 +201,5 @@ def test_a_malformed_request_is_refused_with_the_xsd_error(ato: Ato):
         "<TaxFileNumberId>123456782</TaxFileNumberId></ClientIdentifier><AuthorisedContact>"
         "<StartD>30/11/2026</StartD></AuthorisedContact></CUAUTHCNTCTSubmitRequest>"
     )
-    reply = ato.reply(ato.send_raw(api.SUBMIT, document), cuauthcntct.SubmitResponse)
+    reply = ato.reply(ato.send_raw(cuauthcntct.SubmitRequest.SERVICE_ACTION, document), cuauthcntct.SubmitResponse)
     assert error_codes(reply) == ["CMN.ATO.GEN.XML03"] and "StartD" in reply.errors[0].text
