@@ -217,8 +217,9 @@ def get_message_or_404(user: User, pk: int) -> OutboxMessage:
 
 
 class PulledResponse(models.Model):
-    """A response the ATO handed over on a pull, kept until the message it answers can take it. Once delivered to
-    a pull the ATO will not hand it out again, so it is stored before anything else is done with it."""
+    """A response the ATO handed over on a pull, kept until the message it answers can take it. Stored before
+    anything else is done with it, and only once it verified: while it is here the message is not pulled for
+    again (a pull whose reply failed leaves nothing here, and the next selective pull asks for it again)."""
 
     practice = models.ForeignKey(Practice, on_delete=models.PROTECT, related_name="+")
     ref_to_message_id = models.CharField(max_length=120, unique=True)
