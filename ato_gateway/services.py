@@ -38,6 +38,7 @@ from ato_gateway.models import (
 from ato_gateway.wire import api as wire
 from ato_gateway.wire import errors as wire_errors
 from ato_gateway.wire import keystore, registry
+from ato_gateway.wire.events import SEVERITY_PARTIAL
 from portal.audit import audit_record, audit_record_system_many
 from portal.db.bulk import insert_many, update_many
 from portal.logging import redact_tfns
@@ -341,8 +342,12 @@ def outbox_send_batch(ids: list[int], *, worker: str) -> None:
                 )
             )
             continue
-        endpoint = "single-sync" if service.pattern == "single-sync" else "async-push"
-        prepared.append((message, started, f"{settings.ATO_EBMS_URL}/{endpoint}", body, content_type))
+        try:
+            url = endpoint_url(service.endpoint)
+        except wire_errors.WireError as exc:
+            decisions.append(_failure(message, started, b"", None, "GATEWAY:ENDPOINT", str(exc), permanent=True))
+            continue
+        prepared.append((message, started, url, body, content_type))
     if prepared:
         decisions.extend(_send_pool().map(_exchange, prepared))
     _record(decisions, worker)
@@ -479,7 +484,7 @@ def _pull_exchange(item: tuple[str, bytes, str]) -> tuple[str, transport.Reply |
     reply: transport.Reply | None = None
     try:
         reply = transport.post(f"{settings.ATO_EBMS_URL}/async-pull", body, content_type)
-        return ref, reply, _read_reply(reply)
+        return ref, reply, _read_reply(reply, pulled=True)
     except (transport.TransportError, wire_errors.WireError) as exc:
         return ref, reply, exc
 
@@ -508,7 +513,7 @@ def outbox_deliver_pulled(practice_id: int, *, worker: str) -> int:
         content_type, body = pulled.reply()
         reply = transport.Reply(200, content_type, body, 0)
         try:
-            decision = _decide(message, started, b"", reply, _read_reply(reply))
+            decision = _decide(message, started, b"", reply, _read_reply(reply, pulled=True))
         except wire_errors.WireError as exc:
             decision = _failure(message, started, b"", reply, _code(exc), str(exc), permanent=True)
         _record([decision], worker)
@@ -521,18 +526,51 @@ def _pull_key(practice_id: int) -> str:
     return f"gateway-pull-scheduled-{practice_id}"
 
 
-def _read_reply(reply: transport.Reply) -> Any:
-    """Verify and read the ATO's reply. A reply mangled on the way (not XML, truncated, not gzip) is worth asking
-    for again: the ATO answers a repeated MessageId with its stored first answer. A reply whose signature fails is
-    not: it may be forged, and asking again will not make it genuine."""
+def _read_reply(reply: transport.Reply, *, pulled: bool = False) -> Any:
+    """Verify and read the ATO's reply, whatever its HTTP status (ebMS errors commonly come on a 500). The ATO
+    signs only the responses it hands out by pull (SBR ebMS3 Web Services Implementation Guide v1.7): any other
+    reply may come unsigned and is read, and verified in full when it is signed; a pulled response (``pulled``)
+    must be signed. A reply mangled on the way (not XML, truncated, not gzip) is worth asking for again: the ATO
+    answers a repeated MessageId with its stored first answer. A reply whose signature fails is not: it may be
+    forged, and asking again will not make it genuine. A SOAP fault is decided by its code."""
     try:
-        return wire.parse_response(reply.body, reply.content_type, ato_certificate=tokens.ato_certificate())
+        inbound = wire.parse_response(
+            reply.body,
+            reply.content_type,
+            ato_certificate=tokens.ato_certificate(),
+            require_signature=False,
+        )
+    except wire_errors.SoapFault as exc:
+        raise wire_errors.WireError(
+            f"The ATO answered HTTP {reply.status} with a SOAP fault ({exc}).",
+            permanent=exc.permanent,
+            ebms_code=f"REPLY:FAULT:{exc.code or 'unknown'}",
+        ) from exc
     except (wire_errors.MalformedMessage, wire_errors.UnsafeXML, wire_errors.DecompressionFailure) as exc:
         if isinstance(exc, wire_errors.SignatureInvalid):
             raise
         raise wire_errors.WireError(
             f"The ATO's reply was unreadable ({exc}); asking again.", permanent=False, ebms_code="REPLY:MALFORMED"
         ) from exc
+    if pulled and inbound.kind == "user" and not inbound.signed:
+        raise wire_errors.SignatureInvalid("The pulled response is not signed; the ATO signs every pulled response.")
+    return inbound
+
+
+def endpoint_url(name: str) -> str:
+    """The URL of one of the ATO's logical endpoints (registry.ENDPOINTS) in the configured environment: a path
+    under ATO_EBMS_URL for the stand-in ATO, the published address from settings for the ATO's own."""
+    environment = settings.ATO_ENVIRONMENT
+    if environment == "sandbox":
+        return f"{settings.ATO_EBMS_URL}/{name.lower()}"
+    url: str = settings.ATO_ENDPOINTS.get(environment, {}).get(name, "")
+    if not url:
+        setting = f"ATO_{environment.upper()}_{name.upper().replace('-', '_')}_URL"
+        raise wire_errors.WireError(
+            f"The ATO's {name} endpoint for the {environment} environment is not configured ({setting}).",
+            permanent=True,
+        )
+    return url
 
 
 def _schedule_pull(practice_id: int, delay: timedelta) -> None:
@@ -551,25 +589,41 @@ def _code(exc: Exception) -> str:
     return ebms_code if ebms_code.startswith("REPLY:") else exc.__class__.__name__  # REPLY:MALFORMED, REPLY:TOKEN
 
 
+_PROPERTY_SETTINGS = {
+    "ProductID": "SBR_PRODUCT_ID",
+    "BMS Vendor": "SBR_BMS_VENDOR",
+    "BMS Name": "SBR_BMS_NAME",
+    "BMS Version": "SBR_BMS_VERSION",
+}
+
+
 def _properties() -> dict[str, str]:
-    return {
-        "ProductID": settings.SBR_PRODUCT_ID,
-        "BMS Vendor": settings.SBR_BMS_VENDOR,
-        "BMS Name": settings.SBR_BMS_NAME,
-        "BMS Version": settings.SBR_BMS_VERSION,
-    }
+    """The MessageProperties every message carries. ProductID, BMS Vendor and BMS Name must match the software's
+    registration with the ATO, so a message is never sent without them (only development has stand-in values)."""
+    properties = {name: str(getattr(settings, setting, "") or "") for name, setting in _PROPERTY_SETTINGS.items()}
+    missing = [_PROPERTY_SETTINGS[name] for name in registry.REGISTRATION_PROPERTY_NAMES if not properties[name]]
+    if missing:
+        raise wire_errors.WireError(
+            f"The software's registration with the ATO is not configured ({', '.join(missing)}): nothing is sent "
+            "to the ATO without it.",
+            permanent=True,
+        )
+    return properties
 
 
 def _decide(
     message: OutboxMessage, started: Any, request_bytes: bytes, reply: transport.Reply, inbound: Any
 ) -> Decision:
     if inbound.kind == "error":
-        first = inbound.errors[0] if inbound.errors else None
+        # Decided by the errors' own codes and severities, never by the HTTP status they came with.
+        failures = [e for e in inbound.errors if e.severity.lower() != "warning"] or inbound.errors
+        first = failures[0] if failures else None
         code = first.code if first else "EBMS:0004"
         text = (first.short_description + (f": {first.detail}" if first.detail else "")) if first else "ebMS error"
-        if code == "EBMS:0101":
+        if any(e.code == "EBMS:0101" for e in inbound.errors):
             tokens.forget_tokens()  # the ATO may have refused the token: the next attempt asks for a fresh one
-        return _failure(message, started, request_bytes, reply, code, text, permanent=code not in TRANSIENT_EBMS)
+        transient = bool(failures) and all(e.code in TRANSIENT_EBMS for e in failures)
+        return _failure(message, started, request_bytes, reply, code, text, permanent=not transient)
     if inbound.ref_to_message_id and inbound.ref_to_message_id != message.message_id:
         return _failure(
             message,
@@ -579,6 +633,19 @@ def _decide(
             "REPLY:MISMATCH",
             "The ATO's reply refers to another message.",
             permanent=True,
+        )
+    if inbound.kind == "receipt" and registry.get(f"{message.service}.{message.action}").pattern == "single-sync":
+        # The ebMS3 test service is answered by the receiving MSH, a Receipt at most: the connection works.
+        return Decision(
+            message,
+            MessageStatus.DONE,
+            AttemptOutcome.OK,
+            started,
+            request_bytes=request_bytes,
+            reply=reply,
+            handler_outcome=Outcome(ok=True, kind="receipt"),
+            response_message_id=inbound.message_id,
+            response={"documents": {}, "events": []},
         )
     if inbound.kind == "receipt":
         # Pushed: the ATO has it. Its response is collected by pulling the practice's channel.
@@ -605,6 +672,15 @@ def _decide(
         }
         for e in inbound.event_items
     ]
+    code = text = ""
+    if inbound.maximum_severity == SEVERITY_PARTIAL:
+        # Partly accepted: the accepted part is delivered and applied like any answer; the refused part is in the
+        # event items the handler gets, and the console says so on the message.
+        refused = [e for e in inbound.event_items if e.severity == "Error"]
+        code = "EVENT:PARTIAL"
+        text = f"The ATO accepted part of the message and refused {len(refused)} item(s): " + "; ".join(
+            f"{e.code} {e.short_description}".strip() for e in refused[:5]
+        )
     return Decision(
         message,
         MessageStatus.DONE,
@@ -612,9 +688,11 @@ def _decide(
         started,
         request_bytes=request_bytes,
         reply=reply,
+        code=code,
+        text=text,
         handler_outcome=Outcome(ok=True, kind="user", documents=documents, events=events),
         response_message_id=inbound.message_id,
-        response={"documents": documents, "events": events},
+        response={"documents": documents, "events": events, "maximum_severity": inbound.maximum_severity},
     )
 
 

@@ -21,7 +21,7 @@ from django.utils import timezone
 from ato_gateway import transport
 from ato_gateway.models import MachineCredential
 from ato_gateway.wire import errors as wire_errors
-from ato_gateway.wire import sts
+from ato_gateway.wire import sts_client
 from portal.sealing import CREDENTIAL_KEYS, InvalidToken, seal_bytes, unseal_bytes
 
 REFRESH_MARGIN = timedelta(minutes=5)
@@ -94,18 +94,23 @@ def saml_token(credential: MachineCredential) -> bytes:
         if cached is not None and cached[1] - REFRESH_MARGIN > now:
             _cache[key] = cached
             return cached[0]
-        body, content_type = sts.build_issue_request(
-            key=credential.private_key(),
-            certificate=credential.certificate(),
-            abn=credential.abn,
-            applies_to=settings.ATO_STS_APPLIES_TO,
-        )
+        try:
+            body, content_type = sts_client.build_issue_request(
+                key=credential.private_key(),
+                certificate=credential.certificate(),
+                abn=credential.abn,
+                applies_to=settings.ATO_STS_APPLIES_TO,
+                sts_url=settings.ATO_STS_URL,
+            )
+        except ValueError as exc:  # a credential whose certificate is not its recorded ABN's: it stays so
+            raise wire_errors.WireError(str(exc), permanent=True) from exc
         reply = transport.post(settings.ATO_STS_URL, body, content_type)
         try:
-            issued = sts.parse_issue_response(reply.body, sts_certificate=ato_certificate())
+            issued = sts_client.parse_issue_response(reply.body, sts_certificate=ato_certificate())
         except (wire_errors.MalformedMessage, wire_errors.UnsafeXML, wire_errors.SignatureInvalid) as exc:
             # A token reply mangled on the way, or not signed by the ATO, is never used; asking again is harmless.
-            # (The token service refusing our credential comes back as an HTTP 4xx: permanent, in transport.)
+            # The token service refusing our credential is a SOAP fault (TokenRejected, permanent), whatever its
+            # HTTP status: transport hands SOAP answers back for the reply to say what happened.
             raise wire_errors.WireError(
                 f"The token service's reply was unusable ({exc}); asking again.",
                 permanent=False,

@@ -1,5 +1,10 @@
 """The one way out to the ATO: HTTP POST with mandatory timeouts. Every failure says whether it is worth trying
-again (a dropped connection, a timeout, a 5xx) or not (a 4xx: what we send is wrong and will stay wrong)."""
+again (a dropped connection, a timeout, a 502, 503 or 504) or not (any other status: what we send is wrong and
+will stay wrong, or the ATO says so in words).
+
+A SOAP answer is handed back whatever its status, for the caller to read and decide from: ebMS error signals
+commonly ride an HTTP 500 (reported by another implementation), and a SOAP 1.2 fault comes with a 400 or 500 (the
+SOAP 1.2 HTTP binding). Their own code decides, not the status."""
 
 from __future__ import annotations
 
@@ -79,16 +84,29 @@ def post(url: str, body: bytes, content_type: str, *, timeout: tuple[float, floa
         ) from exc
     elapsed = int((time.monotonic() - started) * 1000)
     status = response.status
-    if status >= 500:
+    found = next((value for name, value in response.headers if name.lower() == b"content-type"), b"")
+    content_type = found.decode("latin-1")
+    if status in RETRY_STATUSES:  # a gateway or proxy in front of the ATO, or the ATO busy: it never read the message
         raise TransportError(
             f"The ATO's service answered HTTP {status}.", permanent=False, http_status=status, code=f"HTTP:{status}"
         )
-    if status >= 300:  # a 4xx: what we send is wrong; a redirect: not how the ATO answers, and never followed
+    if status >= 300 and not is_soap(content_type):
+        # A 4xx: what we send is wrong; another 5xx without a SOAP body: the ATO failed on this message and says
+        # nothing more, so sending it again is not known to help; a redirect: not how the ATO answers, never followed.
         raise TransportError(
             f"The ATO refused the request with HTTP {status}.",
             permanent=True,
             http_status=status,
             code=f"HTTP:{status}",
         )
-    found = next((value for name, value in response.headers if name.lower() == b"content-type"), b"")
-    return Reply(status, found.decode("latin-1"), response.content, elapsed)
+    return Reply(status, content_type, response.content, elapsed)
+
+
+# The statuses that say the message did not reach the ATO's service: worth sending again, with the same MessageId.
+RETRY_STATUSES = frozenset({502, 503, 504})
+
+
+def is_soap(content_type: str) -> bool:
+    """A SOAP 1.2 envelope, alone or as the root of an SwA package (multipart/related)."""
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media in ("application/soap+xml", "multipart/related")

@@ -8,6 +8,7 @@ in every way the real one does (``/_control/faults``).
 from __future__ import annotations
 
 import base64
+import contextvars
 import json
 import logging
 import os
@@ -57,11 +58,28 @@ MAX_BODY_BYTES = 64 * 1024 * 1024
 DEFAULT_AUDIENCES = frozenset(
     {registry.STS_APPLIES_TO_DEFAULT, "https://sbr.gov.au/services", "https://test.sbr.gov.au/services"}
 )
+# Each of the ATO's logical endpoints (registry.ENDPOINTS) at its name in lower case, and the two older paths:
+# /ebms/async-push takes every pushed action, /ebms/async-pull every pull.
 EBMS_ENDPOINTS = {
     "/ebms/single-sync": "single-sync",
+    "/ebms/single-async": "single-async",
+    "/ebms/bulkbatch-async-push": "bulkbatch-async-push",
     "/ebms/async-push": "async-push",
+    "/ebms/bulkbatch-async-pull": "async-pull",
+    "/ebms/collect-async": "async-pull",
     "/ebms/async-pull": "async-pull",
 }
+# What the ATO signs (SBR ebMS3 Web Services Implementation Guide v1.7): only one-way pull responses to bulk and
+# batch pull requests; every other answer goes unsigned. ATO_SANDBOX_SIGN_ALL=1 signs every answer (tests of the
+# signature checks); a bad_signature fault signs the answer it spoils.
+SIGN_ALL_ENV = "ATO_SANDBOX_SIGN_ALL"
+_signing: contextvars.ContextVar[bool] = contextvars.ContextVar("sandbox_signs_answers", default=True)
+# An HTTP 500 from a SOAP service that failed on a message: a SOAP 1.2 Receiver fault (part 1, 5.4.6).
+RECEIVER_FAULT = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<S12:Envelope xmlns:S12="http://www.w3.org/2003/05/soap-envelope">'
+    b"<S12:Body><S12:Fault><S12:Code><S12:Value>S12:Receiver</S12:Value></S12:Code><S12:Reason>"
+    b'<S12:Text xml:lang="en">Internal server error.</S12:Text></S12:Reason></S12:Fault></S12:Body></S12:Envelope>'
+)
 MALFORMED_REPLY = (
     b'<?xml version="1.0" encoding="UTF-8"?>\n<S12:Envelope xmlns:S12="http://www.w3.org/2003/05/soap-envelope">'
     b"<S12:Header><eb:Messaging><eb:UserMessage>"
@@ -118,6 +136,7 @@ class SandboxApp:
             inspect.create_schema(db)
         self.faults = Faults(self.storage, default_timeout_seconds=default_timeout_seconds)
         self._trusted: dict[tuple[bytes, tuple[bytes, ...]], bool] = {}  # only positive decisions are kept
+        self.sign_all = os.environ.get(SIGN_ALL_ENV, "").strip().lower() in ("1", "true", "yes")
 
     # --- WSGI ---
 
@@ -377,9 +396,9 @@ class SandboxApp:
         if not any(p.party_id == registry.ATO_ABN for p in request.to_parties):
             detail = f"the message is not addressed to the ATO ({registry.ATO_ABN})"
             return ApplyResult(self._error("EBMS:0009", detail, ref=request.message_id), applied=False)
-        wanted = "single-sync" if action.pattern == "single-sync" else "async-push"
-        if endpoint != wanted:
-            detail = f"{action.key} is {action.pattern}: send it to /ebms/{wanted}"
+        wanted = action.endpoint.lower()
+        if endpoint != wanted and not (endpoint == "async-push" and action.pattern == "push-pull"):
+            detail = f"{action.key} goes to the ATO's {action.endpoint} endpoint: send it to /ebms/{wanted}"
             return ApplyResult(self._error("EBMS:0004", detail, ref=request.message_id), applied=False)
         if action == registry.PING:
             return ApplyResult(self._ping(request), applied=True)
@@ -454,7 +473,11 @@ class SandboxApp:
         often it is resent), and its response is queued for the pull; any other gets a generic GEN.OK there."""
         sender = request.from_abn or request.signer_abn or ""
         registration = services.HANDLERS.get(action.key)
-        payloads = self._business_payloads(request, action, registration, db) if registration else None
+        refusal = _bulk_refusal(request, action)
+        if refusal is not None:  # received, and answered with the refusal when the sender pulls: nothing applied
+            payloads: list[tuple[str, bytes]] | None = self._event_payloads(db, request, action, [refusal])
+        else:
+            payloads = self._business_payloads(request, action, registration, db) if registration else None
         db.execute(
             "INSERT INTO queued_responses (mpc, ref_message_id, conversation_id, service, action, to_abn, "
             "document_names, payloads) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -474,6 +497,7 @@ class SandboxApp:
             message_id=wire.new_message_id(MESSAGE_ID_HOST),
             key=self.pki.signing_key,
             certificate=self.pki.signing_certificate,
+            sign=_signing.get(),
         )
         return Answer(200, content_type, body)
 
@@ -518,13 +542,20 @@ class SandboxApp:
             return self._event_payloads(db, request, action, failure.items)
         db.execute("RELEASE business")
         payloads = [(action.response_document, codec.encode(response))] if response is not None else []
-        return payloads + self._event_payloads(db, request, action, [errors.item("GEN.OK"), *context.items])
+        items = [errors.item("GEN.OK"), *context.items]
+        return payloads + self._event_payloads(db, request, action, items, partial=context.partial)
 
     def _event_payloads(
-        self, db: Any, request: wire.InboundRequest, action: registry.ServiceAction, items: list[events.EventItem]
+        self,
+        db: Any,
+        request: wire.InboundRequest,
+        action: registry.ServiceAction,
+        items: list[events.EventItem],
+        *,
+        partial: bool = False,
     ) -> list[tuple[str, bytes]]:
         self._note(db, request, action, items)
-        return [(registry.EVENT_DOCUMENT_NAME, events.build_event(items))]
+        return [(registry.EVENT_DOCUMENT_NAME, events.build_event(items, partial=partial))]
 
     def _pull(self, request: wire.InboundRequest, db: Any) -> ApplyResult:
         """A PullRequest: selective, naming the pushed message whose response it wants (what the gateway sends), or
@@ -598,19 +629,22 @@ class SandboxApp:
             payloads=payloads,
             key=self.pki.signing_key,
             certificate=self.pki.signing_certificate,
+            sign=_signing.get(),
         )
         return Answer(200, content_type, body)
 
     def _error(self, code: str, detail: str, *, ref: str | None = None) -> Answer:
-        """A signed ebMS Error signal (HTTP 200, as every ebMS answer)."""
+        """An ebMS Error signal on HTTP 500, as ebMS errors commonly come from the ATO (reported by another
+        implementation); unsigned unless the stand-in signs everything (ATO_SANDBOX_SIGN_ALL)."""
         body, content_type = wire.build_signed_error(
             errors=[wire.standard_error(code, detail, ref_to_message_id=ref)],
             message_id=wire.new_message_id(MESSAGE_ID_HOST),
             ref_to_message_id=ref,
             key=self.pki.signing_key,
             certificate=self.pki.signing_certificate,
+            sign=_signing.get(),
         )
-        return Answer(200, content_type, body)
+        return Answer(500, content_type, body)
 
     # --- control interface (tests and demos) ---
 
@@ -796,6 +830,19 @@ def _withhold_numbers(detail: str) -> str:
     """An XSD error's words without the value it quotes when that could be a TFN or an account number: error
     texts are shown and logged, and the house rule keeps those numbers out of them."""
     return _QUOTED_NUMBER.sub("'(withheld)'", detail)
+
+
+def _bulk_refusal(request: wire.InboundRequest, action: registry.ServiceAction) -> events.EventItem | None:
+    """A bulk or batch message carries one attachment, its records separated by record delimiters, and says its
+    DocumentType (reported by another implementation): one part per document draws
+    CMN.ATO.GEN.UNEXPECTEDNUMPAYLOADS, and a part without DocumentType CMN.ATO.EBMS.001."""
+    if not action.bulk:
+        return None
+    if len(request.parts) != 1:
+        return errors.item("CMN.ATO.GEN.UNEXPECTEDNUMPAYLOADS", Count=len(request.parts))
+    if not request.parts[0].properties.get("DocumentType"):
+        return errors.item("CMN.ATO.EBMS.001", Property="DocumentType")
+    return None
 
 
 def _received(names: list[str]) -> list[events.EventItem]:

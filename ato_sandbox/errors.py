@@ -46,6 +46,15 @@ TABLE: tuple[ErrorCode, ...] = (
     ),
     _e("CMN.ATO.AUTH.003", "Error", "The registered agent number {AgentNumber} is not recognised.", "AgentNumber"),
     _e("CMN.ATO.GEN.XML03", "Error", "The message did not pass XML validation: {Detail}", "Detail"),
+    # Reported by another implementation (the texts are ours): a bulk or batch message carries one attachment.
+    _e(
+        "CMN.ATO.GEN.UNEXPECTEDNUMPAYLOADS",
+        "Error",
+        "A bulk or batch message carries one payload, its records separated by record delimiters; this one has "
+        "{Count}.",
+        "Count",
+    ),
+    _e("CMN.ATO.EBMS.001", "Error", "A mandatory part property is missing: {Property}.", "Property"),
     _e("CMN.ATO.GEN.ID01", "Error", "The client identifier was not found in the ATO client register."),
     # --- CUREL ---
     _e("CMN.ATO.CUREL.SRCH01", "Error", "No client with that identifier was found in the ATO client register."),

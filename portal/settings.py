@@ -261,15 +261,39 @@ STAFF_UNUSED_DAYS = env_int("STAFF_UNUSED_DAYS", 90)
 
 # --- The ATO over SBR ebMS3 (ato_gateway) ----------------------------------------------------------------------
 # Endpoint URLs are settings, never constants: the stand-in ATO in development and tests, the ATO in production.
+# Which ATO: "sandbox" (the stand-in ATO at ATO_EBMS_URL), "test" (the ATO's test environment) or "production".
+ATO_ENVIRONMENT = env_str("ATO_ENVIRONMENT", "sandbox")
+if ATO_ENVIRONMENT not in ("sandbox", "test", "production"):
+    raise ImproperlyConfigured(f"ATO_ENVIRONMENT must be sandbox, test or production, not {ATO_ENVIRONMENT!r}.")
 ATO_STS_URL = env_str("ATO_STS_URL", "http://127.0.0.1:8100/sts")
 ATO_EBMS_URL = env_str("ATO_EBMS_URL", "http://127.0.0.1:8100/ebms")
-ATO_STS_APPLIES_TO = env_str("ATO_STS_APPLIES_TO", "https://sbr.ato.gov.au/services")
+# The token's AppliesTo, per environment (reported by another implementation); the stand-in takes production's.
+ATO_STS_APPLIES_TO_BY_ENVIRONMENT = {
+    "sandbox": "https://sbr.gov.au/services",
+    "test": "https://test.sbr.gov.au/services",
+    "production": "https://sbr.gov.au/services",
+}
+ATO_STS_APPLIES_TO = env_str("ATO_STS_APPLIES_TO", ATO_STS_APPLIES_TO_BY_ENVIRONMENT[ATO_ENVIRONMENT])
+# The ATO's logical endpoints (SBR ebMS3 Web Services Implementation Guide), each action's in the registry. For the
+# stand-in ATO each is a path under ATO_EBMS_URL; for the ATO's test and production environments each URL is set
+# from the ATO's published list (ATO_TEST_SINGLE_SYNC_URL, ATO_PRODUCTION_BULKBATCH_ASYNC_PUSH_URL, ...), and a
+# message for an endpoint left unset is refused with the setting's name rather than sent somewhere else.
+ATO_ENDPOINT_NAMES = ("Single-sync", "Single-async", "BulkBatch-async-push", "BulkBatch-async-pull", "Collect-async")
+ATO_ENDPOINTS = {
+    environment: {
+        name: env_str(f"ATO_{environment.upper()}_{name.upper().replace('-', '_')}_URL", "")
+        for name in ATO_ENDPOINT_NAMES
+    }
+    for environment in ("test", "production")
+}
 # The certificate the ATO signs its replies and tokens with; a reply signed by anything else is refused.
 ATO_SIGNING_CERT_FILE = env_str("ATO_SIGNING_CERT_FILE", str(BASE_DIR / "var" / "ato_sandbox" / "ato-signing.pem"))
-# The software's registration with the ATO, sent in every message's MessageProperties.
-SBR_PRODUCT_ID = env_str("SBR_PRODUCT_ID", "PRACTICE-PORTAL-DEV")
-SBR_BMS_VENDOR = env_str("SBR_BMS_VENDOR", "Practice Portal")
-SBR_BMS_NAME = env_str("SBR_BMS_NAME", "Practice Portal")
+# The software's registration with the ATO, sent in every message's MessageProperties. ProductID, BMS Vendor and
+# BMS Name must match that registration: only development has stand-in values, and the gateway refuses to send
+# without them.
+SBR_PRODUCT_ID = env_str("SBR_PRODUCT_ID", "PRACTICE-PORTAL-DEV" if DEBUG else "")
+SBR_BMS_VENDOR = env_str("SBR_BMS_VENDOR", "Practice Portal" if DEBUG else "")
+SBR_BMS_NAME = env_str("SBR_BMS_NAME", "Practice Portal" if DEBUG else "")
 SBR_BMS_VERSION = env_str("SBR_BMS_VERSION", "0.1")
 ATO_CONNECT_TIMEOUT_SECONDS = float(env_str("ATO_CONNECT_TIMEOUT_SECONDS", "5"))
 ATO_READ_TIMEOUT_SECONDS = float(env_str("ATO_READ_TIMEOUT_SECONDS", "60"))

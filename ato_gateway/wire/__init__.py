@@ -46,8 +46,9 @@ now: datetime | None = None) -> InboundMessage``
     InvalidHeader, DecompressionFailure: all permanent.
 
 ``sts_build_issue_request(*, abn: str, key, certificate, applies_to: str = registry.STS_APPLIES_TO_DEFAULT,
-credential_type: str = "D", now: datetime | None = None) -> tuple[bytes, str]``
-    A WS-Trust 1.3 Issue request signed with the machine credential (Timestamp and Body).
+credential_type: str = "D", sts_url: str = "", now: datetime | None = None) -> tuple[bytes, str]``
+    A WS-Trust 1.3 Issue request signed with the machine credential (Timestamp and Body), built by zeep from
+    ``wsdl/sts.wsdl`` (``sts_client``), with the reference client's claims (ABN, credential type ``D``).
 
 ``sts_parse_issue_response(body: bytes, *, sts_certificate: x509.Certificate, now: datetime | None = None)
 -> IssuedToken(assertion: bytes, expires_at: datetime, assertion_id: str, subject_abn: str)``
@@ -125,11 +126,11 @@ from .keystore import Credential, CredentialInfo
 from .registry import ServiceAction
 from .sts import IssuedToken, IssueRequest, SamlAssertion
 from .sts import build_fault as sts_build_fault
-from .sts import build_issue_request as sts_build_issue_request
 from .sts import build_issue_response as sts_build_issue_response
 from .sts import parse_issue_request as sts_parse_issue_request
-from .sts import parse_issue_response as sts_parse_issue_response
 from .sts import verify_assertion as saml_verify_assertion
+from .sts_client import build_issue_request as sts_build_issue_request
+from .sts_client import parse_issue_response as sts_parse_issue_response
 from .wsse import SignedReference, Trust
 
 __all__ = [

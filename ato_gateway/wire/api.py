@@ -31,6 +31,7 @@ from .errors import (
     InvalidHeader,
     MalformedMessage,
     SignatureInvalid,
+    SoapFault,
     TokenRejected,
 )
 from .events import EventItem
@@ -69,8 +70,12 @@ class InboundMessage:
     event_items: list[EventItem]
     maximum_severity: str | None  # of the event part, when there is one
     receipt_references: list[SignedReference]
-    signer_certificate: x509.Certificate
+    signer_certificate: x509.Certificate | None  # None for an unsigned reply
     raw: bytes
+
+    @property
+    def signed(self) -> bool:
+        return self.signer_certificate is not None
 
     def raise_for_errors(self) -> None:
         """EbmsFault when the reply is an ebMS Error; ``permanent`` unless every code is transient."""
@@ -179,15 +184,23 @@ def _finish(
     certificate: x509.Certificate,
     saml_assertion: bytes | None,
     attachments: list[mime.MimePart],
+    sign: bool = True,
 ) -> tuple[bytes, str]:
     """Validate, sign, serialise and package a header from one of the ``ebms.*_xml`` builders.
 
     The header and Body are already canonical text (see ebms.py), so each digest is over the bytes as sent; the
-    SAML assertion goes in as the token service issued it, with its digest computed once per token."""
+    SAML assertion goes in as the token service issued it, with its digest computed once per token. With
+    ``sign=False`` there is no wsse:Security header at all: the ATO answers most messages unsigned (SBR ebMS3 Web
+    Services Implementation Guide v1.7: only one-way pull responses to bulk and batch pull requests are signed)."""
     messaging_id, body_id, bst_id = ids
     messaging = messaging_xml.encode("utf-8")
     ebms.validate_messaging(messaging)
     body = ebms.body_xml(body_id).encode("utf-8")
+    if not sign:
+        unsigned = b"".join((_ENVELOPE_OPEN, messaging, b"</S12:Header>", body, b"</S12:Envelope>"))
+        if not attachments:
+            return unsigned, SOAP_CONTENT_TYPE
+        return mime.build_multipart(unsigned, attachments, root_content_id=mime.new_content_id("soap"))
     references = [ReferenceSpec(f"#{messaging_id}", _EXC, wsse.digest_b64(messaging))]
     token = _token(saml_assertion) if saml_assertion else None
     if token is not None:
@@ -234,6 +247,7 @@ def _user_message(
     properties: dict[str, str],
     ref_to_message_id: str | None,
     now: datetime | None,
+    sign: bool = True,
 ) -> tuple[bytes, str]:
     ids = _ids()
     parts: list[PartInfo] = []
@@ -251,6 +265,8 @@ def _user_message(
             "MimeType": registry.PAYLOAD_MIME_TYPE,
             "filename": f"{document_name}.xml",
         }
+        if not document_type:  # only to show a receiver's refusal (CMN.ATO.EBMS.001); the registry names one
+            del part_properties["DocumentType"]
         if compress:
             part_properties["CompressionType"] = registry.GZIP_MIME_TYPE
         parts.append(PartInfo(mime.cid_url(content_id), part_properties))
@@ -272,7 +288,13 @@ def _user_message(
         ref_to_message_id=ref_to_message_id,
     )
     return _finish(
-        messaging, ids=ids, key=key, certificate=certificate, saml_assertion=saml_assertion, attachments=attachments
+        messaging,
+        ids=ids,
+        key=key,
+        certificate=certificate,
+        saml_assertion=saml_assertion,
+        attachments=attachments,
+        sign=sign,
     )
 
 
@@ -282,6 +304,7 @@ def build_signed_request(
     message_id: str,
     conversation_id: str,
     from_abn: str,
+    from_party_type: str = registry.PARTY_TYPE_ABN,
     agent_number: str | None = None,
     payloads: Payloads,
     compress: bool = False,
@@ -289,14 +312,19 @@ def build_signed_request(
     certificate: x509.Certificate,
     saml_assertion: bytes | None,
     properties: dict[str, str],
+    document_type: str | None = None,
     now: datetime | None = None,
 ) -> tuple[bytes, str]:
-    """A signed ebMS3 UserMessage to the ATO. Returns (HTTP body, Content-Type header)."""
+    """A signed ebMS3 UserMessage to the ATO. Returns (HTTP body, Content-Type header). ``from_abn`` is the
+    sender's identifier, an ABN or (``from_party_type=registry.PARTY_TYPE_WPN``) a withholding payer number;
+    ``document_type`` replaces the registry's DocumentType (an empty one leaves the part property out)."""
     action = registry.resolve(service_action)
     missing = [name for name in registry.MESSAGE_PROPERTY_NAMES if not properties.get(name)]
     if missing:
         raise ValueError(f"message properties missing: {', '.join(missing)} (they come from settings)")
-    from_parties = [Party(from_abn, registry.PARTY_TYPE_ABN)]
+    if from_party_type not in registry.SENDER_PARTY_TYPES:
+        raise ValueError(f"unknown party type {from_party_type!r}; known: {', '.join(registry.SENDER_PARTY_TYPES)}")
+    from_parties = [Party(from_abn, from_party_type)]
     if agent_number:
         from_parties.append(Party(agent_number, registry.PARTY_TYPE_TAN))
     return _user_message(
@@ -310,7 +338,7 @@ def build_signed_request(
         to_parties=[Party(registry.ATO_ABN, registry.PARTY_TYPE_ABN)],
         to_role=registry.ROLE_AGENCY,
         payloads=payloads,
-        document_type=action.document_type,
+        document_type=action.document_type if document_type is None else document_type,
         compress=compress,
         key=key,
         certificate=certificate,
@@ -364,9 +392,10 @@ def build_signed_response(
     properties: dict[str, str] | None = None,
     compress: bool = False,
     now: datetime | None = None,
+    sign: bool = True,
 ) -> tuple[bytes, str]:
-    """A signed UserMessage from the ATO answering ``ref_to_message_id`` (a single-sync answer or a pulled
-    response to a pushed message)."""
+    """A UserMessage from the ATO answering ``ref_to_message_id`` (a single-sync answer or a pulled response to
+    a pushed message), signed unless ``sign=False``."""
     return _user_message(
         message_id=message_id,
         conversation_id=conversation_id,
@@ -385,6 +414,7 @@ def build_signed_response(
         properties=properties or {},
         ref_to_message_id=ref_to_message_id,
         now=now,
+        sign=sign,
     )
 
 
@@ -395,8 +425,10 @@ def build_signed_receipt(
     key: rsa.RSAPrivateKey,
     certificate: x509.Certificate,
     now: datetime | None = None,
+    sign: bool = True,
 ) -> tuple[bytes, str]:
-    """A signed Receipt for ``request``, repeating the digests it was signed with (non-repudiation)."""
+    """A Receipt for ``request``, repeating the digests it was signed with (non-repudiation); signed unless
+    ``sign=False``."""
     ids = _ids()
     messaging = ebms.receipt_xml(
         messaging_id=ids[0],
@@ -405,7 +437,7 @@ def build_signed_receipt(
         ref_to_message_id=request.message_id,
         references=request.references,
     )
-    return _finish(messaging, ids=ids, key=key, certificate=certificate, saml_assertion=None, attachments=[])
+    return _finish(messaging, ids=ids, key=key, certificate=certificate, saml_assertion=None, attachments=[], sign=sign)
 
 
 def build_signed_error(
@@ -416,8 +448,9 @@ def build_signed_error(
     certificate: x509.Certificate,
     ref_to_message_id: str | None = None,
     now: datetime | None = None,
+    sign: bool = True,
 ) -> tuple[bytes, str]:
-    """A signed ebMS Error signal (``ebms.standard_error`` makes the EbmsError values)."""
+    """An ebMS Error signal (``ebms.standard_error`` makes the EbmsError values), signed unless ``sign=False``."""
     ids = _ids()
     messaging = ebms.errors_xml(
         messaging_id=ids[0],
@@ -426,7 +459,7 @@ def build_signed_error(
         ref_to_message_id=ref_to_message_id,
         errors=errors,
     )
-    return _finish(messaging, ids=ids, key=key, certificate=certificate, saml_assertion=None, attachments=[])
+    return _finish(messaging, ids=ids, key=key, certificate=certificate, saml_assertion=None, attachments=[], sign=sign)
 
 
 # --- reading (both sides) ---
@@ -437,11 +470,13 @@ class _Verified:
     envelope: etree._Element
     header: ebms.MessagingHeader
     attachments: dict[str, mime.MimePart]
-    signature: wsse.VerifiedSignature
+    signature: wsse.VerifiedSignature | None  # None: the message carried no wsse:Security (and none was required)
     assertion: etree._Element | None
 
 
-def _read(body: bytes, content_type: str, *, trust: Trust, now: datetime | None) -> _Verified:
+def _read(
+    body: bytes, content_type: str, *, trust: Trust, now: datetime | None, require_signature: bool = True
+) -> _Verified:
     root, attachments = mime.parse_package(body, content_type)
     envelope = xmlsafe.parse(root.body)
     if envelope.tag != ns.q(ns.SOAP12, "Envelope"):
@@ -454,9 +489,16 @@ def _read(body: bytes, content_type: str, *, trust: Trust, now: datetime | None)
     if header_element is None or header_element.find(ns.q(ns.EB, "Messaging")) is None:
         fault = soap_body.find(ns.q(ns.SOAP12, "Fault"))
         if fault is not None:
-            raise MalformedMessage(f"SOAP Fault instead of an ebMS message: {sts.fault_text(fault)}")
+            value = (fault.findtext(f"{ns.q(ns.SOAP12, 'Code')}/{ns.q(ns.SOAP12, 'Value')}") or "").strip()
+            raise SoapFault(
+                f"SOAP Fault instead of an ebMS message: {sts.fault_text(fault)}", code=value.rpartition(":")[2]
+            )
     messaging = ebms.find_messaging(envelope)
     header = ebms.parse_messaging(messaging)
+    if not require_signature and (header_element is None or header_element.find(ns.q(ns.WSSE, "Security")) is None):
+        # Unsigned, as the ATO sends most answers. A header that holds a wsse:Security is verified below in full,
+        # so that a signature, wherever there is one, is never taken on trust.
+        return _Verified(envelope, header, attachments, None, None)
     security = wsse.find_security(header_element)
     assertions = security.findall(ns.q(ns.SAML2, "Assertion"))
     if len(assertions) > 1:
@@ -527,10 +569,14 @@ def parse_response(
     *,
     ato_certificate: x509.Certificate,
     now: datetime | None = None,
+    require_signature: bool = True,
     max_inflated_bytes: int = DEFAULT_MAX_INFLATED_BYTES,
 ) -> InboundMessage:
-    """Verify (against the configured ATO certificate) and read a reply: a UserMessage, Receipt or Error."""
-    verified = _read(body, content_type, trust=ato_certificate, now=now)
+    """Verify (against the configured ATO certificate) and read a reply: a UserMessage, Receipt or Error. With
+    ``require_signature=False`` an unsigned reply is read (``signed`` is False); a signed one is verified all the
+    same, and a signature that fails is SignatureInvalid either way."""
+    verified = _read(body, content_type, trust=ato_certificate, now=now, require_signature=require_signature)
+    signer = verified.signature.certificate if verified.signature is not None else None
     header = verified.header
     if header.user_messages:
         user = header.user_messages[0]
@@ -556,7 +602,7 @@ def parse_response(
             event_items=items,
             maximum_severity=severity,
             receipt_references=[],
-            signer_certificate=verified.signature.certificate,
+            signer_certificate=signer,
             raw=body,
         )
     signal = header.signals[0]
@@ -579,7 +625,7 @@ def parse_response(
         event_items=[],
         maximum_severity=None,
         receipt_references=signal.receipt_references,
-        signer_certificate=verified.signature.certificate,
+        signer_certificate=signer,
         raw=body,
     )
 
@@ -602,6 +648,8 @@ def parse_request(
     ``max_inflated_bytes`` together (InflationLimitExceeded)."""
     verified = _read(body, content_type, trust=trust, now=now)
     header = verified.header
+    if verified.signature is None:  # not reached: _read requires the signature unless told otherwise
+        raise SignatureInvalid("a message to the ATO must be signed")
     certificate = verified.signature.certificate
     signer_abn = certificate_abn(certificate)
     saml: SamlAssertion | None = None

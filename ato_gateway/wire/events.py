@@ -10,6 +10,9 @@ from . import registry, xmlsafe
 
 EVENT_NS = registry.EVENT_NAMESPACE
 _SEVERITY_ORDER = {"Information": 0, "Warning": 1, "Error": 2}
+# [published] MaximumSeverity.Code of a request the ATO accepted in part: some items refused (Error), the rest applied.
+# Never an item's own severity, so it is never computed from the items: the answering side says so.
+SEVERITY_PARTIAL = "Partial"
 
 
 def _q(local: str) -> str:
@@ -36,9 +39,10 @@ def maximum_severity(items: list[EventItem] | tuple[EventItem, ...]) -> str:
     return max((i.severity for i in items), key=lambda s: _SEVERITY_ORDER.get(s, 2), default="Information")
 
 
-def build_event(items: list[EventItem]) -> bytes:
+def build_event(items: list[EventItem], *, partial: bool = False) -> bytes:
+    """The event document; ``partial`` for a request accepted in part (MaximumSeverity.Code ``Partial``)."""
     root = etree.Element(_q("Event"), nsmap={None: EVENT_NS})
-    etree.SubElement(root, _q("MaximumSeverity.Code")).text = maximum_severity(items)
+    etree.SubElement(root, _q("MaximumSeverity.Code")).text = SEVERITY_PARTIAL if partial else maximum_severity(items)
     holder = etree.SubElement(root, _q("EventItems"))
     for item in items:
         element = etree.SubElement(holder, _q("EventItem"))

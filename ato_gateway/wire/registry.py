@@ -12,17 +12,31 @@ from dataclasses import dataclass
 from typing import Literal
 
 ExchangePattern = Literal["single-sync", "push-pull"]
+# The ATO's logical endpoints [published: SBR ebMS3 Web Services Implementation Guide]. Each action names the one
+# it is sent to; settings.ATO_ENDPOINTS gives each name its URL per environment.
+Endpoint = Literal["Single-sync", "Single-async", "BulkBatch-async-push", "BulkBatch-async-pull", "Collect-async"]
+ENDPOINTS: tuple[Endpoint, ...] = (
+    "Single-sync",
+    "Single-async",
+    "BulkBatch-async-push",
+    "BulkBatch-async-pull",
+    "Collect-async",
+)
 
 # --- parties and roles [seen / reported] ---
 ATO_ABN = "51824753556"
 PARTY_TYPE_ABN = "http://abr.gov.au/PartyIdType/ABN"
 PARTY_TYPE_TAN = "http://ato.gov.au/PartyIdType/TAN"
+PARTY_TYPE_WPN = "http://ato.gov.au/PartyIdType/WPN"  # [published] a withholding payer number, for a sender without ABN
+SENDER_PARTY_TYPES: tuple[str, ...] = (PARTY_TYPE_ABN, PARTY_TYPE_WPN)
 ROLE_BUSINESS = "http://sbr.gov.au/ato/Role/Business"
 ROLE_REGISTERED_AGENT = "http://sbr.gov.au/ato/Role/Registered Agent"
 ROLE_AGENCY = "http://sbr.gov.au/agency"
 
 # --- message properties [seen]: the software's registration with the ATO, values from settings ---
 MESSAGE_PROPERTY_NAMES: tuple[str, ...] = ("ProductID", "BMS Vendor", "BMS Name", "BMS Version")
+# [published] These must match the software's registration with the ATO: never sent empty or made up.
+REGISTRATION_PROPERTY_NAMES: tuple[str, ...] = ("ProductID", "BMS Vendor", "BMS Name")
 
 # --- pull channel [ours] ---
 MPC_PREFIX = "http://sbr.gov.au/mpc/"
@@ -36,10 +50,15 @@ PAYLOAD_MIME_TYPE = "application/xml"
 GZIP_MIME_TYPE = "application/gzip"
 DEFAULT_MESSAGE_ID_HOST = "practice-portal.invalid"
 
-# --- security token service [ours, following the ATO reference client] ---
-STS_APPLIES_TO_DEFAULT = "https://sbr.ato.gov.au/services"
-STS_CLAIMS_DIALECT = "http://sbr.gov.au/sts/claims/2026"
-STS_CLAIMS_NAMESPACE = "http://sbr.gov.au/sts/claims/2026"
+# --- security token service [published: the ATO's reference client requests these claims] ---
+# AppliesTo [reported by another implementation]: one per environment, chosen in settings (ATO_STS_APPLIES_TO).
+STS_APPLIES_TO_PRODUCTION = "https://sbr.gov.au/services"
+STS_APPLIES_TO_TEST = "https://test.sbr.gov.au/services"
+STS_APPLIES_TO_DEFAULT = STS_APPLIES_TO_PRODUCTION
+STS_CLAIMS_DIALECT = "http://schemas.xmlsoap.org/ws/2005/05/identity"
+STS_CLAIMS_NAMESPACE = STS_CLAIMS_DIALECT  # the ClaimType elements' namespace is the dialect's
+STS_CLAIM_ABN = "http://vanguard.ebusiness.gov.au/2008/06/identity/claims/abn"
+STS_CLAIM_CREDENTIAL_TYPE = "http://vanguard.ebusiness.gov.au/2008/06/identity/claims/credentialtype"
 CREDENTIAL_TYPE_DEVICE = "D"
 STS_TOKEN_LIFETIME_SECONDS = 30 * 60
 STS_REQUEST_LIFETIME_SECONDS = 5 * 60
@@ -47,8 +66,10 @@ SAML_ATTRIBUTE_ABN = "http://sbr.gov.au/claims/abn"
 SAML_ATTRIBUTE_CERTIFICATE_SERIAL = "http://sbr.gov.au/claims/certificate-serial"
 SAML_ATTRIBUTE_CREDENTIAL_TYPE = "http://sbr.gov.au/claims/credential-type"
 
-# --- the ping action [ours, docs/wire-contract.md] ---
-PING_NAMESPACE = "http://www.sbr.gov.au/ato/ping"
+# --- the connection test [published: OASIS ebMS 3.0 core, 5.2.2, the test service and action] ---
+TEST_SERVICE = "http://docs.oasis-open.org/ebxml-msg/ebms/v3.0/ns/core/200704/service"
+TEST_ACTION = "http://docs.oasis-open.org/ebxml-msg/ebms/v3.0/ns/core/200704/test"
+PING_NAMESPACE = "http://www.sbr.gov.au/ato/ping"  # [ours] the text the test message carries
 
 
 @dataclass(frozen=True)
@@ -64,14 +85,21 @@ class ServiceAction:
     response_document: str
     document_namespace: str  # the business documents' XML namespace
     document_type: str = "BASE"  # the DocumentType part property: BASE, BULK, PARENT, CHILD
+    endpoint: Endpoint = "Single-sync"  # the ATO's logical endpoint this action is sent to
+    name: str = ""  # the action's short name when the wire's action is a URI (the connection test's)
+
+    @property
+    def bulk(self) -> bool:
+        """Bulk and batch messages carry one attachment, its records separated by record delimiters."""
+        return self.document_type == "BULK"
 
     @property
     def key(self) -> str:
-        return f"{self.service}.{self.action}"
+        return f"{self.service}.{self.name or self.action}"
 
     @property
     def verb(self) -> str:
-        return self.action.split(".", 1)[0]
+        return (self.name or self.action).split(".", 1)[0]
 
 
 def _row(
@@ -84,9 +112,12 @@ def _row(
     response_document: str,
     pattern: ExchangePattern = "single-sync",
     document_type: str = "BASE",
+    endpoint: Endpoint | None = None,
 ) -> ServiceAction:
+    if endpoint is None:
+        endpoint = "Single-sync" if pattern == "single-sync" else "Single-async"
     return ServiceAction(
-        service, version, uri, action, pattern, request_document, response_document, namespace, document_type
+        service, version, uri, action, pattern, request_document, response_document, namespace, document_type, endpoint
     )
 
 
@@ -105,7 +136,19 @@ _CUFI = ("CUFI", "0003.2016", "http://sbr.gov.au/ato/cufi/2016", "http://www.sbr
 _COMMPREF = ("COMMPREF", "2018", "http://sbr.gov.au/ato/commpref/2018", "http://www.sbr.gov.au/ato/commpref")
 _CC = ("CC", "0001.2016", "http://sbr.gov.au/ato/cc/2016", "http://www.sbr.gov.au/ato/cc")
 _MAAS = ("MAAS", "2018", "http://sbr.gov.au/ato/sprmbrinfo/2018", "http://www.sbr.gov.au/ato/sprmbrinfo")
-_PING = ("PING", "2026", "http://sbr.gov.au/ato/ping/2026", PING_NAMESPACE)
+# The connection test: OASIS's test service and action, answered by the receiving MSH and applied to nothing.
+# Its key, what the outbox stores (service and action columns), is the short name it has always had.
+_CONNECTION_TEST = ServiceAction(
+    "PING",
+    "2026",
+    TEST_SERVICE,
+    TEST_ACTION,
+    "single-sync",
+    "PingRequest",
+    "PingResponse",
+    PING_NAMESPACE,
+    name="Ping.001.00",
+)
 
 # The table. Document names follow the ping's style (docs/wire-contract.md): <SERVICE><Verb>Request / Response.
 SERVICE_ACTIONS: tuple[ServiceAction, ...] = (
@@ -133,8 +176,8 @@ SERVICE_ACTIONS: tuple[ServiceAction, ...] = (
     _row(*_COMMPREF, "Validate.001.00", "COMMPREFValidateRequest", "COMMPREFValidateResponse"),
     _row(*_CC, "List.001.00", "CCListRequest", "CCListResponse"),
     _row(*_CC, "Get.001.00", "CCGetRequest", "CCGetResponse"),
-    _row(*_MAAS, "Submit.001.00", "SPRMBRINFO", "SPRMBRINFOResponse", "push-pull", "BULK"),
-    _row(*_PING, "Ping.001.00", "PingRequest", "PingResponse"),
+    _row(*_MAAS, "Submit.001.00", "SPRMBRINFO", "SPRMBRINFOResponse", "push-pull", "BULK", "BulkBatch-async-push"),
+    _CONNECTION_TEST,
 )
 
 _BY_KEY: dict[str, ServiceAction] = {sa.key: sa for sa in SERVICE_ACTIONS}
@@ -142,7 +185,7 @@ _BY_URI: dict[tuple[str, str], ServiceAction] = {(sa.service_uri, sa.action): sa
 assert len(_BY_KEY) == len(SERVICE_ACTIONS), "duplicate service/action key in the registry"
 assert len(_BY_URI) == len(SERVICE_ACTIONS), "duplicate service URI/action in the registry"
 
-PING: ServiceAction = _BY_KEY["PING.Ping.001.00"]
+PING: ServiceAction = _CONNECTION_TEST
 MAAS_SUBMIT: ServiceAction = _BY_KEY["MAAS.Submit.001.00"]
 
 

@@ -1,7 +1,7 @@
 """The security token service: WS-Trust 1.3 Issue request and response, and SAML 2.0 assertions.
 
-Client side: ``build_issue_request`` (signed with the machine credential over the Timestamp and the Body) and
-``parse_issue_response`` (verifies the assertion's signature with the token service's certificate).
+Client side: ``sts_client`` (zeep, from the WSDL in ``wsdl/``) builds the Issue request and reads the answer, with
+``verify_assertion`` here checking the token it holds.
 Server side (the stand-in ATO): ``parse_issue_request``, ``build_issue_response``, ``build_fault`` and
 ``verify_assertion`` for the token that then travels in every ebMS message.
 """
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import uuid
 from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -36,10 +35,8 @@ from .wsse import (
     id_index,
     security_token_certificate,
     sign,
-    token_reference_key_info_xml,
     verify_signature,
     x509_data_key_info_xml,
-    xml_reference,
 )
 
 CONTENT_TYPE = "application/soap+xml; charset=UTF-8"
@@ -93,84 +90,7 @@ class SamlAssertion:
         return self.attributes.get(registry.SAML_ATTRIBUTE_ABN, self.subject)
 
 
-# --- client ---
-
-
-def build_issue_request(
-    *,
-    abn: str,
-    key: rsa.RSAPrivateKey,
-    certificate: x509.Certificate,
-    applies_to: str = registry.STS_APPLIES_TO_DEFAULT,
-    credential_type: str = registry.CREDENTIAL_TYPE_DEVICE,
-    now: datetime | None = None,
-) -> tuple[bytes, str]:
-    """A signed WS-Trust 1.3 Issue request for a SAML 2.0 token. Returns (HTTP body, Content-Type)."""
-    moment = now or datetime.now(UTC)
-    n = secrets.randbelow(10**9)
-    ts_id, bst_id, body_id = f"id-ts-{n}", f"id-x509-{n}", f"id-body-{n}"
-    envelope = etree.Element(ns.q(_S12, "Envelope"), nsmap=_NSMAP)
-    header = etree.SubElement(envelope, ns.q(_S12, "Header"))
-    etree.SubElement(header, ns.q(ns.WSA, "Action")).text = ns.WST_RST_ISSUE_ACTION
-    etree.SubElement(header, ns.q(ns.WSA, "MessageID")).text = f"urn:uuid:{uuid.uuid4()}"
-    body = etree.SubElement(envelope, ns.q(_S12, "Body"), {ns.q(ns.WSU, "Id"): body_id})
-    rst = etree.SubElement(body, ns.q(ns.WST, "RequestSecurityToken"))
-    etree.SubElement(rst, ns.q(ns.WST, "RequestType")).text = ns.WST_ISSUE
-    etree.SubElement(rst, ns.q(ns.WST, "TokenType")).text = ns.SAML2_TOKEN_TYPE
-    applies = etree.SubElement(rst, ns.q(ns.WSP, "AppliesTo"))
-    reference = etree.SubElement(applies, ns.q(ns.WSA, "EndpointReference"))
-    etree.SubElement(reference, ns.q(ns.WSA, "Address")).text = applies_to
-    claims = etree.SubElement(
-        rst, ns.q(ns.WST, "Claims"), {"Dialect": registry.STS_CLAIMS_DIALECT}, nsmap={"sbrc": _CLAIMS}
-    )
-    etree.SubElement(claims, ns.q(_CLAIMS, "ABN")).text = abn
-    etree.SubElement(claims, ns.q(_CLAIMS, "CredentialType")).text = credential_type
-    etree.SubElement(rst, ns.q(ns.WST, "KeyType")).text = ns.WST_BEARER
-    security = etree.SubElement(header, ns.q(ns.WSSE, "Security"), {ns.q(_S12, "mustUnderstand"): "true"})
-    token = etree.SubElement(
-        security,
-        ns.q(ns.WSSE, "BinarySecurityToken"),
-        {"EncodingType": ns.BASE64_BINARY, "ValueType": ns.X509V3, ns.q(ns.WSU, "Id"): bst_id},
-    )
-    token.text = certificate_b64(certificate)
-    timestamp = etree.Element(ns.q(ns.WSU, "Timestamp"), {ns.q(ns.WSU, "Id"): ts_id})
-    etree.SubElement(timestamp, ns.q(ns.WSU, "Created")).text = format_timestamp(moment)
-    etree.SubElement(timestamp, ns.q(ns.WSU, "Expires")).text = format_timestamp(
-        moment + timedelta(seconds=registry.STS_REQUEST_LIFETIME_SECONDS)
-    )
-    security.insert(0, timestamp)
-    sign(
-        security,
-        key=key,
-        references=[xml_reference(timestamp, f"#{ts_id}"), xml_reference(body, f"#{body_id}")],
-        key_info_xml=token_reference_key_info_xml(bst_id),
-    )
-    return etree.tostring(envelope, xml_declaration=True, encoding="UTF-8"), CONTENT_TYPE
-
-
-def parse_issue_response(body: bytes, *, sts_certificate: x509.Certificate, now: datetime | None = None) -> IssuedToken:
-    """The token from an RSTR(C), after verifying the assertion's signature; TokenRejected for a SOAP Fault."""
-    envelope = xmlsafe.parse(body)
-    soap_body = envelope.find(ns.q(_S12, "Body"))
-    if envelope.tag != ns.q(_S12, "Envelope") or soap_body is None:
-        raise MalformedMessage("the token service's answer is not a SOAP 1.2 envelope")
-    fault = soap_body.find(ns.q(_S12, "Fault"))
-    if fault is not None:
-        raise TokenRejected(f"the token service refused: {fault_text(fault)}")
-    rstr = next(soap_body.iter(ns.q(ns.WST, "RequestSecurityTokenResponse")), None)
-    if rstr is None:
-        raise MalformedMessage("the token service's answer has no RequestSecurityTokenResponse")
-    assertion = rstr.find(f"{ns.q(ns.WST, 'RequestedSecurityToken')}/{ns.q(_SAML, 'Assertion')}")
-    if assertion is None:
-        raise MalformedMessage("the token service's answer has no SAML 2.0 assertion")
-    verified = verify_assertion(assertion, issuer_certificate=sts_certificate, now=now)
-    expires = verified.not_on_or_after
-    lifetime_expires = parse_timestamp(rstr.findtext(f"{ns.q(ns.WST, 'Lifetime')}/{ns.q(ns.WSU, 'Expires')}"))
-    if lifetime_expires is not None and lifetime_expires < expires:
-        expires = lifetime_expires
-    # Serialised as its own document: the assertion travels verbatim in every ebMS message from now on.
-    token = etree.tostring(assertion)
-    return IssuedToken(assertion=token, expires_at=expires, assertion_id=verified.id, subject_abn=verified.subject)
+# --- client: sts_client.py (on zeep) ---
 
 
 def fault_text(fault: etree._Element) -> str:
@@ -236,8 +156,14 @@ def parse_issue_request(
     if audiences is not None and applies_to not in audiences:
         raise InvalidScope(f"the token service issues no token for AppliesTo {applies_to!r}")
     claims = rst.find(ns.q(ns.WST, "Claims"))
-    abn = (claims.findtext(ns.q(_CLAIMS, "ABN")) or "").strip() if claims is not None else ""
-    credential_type = (claims.findtext(ns.q(_CLAIMS, "CredentialType")) or "").strip() if claims is not None else ""
+    # The reference client's claims: ClaimType elements naming the ABN and the credential type (its Value, "D").
+    # The ABN is the credential's own (below); the claim asks for it in the token.
+    requested = {
+        c.get("Uri", ""): (c.findtext(ns.q(_CLAIMS, "Value")) or "").strip()
+        for c in (claims.iter(ns.q(_CLAIMS, "ClaimType")) if claims is not None else ())
+    }
+    abn = ""
+    credential_type = requested.get(registry.STS_CLAIM_CREDENTIAL_TYPE, "")
     certificate_owner = certificate_abn(certificate)
     if not abn:
         abn = certificate_owner or ""

@@ -55,6 +55,8 @@ class Context:
     agent: dict[str, Any] | None
     today: date
     items: list[EventItem] = field(default_factory=list)
+    # Accepted in part: some of the request applied, the rest refused (MaximumSeverity.Code "Partial").
+    partial: bool = False
 
     @property
     def agent_id(self) -> int:

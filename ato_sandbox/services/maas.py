@@ -198,4 +198,5 @@ def submit(ctx: Context, request: maas.SubmitRequest) -> maas.SubmitResponse:
     failed = sum(not r.processed for r in results)
     if failed:
         ctx.warn("CMN.ATO.SPRMBRINFO.PART01", Failed=failed, Total=len(results))
+        ctx.partial = failed < len(results)  # some processed, some refused: the ATO's "Partial"
     return maas.SubmitResponse(results=results)

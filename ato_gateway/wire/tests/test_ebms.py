@@ -264,7 +264,10 @@ def test_registry_holds_every_service_and_action() -> None:
     assert {sa.pattern for sa in registry.SERVICE_ACTIONS if sa.service != "MAAS"} == {"single-sync"}
     assert registry.by_uri("http://sbr.gov.au/ato/cudtl/2016", "Get.003.00") == registry.get("CUDTL2016.Get.003.00")
     assert registry.by_uri("http://sbr.gov.au/ato/cudtl/2016", "Submit.003.00") is None
-    assert registry.PING.service_uri == "http://sbr.gov.au/ato/ping/2026"
+    # The connection test is OASIS's test service and action (ebMS 3.0 core, 5.2.2), not a service of our own.
+    assert registry.PING.service_uri == "http://docs.oasis-open.org/ebxml-msg/ebms/v3.0/ns/core/200704/service"
+    assert registry.PING.action == "http://docs.oasis-open.org/ebxml-msg/ebms/v3.0/ns/core/200704/test"
+    assert registry.get("PING.Ping.001.00") is registry.PING
     assert registry.abn_from_mpc(registry.mpc_for(PRACTICE_ABN)) == PRACTICE_ABN
     with pytest.raises(KeyError, match="known"):
         registry.get("NOPE.Submit")

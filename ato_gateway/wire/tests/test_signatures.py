@@ -160,9 +160,9 @@ def _flip_attachment_byte(body: bytes) -> bytes:
 
 
 TAMPERINGS: dict[str, Callable[[bytes], bytes]] = {
-    "Action": lambda b: b.replace(b"<eb:Action>Ping.001.00<", b"<eb:Action>Ping.002.00<"),
+    "Action": lambda b: b.replace(b"200704/test</eb:Action>", b"200704/tesT</eb:Action>"),
     "MessageId": lambda b: b.replace(b"<eb:MessageId>", b"<eb:MessageId>x"),
-    "Service": lambda b: b.replace(b"ato/ping/2026</eb:Service>", b"ato/ping/2027</eb:Service>"),
+    "Service": lambda b: b.replace(b"200704/service</eb:Service>", b"200704/servicE</eb:Service>"),
     "From party": lambda b: b.replace(PRACTICE_ABN.encode() + b"</eb:PartyId>", b"53004085617</eb:PartyId>", 1),
     "Body": lambda b: b.replace(b"></S12:Body>", b">x</S12:Body>"),
     "attachment byte": _flip_attachment_byte,
