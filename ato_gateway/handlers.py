@@ -1,9 +1,12 @@
-"""Where results go. Each domain app registers, in its AppConfig.ready(), the function that takes the outcome of
-its service and action; the gateway calls it and imports no domain app.
+"""Where answers go. A domain app registers, in its AppConfig.ready(), the function that takes the answers to one
+kind of question (its *purpose*, for example "relationships.search" or "demographics.snapshot"); the gateway
+calls it and imports no domain app. Purposes, not (service, action) pairs, name the handler, so one ATO action can
+serve two apps, or two purposes in one app.
 
 A handler runs in the transaction that marks the message done, so the domain change and the message's final
-state commit together. It must be idempotent: after a crash between the ATO's answer and that commit, the same
-outcome is delivered again (the ATO answers a repeated MessageId with its first answer)."""
+state commit together. The gateway calls it once per change of the question's state (waiting to answered or
+refused, waiting to failed, and failed to answered or refused when the ATO's answer arrives after the portal had
+given up: the ATO's answer always wins), and never again once the ATO's answer has been applied."""
 
 from __future__ import annotations
 
@@ -12,7 +15,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ato_gateway.models import OutboxMessage
+    from ato_gateway.models import Question
+    from ato_gateway.replies import Reply
 
 
 @dataclass(frozen=True)
@@ -27,21 +31,31 @@ class Outcome:
     error_text: str = ""
 
 
-Handler = Callable[["OutboxMessage", Outcome], None]
-_HANDLERS: dict[tuple[str, str], Handler] = {}
+Handler = Callable[["Question", "Reply[Any]"], None]
 
 
-def register(service: str, action: str, handler: Handler) -> None:
-    key = (service, action)
-    if key in _HANDLERS and _HANDLERS[key] is not handler:
-        raise ValueError(f"A handler for {service} {action} is already registered.")
-    _HANDLERS[key] = handler
+@dataclass(frozen=True)
+class Registration:
+    handler: Handler
+    # For long lists: the name of the response's repeated field, which the handler reads as a stream
+    # (``reply.stream``) instead of a document decoded whole into memory.
+    stream: str | None = None
 
 
-def handler_for(service: str, action: str) -> Handler | None:
-    return _HANDLERS.get((service, action))
+_HANDLERS: dict[str, Registration] = {}
 
 
-def unregister(service: str, action: str) -> None:
+def register(purpose: str, handler: Handler, *, stream: str | None = None) -> None:
+    registration = Registration(handler, stream)
+    if purpose in _HANDLERS and _HANDLERS[purpose] != registration:
+        raise ValueError(f"A handler for the purpose {purpose!r} is already registered.")
+    _HANDLERS[purpose] = registration
+
+
+def registration_for(purpose: str) -> Registration | None:
+    return _HANDLERS.get(purpose)
+
+
+def unregister(purpose: str) -> None:
     """For tests that install a handler of their own."""
-    _HANDLERS.pop((service, action), None)
+    _HANDLERS.pop(purpose, None)

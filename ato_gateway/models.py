@@ -267,3 +267,71 @@ class MessageAttempt(models.Model):
     def __str__(self) -> str:
         return f"attempt {self.number} of {self.message_id}: {self.outcome}"
 
+
+class QuestionState(models.TextChoices):
+    WAITING = "waiting", "Waiting for the ATO"
+    ANSWERED = "answered", "Answered"
+    REFUSED = "refused", "Refused by the ATO"
+    FAILED = "failed", "Could not be completed"
+
+
+class QuestionQuerySet(models.QuerySet["Question"]):
+    def for_practice(self, practice: Practice) -> QuestionQuerySet:
+        return self.filter(practice=practice)
+
+    def waiting(self) -> QuestionQuerySet:
+        return self.filter(state=QuestionState.WAITING)
+
+
+class Question(models.Model):
+    """One question a domain app put to the ATO: who asked, for which practice, about what, for which purpose (the
+    kind of question, which names the handler its answer goes to), its outbox message, and where it stands. The
+    request document and the ATO's answer are the message's own sealed payload and response, decoded on demand:
+    nothing is stored twice, and no TFN lies here in clear."""
+
+    practice = models.ForeignKey(Practice, on_delete=models.PROTECT, related_name="+", db_index=False)
+    asked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    purpose = models.CharField(max_length=60)
+    service_action = models.CharField(max_length=80)  # the registry's key, e.g. CUREL.Search (the request's type)
+    subject_type = models.CharField(max_length=60, blank=True)
+    subject_id = models.CharField(max_length=64, blank=True)
+    subject_repr = models.CharField(max_length=200, blank=True)  # masked: shown to people
+    message = models.OneToOneField(OutboxMessage, on_delete=models.PROTECT, related_name="question")
+    state = models.CharField(max_length=10, choices=QuestionState.choices, default=QuestionState.WAITING)
+    failure = models.TextField(blank=True)  # why it could not be completed, as the gateway recorded it
+    failure_code = models.CharField(max_length=60, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    answered_at = models.DateTimeField(null=True, blank=True)
+
+    objects = QuestionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["practice", "purpose", "-created_at"], name="question_by_purpose")]
+
+    def __str__(self) -> str:
+        return f"{self.purpose}: {self.subject_repr or self.service_action}"
+
+    @property
+    def is_settled(self) -> bool:
+        return self.state != QuestionState.WAITING
+
+    @property
+    def is_answered(self) -> bool:
+        return self.state == QuestionState.ANSWERED
+
+    @property
+    def is_retrying(self) -> bool:
+        """Still waiting, and the ATO has not answered the attempts so far: the page says the portal keeps trying."""
+        return self.state == QuestionState.WAITING and self.message.status == MessageStatus.RETRY
+
+    @property
+    def attempts(self) -> int:
+        return self.message.attempts
+
+    @property
+    def ebms_message_id(self) -> str:
+        """The MessageId the question went under: what a domain app's history records as the change's reference."""
+        return self.message.message_id

@@ -25,7 +25,8 @@ from django.utils import timezone
 from lxml import etree
 
 from ato_gateway import tokens, transport
-from ato_gateway.handlers import Outcome, handler_for
+from ato_gateway.answers import answer_settle, answer_unrecorded, outcome_of
+from ato_gateway.handlers import Outcome
 from ato_gateway.models import (
     TERMINAL,
     AttemptOutcome,
@@ -414,57 +415,63 @@ def _exchange(item: tuple[OutboxMessage, Any, str, bytes, str]) -> Decision:
 
 
 def outbox_pull(practice_id: int, *, worker: str, limit: int = 500) -> int:
-    """Collect the responses to the practice's pushed messages: one selective pull for each message waiting for
-    its response, naming it (RefToMessageId), on the send threads. The ATO keeps a response until it is pulled
+    """Collect the responses to the practice's pushed messages: one selective pull for each message due to ask
+    for its response, naming it (RefToMessageId), on the send threads. The ATO keeps a response until it is pulled
     and answers a selective pull with it again, so a pull that fails (a reset, a malformed or badly signed reply)
-    loses nothing: the message waits for the next pull. A push still waiting to be retried (its receipt was lost
-    on the way back, but the ATO may have it) is asked for too. Each response is stored before anything else,
-    then delivered to the message it answers as soon as that message can take it. Returns how many were
+    loses nothing: the message asks again on a later round. A push still waiting to be retried (its receipt was
+    lost on the way back, but the ATO may have it) is asked for too. Each response is stored before anything
+    else, then delivered to the message it answers as soon as that message can take it. Returns how many were
     delivered."""
     cache.delete(_pull_key(practice_id))  # this is the scheduled pull: another may be scheduled from now on
+    now = timezone.now()
     waiting = list(
         OutboxMessage.objects.filter(practice_id=practice_id)
         .filter(
-            Q(phase="pull", status=MessageStatus.AWAITING)
+            Q(phase="pull", status=MessageStatus.AWAITING, next_attempt_at__lte=now)
             | Q(phase="send", status=MessageStatus.RETRY, service__in=_PUSHED_SERVICES, action__in=_PUSHED_ACTIONS)
         )
         .exclude(message_id__in=PulledResponse.objects.filter(practice_id=practice_id).values("ref_to_message_id"))
-        .order_by("pk")
-        .values_list("service", "action", "message_id")[:limit]
+        .order_by("next_attempt_at", "pk")
+        .only("pk", "service", "action", "message_id", "phase", "claimed_at", "next_attempt_at")[:limit]
     )
-    pulls = [message_id for service, action, message_id in waiting if (service, action) in _PUSHED]
-    if pulls:
+    waiting = [m for m in waiting if (m.service, m.action) in _PUSHED]
+    if waiting:
         try:
             credential = credential_for_signing(Practice.objects.get(pk=practice_id))
             key, certificate, token = credential.private_key(), credential.certificate(), tokens.saml_token(credential)
             host = socket.gethostname()
             signed = [
                 (
-                    ref,
+                    m.message_id,
                     *wire.build_signed_pull(
-                        message_id=f"{uuid.uuid4()}@{host}",  # a new pull each time: it is the ref that selects
-                        ref_to_message_id=ref,
+                        message_id=f"{uuid.uuid4()}@{host}",  # a new pull each time: it is the reference that selects
+                        ref_to_message_id=m.message_id,
                         key=key,
                         certificate=certificate,
                         saml_assertion=token,
                     ),
                 )
-                for ref in pulls
+                for m in waiting
             ]
         except (transport.TransportError, wire_errors.WireError) as exc:
             log.warning("pull for practice %s failed: %s", practice_id, exc)
             signed = []
-        stored = []
+        stored: dict[str, PulledResponse] = {}
         for ref, reply, outcome in _send_pool().map(_pull_exchange, signed):
             if isinstance(outcome, Exception):
                 log.warning("pull of the response to %s failed (it stays at the ATO): %s", ref, outcome)
             elif outcome.kind == "user" and outcome.ref_to_message_id and reply is not None:
                 pulled = PulledResponse(practice_id=practice_id, ref_to_message_id=outcome.ref_to_message_id)
                 pulled.set_reply(reply.content_type, reply.body)
-                stored.append(pulled)
+                stored[outcome.ref_to_message_id] = pulled
             elif not any(e.code == "EBMS:0006" for e in outcome.errors):
                 log.warning("pull of the response to %s refused: %s", ref, outcome.errors)
-        PulledResponse.objects.bulk_create(stored, ignore_conflicts=True)
+        PulledResponse.objects.bulk_create(list(stored.values()), ignore_conflicts=True)
+        # Those still without their response ask again later, less often the longer they have waited.
+        later = [m for m in waiting if m.phase == "pull" and m.message_id not in stored]
+        for m in later:
+            m.next_attempt_at = now + _pull_interval(now - (m.claimed_at or now))
+        update_many(later, ["next_attempt_at"])
     delivered = outbox_deliver_pulled(practice_id, worker=worker)
     if OutboxMessage.objects.filter(practice_id=practice_id, phase="pull", status=MessageStatus.AWAITING).exists():
         _schedule_pull(practice_id, backoff(2))
@@ -475,6 +482,16 @@ def outbox_pull(practice_id: int, *, worker: str, limit: int = 500) -> int:
 _PUSHED = {(a.service, a.action) for a in registry.SERVICE_ACTIONS if a.pattern == "push-pull"}
 _PUSHED_SERVICES = sorted({service for service, _ in _PUSHED})
 _PUSHED_ACTIONS = sorted({action for _, action in _PUSHED})
+
+
+def _pull_interval(waited: timedelta) -> timedelta:
+    """How long a message that has waited ``waited`` for its response waits before it asks again: a quarter of
+    that, between the backoff's base and cap. A response that comes in seconds is asked for every few seconds; one
+    that takes hours costs a pull every GATEWAY_BACKOFF_CAP_SECONDS, not one every round."""
+    seconds = waited.total_seconds() / 4
+    return timedelta(
+        seconds=min(settings.GATEWAY_BACKOFF_CAP_SECONDS, max(settings.GATEWAY_BACKOFF_BASE_SECONDS, seconds))
+    )
 
 
 def _pull_exchange(item: tuple[str, bytes, str]) -> tuple[str, transport.Reply | None, Any]:
@@ -539,6 +556,7 @@ def _read_reply(reply: transport.Reply, *, pulled: bool = False) -> Any:
             reply.content_type,
             ato_certificate=tokens.ato_certificate(),
             require_signature=False,
+            max_inflated_bytes=settings.GATEWAY_MAX_INFLATED_BYTES,
         )
     except wire_errors.SoapFault as exc:
         raise wire_errors.WireError(
@@ -657,7 +675,7 @@ def _decide(
             request_bytes=request_bytes,
             reply=reply,
             text="Receipt received; the response will be pulled.",
-            next_at=timezone.now() + timedelta(seconds=1),
+            next_at=timezone.now(),  # its first pull may go at once (outbox_pull paces the ones after it)
             phase="pull",
             reset_attempts=True,
         )
@@ -757,7 +775,9 @@ def _excerpt(data: bytes) -> str:
     closing = _SECURITY_CLOSE.search(data, opening.end()) if opening else None
     if opening and closing:
         data = data[: opening.end()] + b"[omitted]" + data[closing.start() :]
-    return redact_tfns(data[:EXCERPT_LIMIT].decode("utf-8", "replace"))
+    # A NUL (in any gzip part that falls within the excerpt) is the one character PostgreSQL text cannot hold:
+    # kept, it failed the insert of the whole batch's attempts, and the message never settled.
+    return redact_tfns(data[:EXCERPT_LIMIT].decode("utf-8", "replace").replace("\x00", "\ufffd"))
 
 
 # What recording an outcome writes to a message.
@@ -866,19 +886,24 @@ def _record(decisions: list[Decision], worker: str) -> None:
 
 
 def _run_handler(message: OutboxMessage, outcome: Outcome) -> None:
-    handler = handler_for(message.service, message.action)
-    if handler is None:
-        return
+    """Settle the message's question, if it is one, and so run its purpose's handler, in a savepoint: a handler
+    that fails leaves the message failed with the reason (a resend delivers the stored answer again), and the
+    other messages of the batch are still recorded."""
     try:
         with transaction.atomic():
-            handler(message, outcome)
+            answer_settle(message, outcome)
     except Exception as exc:
-        log.exception("handler for %s %s failed on %s", message.service, message.action, message.message_id)
+        log.exception("recording the answer to %s %s failed on %s", message.service, message.action, message.message_id)
         message.status = MessageStatus.FAILED
         message.error_code = "HANDLER"
         message.error_text = (
             f"The ATO answered, but recording the answer failed ({exc.__class__.__name__}). "
             "Resend to deliver it again: the ATO answers with its first answer."
+        )
+        answer_unrecorded(
+            message,
+            "The ATO answered, but the portal could not record its answer. A practice admin can resend the message "
+            "from the gateway console: the stored answer is then recorded.",
         )
 
 
@@ -918,16 +943,9 @@ def outbox_resend(*, request: PortalRequest, message: OutboxMessage) -> bool:
         if locked is None:
             return False
         audit_record("ato.message_resent", request=request, target=locked, details={"message_id": locked.message_id})
-        stored = locked.response()
-        if locked.error_code == "HANDLER" and stored:
-            handler = handler_for(locked.service, locked.action)
-            if handler is not None:
-                handler(
-                    locked,
-                    Outcome(
-                        ok=True, kind="user", documents=stored.get("documents", {}), events=stored.get("events", [])
-                    ),
-                )
+        if locked.error_code == "HANDLER" and locked.response():
+            # The ATO answered and only recording it failed: deliver the stored answer again, asking nothing.
+            answer_settle(locked, outcome_of(locked))
             OutboxMessage.objects.filter(pk=locked.pk).update(
                 status=MessageStatus.DONE, error_code="", error_text="", completed_at=timezone.now()
             )

@@ -23,7 +23,7 @@ from django.db import transaction
 from django.db.models import Count, Prefetch, Q
 from django.shortcuts import get_object_or_404
 
-from ato_gateway.models import MessageStatus, OutboxMessage
+from ato_gateway import api
 from clients.csv_io import CsvProblem, decode
 from clients.validation import clean_abn, clean_birth_date, clean_tfn, clean_wpn
 from portal.audit import audit_record
@@ -277,7 +277,7 @@ def bulk_upload(*, request: PortalRequest, filename: str, raw: bytes) -> BulkJob
 def _latest_requests(job: BulkJob) -> dict[int, AtoRequest]:
     """Each row's most recent request (its current step)."""
     latest: dict[int, AtoRequest] = {}
-    for req in AtoRequest.objects.filter(bulk_row__job=job).order_by("created_at", "pk"):
+    for req in AtoRequest.objects.filter(bulk_row__job=job).select_related("question").order_by("created_at", "pk"):
         assert req.bulk_row_id is not None
         latest[req.bulk_row_id] = req
     return latest
@@ -358,7 +358,7 @@ def bulk_finish_if_settled(job_id: int) -> None:
     """Move the bulk link on once no request of it waits. Conditional updates rather than a lock on the job: the
     answers of one bulk link settle in many workers' transactions at once, and the last two may each still see
     the other waiting, so the progress view calls this too and whichever looks last finishes it."""
-    if AtoRequest.objects.filter(bulk_row__job_id=job_id, status=RequestStatus.WAITING).exists():
+    if AtoRequest.objects.filter(bulk_row__job_id=job_id).waiting().exists():
         return
     BulkJob.objects.filter(pk=job_id, status=BulkStatus.VALIDATING).update(status=BulkStatus.REVIEW)
     BulkJob.objects.filter(pk=job_id, status=BulkStatus.SUBMITTING).update(status=BulkStatus.DONE)
@@ -413,21 +413,21 @@ def _levels(req: AtoRequest) -> str:
     return "; ".join(describe_level(*k) for k in req.links)
 
 
-def _outcome(row: BulkRow, steps: list[AtoRequest], retrying: set[int], job: BulkJob) -> RowOutcome:
+def _outcome(row: BulkRow, steps: list[AtoRequest], job: BulkJob) -> RowOutcome:
     if not steps:
         return RowOutcome(row, "error", [row.problem or "Not asked."], _masked(row, None))
     req = steps[-1]
     masked = _masked(row, req)
     if req.status == RequestStatus.WAITING:
         words = [f"Asking for {_levels(req)}."]
-        if req.message_id in retrying:
+        if req.question is not None and req.question.is_retrying:
             words = ["The ATO is not answering yet; the request is kept and tried again."]
         return RowOutcome(row, "checking" if req.kind == RequestKind.VALIDATE else "linking", words, masked)
     if req.status != RequestStatus.ANSWERED:
         state = "error" if req.kind == RequestKind.VALIDATE else "not_linked"
         unsent = req.status == RequestStatus.FAILED
         return RowOutcome(row, state, services.refusal_in_plain_words(req), masked, unsent=unsent)
-    notes = [i["text"] for i in req.items("Information") if i.get("code") != "GEN.OK"]  # not news to anyone
+    notes = [api.item_in_plain_words(i) for i in req.items("Information") if i.code != "GEN.OK"]  # not news
     if req.kind == RequestKind.SUBMIT:
         return RowOutcome(row, "linked", [f"Linked for {_levels(req)}.", *notes], masked)
     if job.status in (BulkStatus.SUBMITTING, BulkStatus.DONE):
@@ -439,15 +439,9 @@ def _outcome(row: BulkRow, steps: list[AtoRequest], retrying: set[int], job: Bul
 
 
 def row_outcomes(job: BulkJob) -> list[RowOutcome]:
-    steps = AtoRequest.objects.order_by("created_at", "pk")
+    steps = AtoRequest.objects.select_related("question__message").order_by("created_at", "pk")
     rows = list(job.rows.prefetch_related(Prefetch("requests", queryset=steps)))
-    waiting = [r.message_id for row in rows for r in row.requests.all() if r.status == RequestStatus.WAITING]
-    retrying = set(
-        OutboxMessage.objects.filter(pk__in=[m for m in waiting if m], status=MessageStatus.RETRY).values_list(
-            "pk", flat=True
-        )
-    )
-    return [_outcome(row, list(row.requests.all()), retrying, job) for row in rows]
+    return [_outcome(row, list(row.requests.all()), job) for row in rows]
 
 
 @dataclass(frozen=True)
@@ -466,7 +460,7 @@ def progress(job: BulkJob) -> Progress:
     kind = RequestKind.VALIDATE if job.status in (BulkStatus.VALIDATING, BulkStatus.REVIEW) else RequestKind.SUBMIT
     counts = AtoRequest.objects.filter(bulk_row__job=job, kind=kind).aggregate(
         asked=Count("bulk_row", distinct=True),
-        waiting=Count("bulk_row", filter=Q(status=RequestStatus.WAITING), distinct=True),
+        waiting=Count("bulk_row", filter=Q(question__state=RequestStatus.WAITING), distinct=True),
     )
     return Progress(job.rows.count(), counts["asked"], counts["asked"] - counts["waiting"])
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from django import forms
 
+from ato_gateway.wire.documents import curel
 from clients.models import Client
 from clients.tfn import tfn_lookup_hash
 from clients.validation import clean_abn, clean_birth_date, clean_tfn, clean_wpn
@@ -119,14 +120,14 @@ def decode_key(value: str) -> LinkKey:
     return (level, kind, branch, role)
 
 
-def link_choices(found: dict[str, Any]) -> list[tuple[str, str]]:
+def link_choices(found: curel.FoundClient | None) -> list[tuple[str, str]]:
     """Every level the ATO's search answer allows: the whole client, each account, each role of each account."""
     choices = [(encode_key((Level.CLIENT, "", "", "")), "The whole client: every account and role")]
-    for account in found.get("accounts", []):
-        kind, branch = account["kind"], account.get("branch") or ""
+    for account in found.accounts if found else []:
+        kind, branch = account.kind, account.branch or ""
         key: LinkKey = (Level.ACCOUNT, kind, branch, "")
         choices.append((encode_key(key), describe_level(*key).capitalize() + ", with all its roles"))
-        for role in account.get("roles", []):
+        for role in account.roles:
             key = (Level.ROLE, kind, branch, role)
             choices.append((encode_key(key), describe_level(*key)))
     return choices
@@ -141,7 +142,7 @@ class LinkChoiceForm(forms.Form):
         error_messages={"required": "Choose the client level, an account or at least one role."},
     )
 
-    def __init__(self, *args: Any, found: dict[str, Any], **kwargs: Any) -> None:
+    def __init__(self, *args: Any, found: curel.FoundClient | None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         field = self.fields["links"]
         assert isinstance(field, forms.MultipleChoiceField)

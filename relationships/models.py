@@ -9,6 +9,7 @@ Accounts and roles are kept in the ATO's codes (ITX, AS + branch, FBT; GST, PAYG
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -16,9 +17,11 @@ from django.db import models
 from django.db.models import Exists, OuterRef, Q
 from django.shortcuts import get_object_or_404
 
+from ato_gateway import api
+from ato_gateway.api import Item, QuestionState, Reply
 from clients.models import Client
-from portal.crypto import keyring
 from portal.models import Practice, User
+from portal.sealing import SealedField, seal, unseal
 
 ACCOUNT_NAMES = {"ITX": "Income tax", "AS": "Activity statement", "FBT": "Fringe benefits tax"}
 ROLE_NAMES = {
@@ -144,16 +147,19 @@ class RequestKind(models.TextChoices):
     REMOVE = "remove", "Remove"
 
 
-class RequestStatus(models.TextChoices):
-    WAITING = "waiting", "Waiting for the ATO"
-    ANSWERED = "answered", "Answered"
-    REFUSED = "refused", "Refused by the ATO"
-    FAILED = "failed", "Could not be sent"
+# A request's state is its question's: waiting, answered, refused by the ATO, or could not be completed.
+RequestStatus = QuestionState
 
 
 class AtoRequestQuerySet(models.QuerySet["AtoRequest"]):
     def for_practice(self, practice: Practice) -> AtoRequestQuerySet:
         return self.filter(practice=practice)
+
+    def waiting(self) -> AtoRequestQuerySet:
+        return self.filter(question__state=QuestionState.WAITING)
+
+    def in_state(self, state: str) -> AtoRequestQuerySet:
+        return self.filter(question__state=state)
 
     def visible_to(self, user: User) -> AtoRequestQuerySet:
         """The requests of the one-client pages a user may see and act on. A bulk link's rows are reached only
@@ -177,26 +183,24 @@ class AtoRequest(models.Model):
     practice = models.ForeignKey(Practice, on_delete=models.PROTECT, related_name="+")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     kind = models.CharField(max_length=16, choices=RequestKind.choices)
-    status = models.CharField(max_length=10, choices=RequestStatus.choices, default=RequestStatus.WAITING)
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children")
     client = models.ForeignKey(Client, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     bulk_row = models.ForeignKey(
         "BulkRow", null=True, blank=True, on_delete=models.CASCADE, related_name="requests"
     )  # set when the request is part of a bulk link
     identifier_kind = models.CharField(max_length=3)  # TFN, ABN, WPN
-    identifier_sealed = models.TextField()
+    identifier_sealed = SealedField()
     identifier_last3 = models.CharField(max_length=3)
     family_name = models.CharField(max_length=100, blank=True)
     given_name = models.CharField(max_length=100, blank=True)
     organisation_name = models.CharField(max_length=200, blank=True)
     birth_date = models.DateField(null=True, blank=True)
     links = models.JSONField(default=list)  # [[level, account_kind, branch, role], ...] asked to add or remove
-    answer = models.JSONField(default=dict)  # the decoded reply: found client, relationships, superseded, items
-    message = models.ForeignKey(
-        "ato_gateway.OutboxMessage", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    # The question put to the ATO: its state, its outbox message and the ATO's typed answer.
+    question = models.OneToOneField(
+        "ato_gateway.Question", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
-    answered_at = models.DateTimeField(null=True, blank=True)
 
     objects = AtoRequestQuerySet.as_manager()
 
@@ -208,12 +212,12 @@ class AtoRequest(models.Model):
 
     def seal_identifier(self, kind: str, value: str) -> None:
         self.identifier_kind = kind
-        self.identifier_sealed = keyring("TFN_ENCRYPTION_KEYS").encrypt(value.encode()).decode()
+        self.identifier_sealed = seal(value)
         self.identifier_last3 = value[-3:]
 
     def identifier(self) -> str:
         """The identifier in clear, only to put it in a message to the ATO."""
-        return keyring("TFN_ENCRYPTION_KEYS").decrypt(self.identifier_sealed.encode()).decode()
+        return unseal(self.identifier_sealed)
 
     @property
     def masked_identifier(self) -> str:
@@ -225,12 +229,31 @@ class AtoRequest(models.Model):
         return "" if self.identifier_kind == "TFN" else self.identifier()
 
     @property
-    def is_settled(self) -> bool:
-        return self.status != RequestStatus.WAITING
+    def status(self) -> str:
+        return self.question.state if self.question is not None else QuestionState.WAITING
 
-    def items(self, severity: str | None = None) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = self.answer.get("items", [])
-        return [i for i in items if severity is None or i.get("severity") == severity]
+    @property
+    def status_display(self) -> str:
+        return QuestionState(self.status).label
+
+    @property
+    def is_settled(self) -> bool:
+        return self.status != QuestionState.WAITING
+
+    @property
+    def answered_at(self) -> datetime | None:
+        return self.question.answered_at if self.question is not None else None
+
+    def reply(self) -> Reply[Any]:
+        """The ATO's typed answer (decoded once per instance): an empty reply while waiting."""
+        cached: Reply[Any] | None = getattr(self, "_reply", None)
+        if cached is None:
+            cached = api.reply(self.question) if self.question is not None and self.is_settled else Reply(None, [])
+            self._reply = cached
+        return cached
+
+    def items(self, severity: str | None = None) -> list[Item]:
+        return [i for i in self.reply().items if severity is None or i.severity == severity]
 
 
 def get_request_or_404(user: User, pk: int) -> AtoRequest:

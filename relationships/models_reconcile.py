@@ -1,7 +1,7 @@
 """Reconciliation with the ATO: a run through the ATO's list of the practice's links, the differences it found (the
 drift report), and the alerts those differences raise for the staff who look after the client.
 
-A run keeps all of its state here, not in a worker's memory: which page is in flight (``current_message``), the
+A run keeps all of its state here, not in a worker's memory: which page is in flight (``current_question``), the
 continuation that asked for it, and the counts so far. A page is applied in the transaction that settles its
 message, so a run can stop anywhere (a dead worker, the ATO down) and carry on from the page it was at.
 """
@@ -40,8 +40,8 @@ class ReconcileRun(models.Model):
     # Ended links are asked for from here on (the last finished run, less a margin); None asks for all of them.
     ended_from = models.DateField(null=True, blank=True)
     # The page in flight and the continuation that asked for it: what a resumed run asks again.
-    current_message = models.ForeignKey(
-        "ato_gateway.OutboxMessage", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    current_question = models.ForeignKey(
+        "ato_gateway.Question", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     continuation = models.TextField(blank=True)
     pages = models.PositiveIntegerField(default=0)
@@ -84,8 +84,8 @@ class ReconcileRun(models.Model):
     def is_stuck(self) -> bool:
         """Running, but the page in flight has reached an end without being applied (its answer could not be
         recorded): nothing will move it on except Resume."""
-        message = self.current_message
-        return self.is_running and (message is None or message.is_terminal)
+        question = self.current_question
+        return self.is_running and (question is None or question.is_settled)
 
 
 def get_run_or_404(user: User, pk: int) -> ReconcileRun:

@@ -30,13 +30,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from ato_gateway.api import base as ato
-from ato_gateway.api import curel as api
-from ato_gateway.handlers import Outcome
-from ato_gateway.models import OutboxMessage
-from ato_gateway.services import Subject
+from ato_gateway import api
+from ato_gateway.api import DocumentError, Question, Reply, Subject
 from ato_gateway.wire.documents import curel
-from ato_gateway.wire.errors import WireError
 from clients.models import Client, ClientGroup
 from clients.tfn import mask_tfn, tfn_lookup_hash
 from portal.audit import audit_record, audit_record_system_many
@@ -53,6 +49,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SUBJECT = "reconcilerun"
+PURPOSE = "relationships.reconcile_page"  # a page of the ATO's list, read as a stream of its clients
 PAGE_SIZE = 500  # the most the ATO gives in one page
 CHUNK = 250  # clients applied together: bounds memory and keeps each query's IN list short
 # Ended links are asked for since the last finished run, less a margin for the ATO's and our clocks and for links
@@ -114,7 +111,7 @@ def reconcile_resume(*, run: ReconcileRun, actor: User | None, request: PortalRe
     """Carry on a stopped (or stuck) run from the page it was at: the pages before it were applied with their
     messages, so nothing is counted twice."""
     with transaction.atomic(durable=True):
-        locked = ReconcileRun.objects.select_for_update(of=("self",)).select_related("current_message").get(pk=run.pk)
+        locked = ReconcileRun.objects.select_for_update(of=("self",)).select_related("current_question").get(pk=run.pk)
         if locked.status == RunStatus.DONE or (locked.is_running and not locked.is_stuck):
             return locked
         return _resume(locked, actor, request)
@@ -141,46 +138,50 @@ def _resume(run: ReconcileRun, actor: User | None, request: PortalRequest | None
 
 def _ask(run: ReconcileRun, continuation: str) -> None:
     """Record the request for the run's next page in the caller's transaction (sent once it commits)."""
-    message = api.list_links(
-        practice=run.practice,
+    document = curel.ListRequest(
         include_ended=True,
-        ended_from=run.ended_from,
+        ended_period=curel.Period(run.ended_from, None) if run.ended_from else None,
         continuation=continuation or None,
         page_size=PAGE_SIZE,
-        created_by=run.started_by,
-        subject=Subject(SUBJECT, str(run.pk), f"Reconciliation page {run.pages + 1}"),
     )
-    run.current_message, run.continuation = message, continuation
-    run.save(update_fields=["current_message", "continuation"])
+    question = api.ask(
+        document,
+        practice=run.practice,
+        by=run.started_by,
+        purpose=PURPOSE,
+        about=Subject(SUBJECT, str(run.pk), f"Reconciliation page {run.pages + 1}"),
+    )
+    run.current_question, run.continuation = question, continuation
+    run.save(update_fields=["current_question", "continuation"])
 
 
 # --- a page's answer ---
 
 
-def on_list_page(message: OutboxMessage, outcome: Outcome) -> None:
-    """The handler for CUREL List answers: apply the page if it is the run's page in flight, then ask for the next
+def on_list_page(question: Question, reply: Reply[curel.ListResponse]) -> None:
+    """The handler of the list's pages: apply the page if it is the run's page in flight, then ask for the next
     one or finish the run."""
-    if message.subject_type != SUBJECT:
+    if question.subject_type != SUBJECT:
         return
     run = (
         ReconcileRun.objects.select_for_update()
         .select_related("practice")
-        .filter(pk=int(message.subject_id), practice_id=message.practice_id)
+        .filter(pk=int(question.subject_id), practice_id=question.practice_id)
         .first()
     )
-    if run is None or run.status != RunStatus.RUNNING or run.current_message_id != message.pk:
-        return  # delivered before, or an attempt the run has moved past: handlers are idempotent
-    reply, items = ato.stream(outcome, curel.ListResponse, "clients")
+    if run is None or run.status != RunStatus.RUNNING or run.current_question_id != question.pk:
+        return  # an attempt the run has moved past, or a late answer to a page the run stopped at
+    items = reply.stream
     if reply.failure or reply.errors or items is None:
-        _stop(run, _failure_words(run, reply, outcome))
+        _stop(run, _failure_words(run, reply))
         return
-    page = _Page(run, message)
+    page = _Page(run, question)
     try:
         with transaction.atomic():  # a page is applied whole or not at all, so a resumed run cannot count it twice
             for chunk in _batched(items, CHUNK):
                 page.apply(chunk)
             page.save()
-    except WireError as exc:
+    except DocumentError as exc:
         _stop(run, f"Page {run.pages + 1} of the ATO's list could not be read ({exc}). Resume asks for it again.")
         return
     continuation = items.document.continuation if items.document is not None else None
@@ -189,7 +190,7 @@ def on_list_page(message: OutboxMessage, outcome: Outcome) -> None:
     if continuation:
         _ask(run, continuation)
     else:
-        _finish(run, message)
+        _finish(run, question)
 
 
 def _batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
@@ -203,11 +204,11 @@ def _batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
         yield chunk
 
 
-def _failure_words(run: ReconcileRun, reply: ato.Reply[Any], outcome: Outcome) -> str:
+def _failure_words(run: ReconcileRun, reply: Reply[Any]) -> str:
     page = run.pages + 1
     kept = f"The {run.clients_seen} clients checked before it are kept; Resume carries on from page {page}."
     if reply.failure:
-        if outcome.kind == "dead" or reply.failure.startswith(("HTTP:", "GATEWAY:")):
+        if reply.gave_up or reply.failure.startswith(("HTTP:", "GATEWAY:")):
             return (
                 f"The ATO could not be reached: page {page} of its list was retried and then given up "
                 f"({reply.failure}). {kept}"
@@ -223,9 +224,9 @@ def _stop(run: ReconcileRun, words: str) -> None:
     audit_record("relationships.reconcile_failed", practice=run.practice, target=run, details={"page": run.pages + 1})
 
 
-def _finish(run: ReconcileRun, message: OutboxMessage) -> None:
+def _finish(run: ReconcileRun, question: Question) -> None:
     """After the last page: the current links the ATO did not list at all have ended there."""
-    page = _Page(run, message)
+    page = _Page(run, question)
     stale = (
         Link.objects.for_practice(run.practice)
         .current()
@@ -284,7 +285,7 @@ class _Page:
     """What one page (or the final sweep) changes, gathered per chunk and written with a few statements."""
 
     run: ReconcileRun
-    message: OutboxMessage
+    question: Question
     now: datetime = field(default_factory=timezone.now)
     today: date = field(default_factory=timezone.localdate)
     audits: list[tuple[str, Any, str, dict[str, Any]]] = field(default_factory=list)
@@ -420,7 +421,7 @@ class _Page:
             role=role,
             note=f"Reconciliation: {note}."[:300],
             actor=None,
-            message_id=self.message.message_id,
+            message_id=self.question.ebms_message_id,
         )
 
     # -- the report and the alerts --
@@ -462,7 +463,9 @@ class _Page:
         if client is not None:
             action = AUDIT_ACTIONS.get(kind, "relationships.found_at_ato")
             links = {"ended": [list(k) for k in gone], "found": [list(k) for k in new], "run": self.run.pk}
-            self.audits.append((action, client, client.display_name, {**links, "message_id": self.message.message_id}))
+            self.audits.append(
+                (action, client, client.display_name, {**links, "message_id": self.question.ebms_message_id})
+            )
         return Drift(
             run=self.run, client=client, kind=kind, name=name[:250], identifier=identifier, details=details[:500]
         )

@@ -1,16 +1,14 @@
 """Relationship workflows: ask the ATO (search, validate, submit, validate-remove, remove) and apply its answers.
 
-Each ``start_*`` records an ``AtoRequest`` and its outbox message in one transaction; the page then waits for the
-answer. ``on_answer`` is the handler the gateway calls for every CUREL answer about an ``AtoRequest``: it keeps the
-answer and, for a submit or a remove the ATO accepted, changes the register (client, links, history) in the same
-transaction that marks the message done, so a client is never left half-linked. It is idempotent: an answer
-delivered twice changes nothing the second time.
+Each ``start_*`` records an ``AtoRequest`` and asks its question (``ato_gateway.api.ask``) in one transaction; the
+page then waits for the answer. ``on_answer`` is the handler of the questions' purpose: for a submit or a remove the
+ATO accepted, it changes the register (client, links, history) in the same transaction that settles the question,
+so a client is never left half-linked. The gateway hands it each answer once: an answer delivered twice changes
+nothing the second time.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
 from collections.abc import Iterable, Sequence
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -18,17 +16,13 @@ from typing import TYPE_CHECKING, Any
 from django.db import transaction
 from django.utils import timezone
 
-from ato_gateway.api import base as ato
-from ato_gateway.api import curel as api
-from ato_gateway.handlers import Outcome
-from ato_gateway.models import OutboxMessage
-from ato_gateway.services import Subject
-from ato_gateway.wire.documents import curel
-from ato_gateway.wire.documents.common import Account
+from ato_gateway import api
+from ato_gateway.api import Question, QuestionState, Reply, Subject
+from ato_gateway.wire.documents import codec, curel
+from ato_gateway.wire.documents.common import Account, ClientIdentifier, PersonName
 from clients.models import AccountKind, AccountRole, Client, ClientAccount, ClientKind
 from clients.tfn import tfn_lookup_hash
 from portal.audit import audit_record
-from portal.logging import redact_tfns
 from portal.spreadsheet import spreadsheet_cell  # noqa: F401 - the reports' cells (bulk, reconciliation)
 from relationships.models import (
     AtoRequest,
@@ -36,7 +30,6 @@ from relationships.models import (
     Link,
     LinkChange,
     RequestKind,
-    RequestStatus,
     describe_level,
 )
 
@@ -45,6 +38,9 @@ if TYPE_CHECKING:
     from portal.models import User
 
 SUBJECT = "atorequest"
+# The kind of question every one-client step (search, validate, submit, validate-remove, remove) asks the ATO: its
+# answers come back to ``on_answer``.
+PURPOSE = "relationships.request"
 LinkKey = tuple[str, str, str, str]  # level, account kind, branch, role
 ENTITY_KINDS = {
     "IND": ClientKind.INDIVIDUAL,
@@ -55,15 +51,6 @@ ENTITY_KINDS = {
     "OTH": ClientKind.OTHER,
 }
 LOCAL_ACCOUNTS = {"ITX": AccountKind.INCOME_TAX, "AS": AccountKind.ACTIVITY_STATEMENT, "FBT": AccountKind.FBT}
-RESPONSES: dict[str, type[Any]] = {
-    RequestKind.SEARCH: curel.SearchResponse,
-    RequestKind.VALIDATE: curel.ValidateResponse,
-    RequestKind.SUBMIT: curel.SubmitResponse,
-    RequestKind.VALIDATE_REMOVE: curel.ValidateRemoveResponse,
-    RequestKind.REMOVE: curel.RemoveResponse,
-}
-
-
 # --- the levels, between the portal's keys and the documents ---
 
 
@@ -83,68 +70,56 @@ def key_of(relationship: Any) -> LinkKey:
     )
 
 
-def stored_key(data: dict[str, Any]) -> LinkKey:
-    """``key_of`` for a relationship as an answer is stored (``AtoRequest.answer``, JSON)."""
-    account = data.get("account") or {}
-    return (data.get("level", ""), account.get("kind", ""), account.get("branch") or "", data.get("role") or "")
-
-
 # --- starting a request ---
 
 
-def _identification(req: AtoRequest) -> dict[str, Any]:
-    return {req.identifier_kind.lower(): req.identifier()}
-
-
-def _names(req: AtoRequest) -> dict[str, Any]:
-    return {
-        "family_name": req.family_name or None,
-        "given_name": req.given_name or None,
+def request_document(req: AtoRequest) -> codec.Document:
+    """The CUREL document a request step asks: the client as the person named them, and the links."""
+    client = ClientIdentifier.of(**{req.identifier_kind.lower(): req.identifier()})
+    links = [relationship_of(k) for k in req.links]
+    if req.kind in (RequestKind.VALIDATE_REMOVE, RequestKind.REMOVE):
+        cls = curel.ValidateRemoveRequest if req.kind == RequestKind.VALIDATE_REMOVE else curel.RemoveRequest
+        return cls(client=client, relationships=links)
+    names: dict[str, Any] = {
+        "person_name": PersonName(req.family_name, req.given_name or None) if req.family_name else None,
         "organisation_name": req.organisation_name or None,
         "birth_date": req.birth_date,
     }
+    if req.kind == RequestKind.SEARCH:
+        return curel.SearchRequest(client=client, **names)
+    cls_add = curel.ValidateRequest if req.kind == RequestKind.VALIDATE else curel.SubmitRequest
+    return cls_add(client=client, relationships=links, **names)
 
 
 def _subject(req: AtoRequest) -> Subject:
-    """What the gateway's console shows the message is about (masked: the identifier is a TFN at times)."""
+    """What the gateway's console shows the question is about (masked: the identifier is a TFN at times)."""
     return Subject(SUBJECT, str(req.pk), f"{req.get_kind_display()} {req.masked_identifier}")
 
 
 def _send(req: AtoRequest) -> None:
-    """Record the request's message in the caller's transaction (the gateway sends it after commit)."""
-    common: dict[str, Any] = {"practice": req.practice, "created_by": req.created_by, "subject": _subject(req)}
-    links = [relationship_of(k) for k in req.links]
-    if req.kind == RequestKind.SEARCH:
-        message = api.search(**common, **_identification(req), **_names(req))
-    elif req.kind in (RequestKind.VALIDATE, RequestKind.SUBMIT):
-        function = api.validate if req.kind == RequestKind.VALIDATE else api.submit
-        message = function(**common, **_identification(req), **_names(req), links=links)
-    else:
-        remover = api.validate_remove if req.kind == RequestKind.VALIDATE_REMOVE else api.remove
-        message = remover(**common, **_identification(req), links=links)
-    req.message = message
-    req.save(update_fields=["message"])
+    """Ask the request's question in the caller's transaction (the gateway sends it after commit)."""
+    req.question = api.ask(
+        request_document(req), practice=req.practice, by=req.created_by, purpose=PURPOSE, about=_subject(req)
+    )
+    req.save(update_fields=["question"])
 
 
 def send_many(reqs: Sequence[AtoRequest]) -> None:
-    """Record the messages of many saved validate or submit requests of one practice (a bulk link's rows) in the
+    """Ask the questions of many saved validate or submit requests of one practice (a bulk link's rows) in the
     caller's transaction: one insert, sent in the gateway's batches rather than a job per message."""
     if not reqs:
         return
     first = reqs[0]
-    function = api.validate_many if first.kind == RequestKind.VALIDATE else api.submit_many
     assert all(r.kind == first.kind and r.practice_id == first.practice_id for r in reqs)
-    asked = [
-        (
-            api.LinkRequest(links=[relationship_of(k) for k in r.links], **_identification(r), **_names(r)),
-            _subject(r),
-        )
-        for r in reqs
-    ]
-    messages = function(practice=first.practice, created_by=first.created_by, requests=asked)
-    for req, message in zip(reqs, messages, strict=True):
-        req.message = message
-    AtoRequest.objects.bulk_update(reqs, ["message"], batch_size=500)
+    questions = api.ask_many(
+        [(request_document(r), _subject(r)) for r in reqs],
+        practice=first.practice,
+        by=first.created_by,
+        purpose=PURPOSE,
+    )
+    for req, question in zip(reqs, questions, strict=True):
+        req.question = question
+    AtoRequest.objects.bulk_update(reqs, ["question"], batch_size=500)
 
 
 def _new(request: PortalRequest, kind: str, **fields: Any) -> AtoRequest:
@@ -228,9 +203,9 @@ class NotReady(Exception):
 def _once(validated: AtoRequest, kind: str, needs: str) -> tuple[AtoRequest, AtoRequest | None]:
     """The validation locked, and the step it already led to. Two clicks (or two tabs) arrive at once: the lock
     makes the second wait for the first's commit and find its step, so the ATO is asked once."""
-    locked = AtoRequest.objects.select_for_update().get(pk=validated.pk)
+    locked = AtoRequest.objects.select_for_update(of=("self",)).select_related("question").get(pk=validated.pk)
     earlier = locked.children.filter(kind=kind).order_by("created_at", "pk").first()
-    if earlier is None and (locked.kind != needs or locked.status != RequestStatus.ANSWERED):
+    if earlier is None and (locked.kind != needs or locked.status != QuestionState.ANSWERED):
         raise NotReady(
             "Validate the link first; submit is offered only after the ATO has validated it."
             if kind == RequestKind.SUBMIT
@@ -288,47 +263,34 @@ def start_remove(*, request: PortalRequest, validated: AtoRequest) -> AtoRequest
 # --- answers ---
 
 
-def _plain(value: Any) -> Any:
-    """A decoded document as JSON-ready data (dates as ISO strings)."""
-    return json.loads(json.dumps(dataclasses.asdict(value), default=str))
-
-
-def on_answer(message: OutboxMessage, outcome: Outcome) -> None:
-    """The handler for CUREL answers about an AtoRequest (search, validate, submit, validate-remove, remove)."""
-    if message.subject_type != SUBJECT:
+def on_answer(question: Question, reply: Reply[Any]) -> None:
+    """The handler for the answers to a person's CUREL steps. The gateway calls it when the question's state
+    changes, including a late answer to a question shown as failed: the ATO's answer always wins, so a link the ATO
+    made after the portal had given up is still recorded."""
+    req = AtoRequest.objects.select_for_update().filter(question=question).first()
+    if req is None or req.practice_id != question.practice_id:
         return
-    req = AtoRequest.objects.select_for_update().filter(pk=int(message.subject_id)).first()
-    if req is None or req.practice_id != message.practice_id or req.status != RequestStatus.WAITING:
-        return  # delivered before: handlers are idempotent
-    reply = ato.read(outcome, RESPONSES[req.kind])
-    items = [dataclasses.asdict(i) for i in reply.items]
-    if reply.failure:
-        req.status, req.answer = RequestStatus.FAILED, {"failure": reply.failure, "items": items}
-    elif reply.errors or reply.document is None:
-        req.status, req.answer = RequestStatus.REFUSED, {"items": items}
-    else:
-        req.status, req.answer = RequestStatus.ANSWERED, {"document": _plain(reply.document), "items": items}
-        if req.kind == RequestKind.SUBMIT:
-            _apply_links(req, reply.document, message)
-        elif req.kind == RequestKind.REMOVE:
-            _apply_removal(req, reply.document, message)
-    req.answered_at = timezone.now()
-    req.save()
+    req.question, req._reply = question, reply
+    if question.state == QuestionState.ANSWERED:
+        if isinstance(reply.document, curel.SubmitResponse):
+            _apply_links(req, reply.document, question)
+        elif isinstance(reply.document, curel.RemoveResponse):
+            _apply_removal(req, reply.document, question)
     if req.bulk_row_id is not None:
         from relationships import bulk
 
         bulk.on_request_settled(req)
 
 
-def found_client(req: AtoRequest) -> dict[str, Any]:
+def found_client(req: AtoRequest) -> curel.FoundClient | None:
     """What the ATO said about the client when it was searched for (the search earlier in this request chain)."""
     step: AtoRequest | None = req
     while step is not None:
-        if step.kind == RequestKind.SEARCH and step.status == RequestStatus.ANSWERED:
-            found: dict[str, Any] = step.answer["document"]["client"]
-            return found
+        if step.kind == RequestKind.SEARCH and step.status == QuestionState.ANSWERED:
+            document = step.reply().document
+            return document.client if isinstance(document, curel.SearchResponse) else None
         step = step.parent
-    return {}
+    return None
 
 
 def _local_client(req: AtoRequest) -> Client:
@@ -349,35 +311,36 @@ def _local_client(req: AtoRequest) -> Client:
     if match is not None:
         return match
     found = found_client(req)
-    kind = ENTITY_KINDS.get(found.get("entity_type", ""), ClientKind.INDIVIDUAL if req.birth_date else ClientKind.OTHER)
-    person = found.get("person_name") or {}
+    default_kind = ClientKind.INDIVIDUAL if req.birth_date else ClientKind.OTHER
+    kind = ENTITY_KINDS.get(found.entity_type, default_kind) if found else default_kind
+    person = found.person_name if found else None
     client = Client(
         practice=practice,
         kind=kind,
-        family_name=person.get("family_name") or req.family_name,
-        given_names=" ".join(filter(None, [person.get("given_name"), person.get("other_given_name")]))
-        or req.given_name,
-        organisation_name=found.get("organisation_name") or req.organisation_name,
+        family_name=(person.family_name if person else "") or req.family_name,
+        given_names=" ".join(filter(None, [person.given_name, person.other_given_name])) if person else req.given_name,
+        organisation_name=(found.organisation_name if found else None) or req.organisation_name,
         date_of_birth=req.birth_date if kind == ClientKind.INDIVIDUAL else None,
-        abn=found.get("abn") or (value if req.identifier_kind == "ABN" else ""),
+        abn=(found.abn if found else None) or (value if req.identifier_kind == "ABN" else ""),
         wpn=value if req.identifier_kind == "WPN" else "",
         created_by=req.created_by,
     )
     client.set_tfn(value if req.identifier_kind == "TFN" else "")
     client.set_names()
     client.save()
-    for account in found.get("accounts", []):
+    for account in found.accounts if found else []:
         local = ClientAccount.objects.create(
-            client=client, kind=LOCAL_ACCOUNTS[account["kind"]], branch=account.get("branch") or ""
+            client=client, kind=LOCAL_ACCOUNTS[account.kind], branch=account.branch or ""
         )
-        AccountRole.objects.bulk_create([AccountRole(account=local, role=r) for r in account.get("roles", [])])
+        AccountRole.objects.bulk_create([AccountRole(account=local, role=r) for r in account.roles])
     audit_record("client.created", actor=req.created_by, practice=practice, target=client, details={"from": "ato"})
     return client
 
 
-def _apply_links(req: AtoRequest, document: curel.SubmitResponse, message: OutboxMessage) -> None:
+def _apply_links(req: AtoRequest, document: curel.SubmitResponse, question: Question) -> None:
     client = _local_client(req)
     req.client = client
+    req.save(update_fields=["client"])
     for added in document.relationships:
         key = key_of(added)
         existing = Link.objects.current().filter(client=client, level=key[0], account_kind=key[1], branch=key[2])
@@ -392,20 +355,20 @@ def _apply_links(req: AtoRequest, document: curel.SubmitResponse, message: Outbo
                 role=role,
                 started_on=added.start_date,
             )
-        _history(req, client, ChangeKind.ADDED, key, message, note="" if added.status == "NEW" else "already linked")
+        _history(req, client, ChangeKind.ADDED, key, question, note="" if added.status == "NEW" else "already linked")
     for other in document.superseded:
         note = f"Ended {other.agent_name} ({other.agent_number})'s link for {describe_level(*key_of(other))}."
-        _history(req, client, ChangeKind.SUPERSEDED_OTHER, key_of(other), message, note=note)
+        _history(req, client, ChangeKind.SUPERSEDED_OTHER, key_of(other), question, note=note)
     audit_record(
         "relationships.linked",
         actor=req.created_by,
         practice=req.practice,
         target=client,
-        details={"links": [list(key_of(a)) for a in document.relationships], "message_id": message.message_id},
+        details={"links": [list(key_of(a)) for a in document.relationships], "message_id": question.ebms_message_id},
     )
 
 
-def _apply_removal(req: AtoRequest, document: curel.RemoveResponse, message: OutboxMessage) -> None:
+def _apply_removal(req: AtoRequest, document: curel.RemoveResponse, question: Question) -> None:
     client = req.client
     if client is None:
         return
@@ -414,19 +377,17 @@ def _apply_removal(req: AtoRequest, document: curel.RemoveResponse, message: Out
         Link.objects.current().filter(
             client=client, level=key[0], account_kind=key[1], branch=key[2], role=key[3]
         ).update(ended_on=removed.end_date or timezone.localdate(), end_reason="REMOVED")
-        _history(req, client, ChangeKind.REMOVED, key, message)
+        _history(req, client, ChangeKind.REMOVED, key, question)
     audit_record(
         "relationships.removed",
         actor=req.created_by,
         practice=req.practice,
         target=client,
-        details={"links": [list(key_of(r)) for r in document.relationships], "message_id": message.message_id},
+        details={"links": [list(key_of(r)) for r in document.relationships], "message_id": question.ebms_message_id},
     )
 
 
-def _history(
-    req: AtoRequest, client: Client, kind: str, key: LinkKey, message: OutboxMessage, *, note: str = ""
-) -> None:
+def _history(req: AtoRequest, client: Client, kind: str, key: LinkKey, question: Question, *, note: str = "") -> None:
     level, account_kind, branch, role = key
     LinkChange.objects.create(
         practice=req.practice,
@@ -438,7 +399,7 @@ def _history(
         role=role,
         note=note[:300],
         actor=req.created_by,
-        message_id=message.message_id,
+        message_id=question.ebms_message_id,
     )
 
 
@@ -447,26 +408,21 @@ def _history(
 
 def warnings_in_plain_words(req: AtoRequest) -> list[str]:
     """Every warning of a Validate before Submit, above all which other agent's link the new one would end. The
-    ATO's own warnings naming another agent say the same as the superseded list, in its words: they give way to
-    ours; any other warning is shown as the ATO words it."""
-    document = req.answer.get("document") or {}
-    superseded = document.get("superseded", [])
+    ATO's own warnings naming another agent say the same as the superseded list: they give way to ours; any other
+    warning is shown in the gateway's plain words."""
+    document = req.reply().document
+    superseded = list(getattr(document, "superseded", []))
     lines = [
-        f"This will end {s['agent_name']} ({s['agent_number']})'s link for {describe_level(*stored_key(s))}."
-        for s in superseded
+        f"This will end {s.agent_name} ({s.agent_number})'s link for {describe_level(*key_of(s))}." for s in superseded
     ]
     lines += [
-        i["text"] for i in req.items("Warning") if not (superseded and "AgentNumber" in (i.get("parameters") or {}))
+        api.item_in_plain_words(i) for i in req.items("Warning") if not (superseded and "AgentNumber" in i.parameters)
     ]
     return lines
 
 
 def refusal_in_plain_words(req: AtoRequest) -> list[str]:
-    """Why the ATO refused, or why the request could not be sent, in words a person can act on."""
-    if req.status == RequestStatus.FAILED:
-        # The gateway's reason can quote what was sent (an ebMS error's detail): never a TFN in a page.
-        failure = redact_tfns(str(req.answer.get("failure", "")))
-        if failure.startswith(("HTTP:", "CONNECT", "TIMEOUT")) or "dead" in failure.lower():
-            return ["The ATO could not be reached. The request was retried and has been given up; try again later."]
-        return [f"The request could not be completed: {failure}"]
-    return [i["text"] for i in req.items("Error")] or ["The ATO refused the request."]
+    """Why the ATO refused, or why the request could not be completed, in words a person can act on."""
+    if req.question is None:
+        return []
+    return api.refusal_in_plain_words(req.question, req.reply())

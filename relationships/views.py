@@ -15,7 +15,6 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from ato_gateway.models import MessageStatus
 from clients.models import get_client_or_404
 from portal.capabilities import Capability
 from portal.decorators import capability_required
@@ -45,7 +44,7 @@ ENTITY_NAMES = {
 
 @capability_required(Capability.VIEW_CLIENTS)
 def home(request: PortalRequest) -> HttpResponse:
-    recent = AtoRequest.objects.visible_to(request.user).select_related("created_by", "client")[:25]
+    recent = AtoRequest.objects.visible_to(request.user).select_related("created_by", "client", "question")[:25]
     return render(request, "relationships/home.html", {"recent": recent})
 
 
@@ -72,32 +71,31 @@ def add(request: PortalRequest) -> HttpResponse:
 
 
 def _step(req: AtoRequest, **extra: Any) -> dict[str, Any]:
-    """What the fragment of a request shows at its step: waiting, the ATO's answer and the next step's form, or
-    why it was refused."""
-    found = services.found_client(req) if req.kind in (RequestKind.SEARCH, RequestKind.VALIDATE) else {}
-    document = req.answer.get("document") or {}
+    """What the fragment of a request shows at its step: waiting (the gateway's question fragment), the ATO's
+    answer and the next step's form, or why it was refused."""
+    found = services.found_client(req) if req.kind in (RequestKind.SEARCH, RequestKind.VALIDATE) else None
+    document = req.reply().document
     answered = req.status == RequestStatus.ANSWERED
     context: dict[str, Any] = {
         "req": req,
+        "question": req.question,
         "found": found,
-        "entity": ENTITY_NAMES.get(found.get("entity_type", ""), ""),
+        "entity": ENTITY_NAMES.get(found.entity_type, "") if found else "",
         "asked": [describe_level(*key) for key in req.links],
-        "retrying": req.message is not None and req.message.status == MessageStatus.RETRY,
-        # The ATO answered but recording the answer here failed (the gateway marks it HANDLER): without this the
-        # page would poll "Asking the ATO" for ever.
-        "unrecorded": not req.is_settled and req.message is not None and req.message.error_code == "HANDLER",
-        "attempts": req.message.attempts if req.message is not None else 0,
         "refusal": services.refusal_in_plain_words(req) if req.is_settled and not answered else [],
         "warnings": services.warnings_in_plain_words(req) if answered else [],
-        "notes": [i["text"] for i in req.items("Information") if i.get("code") != "GEN.OK"],
+        "notes": [services.api.item_in_plain_words(i) for i in req.items("Information") if i.code != "GEN.OK"],
         "document": document,
         "start_again": reverse("relationships:add") + (f"?client={req.client_id}" if req.client_id else ""),
+        "poll_url": reverse("relationships:request", args=[req.pk]),
+        "heading": req.get_kind_display()
+        + (": " + ", ".join(describe_level(*k) for k in req.links) if req.links else ""),
     }
     if answered and req.kind == RequestKind.SEARCH and "choice_form" not in extra:
         context["choice_form"] = LinkChoiceForm(found=found)
     if answered and req.kind in (RequestKind.SUBMIT, RequestKind.REMOVE, RequestKind.VALIDATE_REMOVE):
-        context["done"] = [describe_level(*services.stored_key(r)) for r in document["relationships"]]
-    next_step = req.children.order_by("-created_at").first()
+        context["done"] = [describe_level(*services.key_of(r)) for r in getattr(document, "relationships", [])]
+    next_step = req.children.select_related("question").order_by("-created_at").first()
     context["next_step"] = next_step
     return {**context, **extra}
 
@@ -155,7 +153,7 @@ def client_tab(request: PortalRequest, pk: int) -> HttpResponse:
         "account_links": [link for link in links if link.level == Level.ACCOUNT],
         "role_links": [link for link in links if link.level == Level.ROLE],
         "history": LinkChange.objects.filter(client=client).select_related("actor")[:100],
-        "waiting": AtoRequest.objects.visible_to(request.user).filter(client=client, status=RequestStatus.WAITING),
+        "waiting": AtoRequest.objects.visible_to(request.user).filter(client=client).waiting(),
         "can_name_to_ato": bool(client.tfn_last3 or client.abn or client.wpn),
     }
     return render(request, "relationships/_client_tab.html", context)

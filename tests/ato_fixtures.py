@@ -4,15 +4,16 @@ stand-in ATO process, its rules over its register, and the signed answer decoded
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import pytest
 from django.db import transaction
 
-from ato_gateway import services, tokens
-from ato_gateway.api import base
+from ato_gateway import api, services, tokens
+from ato_gateway.answers import outcome_of, reply_of
+from ato_gateway.api import Question, Reply
 from ato_gateway.handlers import Outcome
 from ato_gateway.models import MessageStatus, OutboxMessage
 from ato_gateway.wire import registry
@@ -24,6 +25,7 @@ AGENT_TAN = "25123456"
 OTHER_AGENT_TAN = "25987654"
 DEMO_ABN = "53004085616"  # the ABN of the stand-in ATO's demo machine credential, and of the test practice
 D = TypeVar("D", bound=codec.Document)
+D_REQ = TypeVar("D_REQ", bound=codec.Document)
 
 
 @dataclass
@@ -39,13 +41,21 @@ class Ato:
     def regenerate(self, **spec: Any) -> dict[str, Any]:
         return self.sandbox.control("POST", "register", json=spec)
 
-    def call(self, function: Callable[..., OutboxMessage], **kwargs: Any) -> OutboxMessage:
-        """Call a typed API function as a domain app would, in a transaction, and run the gateway until the
-        message is settled."""
-        kwargs.setdefault("practice", self.practice)
+    def ask(self, document: codec.Document, *, purpose: str = "tests.ask") -> Question:
+        """Ask the ATO as a domain app would (``api.ask`` in a transaction), and run the gateway until the
+        question's message is settled."""
         with transaction.atomic():
-            message = function(**kwargs)
-        return self.settle(message)
+            question = api.ask(document, practice=self.practice, by=self.user, purpose=purpose)
+        self.settle(question.message)
+        question.refresh_from_db()
+        return question
+
+    def result(self, document: D_REQ) -> Reply[Any]:
+        """The typed reply to one document, as a handler gets it (decoded once, validated against its XSD)."""
+        question = self.ask(document)
+        message = question.message
+        assert message.status == MessageStatus.DONE, f"{message.status}: {message.error_code} {message.error_text}"
+        return api.reply(question)
 
     def send_raw(self, service_action: str, document: str) -> OutboxMessage:
         """Send a document the typed API would refuse to build (malformed-document cases)."""
@@ -67,26 +77,20 @@ class Ato:
 
     @staticmethod
     def outcome(message: OutboxMessage) -> Outcome:
-        """The outcome as the registered handler got it."""
-        stored = message.response()
-        return Outcome(
-            ok=message.status == MessageStatus.DONE,
-            kind="user" if stored else "failed",
-            documents=stored.get("documents", {}),
-            events=stored.get("events", []),
-            error_code=message.error_code,
-            error_text=message.error_text,
-        )
+        """The outcome as the gateway recorded it."""
+        return outcome_of(message)
 
-    def reply(self, message: OutboxMessage, cls: type[D]) -> base.Reply[D]:
+    def reply(self, message: OutboxMessage, cls: type[D]) -> Reply[D]:
+        """The typed reply to a message sent with ``send_raw``."""
         assert message.status == MessageStatus.DONE, f"{message.status}: {message.error_code} {message.error_text}"
-        return base.read(self.outcome(message), cls)
+        return reply_of(cls.SERVICE_ACTION, self.outcome(message))
 
-    def result(self, function: Callable[..., OutboxMessage], cls: type[D], **kwargs: Any) -> base.Reply[D]:
-        return self.reply(self.call(function, **kwargs), cls)
+    def stream(self, message: OutboxMessage, cls: type[D], field: str) -> Reply[D]:
+        """The reply with its list field ``field`` as a stream (``reply.stream``), as a list purpose gets it."""
+        return reply_of(cls.SERVICE_ACTION, self.outcome(message), stream=field)
 
 
-def error_codes(reply: base.Reply[Any]) -> list[str]:
+def error_codes(reply: Reply[Any]) -> list[str]:
     return [i.code for i in reply.errors]
 
 

@@ -15,12 +15,13 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client as HttpClient
 from django.urls import reverse
 
+from ato_gateway.api import in_plain_words
 from ato_gateway.models import OutboxMessage
 from clients.models import Client
 from clients.tfn import tfn_lookup_hash
 from portal.models import AuditEvent, User
 from relationships import bulk
-from relationships.models import AtoRequest, BulkJob, BulkRow, BulkStatus, Link, RequestKind, RequestStatus
+from relationships.models import AtoRequest, BulkJob, BulkRow, BulkStatus, Link, RequestKind
 from tests.ato_fixtures import AGENT_TAN, OTHER_AGENT_TAN, Ato
 from tests.gateway_fixtures import pump
 
@@ -61,7 +62,7 @@ def bad_check_digit(tfn: str) -> str:
 
 
 def settle_all() -> None:
-    pump(lambda: not AtoRequest.objects.filter(status=RequestStatus.WAITING).exists(), timeout=120)
+    pump(lambda: not AtoRequest.objects.waiting().exists(), timeout=120)
 
 
 def spaced(tfn: str) -> str:
@@ -109,7 +110,7 @@ def test_bulk_link_with_bad_rows_review_choose_link_and_report(ato: Ato, agent: 
     assert "family name" in problems[7] and "TFN check" in problems[8]
     asked = AtoRequest.objects.filter(bulk_row__job=job)
     assert asked.count() == 6 and {r.kind for r in asked} == {RequestKind.VALIDATE}
-    assert all(r.message_id for r in asked) and OutboxMessage.objects.count() == 6
+    assert all(r.question_id for r in asked) and OutboxMessage.objects.count() == 6
     # Recorded together: one send job for the batch, not one a message.
     assert django_rq.get_queue("high").count == 1
     assert AuditEvent.objects.filter(action="relationships.bulk_uploaded", actor=agent).count() == 1
@@ -130,7 +131,7 @@ def test_bulk_link_with_bad_rows_review_choose_link_and_report(ato: Ato, agent: 
         9: "error",
     }
     assert f"This will end Other Agents ({OTHER_AGENT_TAN})'s link for the whole client." in outcomes[3].words
-    assert "does not match" in outcomes[5].words[0] and "No client with that identifier" in outcomes[9].words[0]
+    assert "does not match" in outcomes[5].words[0] and outcomes[9].words[0] == in_plain_words("CMN.ATO.CUREL.SRCH01")
     chosen = dict(job.rows.values_list("row_number", "chosen"))
     assert chosen[2] and chosen[4] and chosen[6] and not chosen[3] and not chosen[5]
     assert f'value="{outcomes[2].row.pk}" checked' in page and f'value="{outcomes[3].row.pk}" aria-label' in page

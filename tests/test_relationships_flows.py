@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
@@ -13,16 +14,23 @@ import pytest
 from django.db import connection
 from django.test import Client as HttpClient
 from django.urls import resolve, reverse
+from django.utils.html import escape
 
+from ato_gateway import api
+from ato_gateway.api.words import in_plain_words
+from ato_gateway.wire.documents import curel
+from ato_gateway.wire.documents.common import PersonName
 from clients.models import Client, ClientGroup
 from clients.tfn import tfn_lookup_hash
 from portal.capabilities import Role
 from portal.models import AuditEvent, User
+from relationships import services
 from relationships.models import AtoRequest, BulkJob, BulkRow, ChangeKind, Link, LinkChange, RequestStatus
 from relationships.services import warnings_in_plain_words
 from tests.ato_fixtures import AGENT_TAN, OTHER_AGENT_TAN, Ato
 from tests.conftest import add_clients, make_user
 from tests.gateway_fixtures import pump
+from tests.questions import event, fabricate_question
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -69,8 +77,7 @@ def _posted(response: Any) -> AtoRequest:
 
 def _answered(req: AtoRequest) -> AtoRequest:
     pump(lambda: AtoRequest.objects.get(pk=req.pk).is_settled, timeout=90)
-    req.refresh_from_db()
-    return req
+    return AtoRequest.objects.select_related("question").get(pk=req.pk)
 
 
 def _page(http: HttpClient, req: AtoRequest) -> str:
@@ -82,11 +89,11 @@ def _page(http: HttpClient, req: AtoRequest) -> str:
 def _link_whole_client(http: HttpClient, person: dict[str, Any]) -> AtoRequest:
     """Search, validate and submit a client-level link through the pages; the submit's request."""
     searched = _answered(_posted(http.post(reverse("relationships:add"), _search_form(person))))
-    assert searched.status == RequestStatus.ANSWERED, searched.answer
+    assert searched.status == RequestStatus.ANSWERED, searched.reply()
     validated = _answered(
         _posted(http.post(reverse("relationships:validate", args=[searched.pk]), {"links": "CLIENT|||"}))
     )
-    assert validated.status == RequestStatus.ANSWERED, validated.answer
+    assert validated.status == RequestStatus.ANSWERED, validated.reply()
     return _answered(_posted(http.post(reverse("relationships:submit", args=[validated.pk]))))
 
 
@@ -167,9 +174,9 @@ def test_search_validate_and_link_creates_the_client_with_its_links_history_and_
 @pytest.mark.parametrize(
     ("change", "said"),
     [
-        ({"family_name": "Nobody-Matches"}, "The name provided does not match the ATO&#x27;s records"),
-        ({"date_of_birth": "1901-01-01"}, "The date of birth provided does not match the ATO&#x27;s records"),
-        ({"identifier": "123456782"}, "No client with that identifier was found in the ATO client register."),
+        ({"family_name": "Nobody-Matches"}, "CMN.ATO.CUREL.SRCH02"),
+        ({"date_of_birth": "1901-01-01"}, "CMN.ATO.CUREL.SRCH03"),
+        ({"identifier": "123456782"}, "CMN.ATO.CUREL.SRCH01"),
     ],
 )
 def test_a_wrong_name_birth_date_or_unknown_tfn_is_refused_with_a_clear_message(
@@ -179,7 +186,7 @@ def test_a_wrong_name_birth_date_or_unknown_tfn_is_refused_with_a_clear_message(
     searched = _answered(_posted(http.post(reverse("relationships:add"), _search_form(_individual(ato), **change))))
     assert searched.status == RequestStatus.REFUSED
     page = _page(http, searched)
-    assert "The ATO said no." in page and said in page and "Start again" in page
+    assert "The ATO said no." in page and escape(in_plain_words(said)) in page and "Start again" in page
     assert "Check with the ATO" not in page
     assert not Client.objects.exists() and not Link.objects.exists()
 
@@ -207,7 +214,7 @@ def test_removal_is_validated_first_with_its_warning_then_ends_the_link(ato: Ato
     checked = _answered(_posted(http.post(reverse("relationships:remove", args=[client.pk]), {"link": link.pk})))
     page = _page(http, checked)
     assert checked.kind == "validate_remove" and checked.status == RequestStatus.ANSWERED
-    assert "Removing these links leaves you without any access to this client." in page
+    assert escape(in_plain_words("CMN.ATO.CUREL.REM02")) in page
     assert "Remove the whole client" in page
     assert Link.objects.current().filter(pk=link.pk).exists()  # nothing ended yet
 
@@ -242,7 +249,9 @@ def test_removing_a_link_the_ato_does_not_hold_is_not_authorised_and_keeps_the_l
     checked = _answered(_posted(http.post(reverse("relationships:remove", args=[client.pk]), {"link": link.pk})))
     assert checked.status == RequestStatus.REFUSED
     page = _page(http, checked)
-    assert "You are not authorised to access this client&#x27;s information" in page and "Back to the client" in page
+    refused = checked.reply().errors
+    assert [i.code for i in refused] == ["CMN.ATO.AUTH.002"]
+    assert escape(api.item_in_plain_words(refused[0])) in page and "Back to the client" in page
     assert "Remove the whole client" not in page
     assert Link.objects.current().filter(pk=link.pk).exists()
     refused = http.post(reverse("relationships:remove_confirm", args=[checked.pk]))
@@ -338,31 +347,60 @@ def test_another_number_typed_on_a_register_clients_page_is_refused(agent: User,
 
 # --- without the stand-in ATO: requests as the worker leaves them -------------------------------------------------
 
-FOUND = {"entity_type": "IND", "person_name": {"family_name": "Citizen", "given_name": "Jan"}, "accounts": []}
+FOUND = curel.FoundClient(entity_type="IND", person_name=PersonName("Citizen", "Jan"))
+RESPONSES: dict[str, Any] = {
+    "search": lambda: curel.SearchResponse(client=FOUND),
+    "validate": lambda: curel.ValidateResponse(relationships=[], superseded=[]),
+    "submit": lambda: curel.SubmitResponse(relationships=[], superseded=[]),
+    "validate_remove": lambda: curel.ValidateRemoveResponse(relationships=[]),
+    "remove": lambda: curel.RemoveResponse(relationships=[]),
+}
 
 
-def _request(agent: User, kind: str, *, parent: AtoRequest | None = None, **fields: Any) -> AtoRequest:
-    """A request of the agent's practice as its answer left it (answered without errors unless told)."""
+def _request(
+    agent: User,
+    kind: str,
+    *,
+    parent: AtoRequest | None = None,
+    state: str = RequestStatus.ANSWERED,
+    response: Any = None,
+    events: Sequence[dict[str, Any]] = (),
+    failure_code: str = "",
+    failure: str = "",
+    **fields: Any,
+) -> AtoRequest:
+    """A request of the agent's practice as the gateway left its question (answered without errors unless told)."""
     req = AtoRequest(
         practice=agent.tenant,
         created_by=agent,
         kind=kind,
         parent=parent,
-        status=fields.pop("status", RequestStatus.ANSWERED),
         family_name="Citizen",
         given_name="Jan",
         birth_date=date(1980, 1, 2),
         links=[["CLIENT", "", "", ""]],
-        answer=fields.pop("answer", {"document": {"relationships": [], "superseded": []}, "items": []}),
         **fields,
     )
     req.seal_identifier("TFN", "123456782")
     req.save()
+    answered = state == RequestStatus.ANSWERED
+    req.question = fabricate_question(
+        practice=agent.tenant,
+        by=agent,
+        purpose=services.PURPOSE,
+        request=services.request_document(req),
+        response=response if response is not None else (RESPONSES[kind]() if answered else None),
+        events=events,
+        state=state,
+        failure_code=failure_code,
+        failure=failure,
+    )
+    req.save(update_fields=["question"])
     return req
 
 
 def _validated(agent: User) -> AtoRequest:
-    searched = _request(agent, "search", answer={"document": {"client": FOUND}, "items": []})
+    searched = _request(agent, "search")
     return _request(agent, "validate", parent=searched)
 
 
@@ -371,8 +409,6 @@ def test_two_clicks_at_once_ask_the_ato_to_link_or_remove_once(
 ) -> None:
     """The second POST waits for the first's transaction and gets its request: never two submits for one
     validation (the check for an earlier one happens under a lock on the validation)."""
-    from relationships import services
-
     slow_send = services._send
 
     def send(req: AtoRequest) -> None:
@@ -404,8 +440,8 @@ def test_two_clicks_at_once_ask_the_ato_to_link_or_remove_once(
 
 def test_a_validation_with_errors_or_of_another_kind_cannot_be_submitted(agent: User, login: Any) -> None:
     http = login(agent)
-    refused = _request(agent, "validate", status=RequestStatus.REFUSED, answer={"items": []})
-    searched = _request(agent, "search", answer={"document": {"client": FOUND}, "items": []})
+    refused = _request(agent, "validate", state=RequestStatus.REFUSED)
+    searched = _request(agent, "search")
     checked = _request(agent, "validate_remove")
     for step, view in ((refused, "submit"), (searched, "submit"), (checked, "submit"), (refused, "remove_confirm")):
         response = http.post(reverse(f"relationships:{view}", args=[step.pk]))
@@ -418,8 +454,16 @@ def test_a_bulk_rows_validation_is_reached_only_through_its_bulk_link(agent: Use
     must not submit it behind the table's back, nor show it."""
     job = BulkJob.objects.create(practice=agent.tenant, created_by=agent, filename="f.csv", status="review")
     row = BulkRow.objects.create(job=job, row_number=2, label="CITIZEN, Jan")
-    warned = {"document": {"relationships": [], "superseded": [{"agent_name": "Other", "agent_number": "1"}]}}
-    validated = _request(agent, "validate", bulk_row=row, answer={**warned, "items": []})
+    other = curel.SupersededRelationship(
+        agent_number="11111111",
+        agent_name="Other",
+        level="CLIENT",
+        start_date=date(2020, 1, 1),
+        end_date=date(2026, 12, 1),
+    )
+    validated = _request(
+        agent, "validate", bulk_row=row, response=curel.ValidateResponse(relationships=[], superseded=[other])
+    )
     http = login(agent)
     assert http.get(reverse("relationships:request", args=[validated.pk])).status_code == 404
     assert http.post(reverse("relationships:submit", args=[validated.pk])).status_code == 404
@@ -437,8 +481,8 @@ def test_restricted_staff_see_their_clients_requests_and_their_own_only(
     group.clients.add(theirs)
     about_theirs = _request(agent, "validate_remove", client=theirs)
     about_other = _request(agent, "validate_remove", client=other)
-    colleagues_search = _request(agent, "search", answer={"document": {"client": FOUND}, "items": []})
-    own_search = _request(restricted, "search", answer={"document": {"client": FOUND}, "items": []})
+    colleagues_search = _request(agent, "search")
+    own_search = _request(restricted, "search")
 
     http = login(restricted)
     seen = {r.pk: http.get(reverse("relationships:request", args=[r.pk])).status_code for r in AtoRequest.objects.all()}
@@ -451,18 +495,26 @@ def test_restricted_staff_see_their_clients_requests_and_their_own_only(
     assert all(reverse("relationships:request", args=[r.pk]) in everyone for r in AtoRequest.objects.all())
 
 
-def test_every_warning_is_shown_beside_the_other_agents_link_it_ends() -> None:
+def test_every_warning_is_shown_beside_the_other_agents_link_it_ends(agent: User) -> None:
     """The ATO's warning naming another agent gives way to the plain words; any other warning is still shown."""
-    superseded = {"agent_name": "Other Agents", "agent_number": "11111111", "level": "CLIENT", "account": None}
-    naming: dict[str, Any] = {"code": "CMN.ATO.CUREL.LNK06", "severity": "Warning", "text": "This will end ..."}
-    naming["parameters"] = {"AgentName": "Other Agents", "AgentNumber": "11111111"}
-    other = {"code": "CMN.ATO.CUREL.X", "severity": "Warning", "text": "The client is under review.", "parameters": {}}
-    req = AtoRequest(kind="validate", answer={"document": {"superseded": [superseded]}, "items": [naming, other]})
+    superseded = curel.SupersededRelationship(
+        agent_number="11111111",
+        agent_name="Other Agents",
+        level="CLIENT",
+        start_date=date(2020, 1, 1),
+        end_date=date(2026, 12, 1),
+    )
+    naming = event("CMN.ATO.CUREL.LNK06", "Warning", "This will end ...", AgentName="Other Agents", AgentNumber="1")
+    other = event("CMN.ATO.CUREL.X", "Warning", "The client is under review.")
+    response = curel.ValidateResponse(relationships=[], superseded=[superseded])
+    req = _request(agent, "validate", response=response, events=[naming, other])
     assert warnings_in_plain_words(req) == [
         "This will end Other Agents (11111111)'s link for the whole client.",
         "The client is under review.",
     ]
-    alone = AtoRequest(kind="validate", answer={"document": {"superseded": []}, "items": [other]})
+    alone = _request(
+        agent, "validate", response=curel.ValidateResponse(relationships=[], superseded=[]), events=[other]
+    )
     assert warnings_in_plain_words(alone) == ["The client is under review."]
 
 
@@ -481,26 +533,20 @@ def test_a_failure_quoting_a_tfn_is_shown_without_it(agent: User, login: Any) ->
     failed = _request(
         agent,
         "search",
-        status=RequestStatus.FAILED,
-        answer={"failure": "EBMS:0004: value 123 456 782 is not a valid identifier", "items": []},
+        state=RequestStatus.FAILED,
+        failure_code="EBMS:0004",
+        failure="EBMS:0004: value 123 456 782 is not a valid identifier",
     )
     page = _page(login(agent), failed)
-    assert "could not be completed" in page and "[TFN REDACTED]" in page
+    assert "could not be completed" in page and escape(api.failure_in_plain_words("EBMS:0004", "")) in page
     assert "123 456 782" not in page and "123456782" not in page
 
 
 def test_an_answer_that_could_not_be_recorded_says_so_instead_of_waiting_for_ever(agent: User, login: Any) -> None:
-    from ato_gateway.models import MessageStatus, OutboxMessage
+    from ato_gateway.answers import answer_unrecorded
 
-    message = OutboxMessage.objects.create(
-        practice=agent.tenant,
-        service="CUREL",
-        action="Search.004.00",
-        message_id="m-1@test",
-        conversation_id="c-1",
-        status=MessageStatus.FAILED,
-        error_code="HANDLER",
-    )
-    waiting = _request(agent, "search", status=RequestStatus.WAITING, answer={}, message=message)
+    waiting = _request(agent, "search", state=RequestStatus.WAITING)
+    assert waiting.question is not None
+    answer_unrecorded(waiting.question.message, "could not record")
     page = _page(login(agent), waiting)
     assert "could not record its answer" in page and "resend" in page

@@ -14,7 +14,8 @@ from django.core.management import CommandError, call_command
 from django.db import transaction
 from django.urls import reverse
 
-from ato_gateway.models import OutboxMessage
+from ato_gateway.answers import outcome_of, reply_of
+from ato_gateway.api import Question, Reply
 from ato_gateway.services import outbox_send_one
 from clients.models import Client, ClientGroup, ClientKind
 from portal.apps import CRON_JOBS
@@ -243,32 +244,37 @@ def test_a_second_run_finds_nothing_new_and_asks_only_for_recent_endings(ato: At
 # --- paging, idempotency, failure ---------------------------------------------------------------------------------
 
 
+def _page_reply(question: Question) -> Reply[Any]:
+    """A page's answer as the handler gets it: read as a stream of its clients."""
+    return reply_of(question.service_action, outcome_of(question.message), stream="clients")
+
+
 def test_a_page_delivered_twice_is_applied_once(ato: Ato, admin: User, agent: User, small_pages: None) -> None:
     world = mirrored(ato, agent)
     run = reconcile.reconcile_start(practice=ato.practice, actor=admin)
-    assert run.current_message_id is not None
-    first_page = OutboxMessage.objects.get(pk=run.current_message_id)
+    assert run.current_question is not None
+    first_page = run.current_question
     # Send page 1 here (its next page's job waits in Redis), then hand its answer to the handler again, as the
     # gateway does after a crash between the ATO's answer and the commit.
-    outbox_send_one(first_page.pk, worker="test")
+    outbox_send_one(first_page.message_id, worker="test")
     run.refresh_from_db()
-    assert run.pages == 1 and run.clients_seen == 7 and run.current_message_id != first_page.pk
+    assert run.pages == 1 and run.clients_seen == 7 and run.current_question_id != first_page.pk
     counted = (run.clients_seen, Drift.objects.count(), LinkChange.objects.count(), Link.objects.count())
     first_page.refresh_from_db()
     with transaction.atomic():
-        reconcile.on_list_page(first_page, Ato.outcome(first_page))
+        reconcile.on_list_page(first_page, _page_reply(first_page))
     run.refresh_from_db()
     assert (run.clients_seen, Drift.objects.count(), LinkChange.objects.count(), Link.objects.count()) == counted
 
     run = finished(run)
     assert run.status == RunStatus.DONE and run.clients_seen == listed_clients(ato)
     # And once more after the end: still nothing.
-    every = list(OutboxMessage.objects.filter(subject_type=reconcile.SUBJECT).order_by("pk"))
+    every = list(Question.objects.filter(subject_type=reconcile.SUBJECT).order_by("pk"))
     assert len(every) == run.pages
     before = (Drift.objects.count(), LinkChange.objects.count(), RelationshipAlert.objects.count())
     with transaction.atomic():
-        for message in every:
-            reconcile.on_list_page(message, Ato.outcome(message))
+        for question in every:
+            reconcile.on_list_page(question, _page_reply(question))
     run.refresh_from_db()
     assert run.clients_seen == listed_clients(ato) and run.drift_count == 5
     assert (Drift.objects.count(), LinkChange.objects.count(), RelationshipAlert.objects.count()) == before
@@ -281,8 +287,8 @@ def test_the_ato_down_stops_the_run_plainly_and_resume_carries_on_without_losing
     settings.GATEWAY_MAX_ATTEMPTS = 3  # the gateway's retries are its own tests' business; three show them here
     mirrored(ato, agent)
     run = reconcile.reconcile_start(practice=ato.practice, actor=admin)
-    assert run.current_message_id is not None
-    outbox_send_one(run.current_message_id, worker="test")  # page 1 arrives
+    assert run.current_question is not None
+    outbox_send_one(run.current_question.message_id, worker="test")  # page 1 arrives
     ato.sandbox.faults(outage_seconds=300)
     try:
         run = finished(run)

@@ -11,6 +11,8 @@ from .codec import Document, xml
 from .common import Account, ClientIdentifier, PersonName
 
 KINDS = ("NOA", "ASR", "DEBT", "PPA", "AUD", "REV")
+MAX_CLIENTS = 100  # clients one List request may name: batch larger selections
+MAX_YEARS = 5  # the longest date range one List request may cover
 
 
 @dataclass(kw_only=True)  # keyword-only so that the required dates can follow the optional clients

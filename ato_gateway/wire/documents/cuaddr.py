@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import ClassVar
@@ -107,3 +108,10 @@ class SubmitRequest(UpdateRequest, Document):
 class SubmitResponse(UpdateResponse, Document):
     ROOT: ClassVar[str] = "CUADDRSubmitResponse"
     SERVICE_ACTION: ClassVar[str] = "CUADDR.Submit.003.00"
+
+
+def account_batches(accounts: Sequence[Account]) -> list[list[Account]]:
+    """The accounts in groups the ATO accepts in one Submit or Validate (``MAX_ACCOUNTS``), in their order, so the
+    caller never meets the ATO's limit; no accounts is one group at client level (one message, not none at all).
+    Each message is applied on its own: validate every group first, as one can fail while another succeeds."""
+    return [list(accounts[i : i + MAX_ACCOUNTS]) for i in range(0, len(accounts), MAX_ACCOUNTS)] or [[]]

@@ -14,11 +14,9 @@ from typing import Any
 
 import django_rq
 from django.core.management.base import BaseCommand, CommandError
-from django.utils import timezone
 from rq import Worker
 
-from ato_gateway.models import MessageStatus
-from ato_gateway.services import outbox_send_one
+from ato_gateway import api
 from portal.models import Practice
 from relationships.models_reconcile import ReconcileRun, RunStatus
 from relationships.reconcile import reconcile_start
@@ -59,7 +57,7 @@ class Command(BaseCommand):
         shown = (-1, -1)
         worker = f"sync_ato-{os.getpid()}"
         while True:
-            run = ReconcileRun.objects.select_related("current_message").get(pk=run.pk)
+            run = ReconcileRun.objects.select_related("current_question").get(pk=run.pk)
             if (run.pages, run.clients_seen) != shown:
                 shown = (run.pages, run.clients_seen)
                 self.stdout.write(
@@ -72,12 +70,9 @@ class Command(BaseCommand):
                     f"Run {run.pk} is stuck: its page came back but could not be recorded (see the gateway's "
                     "message log). Running this command again resumes it."
                 )
-            message = run.current_message
-            assert message is not None  # not stuck
-            due = message.status in (MessageStatus.PENDING, MessageStatus.RETRY)
-            if inline and due and message.next_attempt_at <= timezone.now():
-                outbox_send_one(message.pk, worker=worker)
-            else:
+            question = run.current_question
+            assert question is not None  # not stuck
+            if not (inline and api.question_send_now(question, worker=worker)):
                 time.sleep(POLL_SECONDS)
         if run.status == RunStatus.FAILED:
             raise CommandError(run.error)
