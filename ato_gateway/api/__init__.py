@@ -9,7 +9,6 @@ from ato_gateway.services import Subject
 from ato_gateway.wire.documents.codec import DocumentError
 
 from .base import Item, Reply
-from .words import failure_in_plain_words, in_plain_words
 from .questions import (
     ask,
     ask_many,
@@ -18,6 +17,7 @@ from .questions import (
     question_send_now,
     refusal_in_plain_words,
 )
+from .words import failure_in_plain_words, in_plain_words
 
 __all__ = [
     "DocumentError",
