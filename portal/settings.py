@@ -312,6 +312,9 @@ GATEWAY_JOB_TIMEOUT_SECONDS = env_int("GATEWAY_JOB_TIMEOUT_SECONDS", 900)
 GATEWAY_CLAIM_LEASE_SECONDS = env_int("GATEWAY_CLAIM_LEASE_SECONDS", 1200)
 # A pushed message whose response has not come back by then is given up (a dead letter, shown in the console).
 GATEWAY_PULL_GIVE_UP_HOURS = env_int("GATEWAY_PULL_GIVE_UP_HOURS", 72)
+# What all the parts of one reply from the ATO may inflate to together (gzip parts): a reply beyond it is refused,
+# and never inflated further than this.
+GATEWAY_MAX_INFLATED_BYTES = env_int("GATEWAY_MAX_INFLATED_BYTES", 64 * 1024 * 1024)
 CREDENTIAL_EXPIRY_WARNING_DAYS = env_int("CREDENTIAL_EXPIRY_WARNING_DAYS", 30)
 
 LOGGING = {
