@@ -8,9 +8,8 @@ from typing import Any
 
 import pytest
 
-from ato_gateway.api import cudtl as api
 from ato_gateway.wire.documents import cudtl
-from ato_gateway.wire.documents.common import PersonName
+from ato_gateway.wire.documents.common import ClientIdentifier, PersonName
 from tests.ato_fixtures import AGENT_TAN, Ato, error_codes
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -47,7 +46,7 @@ def _row(ato: Ato, taxpayer_id: int) -> dict[str, Any]:
 
 def test_get_gives_an_individuals_profile(ato: Ato):
     person = _person(ato)
-    reply = ato.result(api.get, cudtl.GetResponse, tfn=person["tfn"])
+    reply = ato.result(cudtl.GetRequest(client=ClientIdentifier.of(tfn=person["tfn"])))
     assert reply.ok and reply.document is not None
     profile = reply.document.client
     assert profile.entity_type == "IND"
@@ -58,7 +57,7 @@ def test_get_gives_an_individuals_profile(ato: Ato):
 
 def test_get_gives_a_trust_fund_or_partnerships_legal_name_and_indicators(ato: Ato):
     entity = _client(ato, ("TRT", "SMF", "PTR"))
-    reply = ato.result(api.get, cudtl.GetResponse, tfn=entity["tfn"])
+    reply = ato.result(cudtl.GetRequest(client=ClientIdentifier.of(tfn=entity["tfn"])))
     assert reply.ok and reply.document is not None
     profile = reply.document.client
     assert (profile.entity_type, profile.abn) == (entity["entity"], entity["abn"])
@@ -71,7 +70,7 @@ def test_get_gives_a_trust_fund_or_partnerships_legal_name_and_indicators(ato: A
 
 def test_the_2016_get_gives_the_smaller_profile_in_its_own_namespace(ato: Ato):
     entity = _client(ato, ("TRT", "SMF", "PTR"))
-    message = ato.call(api.get_2016, tfn=entity["tfn"])
+    message = ato.ask(cudtl.GetRequest2016(client=ClientIdentifier.of(tfn=entity["tfn"]))).message
     reply = ato.reply(message, cudtl.GetResponse2016)
     assert reply.ok and reply.document is not None
     assert reply.document.client.organisation_name == entity["organisation_name"]
@@ -82,9 +81,15 @@ def test_the_2016_get_gives_the_smaller_profile_in_its_own_namespace(ato: Ato):
 
 def test_get_needs_a_current_link_and_a_known_client(ato: Ato):
     stranger = _client(ato, ("IND",), linked=False)
-    assert error_codes(ato.result(api.get, cudtl.GetResponse, tfn=stranger["tfn"])) == ["CMN.ATO.AUTH.002"]
-    assert error_codes(ato.result(api.get_2016, cudtl.GetResponse2016, tfn=stranger["tfn"])) == ["CMN.ATO.AUTH.002"]
-    assert error_codes(ato.result(api.get, cudtl.GetResponse, tfn="123456782")) == ["CMN.ATO.GEN.ID01"]
+    assert error_codes(ato.result(cudtl.GetRequest(client=ClientIdentifier.of(tfn=stranger["tfn"])))) == [
+        "CMN.ATO.AUTH.002"
+    ]
+    assert error_codes(ato.result(cudtl.GetRequest2016(client=ClientIdentifier.of(tfn=stranger["tfn"])))) == [
+        "CMN.ATO.AUTH.002"
+    ]
+    assert error_codes(ato.result(cudtl.GetRequest(client=ClientIdentifier.of(tfn="123456782")))) == [
+        "CMN.ATO.GEN.ID01"
+    ]
 
 
 def test_a_2017_document_sent_to_the_2016_service_is_refused(ato: Ato):
@@ -93,7 +98,7 @@ def test_a_2017_document_sent_to_the_2016_service_is_refused(ato: Ato):
         '<CUDTLGetRequest xmlns="http://www.sbr.gov.au/ato/cudtl"><ClientIdentifier>'
         f"<TaxFileNumberId>{person['tfn']}</TaxFileNumberId></ClientIdentifier></CUDTLGetRequest>"
     )
-    reply = ato.reply(ato.send_raw(api.GET_2016, document), cudtl.GetResponse2016)
+    reply = ato.reply(ato.send_raw(cudtl.GetRequest2016.SERVICE_ACTION, document), cudtl.GetResponse2016)
     assert error_codes(reply) == ["CMN.ATO.GEN.XML03"]
 
 
@@ -103,12 +108,12 @@ def test_a_2017_document_sent_to_the_2016_service_is_refused(ato: Ato):
 def test_validate_answers_the_profile_as_it_would_be_and_changes_nothing(ato: Ato):
     person = _person(ato)
     reply = ato.result(
-        api.validate,
-        cudtl.ValidateResponse,
-        tfn=person["tfn"],
-        entity_type="IND",
-        person_name=PersonName("Marsh-Holloway", person["given_name"]),
-        death_date=date(2026, 11, 1),
+        cudtl.ValidateRequest(
+            client=ClientIdentifier.of(tfn=person["tfn"]),
+            entity_type="IND",
+            person_name=PersonName("Marsh-Holloway", person["given_name"]),
+            death_date=date(2026, 11, 1),
+        )
     )
     assert reply.ok and reply.document is not None
     assert [w.code for w in reply.warnings] == ["CMN.ATO.CUDTL.DTL08"]
@@ -121,13 +126,13 @@ def test_validate_answers_the_profile_as_it_would_be_and_changes_nothing(ato: At
 def test_submit_updates_an_individuals_name_and_dates(ato: Ato):
     person = _person(ato)
     reply = ato.result(
-        api.submit,
-        cudtl.SubmitResponse,
-        tfn=person["tfn"],
-        entity_type="IND",
-        person_name=PersonName("O'Brien", "Mary Jane", "Kate"),
-        birth_date=date(1970, 5, 6),
-        death_date=date(2026, 11, 1),
+        cudtl.SubmitRequest(
+            client=ClientIdentifier.of(tfn=person["tfn"]),
+            entity_type="IND",
+            person_name=PersonName("O'Brien", "Mary Jane", "Kate"),
+            birth_date=date(1970, 5, 6),
+            death_date=date(2026, 11, 1),
+        )
     )
     assert reply.ok and [w.code for w in reply.warnings] == ["CMN.ATO.CUDTL.DTL08"]
     after = _row(ato, person["id"])
@@ -141,14 +146,14 @@ def test_submit_updates_an_individuals_name_and_dates(ato: Ato):
 def test_submit_updates_an_organisations_names_and_indicators(ato: Ato):
     fund = _client(ato, ("SMF", "TRT"))
     reply = ato.result(
-        api.submit,
-        cudtl.SubmitResponse,
-        tfn=fund["tfn"],
-        entity_type=fund["entity"],
-        organisation_name="Harbour & Co. (No. 2) Fund",
-        legal_name="The Trustee for Harbour & Co. (No. 2) Fund",
-        not_for_profit=True,
-        super_regulated=True,
+        cudtl.SubmitRequest(
+            client=ClientIdentifier.of(tfn=fund["tfn"]),
+            entity_type=fund["entity"],
+            organisation_name="Harbour & Co. (No. 2) Fund",
+            legal_name="The Trustee for Harbour & Co. (No. 2) Fund",
+            not_for_profit=True,
+            super_regulated=True,
+        )
     )
     assert reply.ok and not reply.warnings
     after = _row(ato, fund["id"])
@@ -174,9 +179,9 @@ def test_submit_updates_an_organisations_names_and_indicators(ato: Ato):
 )
 def test_an_individuals_update_breaking_a_rule_is_refused_by_validate_and_submit(ato: Ato, change: dict, codes: list):
     person = _person(ato)
-    asked = {"tfn": person["tfn"], "entity_type": "IND", **change}
-    for function, cls in ((api.validate, cudtl.ValidateResponse), (api.submit, cudtl.SubmitResponse)):
-        reply = ato.result(function, cls, **asked)
+    asked = {"client": ClientIdentifier.of(tfn=person["tfn"]), "entity_type": "IND", **change}
+    for request_class in (cudtl.ValidateRequest, cudtl.SubmitRequest):
+        reply = ato.result(request_class(**asked))
         assert error_codes(reply) == codes and reply.document is None
     assert _row(ato, person["id"]) == person
 
@@ -192,7 +197,9 @@ def test_an_individuals_update_breaking_a_rule_is_refused_by_validate_and_submit
 )
 def test_details_that_do_not_apply_to_the_entity_type_are_refused(ato: Ato, change: dict, field: str):
     business = _client(ato, ("PTR", "OTH") if "super_regulated" in change else ("COY", "OTH"))
-    reply = ato.result(api.submit, cudtl.SubmitResponse, tfn=business["tfn"], entity_type=business["entity"], **change)
+    reply = ato.result(
+        cudtl.SubmitRequest(client=ClientIdentifier.of(tfn=business["tfn"]), entity_type=business["entity"], **change)
+    )
     assert error_codes(reply) == ["CMN.ATO.CUDTL.DTL02"]
     assert reply.errors[0].parameters == {"Field": field, "EntityType": business["entity"]}
     assert _row(ato, business["id"]) == business
@@ -201,7 +208,9 @@ def test_details_that_do_not_apply_to_the_entity_type_are_refused(ato: Ato, chan
 def test_an_organisation_name_with_unaccepted_characters_is_refused(ato: Ato):
     business = _client(ato, ("COY",))
     reply = ato.result(
-        api.submit, cudtl.SubmitResponse, tfn=business["tfn"], entity_type="COY", organisation_name="~Acme~ Pty Ltd"
+        cudtl.SubmitRequest(
+            client=ClientIdentifier.of(tfn=business["tfn"]), entity_type="COY", organisation_name="~Acme~ Pty Ltd"
+        )
     )
     assert error_codes(reply) == ["CMN.ATO.CUDTL.DTL03"]
     assert reply.errors[0].parameters == {"Field": "OrganisationNameT"}
@@ -210,7 +219,9 @@ def test_an_organisation_name_with_unaccepted_characters_is_refused(ato: Ato):
 def test_an_update_needs_a_current_link(ato: Ato):
     stranger = _client(ato, ("IND",), linked=False)
     reply = ato.result(
-        api.submit, cudtl.SubmitResponse, tfn=stranger["tfn"], entity_type="IND", birth_date=date(1970, 1, 1)
+        cudtl.SubmitRequest(
+            client=ClientIdentifier.of(tfn=stranger["tfn"]), entity_type="IND", birth_date=date(1970, 1, 1)
+        )
     )
     assert error_codes(reply) == ["CMN.ATO.AUTH.002"]
     assert _row(ato, stranger["id"]) == stranger
@@ -223,7 +234,7 @@ def test_a_malformed_update_is_refused_with_the_xsd_error(ato: Ato):
         f"<TaxFileNumberId>{person['tfn']}</TaxFileNumberId></ClientIdentifier>"
         "<BirthD>1970-01-01</BirthD></CUDTLSubmitRequest>"
     )
-    reply = ato.reply(ato.send_raw(api.SUBMIT, document), cudtl.SubmitResponse)
+    reply = ato.reply(ato.send_raw(cudtl.SubmitRequest.SERVICE_ACTION, document), cudtl.SubmitResponse)
     assert error_codes(reply) == ["CMN.ATO.GEN.XML03"]
     assert "EntityTypeC" in reply.errors[0].text
     assert _row(ato, person["id"]) == person

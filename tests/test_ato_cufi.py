@@ -7,9 +7,8 @@ from typing import Any
 
 import pytest
 
-from ato_gateway.api import cufi as api
 from ato_gateway.wire.documents import cufi
-from ato_gateway.wire.documents.common import Account
+from ato_gateway.wire.documents.common import Account, ClientIdentifier
 from tests.ato_fixtures import AGENT_TAN, Ato, error_codes
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -65,12 +64,27 @@ def _name(client: dict[str, Any]) -> str:
     return (client["organisation_name"] or f"{client['given_name']} {client['family_name']}")[:32]
 
 
+def _replacement(
+    cls: type[cufi.ValidateRequest] | type[cufi.SubmitRequest],
+    client: ClientIdentifier,
+    *,
+    bsb: str,
+    number: str,
+    account_name: str,
+    account: Account | None = None,
+) -> cufi.ValidateRequest | cufi.SubmitRequest:
+    """The document for a bank account given as an agent types it: the BSB's usual NNN-NNN form goes on the wire as
+    six digits."""
+    bank_account = cufi.FinancialInstitutionAccount(bsb=bsb.replace("-", ""), number=number, name=account_name)
+    return cls(client=client, account=account, bank_account=bank_account)
+
+
 # --- List ---
 
 
 def test_list_gives_the_client_level_accounts_in_use(ato: Ato):
     client = _banked(ato, history=True)
-    reply = ato.result(api.list_accounts, cufi.ListResponse, tfn=client["tfn"])
+    reply = ato.result(cufi.ListRequest(client=ClientIdentifier.of(tfn=client["tfn"])))
     assert reply.ok and reply.document is not None and reply.document.continuation is None
     current = [r for r in _rows(ato, client["id"]) if r["end_date"] is None or r["end_date"] >= TODAY]
     assert _as_rows(reply.document.accounts) == current and len(current) < len(_rows(ato, client["id"]))
@@ -82,10 +96,10 @@ def test_list_with_history_pages_through_every_account_once(ato: Ato):
     continuation = None
     pages = 0
     while True:
-        message = ato.call(
-            api.list_accounts, tfn=client["tfn"], include_history=True, page_size=1, continuation=continuation
+        document = cufi.ListRequest(
+            client=ClientIdentifier.of(tfn=client["tfn"]), include_history=True, page_size=1, continuation=continuation
         )
-        _reply, items = api.base.stream(ato.outcome(message), cufi.ListResponse, "accounts")
+        items = ato.stream(ato.ask(document).message, cufi.ListResponse, "accounts").stream
         assert items is not None
         seen.extend(items)
         pages += 1
@@ -98,25 +112,29 @@ def test_list_with_history_pages_through_every_account_once(ato: Ato):
 
 def test_a_continuation_from_another_list_is_refused(ato: Ato):
     client = _banked(ato, history=True)
-    first = ato.result(api.list_accounts, cufi.ListResponse, tfn=client["tfn"], include_history=True, page_size=1)
+    first = ato.result(
+        cufi.ListRequest(client=ClientIdentifier.of(tfn=client["tfn"]), include_history=True, page_size=1)
+    )
     assert first.document is not None and first.document.continuation
     # The same token for the list without history is another list's position.
     reply = ato.result(
-        api.list_accounts, cufi.ListResponse, tfn=client["tfn"], continuation=first.document.continuation
+        cufi.ListRequest(client=ClientIdentifier.of(tfn=client["tfn"]), continuation=first.document.continuation)
     )
     assert error_codes(reply) == ["CMN.ATO.CUFI.LST01"]
-    garbage = ato.result(api.list_accounts, cufi.ListResponse, tfn=client["tfn"], continuation="not-a-token!")
+    garbage = ato.result(cufi.ListRequest(client=ClientIdentifier.of(tfn=client["tfn"]), continuation="not-a-token!"))
     assert error_codes(garbage) == ["CMN.ATO.CUFI.LST01"]
 
 
 def test_list_needs_a_current_link_and_an_account_the_client_has(ato: Ato):
     stranger = _client(ato, linked=False)
-    assert error_codes(ato.result(api.list_accounts, cufi.ListResponse, tfn=stranger["tfn"])) == ["CMN.ATO.AUTH.002"]
+    assert error_codes(ato.result(cufi.ListRequest(client=ClientIdentifier.of(tfn=stranger["tfn"])))) == [
+        "CMN.ATO.AUTH.002"
+    ]
     client = _client(ato, "t.abn IS NOT NULL")
-    reply = ato.result(api.list_accounts, cufi.ListResponse, tfn=client["tfn"], account=Account("AS", "999"))
+    reply = ato.result(cufi.ListRequest(client=ClientIdentifier.of(tfn=client["tfn"]), account=Account("AS", "999")))
     assert error_codes(reply) == ["CMN.ATO.CUFI.ACC01"] and reply.errors[0].parameters == {"Account": "AS 999"}
     # Asking a stranger's missing account says nothing about its accounts.
-    reply = ato.result(api.list_accounts, cufi.ListResponse, tfn=stranger["tfn"], account=Account("AS", "999"))
+    reply = ato.result(cufi.ListRequest(client=ClientIdentifier.of(tfn=stranger["tfn"]), account=Account("AS", "999")))
     assert error_codes(reply) == ["CMN.ATO.AUTH.002"]
 
 
@@ -125,7 +143,7 @@ def test_a_malformed_list_request_is_refused_with_the_xsd_error(ato: Ato):
         '<CUFIListRequest xmlns="http://www.sbr.gov.au/ato/cufi"><ClientIdentifier><TaxFileNumberId>123456782'
         "</TaxFileNumberId></ClientIdentifier><PageSizeN>0</PageSizeN></CUFIListRequest>"
     )
-    reply = ato.reply(ato.send_raw(api.LIST, document), cufi.ListResponse)
+    reply = ato.reply(ato.send_raw(cufi.ListRequest.SERVICE_ACTION, document), cufi.ListResponse)
     assert error_codes(reply) == ["CMN.ATO.GEN.XML03"] and "PageSizeN" in reply.errors[0].text
 
 
@@ -136,7 +154,13 @@ def test_validate_answers_the_replacement_and_changes_nothing(ato: Ato):
     client = _banked(ato)
     before = _rows(ato, client["id"])
     reply = ato.result(
-        api.validate, cufi.ValidateResponse, tfn=client["tfn"], bsb="062-000", number="12345678", account_name="Z Q X"
+        _replacement(
+            cufi.ValidateRequest,
+            ClientIdentifier.of(tfn=client["tfn"]),
+            bsb="062-000",
+            number="12345678",
+            account_name="Z Q X",
+        )
     )
     assert reply.ok and reply.document is not None
     assert [w.code for w in reply.warnings] == ["CMN.ATO.CUFI.FI05"]
@@ -149,7 +173,13 @@ def test_submit_replaces_the_client_level_account_from_today(ato: Ato):
     client = _banked(ato)
     before = _rows(ato, client["id"])
     reply = ato.result(
-        api.submit, cufi.SubmitResponse, tfn=client["tfn"], bsb="062000", number="12345678", account_name=_name(client)
+        _replacement(
+            cufi.SubmitRequest,
+            ClientIdentifier.of(tfn=client["tfn"]),
+            bsb="062000",
+            number="12345678",
+            account_name=_name(client),
+        )
     )
     assert reply.ok and not reply.warnings
     after = _rows(ato, client["id"])
@@ -159,7 +189,7 @@ def test_submit_replaces_the_client_level_account_from_today(ato: Ato):
     assert after[len(before) :] == [
         {"bsb": "062000", "number": "12345678", "account_name": _name(client), "start_date": TODAY, "end_date": None}
     ]
-    listed = ato.result(api.list_accounts, cufi.ListResponse, tfn=client["tfn"])
+    listed = ato.result(cufi.ListRequest(client=ClientIdentifier.of(tfn=client["tfn"])))
     assert listed.document is not None and [a.number for a in listed.document.accounts] == ["12345678"]
 
 
@@ -168,7 +198,13 @@ def test_a_second_replacement_on_the_same_day_supersedes_the_first(ato: Ato):
     before = _rows(ato, client["id"])
     for number in ("12345678", "87654321"):
         reply = ato.result(
-            api.submit, cufi.SubmitResponse, tfn=client["tfn"], bsb="062000", number=number, account_name=_name(client)
+            _replacement(
+                cufi.SubmitRequest,
+                ClientIdentifier.of(tfn=client["tfn"]),
+                bsb="062000",
+                number=number,
+                account_name=_name(client),
+            )
         )
         assert reply.ok
     # One new period from today: the first replacement was never in force for a whole day, so it is gone.
@@ -177,7 +213,13 @@ def test_a_second_replacement_on_the_same_day_supersedes_the_first(ato: Ato):
     assert [r["number"] for r in after if r["end_date"] is None] == ["87654321"]
     assert all(r["end_date"] is None or r["end_date"] >= r["start_date"] for r in after)
     again = ato.result(
-        api.submit, cufi.SubmitResponse, tfn=client["tfn"], bsb="062000", number="87654321", account_name=_name(client)
+        _replacement(
+            cufi.SubmitRequest,
+            ClientIdentifier.of(tfn=client["tfn"]),
+            bsb="062000",
+            number="87654321",
+            account_name=_name(client),
+        )
     )
     assert error_codes(again) == ["CMN.ATO.CUFI.FI04"]
 
@@ -189,18 +231,19 @@ def test_submit_at_account_level_touches_only_that_account(ato: Ato):
     )[0]
     client_level = _rows(ato, client["id"])
     reply = ato.result(
-        api.submit,
-        cufi.SubmitResponse,
-        abn=client["abn"],
-        account=Account("AS", account["branch"]),
-        bsb="083004",
-        number="55501234",
-        account_name=_name(client),
+        _replacement(
+            cufi.SubmitRequest,
+            ClientIdentifier.of(abn=client["abn"]),
+            account=Account("AS", account["branch"]),
+            bsb="083004",
+            number="55501234",
+            account_name=_name(client),
+        )
     )
     assert reply.ok
     assert _rows(ato, client["id"]) == client_level
     listed = ato.result(
-        api.list_accounts, cufi.ListResponse, abn=client["abn"], account=Account("AS", account["branch"])
+        cufi.ListRequest(client=ClientIdentifier.of(abn=client["abn"]), account=Account("AS", account["branch"]))
     )
     assert listed.document is not None and [(a.bsb, a.number) for a in listed.document.accounts] == [
         ("083004", "55501234")
@@ -230,9 +273,9 @@ def test_submit_at_account_level_touches_only_that_account(ato: Ato):
 def test_bad_bank_details_are_refused_naming_the_field(ato: Ato, details: dict, codes: list, fields: list):
     client = _banked(ato)
     before = _rows(ato, client["id"])
-    asked = {"tfn": client["tfn"], "bsb": "062000", "number": "12345678", "account_name": _name(client), **details}
-    for function, cls in ((api.validate, cufi.ValidateResponse), (api.submit, cufi.SubmitResponse)):
-        reply = ato.result(function, cls, **asked)
+    asked = {"bsb": "062000", "number": "12345678", "account_name": _name(client), **details}
+    for request_class in (cufi.ValidateRequest, cufi.SubmitRequest):
+        reply = ato.result(_replacement(request_class, ClientIdentifier.of(tfn=client["tfn"]), **asked))
         assert error_codes(reply) == codes and reply.document is None
         assert [e.parameters["Field"] for e in reply.errors] == fields
         # The ATO never echoes an account number back.
@@ -244,7 +287,13 @@ def test_a_replacement_needs_a_current_link(ato: Ato):
     stranger = _client(ato, linked=False)
     before = _rows(ato, stranger["id"])
     reply = ato.result(
-        api.submit, cufi.SubmitResponse, tfn=stranger["tfn"], bsb="062000", number="12345678", account_name="Jo"
+        _replacement(
+            cufi.SubmitRequest,
+            ClientIdentifier.of(tfn=stranger["tfn"]),
+            bsb="062000",
+            number="12345678",
+            account_name="Jo",
+        )
     )
     assert error_codes(reply) == ["CMN.ATO.AUTH.002"]
     assert _rows(ato, stranger["id"]) == before
@@ -262,7 +311,7 @@ def test_a_malformed_replacement_is_refused_with_the_xsd_error(ato: Ato):
         "</FinancialInstitutionAccount></CUFISubmitRequest>"
     )
     before = _rows(ato, client["id"])
-    reply = ato.reply(ato.send_raw(api.SUBMIT, document), cufi.SubmitResponse)
+    reply = ato.reply(ato.send_raw(cufi.SubmitRequest.SERVICE_ACTION, document), cufi.SubmitResponse)
     assert error_codes(reply) == ["CMN.ATO.GEN.XML03"]
     assert "FinancialInstitutionAccountBankStateBranchN" in reply.errors[0].text
     assert _rows(ato, client["id"]) == before
