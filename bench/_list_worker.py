@@ -1,9 +1,9 @@
 """The RQ worker process of bench_ato_lists: the project's worker class (portal.worker.Worker, jobs run in the
 worker process) on the "high" queue, as production runs it (`manage.py rqworker high ... --with-scheduler`), with
-a paging handler registered for CUREL List and CC List.
+a paging handler registered for the purposes of its two lists, CUREL List and CC List (read as streams).
 
-The handler streams each page with `base.stream` and, while the page carries a continuation, records the request
-for the next page with the typed API function, so the whole list is paged inside the worker. It keeps nothing of
+The handler reads each page's stream (`reply.stream`) and, while the page carries a continuation, asks for the next
+page with the same request from where this one ended, so the whole list is paged inside the worker. It keeps nothing of
 an item: per page it stores in Redis only the item count and an order-independent digest of the items' keys, which
 the benchmark compares with the stand-in ATO's register to prove every client and letter was seen exactly once.
 
@@ -16,13 +16,15 @@ import time
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ato_gateway.api.base import Reply
-    from ato_gateway.handlers import Handler, Outcome
-    from ato_gateway.models import OutboxMessage
+    from ato_gateway.api import Question, Reply
+    from ato_gateway.wire.documents import cc, curel
 
 PREFIX = "bench-lists"  # Redis keys of the results: <PREFIX>:<list>:pages, :done, :error
 MASK = (1 << 64) - 1
 CUREL, CC = "curel", "cc"
+# The purposes the pager answers: the benchmark's own, so no domain app's handler (the relationships
+# reconciliation reads CUREL List too) is displaced.
+PURPOSES = {CUREL: "bench.curel_list", CC: "bench.cc_list"}
 
 
 def key_digest(key: str) -> int:
@@ -37,18 +39,14 @@ def _redis() -> Any:
     return django_rq.get_connection("high")
 
 
-def _request_text(message: OutboxMessage) -> str:
-    return message.payloads()[0][1]
-
-
-def _record(name: str, message: OutboxMessage, count: int, digest: int, last: bool) -> None:
-    """Stored once the handler's transaction commits, keyed by the message, so that an outcome delivered again
-    (the gateway's at-least-once hand-over) overwrites its page's figures instead of counting it twice."""
+def _record(name: str, question: Question, count: int, digest: int, last: bool) -> None:
+    """Stored once the handler's transaction commits, keyed by the question, so that a page's answer handled again
+    overwrites its page's figures instead of counting it twice."""
     from django.db import transaction
 
     def store() -> None:
         redis = _redis()
-        redis.hset(f"{PREFIX}:{name}:pages", str(message.pk), f"{count} {digest}")
+        redis.hset(f"{PREFIX}:{name}:pages", str(question.pk), f"{count} {digest}")
         if last:
             redis.set(f"{PREFIX}:{name}:done", repr(time.time()))
 
@@ -66,19 +64,27 @@ def totals(redis: Any, name: str) -> tuple[int, int, int]:
     return len(pages), items, digest
 
 
-def _refused(name: str, message: OutboxMessage, reply: Reply[Any]) -> None:
+def _refused(name: str, question: Question, reply: Reply[Any]) -> None:
     reasons = reply.failure or "; ".join(f"{i.code} {i.text}" for i in reply.errors) or "no document"
-    _redis().set(f"{PREFIX}:{name}:error", f"message {message.pk}: {reasons}")
+    _redis().set(f"{PREFIX}:{name}:error", f"question {question.pk}: {reasons}")
 
 
-def on_curel_page(message: OutboxMessage, outcome: Outcome) -> None:
-    from ato_gateway.api import base
-    from ato_gateway.api import curel as api
-    from ato_gateway.wire.documents import codec, curel
+def ask_next_page(name: str, question: Question, continuation: str) -> None:
+    """The next page asks what this one asked (page size, ended links, dates, clients), from where it ended."""
+    from dataclasses import replace
 
-    reply, items = base.stream(outcome, curel.ListResponse, "clients")
+    from ato_gateway import api
+    from ato_gateway.wire.documents import cc, curel
+
+    asked = api.question_request(question)
+    assert isinstance(asked, curel.ListRequest | cc.ListRequest), asked
+    api.ask(replace(asked, continuation=continuation), practice=question.practice, by=None, purpose=PURPOSES[name])
+
+
+def on_curel_page(question: Question, reply: Reply[curel.ListResponse]) -> None:
+    items = reply.stream
     if not reply.ok or items is None:
-        _refused(CUREL, message, reply)
+        _refused(CUREL, question, reply)
         return
     count = digest = links = 0
     for client in items:
@@ -89,25 +95,14 @@ def on_curel_page(message: OutboxMessage, outcome: Outcome) -> None:
     assert items.document is not None  # set once the stream is exhausted
     continuation = items.document.continuation
     if continuation:
-        # The next page asks what this one asked (page size, ended links), from where this page ended.
-        asked = codec.decode(curel.ListRequest, _request_text(message))
-        api.list_links(
-            practice=message.practice,
-            include_ended=bool(asked.include_ended),
-            continuation=continuation,
-            page_size=asked.page_size,
-        )
-    _record(CUREL, message, count, digest, last=not continuation)
+        ask_next_page(CUREL, question, continuation)
+    _record(CUREL, question, count, digest, last=not continuation)
 
 
-def on_cc_page(message: OutboxMessage, outcome: Outcome) -> None:
-    from ato_gateway.api import base
-    from ato_gateway.api import cc as api
-    from ato_gateway.wire.documents import cc, codec
-
-    reply, items = base.stream(outcome, cc.ListResponse, "communications")
+def on_cc_page(question: Question, reply: Reply[cc.ListResponse]) -> None:
+    items = reply.stream
     if not reply.ok or items is None:
-        _refused(CC, message, reply)
+        _refused(CC, question, reply)
         return
     count = digest = 0
     for letter in items:
@@ -117,43 +112,24 @@ def on_cc_page(message: OutboxMessage, outcome: Outcome) -> None:
     assert items.document is not None
     continuation = items.document.continuation
     if continuation:
-        asked = codec.decode(cc.ListRequest, _request_text(message))
-        api.list_communications(
-            practice=message.practice,
-            issued_from=asked.issued_from,
-            issued_to=asked.issued_to,
-            clients=asked.clients,
-            continuation=continuation,
-            page_size=asked.page_size,
-        )
-    _record(CC, message, count, digest, last=not continuation)
+        ask_next_page(CC, question, continuation)
+    _record(CC, question, count, digest, last=not continuation)
 
 
-def register_handlers() -> dict[tuple[str, str], Handler | None]:
-    """Install the pager for both lists; returns the handlers it replaced, for `restore_handlers`."""
-    from ato_gateway import handlers
-    from ato_gateway.api import cc, curel
-    from ato_gateway.wire import registry
+def register_handlers() -> None:
+    """Install the pager for both lists, each reading its page's list as a stream."""
+    from ato_gateway import api
 
-    replaced: dict[tuple[str, str], Handler | None] = {}
-    for key, handler in ((curel.LIST, on_curel_page), (cc.LIST, on_cc_page)):
-        action = registry.get(key)
-        # The worker process belongs to the benchmark: if a domain app already handles the list (the
-        # relationships reconciliation does), the pager takes its place here, and only here.
-        replaced[(action.service, action.action)] = handlers.handler_for(action.service, action.action)
-        handlers.unregister(action.service, action.action)
-        handlers.register(action.service, action.action, handler)
-    return replaced
+    api.register(PURPOSES[CUREL], on_curel_page, stream="clients")
+    api.register(PURPOSES[CC], on_cc_page, stream="communications")
 
 
-def restore_handlers(replaced: dict[tuple[str, str], Handler | None]) -> None:
+def unregister_handlers() -> None:
     """For a test that installs the pager in its own process."""
     from ato_gateway import handlers
 
-    for (service, action), handler in replaced.items():
-        handlers.unregister(service, action)
-        if handler is not None:
-            handlers.register(service, action, handler)
+    for purpose in PURPOSES.values():
+        handlers.unregister(purpose)
 
 
 def main() -> None:

@@ -4,8 +4,8 @@ page through in bounded memory.
 The stand-in ATO gets a register in which the bench practice's agent has BENCH_LIST_CLIENTS clients with
 BENCH_LETTERS_PER_CLIENT letters each on average. Each list is then paged through the real gateway, entirely
 inside one RQ worker process (RQ's forking Worker with its scheduler, as production runs it): the first page's
-request goes into the outbox, and the handler registered for the list (bench/_list_worker.py) streams each page
-with `base.stream` and records the next page's request while the answer carries a continuation.
+request goes into the outbox, and the handler registered for the list's purpose (bench/_list_worker.py) reads each
+page as a stream and asks for the next page while the answer carries a continuation.
 
 Figures:
 1. Pages per second for each list, from the first request recorded to the last page's handler committing.
@@ -75,7 +75,7 @@ import requests  # noqa: E402 - after the environment above, with the imports th
 
 from ato_sandbox.testing import running_sandbox  # noqa: E402
 from bench._common import PY, ROOT, Figures, bench_database, bench_env, note, point_at_sandbox  # noqa: E402
-from bench._list_worker import CC, CUREL, MASK, PREFIX, key_digest, totals  # noqa: E402
+from bench._list_worker import CC, CUREL, MASK, PREFIX, PURPOSES, key_digest, totals  # noqa: E402
 
 CLIENTS = int(os.environ.get("BENCH_LIST_CLIENTS", "50000"))
 # 4.3 rather than 4: an account-level link sees only its account's letters, so the agent sees ~94% of the letters
@@ -329,8 +329,8 @@ def check(name: str, paged: Paged, expected: Expected, what: str) -> None:
 def lists(figures: Figures, data_dir: str) -> None:
     import django_rq
 
-    from ato_gateway import services
-    from ato_gateway.api import cc, curel
+    from ato_gateway import api, services
+    from ato_gateway.wire.documents import cc, curel
     from portal.models import Practice
 
     # One gunicorn worker: the pager has one request in flight at a time, so a second would add no speed, and
@@ -398,14 +398,17 @@ def lists(figures: Figures, data_dir: str) -> None:
             memory.start()
             time.sleep(1)  # an idle baseline, for comparison with the peaks
             redis = django_rq.get_connection("high")
+            every_client = curel.ListRequest(page_size=PAGE_SIZE)
             curel_paged = page_through(
-                CUREL, lambda: curel.list_links(practice=practice, page_size=PAGE_SIZE), memory, redis
+                CUREL,
+                lambda: api.ask(every_client, practice=practice, by=None, purpose=PURPOSES[CUREL]).message,
+                memory,
+                redis,
             )
+            every_letter = cc.ListRequest(issued_from=ISSUED_FROM, issued_to=TODAY, page_size=PAGE_SIZE)
             cc_paged = page_through(
                 CC,
-                lambda: cc.list_communications(
-                    practice=practice, issued_from=ISSUED_FROM, issued_to=TODAY, page_size=PAGE_SIZE
-                ),
+                lambda: api.ask(every_letter, practice=practice, by=None, purpose=PURPOSES[CC]).message,
                 memory,
                 redis,
             )

@@ -10,8 +10,9 @@ import django_rq
 import pytest
 from django.db import transaction
 
-from ato_gateway.api import cc, curel
-from bench._list_worker import CC, CUREL, PREFIX, register_handlers, restore_handlers, totals
+from ato_gateway import api
+from ato_gateway.wire.documents import cc, curel
+from bench._list_worker import CC, CUREL, PREFIX, PURPOSES, register_handlers, totals, unregister_handlers
 from bench.bench_ato_lists import ISSUED_FROM, TODAY, expected_lists
 from tests.ato_fixtures import AGENT_TAN, Ato
 from tests.gateway_fixtures import pump
@@ -23,16 +24,17 @@ PAGE = 7  # small pages, so that even the fixture's 60 clients take several
 
 @pytest.fixture
 def pager() -> Iterator[None]:
-    replaced = register_handlers()
+    register_handlers()
     yield
-    restore_handlers(replaced)
+    unregister_handlers()
 
 
 def test_the_bench_pager_sees_every_client_and_letter_exactly_once(ato: Ato, pager: None) -> None:
     redis = django_rq.get_connection("high")
     with transaction.atomic():
-        curel.list_links(practice=ato.practice, page_size=PAGE)
-        cc.list_communications(practice=ato.practice, issued_from=ISSUED_FROM, issued_to=TODAY, page_size=PAGE)
+        api.ask(curel.ListRequest(page_size=PAGE), practice=ato.practice, by=ato.user, purpose=PURPOSES[CUREL])
+        letters = cc.ListRequest(issued_from=ISSUED_FROM, issued_to=TODAY, page_size=PAGE)
+        api.ask(letters, practice=ato.practice, by=ato.user, purpose=PURPOSES[CC])
     pump(lambda: all(redis.get(f"{PREFIX}:{name}:done") for name in (CUREL, CC)), timeout=120)
 
     assert redis.get(f"{PREFIX}:{CUREL}:error") is None and redis.get(f"{PREFIX}:{CC}:error") is None
