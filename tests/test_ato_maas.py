@@ -10,12 +10,9 @@ from typing import Any
 import pytest
 from django.db import transaction
 
-from ato_gateway import handlers, services, tokens
-from ato_gateway.api import base
-from ato_gateway.api import maas as api
-from ato_gateway.handlers import Outcome
+from ato_gateway import api, handlers, services, tokens
+from ato_gateway.api import Question, Reply
 from ato_gateway.models import MachineCredential, MessageStatus, OutboxMessage
-from ato_gateway.wire import registry
 from ato_gateway.wire.documents import maas
 from ato_gateway.wire.documents.common import PersonName
 from tests.ato_fixtures import DEMO_ABN, Ato, error_codes
@@ -71,14 +68,17 @@ def _settle(ato: Ato, message: OutboxMessage) -> OutboxMessage:
     return message
 
 
-def _submit(ato: Ato, *transactions: maas.MemberTransaction) -> tuple[OutboxMessage, base.Reply[maas.SubmitResponse]]:
+def _submit(
+    ato: Ato, *transactions: maas.MemberTransaction, purpose: str = "tests.maas"
+) -> tuple[OutboxMessage, Reply[maas.SubmitResponse]]:
+    document = maas.SubmitRequest(transactions=list(transactions))
     with transaction.atomic():
-        message = api.submit(practice=ato.practice, transactions=list(transactions))
-    message = _settle(ato, message)
+        question = api.ask(document, practice=ato.practice, by=ato.user, purpose=purpose)
+    message = _settle(ato, question.message)
     return message, ato.reply(message, maas.SubmitResponse)
 
 
-def _results(reply: base.Reply[maas.SubmitResponse]) -> list[maas.TransactionResult]:
+def _results(reply: Reply[maas.SubmitResponse]) -> list[maas.TransactionResult]:
     assert reply.document is not None, reply.items
     return reply.document.results
 
@@ -263,18 +263,17 @@ def test_a_resent_push_is_applied_once(ato: Ato, usi: str):
     assert len(ato.query("SELECT id FROM reg_members WHERE member_number = 'R-1'")) == 1
 
 
-def test_the_pulled_results_reach_the_handler_registered_for_maas(ato: Ato, usi: str):
-    got: list[base.Reply[maas.SubmitResponse]] = []
+def test_the_pulled_results_reach_the_handler_registered_for_the_purpose(ato: Ato, usi: str):
+    got: list[Reply[maas.SubmitResponse]] = []
 
-    def record(_message: OutboxMessage, outcome: Outcome) -> None:
-        got.append(base.read(outcome, maas.SubmitResponse))
+    def record(_question: Question, reply: Reply[maas.SubmitResponse]) -> None:
+        got.append(reply)
 
-    service, action = registry.MAAS_SUBMIT.service, registry.MAAS_SUBMIT.action
     person = _people(ato, 1)[0]
-    handlers.register(service, action, record)
+    handlers.register("tests.maas_results", record)
     try:
-        _submit(ato, _transaction(person, usi, "H-1"))
+        _submit(ato, _transaction(person, usi, "H-1"), purpose="tests.maas_results")
     finally:
-        handlers.unregister(service, action)
+        handlers.unregister("tests.maas_results")
     assert len(got) == 1 and got[0].document is not None
     assert [r.transaction_id for r in got[0].document.results] == [f"T-H-1-{person['id']}"]
