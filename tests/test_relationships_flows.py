@@ -279,6 +279,43 @@ def test_the_ato_down_ends_as_a_plain_failure_and_nothing_is_half_written(ato: A
     assert ato.query("SELECT * FROM reg_links WHERE taxpayer_id = ? ORDER BY id", person["id"]) == before
 
 
+def test_the_atos_answer_wins_after_a_dead_letter_is_resent(
+    ato: Ato, agent: User, admin: User, login: Any, settings: Any
+) -> None:
+    """The portal gave up on the Submit (a dead letter) and said so; the ATO is back, an admin resends from the
+    console, and the ATO links the client: that late answer is recorded, not thrown away."""
+    settings.GATEWAY_MAX_ATTEMPTS = 2
+    http = login(agent)
+    person = _individual(ato)
+    searched = _answered(_posted(http.post(reverse("relationships:add"), _search_form(person))))
+    validated = _answered(
+        _posted(http.post(reverse("relationships:validate", args=[searched.pk]), {"links": "CLIENT|||"}))
+    )
+    ato.sandbox.faults(outage_seconds=120)
+    try:
+        submitted = _answered(_posted(http.post(reverse("relationships:submit", args=[validated.pk]))))
+    finally:
+        ato.sandbox.clear_faults()
+    assert submitted.status == RequestStatus.FAILED and not Link.objects.exists()
+    assert submitted.question is not None
+
+    resent = login(admin).post(reverse("ato_gateway:resend", args=[submitted.question.message_id]))
+    assert resent.status_code == 302
+    pump(lambda: AtoRequest.objects.get(pk=submitted.pk).status == RequestStatus.ANSWERED, timeout=90)
+    submitted = AtoRequest.objects.get(pk=submitted.pk)
+    assert submitted.client is not None
+    assert list(Link.objects.current().filter(client=submitted.client).values_list("level", flat=True)) == ["CLIENT"]
+    assert LinkChange.objects.filter(client=submitted.client, kind=ChangeKind.ADDED).count() == 1
+    page = _page(http, submitted)
+    assert "Linked." in page and "could not be completed" not in page
+    at_ato = ato.query(
+        "SELECT a.tan FROM reg_links l JOIN reg_agents a ON a.id = l.agent_id"
+        " WHERE l.taxpayer_id = ? AND l.level = 'CLIENT' AND l.end_date IS NULL",
+        person["id"],
+    )
+    assert [r["tan"] for r in at_ato] == [AGENT_TAN]
+
+
 def test_read_only_staff_see_but_cannot_act(ato: Ato, agent: User, reader: User, login: Any) -> None:
     http = login(agent)
     submitted = _link_whole_client(http, _individual(ato))
