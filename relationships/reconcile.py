@@ -522,11 +522,8 @@ class _Page:
 def reconcile_nightly() -> list[int]:
     """Start a run for every practice that can speak to the ATO (an agent number and a selected machine
     credential). Returns the runs' ids."""
-    from ato_gateway.models import MachineCredential
-
     started = []
-    practice_ids = MachineCredential.objects.filter(is_selected=True).values_list("practice_id", flat=True)
-    for practice in Practice.objects.filter(pk__in=practice_ids).exclude(agent_number="").order_by("pk"):
+    for practice in api.practices_able_to_ask():
         try:
             started.append(reconcile_start(practice=practice).pk)
         except Exception:  # one practice's trouble must not stop the others' runs

@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from ato_gateway.answers import question_reply
-from ato_gateway.models import MessageStatus, OutboxMessage, Question, QuestionState
+from ato_gateway.models import MachineCredential, MessageStatus, OutboxMessage, Question, QuestionState
 from ato_gateway.replies import Item, Reply
 from ato_gateway.services import Subject, outbox_enqueue_many, outbox_send_one
 from ato_gateway.wire import registry
@@ -108,3 +109,10 @@ def question_send_now(question: Question, *, worker: str) -> bool:
         next_attempt_at__lte=timezone.now(),
     ).exists()
     return due and outbox_send_one(question.message_id, worker=worker) is not None
+
+
+def practices_able_to_ask() -> QuerySet[Practice]:
+    """The practices that can speak to the ATO: an agent number and a selected machine credential (for nightly
+    jobs, which ask for every such practice)."""
+    selected = MachineCredential.objects.filter(is_selected=True).values("practice_id")
+    return Practice.objects.filter(pk__in=selected).exclude(agent_number="").order_by("pk")
