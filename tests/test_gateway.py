@@ -3,6 +3,7 @@ stand-in ATO process, its signed reply verified, the outcome recorded and handed
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -314,12 +315,36 @@ def test_a_failed_pull_loses_nothing(credentialed, gateway, fault):
     assert gateway.control("GET", "faults")["next"] == []  # the fault was spent on the pull
     message.refresh_from_db()
     assert message.status == MessageStatus.AWAITING, message.error_text  # waiting still, nothing lost
-    services.outbox_pull(credentialed.pk, worker="test")
-    message.refresh_from_db()
+    deadline = time.monotonic() + 10
+    while message.status == MessageStatus.AWAITING and time.monotonic() < deadline:
+        time.sleep(0.05)  # the pulls of a waiting message are paced (here 0.05 to 0.2 s apart)
+        services.outbox_pull(credentialed.pk, worker="test")
+        message.refresh_from_db()
     assert message.status == MessageStatus.DONE, message.error_text
     assert [e["code"] for e in message.response()["events"]], message.response()
     assert [a.kind for a in message.attempt_log.all()] == ["send", "pull"]
     assert gateway.stats()["applied"][message.message_id] == 1
+
+
+def test_a_message_waiting_for_its_response_is_not_pulled_every_round(credentialed, gateway, settings):
+    """A response that is not ready (EBMS:0006) is asked for again only after an interval that grows with the
+    wait, however often the pull job runs; then it is pulled and delivered."""
+    settings.GATEWAY_BACKOFF_BASE_SECONDS, settings.GATEWAY_BACKOFF_CAP_SECONDS = 5, 600
+    message = maas(credentialed)
+    run_worker_burst()
+    gateway.faults(empty_pulls=1)
+    services.outbox_pull(credentialed.pk, worker="test")
+    message.refresh_from_db()
+    assert message.status == MessageStatus.AWAITING
+    assert message.next_attempt_at - datetime.now(UTC) > timedelta(seconds=4)
+    received = gateway.stats()["received"]
+    services.outbox_pull(credentialed.pk, worker="test")  # the next round, at once: nothing is due
+    assert gateway.stats()["received"] == received
+    OutboxMessage.objects.filter(pk=message.pk).update(next_attempt_at=datetime.now(UTC))
+    services.outbox_pull(credentialed.pk, worker="test")
+    message.refresh_from_db()
+    assert message.status == MessageStatus.DONE, message.error_text
+    assert gateway.stats()["received"] == received + 1
 
 
 def test_an_applied_twice_check_can_fail(credentialed, gateway):
