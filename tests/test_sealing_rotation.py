@@ -20,6 +20,7 @@ from clients.models import Client, ImportJob
 from clients.services import import_preview
 from portal.models import Practice
 from portal.sealing import CREDENTIAL_KEYS, TFN_KEYS, seal, sealed_fields, unseal_bytes
+from relationships.models import AtoRequest, RequestKind
 from tests.gateway_fixtures import Sandbox, pump, sandbox, settled  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -82,6 +83,9 @@ def test_rotate_drop_the_old_keys_and_everything_still_opens(settings, gateway, 
     upload = ImportJob.objects.create(
         practice=practice, created_by=admin, filename="c.csv", content=seal(CSV, keyring=TFN_KEYS), total_rows=1
     )
+    request = AtoRequest(practice=practice, created_by=admin, kind=RequestKind.SEARCH, family_name="Citizen")
+    request.seal_identifier("TFN", TFN)
+    request.save()
     credential = MachineCredential.objects.get(practice=practice)
     before = {
         "tfn": raw_column(Client, "tfn_ciphertext", client.pk),
@@ -90,6 +94,7 @@ def test_rotate_drop_the_old_keys_and_everything_still_opens(settings, gateway, 
         "reply": raw_column(PulledResponse, "reply_encrypted", pulled.pk),
         "private_key": raw_column(MachineCredential, "private_key_encrypted", credential.pk),
         "import": raw_column(ImportJob, "content", upload.pk),
+        "identifier": raw_column(AtoRequest, "identifier_sealed", request.pk),
     }
 
     # The README's steps: the new key first, rotate, then the old key goes.
@@ -109,6 +114,7 @@ def test_rotate_drop_the_old_keys_and_everything_still_opens(settings, gateway, 
         "reply": raw_column(PulledResponse, "reply_encrypted", pulled.pk),
         "private_key": raw_column(MachineCredential, "private_key_encrypted", credential.pk),
         "import": raw_column(ImportJob, "content", upload.pk),
+        "identifier": raw_column(AtoRequest, "identifier_sealed", request.pk),
     }
     assert all(after[name] != before[name] for name in before), "every sealed value was rewritten"
 
@@ -125,6 +131,7 @@ def test_rotate_drop_the_old_keys_and_everything_still_opens(settings, gateway, 
     assert "answered before the rotation" in answered.response()["documents"]["PingResponse"]
     assert PulledResponse.objects.get(pk=pulled.pk).reply() == ("application/soap+xml", b"<reply>TFN 123456782</reply>")
     assert MachineCredential.objects.get(pk=credential.pk).private_key().key_size >= 2048
+    assert AtoRequest.objects.get(pk=request.pk).identifier() == TFN
     assert [row.family_name for _, row, _ in import_preview(ImportJob.objects.get(pk=upload.pk)) if row] == ["Nguyen"]
 
     # The pages that open them.
