@@ -1,5 +1,6 @@
-"""Key rings for encryption at rest. MultiFernet decrypts with any listed key and encrypts with the first, so
-rotating a key is: put the new key first, re-encrypt (a management command per kind of secret), drop the old."""
+"""Key rings for encryption at rest; seal and open through portal.sealing, not here. MultiFernet decrypts with any
+listed key and encrypts with the first, so rotating a key is: put the new key first, re-encrypt (a management
+command per key ring: rotate_tfn_key, rotate_credential_key), drop the old."""
 
 from __future__ import annotations
 
