@@ -111,8 +111,8 @@ def mirror_register(url: str, practice: Any) -> dict[str, int]:
 def reconcile(figures: Figures, data_dir: str) -> None:
 
     from ato_gateway import services
-    from relationships.models_reconcile import Drift, ReconcileRun, RunStatus
-    from relationships.reconcile import reconcile_start
+    from relationships.reconcile.models import Drift, ReconcileRun, RunStatus
+    from relationships.reconcile.services import reconcile_start
 
     with running_sandbox(Path(data_dir), env=bench_env(), python=PY) as url:
         ato = point_at_sandbox(url, data_dir)

@@ -9,7 +9,9 @@ class RelationshipsConfig(AppConfig):
         from ato_gateway import api
         from portal.apps import CLIENT_TABS, CRON_JOBS, DASHBOARD_PANELS, NAV_ITEMS
 
-        from . import reconcile, services, views_reconcile
+        from . import services
+        from .reconcile import services as reconcile
+        from .reconcile import views as reconcile_views
 
         NAV_ITEMS.append(("Relationships", "relationships:home", "view_clients"))
         CLIENT_TABS["relationships"] = "relationships:client_tab"
@@ -19,7 +21,7 @@ class RelationshipsConfig(AppConfig):
         api.register(services.PURPOSE, services.on_answer)
         api.register(reconcile.PURPOSE, reconcile.on_list_page, stream="clients")
         # Reconciliation: the lost-access panel, and the nightly run.
-        DASHBOARD_PANELS.append(views_reconcile.dashboard_panel)
+        DASHBOARD_PANELS.append(reconcile_views.dashboard_panel)
         CRON_JOBS.append(
-            {"func": "relationships.jobs_reconcile.reconcile_nightly", "queue_name": "low", "cron": "30 1 * * *"}
+            {"func": "relationships.reconcile.jobs.reconcile_nightly", "queue_name": "low", "cron": "30 1 * * *"}
         )

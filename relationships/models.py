@@ -301,4 +301,4 @@ class BulkRow(models.Model):
 
 
 # The reconciliation's models live in their own module; imported here so that Django loads them with the app's.
-from relationships import models_reconcile  # noqa: E402, F401
+from relationships.reconcile import models as reconcile_models  # noqa: E402, F401

@@ -277,7 +277,7 @@ def on_answer(question: Question, reply: Reply[Any]) -> None:
         elif isinstance(reply.document, curel.RemoveResponse):
             _apply_removal(req, reply.document, question)
     if req.bulk_row_id is not None:
-        from relationships import bulk
+        from relationships.bulk import services as bulk
 
         bulk.on_request_settled(req)
 

@@ -16,6 +16,7 @@ urlpatterns = [
     path("clients/<int:pk>/remove/", views.remove, name="remove"),
 ]
 
-from relationships import urls_bulk, urls_reconcile  # noqa: E402 - the parts' patterns, after the core's
+from relationships.bulk import urls as bulk_urls  # noqa: E402 - the parts' patterns, after the core's
+from relationships.reconcile import urls as reconcile_urls  # noqa: E402
 
-urlpatterns += urls_bulk.urlpatterns + urls_reconcile.urlpatterns
+urlpatterns += bulk_urls.urlpatterns + reconcile_urls.urlpatterns

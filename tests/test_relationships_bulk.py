@@ -20,7 +20,7 @@ from ato_gateway.models import OutboxMessage
 from clients.models import Client
 from clients.tfn import tfn_lookup_hash
 from portal.models import AuditEvent, User
-from relationships import bulk
+from relationships.bulk import services as bulk
 from relationships.models import AtoRequest, BulkJob, BulkRow, BulkStatus, Link, RequestKind
 from tests.ato_fixtures import AGENT_TAN, OTHER_AGENT_TAN, Ato
 from tests.gateway_fixtures import pump

@@ -20,9 +20,9 @@ from ato_gateway.services import outbox_send_one
 from clients.models import Client, ClientGroup, ClientKind
 from portal.apps import CRON_JOBS
 from portal.models import AuditEvent, User
-from relationships import reconcile
 from relationships.models import ChangeKind, Link, LinkChange
-from relationships.models_reconcile import Drift, DriftKind, ReconcileRun, RelationshipAlert, RunStatus
+from relationships.reconcile import services as reconcile
+from relationships.reconcile.models import Drift, DriftKind, ReconcileRun, RelationshipAlert, RunStatus
 from tests.ato_fixtures import AGENT_TAN, Ato
 from tests.conftest import make_practice
 from tests.gateway_fixtures import pump
@@ -370,11 +370,11 @@ def test_the_command_runs_the_same_reconciliation(ato: Ato, agent: User) -> None
 
 
 def test_the_nightly_job_runs_for_every_practice_that_can_reach_the_ato(ato: Ato) -> None:
-    assert {"func": "relationships.jobs_reconcile.reconcile_nightly", "queue_name": "low", "cron": "30 1 * * *"} in (
+    assert {"func": "relationships.reconcile.jobs.reconcile_nightly", "queue_name": "low", "cron": "30 1 * * *"} in (
         CRON_JOBS
     )
     make_practice("No Credential Yet", "51824753556")
-    from relationships.jobs_reconcile import reconcile_nightly
+    from relationships.reconcile.jobs import reconcile_nightly
 
     started = reconcile_nightly()
     assert [ReconcileRun.objects.get(pk=pk).practice for pk in started] == [ato.practice]

@@ -16,7 +16,7 @@ from ato_gateway.wire import keystore
 from clients.models import ClientAccount, ImportJob
 from portal.models import User
 from relationships.models import AtoRequest, BulkJob, BulkRow
-from relationships.models_reconcile import Drift, ReconcileRun, RelationshipAlert
+from relationships.reconcile.models import Drift, ReconcileRun, RelationshipAlert
 from tests.conftest import add_clients
 
 pytestmark = pytest.mark.django_db

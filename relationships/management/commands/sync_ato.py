@@ -18,8 +18,8 @@ from rq import Worker
 
 from ato_gateway import api
 from portal.models import Practice
-from relationships.models_reconcile import ReconcileRun, RunStatus
-from relationships.reconcile import reconcile_start
+from relationships.reconcile.models import ReconcileRun, RunStatus
+from relationships.reconcile.services import reconcile_start
 
 POLL_SECONDS = 0.25
 

@@ -1,6 +1,6 @@
 from django.urls import URLPattern, path
 
-from relationships import views_reconcile as views
+from relationships.reconcile import views
 
 urlpatterns: list[URLPattern] = [
     path("reconcile/", views.reconcile, name="reconcile"),

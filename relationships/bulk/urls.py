@@ -1,6 +1,6 @@
 from django.urls import URLPattern, path
 
-from relationships import views_bulk
+from relationships.bulk import views as views_bulk
 
 urlpatterns: list[URLPattern] = [
     path("bulk/", views_bulk.bulk_list, name="bulk_list"),

@@ -15,7 +15,7 @@ from clients.csv_io import CsvProblem, write_csv
 from portal.capabilities import Capability
 from portal.decorators import capability_required
 from portal.http import PortalRequest
-from relationships import bulk
+from relationships.bulk import services as bulk
 from relationships.models import BulkJob, BulkRow, BulkStatus
 
 

@@ -19,8 +19,8 @@ from portal.audit import audit_record
 from portal.capabilities import Capability
 from portal.decorators import capability_required
 from portal.http import PortalRequest
-from relationships import reconcile as service
-from relationships.models_reconcile import (
+from relationships.reconcile import services as service
+from relationships.reconcile.models import (
     Drift,
     DriftKind,
     ReconcileRun,

@@ -40,7 +40,7 @@ from portal.capabilities import Role
 from portal.logging import redact_tfns
 from portal.models import Practice, User
 from relationships.models import ChangeKind, Link, LinkChange, describe_level
-from relationships.models_reconcile import Drift, DriftKind, ReconcileRun, RelationshipAlert, RunStatus
+from relationships.reconcile.models import Drift, DriftKind, ReconcileRun, RelationshipAlert, RunStatus
 from relationships.services import LinkKey, key_of
 
 if TYPE_CHECKING:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from relationships import reconcile
+from relationships.reconcile import services as reconcile
 
 
 def reconcile_nightly() -> list[int]:
