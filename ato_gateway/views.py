@@ -61,13 +61,19 @@ def message_detail(request: PortalRequest, pk: int) -> HttpResponse:
         audit_record("gateway.message_viewed", request=request, target=message)
     payloads = [(name, redact_tfns(text)) for name, text in message.payloads()]
     response = {name: redact_tfns(text) for name, text in message.response().get("documents", {}).items()}
+    attempts = list(message.attempt_log.all())
     context = {
         "message": message,
-        "attempts": message.attempt_log.all(),
+        "attempts": attempts,
         "payloads": payloads,
         "response": response,
         "events": message.response().get("events", []),
     }
+    if request.htmx:
+        # The page polls its status alone; the answer and the attempts come along only when they changed, so that
+        # an open wire section stays open and focus stays where it is (docs/accessibility.md).
+        context["changed"] = message.is_terminal or request.GET.get("attempts") != str(len(attempts))
+        return render(request, "ato_gateway/_message_poll.html", context)
     return render(request, "ato_gateway/message_detail.html", context)
 
 

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import time
 from typing import Any
+
+from django.conf import settings
 
 from portal.capabilities import Capability
 from portal.http import PortalRequest
@@ -34,4 +37,17 @@ def navigation(request: PortalRequest) -> dict[str, Any]:
     links = [(label, path_of(name), name == current) for label, name in items]
     # Templates ask `can.EDIT_CLIENTS`: a plain mapping, because Django templates would call an Enum class.
     granted = user.capabilities
-    return {"nav": links, "can": {c.name: c in granted for c in Capability}, "banners": banners}
+    return {
+        "nav": links,
+        "can": {c.name: c in granted for c in Capability},
+        "banners": banners,
+        # For the warning before the idle sign-out (portal.js); the middleware sends the same after every request.
+        "idle_timeout": idle_seconds_left(request),
+        "idle_warning": settings.SESSION_IDLE_WARNING_SECONDS,
+    }
+
+
+def idle_seconds_left(request: PortalRequest) -> int:
+    """Seconds until SessionIdleTimeoutMiddleware ends this session if nothing else is done in it."""
+    last_seen = request.session.get("last_seen", int(time.time()))
+    return max(0, settings.SESSION_IDLE_TIMEOUT_SECONDS - (int(time.time()) - int(last_seen)))

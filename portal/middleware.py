@@ -41,6 +41,13 @@ class SessionIdleTimeoutMiddleware:
             polling = request.headers.get("X-Poll") == "1"
             if not polling and (now - last >= 60 or "last_seen" not in request.session):
                 request.session["last_seen"] = now
+            response = self.get_response(request)
+            # The page's warning before the sign-out (portal.js) keeps its clock by this, after every htmx request.
+            if request.user.is_authenticated:
+                seen = int(request.session.get("last_seen", now))
+                left = max(0, settings.SESSION_IDLE_TIMEOUT_SECONDS - (int(time.time()) - seen))
+                response["X-Session-Idle-Remaining"] = str(left)
+            return response
         return self.get_response(request)
 
 

@@ -211,6 +211,8 @@ OTP_TOTP_ISSUER = env_str("OTP_TOTP_ISSUER", "Practice Portal")
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 SESSION_COOKIE_AGE = env_int("SESSION_MAX_AGE_SECONDS", 10 * 60 * 60)
 SESSION_IDLE_TIMEOUT_SECONDS = env_int("SESSION_IDLE_TIMEOUT_SECONDS", 30 * 60)
+# How long before the idle sign-out the page warns and offers to stay signed in (WCAG 2.2.1 asks for 20 s at least).
+SESSION_IDLE_WARNING_SECONDS = env_int("SESSION_IDLE_WARNING_SECONDS", 2 * 60)
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"

@@ -10,6 +10,7 @@ portal_patterns = [
     path("mfa/verify/", views.mfa_verify, name="mfa_verify"),
     path("mfa/backup-codes/", views.mfa_new_backup_codes, name="mfa_backup_codes"),
     path("account/", views.account, name="account"),
+    path("session/keep-alive/", views.keep_alive, name="keep_alive"),
     path("invite/<str:token>/", views.accept_invite, name="accept_invite"),
     path("staff/", views.staff_list, name="staff_list"),
     path("staff/add/", views.staff_add, name="staff_add"),

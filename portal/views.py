@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 from django.conf import settings
@@ -79,6 +80,15 @@ def mfa_new_backup_codes(request: PortalRequest) -> HttpResponse:
     codes = services.mfa_replace_backup_codes(user=request.user)
     audit_record("mfa.backup_codes_replaced", request=request, target=request.user)
     return render(request, "portal/mfa_backup_codes.html", {"codes": codes})
+
+
+@login_required
+@require_POST
+def keep_alive(request: PortalRequest) -> HttpResponse:
+    """"Stay signed in" in the warning before the idle sign-out: this request is the activity that keeps the session.
+    Written at once, not at most once a minute as SessionIdleTimeoutMiddleware does, so the full time is granted."""
+    request.session["last_seen"] = int(time.time())
+    return HttpResponse(status=204)
 
 
 @login_required

@@ -1,6 +1,11 @@
 """Browser support shared by every Playwright test: Debian's Chromium, isolated contexts, signing in with a TOTP
 code, and a real `manage.py rqworker` subprocess on the test database (optionally with the stand-in ATO's
-settings and RQ's scheduler, for flows that go to the ATO)."""
+settings and RQ's scheduler, for flows that go to the ATO).
+
+Every page state a browser test reaches is checked for accessibility: axe-core (WCAG 2.1 A and AA rules) and a
+check that every aria-describedby, aria-labelledby and aria-controls names an element that exists. Each page load
+and each htmx swap hands its document to the test, which checks them all at teardown; a serious or critical
+finding, or a broken reference, fails the test."""
 
 from __future__ import annotations
 
@@ -9,15 +14,25 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from axe_playwright_python.base import AXE_SCRIPT
 from django.conf import settings
 from django.db import connection
 from django_otp.oath import totp
-from playwright.sync_api import Browser, BrowserContext, Locator, Page, Playwright, expect, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    Locator,
+    Page,
+    Playwright,
+    expect,
+    sync_playwright,
+)
 
 from portal.models import Practice, User
 from tests.conftest import PASSWORD, current_code, make_practice
@@ -34,6 +49,112 @@ CHROMIUM_ARGS = [
 ]
 BASE_DIR = Path(settings.BASE_DIR)
 TOTP_STEP = 30
+
+# --- accessibility checks of every page state -------------------------------------------------------------------
+
+A11Y_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+A11Y_FAILING_IMPACTS = ("serious", "critical")
+
+# Runs in every page (top frame only): after DOMContentLoaded (and the page's own scripts' handlers of it) and after
+# every htmx swap, the page hands its document as it then is, with its viewport, to the test. The test checks each
+# state afterwards in a page of its own, because a page that is navigating away can neither be evaluated nor report
+# back: checked in place, every state a test leaves at once would be lost or would hold the test up.
+_A11Y_SNAPSHOT = """
+(() => {
+  if (window.top !== window || window.__a11yInstalled) return;
+  window.__a11yInstalled = true;
+  function snapshot() {
+    window.__a11ySnapshot({
+      url: location.href, width: window.innerWidth, height: window.innerHeight,
+      html: "<!doctype html>" + document.documentElement.outerHTML,
+    });
+  }
+  document.addEventListener("DOMContentLoaded", () => {
+    setTimeout(snapshot, 0);
+    document.body.addEventListener("htmx:afterSettle", () => setTimeout(snapshot, 0));
+  });
+})();
+"""
+
+# Checks the document in the checker page: axe-core's rules, and that every idref names an element that exists.
+_A11Y_CHECK = """
+async () => {
+  const broken = [];
+  for (const attr of ["aria-describedby", "aria-labelledby", "aria-controls"]) {
+    for (const el of document.querySelectorAll("[" + attr + "]")) {
+      for (const id of el.getAttribute(attr).split(/\\s+/).filter(Boolean)) {
+        if (!document.getElementById(id)) broken.push(attr + '="' + id + '" on ' + el.outerHTML.slice(0, 160));
+      }
+    }
+  }
+  const results = await axe.run(document, {runOnly: {type: "tag", values: __TAGS__}, resultTypes: ["violations"]});
+  const violations = results.violations.filter(v => __IMPACTS__.includes(v.impact)).map(v => ({
+    id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 5).map(n => n.html.slice(0, 200)),
+  }));
+  return {title: document.title, violations, broken};
+}
+""".replace("__TAGS__", str(A11Y_TAGS)).replace("__IMPACTS__", str(list(A11Y_FAILING_IMPACTS)))
+
+_SCRIPT = re.compile(r"<script\b[^>]*>.*?</script>", re.DOTALL | re.IGNORECASE)
+
+
+@dataclass
+class A11yFinding:
+    url: str
+    title: str
+    violations: list[dict[str, Any]]
+    broken: list[str]
+
+    def describe(self) -> str:
+        lines = [f"{self.url} ({self.title!r}):"]
+        for v in self.violations:
+            lines.append(f"  {v['impact']} {v['id']}: {v['help']}")
+            lines += [f"    {node}" for node in v["nodes"]]
+        lines += [f"  broken reference: {ref}" for ref in self.broken]
+        return "\n".join(lines)
+
+
+@dataclass
+class A11yLog:
+    """The page states one browser context went through, and what checking them found (`check`)."""
+
+    snapshots: list[dict[str, Any]] = field(default_factory=list)
+    checked: list[A11yFinding] = field(default_factory=list)
+
+    def take(self, source: dict[str, Any], snapshot: dict[str, Any]) -> None:
+        if not self.snapshots or self.snapshots[-1]["html"] != snapshot["html"]:  # a poll that brought nothing new
+            self.snapshots.append(snapshot)
+
+    def check(self, context: BrowserContext) -> list[A11yFinding]:
+        """Checks every state not checked yet, in a page of the same context (its cookies fetch the stylesheet),
+        the state's scripts taken out so that it only sits there to be looked at. Returns the failing ones."""
+        pending, self.snapshots = self.snapshots, []
+        if pending:
+            checker = context.new_page()
+            try:
+                for snap in pending:
+                    checker.set_viewport_size({"width": snap["width"], "height": snap["height"]})
+                    html = _SCRIPT.sub("", snap["html"]).replace("<head>", f'<head><base href="{snap["url"]}">', 1)
+                    checker.set_content(html, wait_until="load")
+                    checker.evaluate(AXE_SCRIPT)
+                    result = checker.evaluate(_A11Y_CHECK)
+                    self.checked.append(
+                        A11yFinding(snap["url"], result["title"], result["violations"], result["broken"])
+                    )
+            finally:
+                checker.close()
+        return self.failures
+
+    @property
+    def failures(self) -> list[A11yFinding]:
+        return [f for f in self.checked if f.violations or f.broken]
+
+
+def watch_accessibility(context: BrowserContext) -> A11yLog:
+    log = A11yLog()
+    context.expose_binding("__a11ySnapshot", log.take)
+    context.add_init_script(_A11Y_SNAPSHOT)
+    return log
 
 
 # --- fixtures ---------------------------------------------------------------------------------------------------
@@ -57,17 +178,22 @@ def browser(playwright_instance: Playwright) -> Iterator[Browser]:
 @pytest.fixture
 def new_context(browser: Browser) -> Iterator[Any]:
     """Makes isolated browser contexts (separate cookie jars); all are closed at teardown."""
-    made: list[BrowserContext] = []
+    made: list[tuple[BrowserContext, A11yLog]] = []
 
     def make() -> BrowserContext:
         context = browser.new_context(locale="en-AU", timezone_id="Australia/Sydney")
         context.set_default_timeout(10_000)
-        made.append(context)
+        made.append((context, watch_accessibility(context)))
         return context
 
+    make.a11y = made  # type: ignore[attr-defined]  # for tests that look at what was checked
     yield make
-    for context in made:
+    failures: list[A11yFinding] = []
+    for context, log in made:
+        failures += log.check(context)
         context.close()
+    if failures:
+        pytest.fail("Accessibility: serious or critical findings\n" + "\n".join(f.describe() for f in failures))
 
 
 @pytest.fixture
@@ -137,7 +263,7 @@ def rq_worker(live_server: Any, tmp_path: Path) -> Iterator[Any]:
 
 def at_dashboard(page: Page, base_url: str) -> None:
     expect(page).to_have_url(f"{base_url}/")
-    expect(page).to_have_title("Dashboard")
+    expect(page).to_have_title("Dashboard — Practice Portal")
     expect(nav(page).get_by_role("link", name="Dashboard")).to_be_visible()
 
 
