@@ -9,7 +9,6 @@ COPY demographics demographics
 COPY communications communications
 COPY superannuation superannuation
 COPY ato_gateway ato_gateway
-COPY ato_sandbox ato_sandbox
 COPY templates templates
 COPY static static
 COPY manage.py ./

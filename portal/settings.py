@@ -101,8 +101,11 @@ INSTALLED_APPS = [
     "communications",
     "superannuation",
     "ato_gateway",
-    "ato_sandbox",
 ]
+# The stand-in ATO is for development, demos and tests (its own process; the portal reaches it only over HTTP). Its
+# app is installed only there, for its management commands: production neither has it nor ships it (Dockerfile).
+if env_bool("ATO_SANDBOX", DEBUG):
+    INSTALLED_APPS.append("ato_sandbox")
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

@@ -55,3 +55,16 @@ def test_rq_queues_and_commit_mode_are_explicit():
 
     assert set(settings.RQ_QUEUES) == {"high", "default", "low"}
     assert settings.RQ["COMMIT_MODE"] == "on_db_commit"
+
+
+def test_the_stand_in_ato_is_not_installed_in_production():
+    """It is a development, demo and test tool: a production process neither installs its app nor offers its
+    commands, and the production image does not ship it."""
+    show = "from django.conf import settings; print('ato_sandbox' in settings.INSTALLED_APPS)"
+    production = manage("shell", "-c", show, env=PRODUCTION)
+    assert production.returncode == 0, production.stderr
+    assert production.stdout.strip().splitlines()[-1] == "False"
+    assert "run_ato_sandbox" not in manage("help", env=PRODUCTION).stdout
+    development = manage("shell", "-c", show, env={"DJANGO_DEBUG": "1"})
+    assert development.stdout.strip().splitlines()[-1] == "True"
+    assert "ato_sandbox" not in (ROOT / "Dockerfile").read_text()
