@@ -123,6 +123,7 @@ def test_an_ebms_error_on_http_500_is_decided_by_its_code_and_the_refused_token_
     assert (message.status, message.error_code) == (MessageStatus.FAILED, "EBMS:0101"), message.error_text
     [attempt] = _attempts(message)
     assert attempt.http_status == 500 and attempt.outcome == "permanent"
+    assert "[omitted]" not in attempt.response_excerpt  # the error came unsigned, as the ATO sends it
     assert "FailedAuthentication" in message.error_text
     assert credential.fingerprint_sha256 not in tokens._cache  # the refused token is not used again
     assert gateway.stats()["applied"] == {}
