@@ -63,13 +63,15 @@ def post(url: str, body: bytes, content_type: str, *, timeout: tuple[float, floa
     connect, read = timeout or (settings.ATO_CONNECT_TIMEOUT_SECONDS, settings.ATO_READ_TIMEOUT_SECONDS)
     started = time.monotonic()
     try:
-        response = _pool(url).request(
+        with _pool(url).stream(
             "POST",
             url,
             headers=[(b"Content-Type", content_type.encode("latin-1"))],
             content=body,
             extensions={"timeout": {"connect": connect, "read": read, "write": read, "pool": read}},
-        )
+        ) as response:
+            status, headers = response.status, response.headers
+            content = _read_capped(response, settings.GATEWAY_MAX_REPLY_BYTES)
     except httpcore.UnsupportedProtocol as exc:  # the configured URL is not http(s): sending again will not help
         raise TransportError(
             f"The ATO address {url!r} is not an HTTP(S) URL.", permanent=True, code="HTTP:URL"
@@ -83,8 +85,7 @@ def post(url: str, body: bytes, content_type: str, *, timeout: tuple[float, floa
             "The connection to the ATO failed or was reset.", permanent=False, code="HTTP:CONNECTION"
         ) from exc
     elapsed = int((time.monotonic() - started) * 1000)
-    status = response.status
-    found = next((value for name, value in response.headers if name.lower() == b"content-type"), b"")
+    found = next((value for name, value in headers if name.lower() == b"content-type"), b"")
     content_type = found.decode("latin-1")
     if status in RETRY_STATUSES:  # a gateway or proxy in front of the ATO, or the ATO busy: it never read the message
         raise TransportError(
@@ -99,7 +100,29 @@ def post(url: str, body: bytes, content_type: str, *, timeout: tuple[float, floa
             http_status=status,
             code=f"HTTP:{status}",
         )
-    return Reply(status, content_type, response.content, elapsed)
+    return Reply(status, content_type, content, elapsed)
+
+
+def _read_capped(response: httpcore.Response, limit: int) -> bytes:
+    """The reply's body as it streams in, refused as soon as it is past ``limit`` (declared or arriving), so that a
+    reply of any size costs no more memory than the limit. Permanent: the same message brings the same reply."""
+    declared = next((value for name, value in response.headers if name.lower() == b"content-length"), b"")
+    if declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in response.iter_stream():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(limit: int) -> TransportError:
+    return TransportError(
+        f"The ATO's reply is larger than {limit} bytes; refused.", permanent=True, code="HTTP:TOO_LARGE"
+    )
 
 
 # The statuses that say the message did not reach the ATO's service: worth sending again, with the same MessageId.

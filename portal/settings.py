@@ -320,6 +320,8 @@ GATEWAY_PULL_GIVE_UP_HOURS = env_int("GATEWAY_PULL_GIVE_UP_HOURS", 72)
 # What all the parts of one reply from the ATO may inflate to together (gzip parts): a reply beyond it is refused,
 # and never inflated further than this.
 GATEWAY_MAX_INFLATED_BYTES = env_int("GATEWAY_MAX_INFLATED_BYTES", 64 * 1024 * 1024)
+# And what a reply's body may be as it arrives: read as it streams in, and refused once past this.
+GATEWAY_MAX_REPLY_BYTES = env_int("GATEWAY_MAX_REPLY_BYTES", 64 * 1024 * 1024)
 CREDENTIAL_EXPIRY_WARNING_DAYS = env_int("CREDENTIAL_EXPIRY_WARNING_DAYS", 30)
 
 LOGGING = {

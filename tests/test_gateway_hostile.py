@@ -38,6 +38,7 @@ class Hostile:
     url: str
     sandbox: Sandbox
     spoil: Spoil | None = None
+    chunked: bool = False  # send the reply chunked, with no Content-Length
     spoiled: list[str] = field(default_factory=list)
 
     def signed_answer(self, request: bytes, content_type: str, **changes: Any) -> tuple[bytes, str]:
@@ -82,9 +83,17 @@ def _server(hostile: Hostile) -> ThreadingHTTPServer:
                 hostile.spoiled.append(self.path)
             self.send_response(upstream.status_code)
             self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(content)))
+            if not hostile.chunked:
+                self.send_header("Content-Length", str(len(content)))
+                self.end_headers()
+                self.wfile.write(content)
+                return
+            self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
-            self.wfile.write(content)
+            for start in range(0, len(content), 16 * 1024):
+                piece = content[start : start + 16 * 1024]
+                self.wfile.write(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
+            self.wfile.write(b"0\r\n\r\n")
 
         def log_message(self, format: str, *args: Any) -> None:
             pass
@@ -188,3 +197,13 @@ def test_a_captured_signed_reply_with_a_comment_hiding_its_reference_is_refused(
 
     hostile.spoil = spoil
     _refused(_ping(practice), "REPLY:MISMATCH")
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["declared", "chunked"])
+def test_a_reply_over_the_size_limit_is_refused_as_it_arrives(
+    hostile: Hostile, practice: Practice, settings: Any, chunked: bool
+) -> None:
+    settings.GATEWAY_MAX_REPLY_BYTES = 256 * 1024
+    hostile.chunked = chunked
+    hostile.spoil = lambda _request, _type, body, content_type: (body + b" " * (300 * 1024), content_type)
+    _refused(_ping(practice), "HTTP:TOO_LARGE")
