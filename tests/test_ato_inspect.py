@@ -9,8 +9,8 @@ from datetime import date
 import pytest
 import requests
 
-from ato_gateway.api import curel as api
 from ato_gateway.wire.documents import curel
+from ato_gateway.wire.documents.common import ClientIdentifier, PersonName
 from ato_sandbox import inspect, register
 from tests.ato_fixtures import AGENT_TAN, Ato
 
@@ -27,15 +27,17 @@ def test_pages_show_exchanges_links_and_no_full_tfn(ato: Ato):
         "a.id = l.agent_id WHERE a.tan = ? AND t.entity = 'IND' AND l.end_date IS NULL ORDER BY t.id LIMIT 1",
         AGENT_TAN,
     )[0]
+    client = ClientIdentifier.of(tfn=person["tfn"])
     reply = ato.result(
-        api.search,
-        curel.SearchResponse,
-        tfn=person["tfn"],
-        family_name=person["family_name"],
-        birth_date=date.fromisoformat(person["birth_date"]),
+        curel.SearchRequest(
+            client=client,
+            person_name=PersonName(person["family_name"]),
+            birth_date=date.fromisoformat(person["birth_date"]),
+        )
     )
     assert reply.ok
-    message = ato.call(api.search, tfn=person["tfn"], family_name="Wrong", birth_date=date(2000, 1, 1))
+    wrong = curel.SearchRequest(client=client, person_name=PersonName("Wrong"), birth_date=date(2000, 1, 1))
+    message = ato.ask(wrong).message
     exchanges = _get(ato, "/messages")
     assert exchanges.status_code == 200
     assert "CUREL.Search.004.00" in exchanges.text and "GEN.OK" in exchanges.text
