@@ -212,6 +212,7 @@ def test_a_partly_accepted_bulk_message_is_applied_and_its_refused_part_shown(
     [pushed] = _attempts(message)
     assert "[omitted]" not in pushed.response_excerpt  # the receipt came unsigned
     assert pushed.request_excerpt.count("<eb:PartInfo ") == 1 and ">BULK</eb:Property>" in pushed.request_excerpt
+    assert "<RecordDelimiter><DocumentId>2</DocumentId>" in pushed.request_excerpt  # two records, one attachment
     services.outbox_pull(credentialed.pk, worker="test")
     message.refresh_from_db()
     assert message.status == MessageStatus.DONE and message.error_code == "EVENT:PARTIAL", message.error_text

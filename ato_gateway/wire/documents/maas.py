@@ -19,11 +19,23 @@ class AccountEvent:
     on: date = xml("EventD")
 
 
+@dataclass
+class RecordDelimiter:
+    """Where one record of a bulk message begins: bulk and batch messages carry their records in one attachment,
+    separated by record delimiters (reported by another implementation; the element names are ours). The
+    record's position in the message, from 1, and the name of the document it is."""
+
+    document_id: int = xml("DocumentId")
+    document_name: str = xml("DocumentName", default="SPRMBRINFO.Transaction")
+
+
 @dataclass(kw_only=True)
 class MemberTransaction:
     """One member account as the fund reports it. The TFN is optional (a member need not quote one); the member
-    number is optional in the document only so that a missing one fails its own transaction, not the batch."""
+    number is optional in the document only so that a missing one fails its own transaction, not the batch. Its
+    record delimiter is set by the SubmitRequest that carries it."""
 
+    delimiter: RecordDelimiter | None = xml("RecordDelimiter", default=None)
     transaction_id: str = xml("TransactionId")
     usi: str = xml("UniqueSuperannuationIdentifierId")
     member_id: str | None = xml("MemberId", default=None)
@@ -39,6 +51,12 @@ class SubmitRequest(Document):
     ROOT: ClassVar[str] = "SPRMBRINFO"
     SERVICE_ACTION: ClassVar[str] = "MAAS.Submit.001.00"
     transactions: list[MemberTransaction] = xml("Transaction", default_factory=list)
+
+    def __post_init__(self) -> None:
+        # Each record is delimited by its position: one attachment holds them all.
+        for position, transaction in enumerate(self.transactions, start=1):
+            if transaction.delimiter is None or transaction.delimiter.document_id != position:
+                transaction.delimiter = RecordDelimiter(position)
 
 
 @dataclass

@@ -4,11 +4,15 @@ signatures checked wherever there is one, the token service's claims and client,
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 from lxml import etree
 
 from ato_gateway import wire
 from ato_gateway.wire import events, ns, registry, sts_client
+from ato_gateway.wire.documents import codec, maas
+from ato_gateway.wire.documents.common import PersonName
 
 from .conftest import PRACTICE_ABN, PROPERTIES, Pki, ping_document, signed_ping
 
@@ -172,3 +176,23 @@ def test_every_action_names_the_atos_logical_endpoint() -> None:
     assert {sa.endpoint for sa in registry.SERVICE_ACTIONS} <= set(registry.ENDPOINTS)
     assert registry.MAAS_SUBMIT.endpoint == "BulkBatch-async-push" and registry.MAAS_SUBMIT.bulk
     assert registry.get("CUREL.Search.004.00").endpoint == registry.PING.endpoint == "Single-sync"
+
+
+def test_a_bulk_message_delimits_its_records_in_one_document() -> None:
+    def member(transaction_id: str) -> maas.MemberTransaction:
+        return maas.MemberTransaction(
+            transaction_id=transaction_id,
+            usi="53004085616001",
+            name=PersonName("Citizen", "Jo"),
+            birth_date=date(1980, 1, 2),
+            status="OPEN",
+            event=maas.AccountEvent("OPENED", date(2026, 1, 5)),
+        )
+
+    document = codec.encode(maas.SubmitRequest(transactions=[member("T-1"), member("T-2"), member("T-3")]))
+    root = etree.fromstring(document)
+    q = "{http://www.sbr.gov.au/ato/sprmbrinfo}"
+    records = root.findall(f"{q}Transaction")
+    assert [r[0].tag for r in records] == [f"{q}RecordDelimiter"] * 3  # each record begins with its delimiter
+    assert [r.findtext(f"{q}RecordDelimiter/{q}DocumentId") for r in records] == ["1", "2", "3"]
+    assert codec.decode(maas.SubmitRequest, document).transactions[2].delimiter == maas.RecordDelimiter(3)
