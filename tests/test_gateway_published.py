@@ -204,11 +204,11 @@ def test_a_partly_accepted_bulk_message_is_applied_and_its_refused_part_shown(
             documents=[("SPRMBRINFO", codec.encode(document).decode())],
         )
 
-    def pushed() -> bool:
+    def receipted() -> bool:
         current = OutboxMessage.objects.get(pk=message.pk)
         return current.status == MessageStatus.AWAITING or current.is_terminal
 
-    pump(pushed)
+    pump(receipted)
     [pushed] = _attempts(message)
     assert "[omitted]" not in pushed.response_excerpt  # the receipt came unsigned
     assert pushed.request_excerpt.count("<eb:PartInfo ") == 1 and ">BULK</eb:Property>" in pushed.request_excerpt

@@ -5,6 +5,7 @@ signatures checked wherever there is one, the token service's claims and client,
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 import pytest
 from lxml import etree
@@ -116,7 +117,7 @@ def test_the_token_request_asks_for_the_reference_clients_claims(pki: Pki) -> No
     assert (request.abn, request.credential_type, request.applies_to) == (PRACTICE_ABN, "D", address)
 
 
-def test_the_applies_to_of_each_environment_is_a_setting(settings) -> None:
+def test_the_applies_to_of_each_environment_is_a_setting(settings: Any) -> None:
     assert settings.ATO_STS_APPLIES_TO_BY_ENVIRONMENT == {
         "sandbox": "https://sbr.gov.au/services",
         "test": "https://test.sbr.gov.au/services",
