@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from ato_gateway.api import base
+from ato_gateway.api import Reply
 from ato_gateway.wire import registry
 from ato_gateway.wire.documents import codec, curel
 from tests.ato_fixtures import Ato, error_codes
@@ -23,7 +23,7 @@ def test_a_malformed_document_is_refused_with_the_xsd_error(ato: Ato, action: re
     before = ato.sandbox.control("GET", "register")["counts"]
     root, namespace = request_class.ROOT, request_class.NAMESPACE
     document = f'<{root} xmlns="{namespace}"><NotAnElementT>x</NotAnElementT></{root}>'
-    reply: base.Reply[codec.Document] = ato.reply(ato.send_raw(action.key, document), response_class)
+    reply: Reply[codec.Document] = ato.reply(ato.send_raw(action.key, document), response_class)
     assert error_codes(reply) == ["CMN.ATO.GEN.XML03"] and reply.document is None
     assert "NotAnElementT" in reply.errors[0].text  # the XSD's own words say what is wrong
     assert ato.sandbox.control("GET", "register")["counts"] == before  # the register is untouched
