@@ -43,7 +43,9 @@ now: datetime | None = None) -> InboundMessage``
     ``receipt_references``, ``signer_certificate``, ``raw``. ``raise_for_errors()`` raises ``EbmsFault`` for an
     Error reply (permanent unless every code is EBMS:0005/EBMS:0006).
     Raises SignatureInvalid / CertificateUntrusted (bad or untrusted signature), MalformedMessage, UnsafeXML,
-    InvalidHeader, DecompressionFailure: all permanent.
+    InvalidHeader, DecompressionFailure: all permanent. ``max_inflated_bytes`` (default 64 MiB) is what all the
+    parts may inflate to together (InflationLimitExceeded); a header block marked mustUnderstand that the library
+    does not process is MustUnderstandFault (both permanent).
 
 ``sts_build_issue_request(*, abn: str, key, certificate, applies_to: str = registry.STS_APPLIES_TO_DEFAULT,
 credential_type: str = "D", sts_url: str = "", now: datetime | None = None) -> tuple[bytes, str]``
@@ -73,6 +75,9 @@ now: datetime | None = None) -> InboundRequest``
     ``agent_number``, ``parts`` / ``payloads``, ``mpc``, ``ref_to_message_id`` (for a pull: the pushed message
     it selects), ``signer_certificate``, ``signer_abn``, ``references``,
     ``saml``, ``fingerprint`` (equal for a retry of the same message, see docs/wire-contract.md).
+    The receiver's limits (docs/wire-contract.md, "What a receiver refuses"): ``audiences`` (the token's
+    Audience must be one; TokenRejected), ``timestamp_window`` (default 5 minutes either way, None to skip;
+    StaleMessage), ``max_inflated_bytes`` (InflationLimitExceeded); MustUnderstandFault as for parse_response.
 
 ``build_signed_response(*, message_id, ref_to_message_id, conversation_id, service, action, to_abn,
 payloads: Payloads, key, certificate, from_abn=ATO_ABN, properties=None, compress=False, now=None)
@@ -81,7 +86,8 @@ now=None) -> tuple[bytes, str]``; ``build_signed_error(*, errors: list[EbmsError
 certificate, ref_to_message_id=None, now=None) -> tuple[bytes, str]`` (``standard_error(code, detail,
 ref_to_message_id=...)`` makes an EbmsError).
 
-``sts_parse_issue_request(body, *, trust, now=None) -> IssueRequest``; ``sts_build_issue_response(*, request,
+``sts_parse_issue_request(body, *, trust, now=None, audiences=None) -> IssueRequest`` (InvalidScope for an
+AppliesTo outside ``audiences``); ``sts_build_issue_response(*, request,
 issuer, key, certificate, lifetime=30 min, now=None) -> bytes``; ``sts_build_fault(reason) -> bytes``;
 ``saml_verify_assertion(assertion: bytes | Element, *, issuer_certificate, now=None) -> SamlAssertion``.
 
