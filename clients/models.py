@@ -342,7 +342,9 @@ class ImportJob(models.Model):
 
 
 def get_import_or_404(user: User, pk: int) -> ImportJob:
-    return get_object_or_404(ImportJob.objects.visible_to(user), pk=pk)
+    # The file (sealed, up to tens of megabytes) is read only where it is used, the preview: the progress
+    # fragment asks for the job every second while it runs.
+    return get_object_or_404(ImportJob.objects.visible_to(user).defer("content"), pk=pk)
 
 
 class ImportRowError(models.Model):

@@ -138,3 +138,14 @@ def test_the_pages_that_list_imports_do_not_read_their_files(practice, agent, lo
             assert "clients.csv" in http.get(page).content.decode()
         read = [q["sql"] for q in queries.captured_queries if '"clients_importjob"."content"' in q["sql"]]
         assert read == [], page
+
+
+def test_the_progress_fragment_polled_every_second_does_not_read_the_file(practice, agent, login):
+    http = login(agent)
+    rows = make_client_rows(3, seed=8)
+    job = upload(http, rows)
+    with CaptureQueriesContext(connection) as queries:
+        assert http.get(reverse("clients:import_progress", args=[job.pk])).status_code == 200
+    assert [q["sql"] for q in queries.captured_queries if '"clients_importjob"."content"' in q["sql"]] == []
+    name = rows[0]["family_name"] or rows[0]["organisation_name"]
+    assert name in http.get(reverse("clients:import_detail", args=[job.pk])).content.decode()  # the preview reads it
