@@ -8,10 +8,9 @@ from typing import Any
 
 import pytest
 
-from ato_gateway.api import base
-from ato_gateway.api import curel as api
+from ato_gateway.api import Reply
 from ato_gateway.wire.documents import curel
-from ato_gateway.wire.documents.common import Account
+from ato_gateway.wire.documents.common import Account, ClientIdentifier, Period, PersonName
 from tests.ato_fixtures import AGENT_TAN, DEMO_ABN, Ato, error_codes
 
 TODAY = "2026-11-30"  # the fixture's business date at the stand-in ATO
@@ -33,11 +32,11 @@ def _an_individual(ato: Ato, linked: bool) -> dict:
 def test_search_finds_an_individual_by_tfn_name_and_birth_date(ato: Ato):
     person = _an_individual(ato, linked=False)
     reply = ato.result(
-        api.search,
-        curel.SearchResponse,
-        tfn=person["tfn"],
-        family_name=person["family_name"].upper(),
-        birth_date=date.fromisoformat(person["birth_date"]),
+        curel.SearchRequest(
+            client=ClientIdentifier.of(tfn=person["tfn"]),
+            person_name=PersonName(person["family_name"].upper()),
+            birth_date=date.fromisoformat(person["birth_date"]),
+        )
     )
     assert reply.ok and reply.document is not None
     found = reply.document.client
@@ -49,20 +48,20 @@ def test_search_finds_an_individual_by_tfn_name_and_birth_date(ato: Ato):
 @pytest.mark.parametrize(
     ("change", "code"),
     [
-        ({"tfn": "123456782"}, "CMN.ATO.CUREL.SRCH01"),
-        ({"family_name": "Nobody-Matches"}, "CMN.ATO.CUREL.SRCH02"),
+        ({"client": ClientIdentifier.of(tfn="123456782")}, "CMN.ATO.CUREL.SRCH01"),
+        ({"person_name": PersonName("Nobody-Matches")}, "CMN.ATO.CUREL.SRCH02"),
         ({"birth_date": date(1901, 1, 1)}, "CMN.ATO.CUREL.SRCH03"),
     ],
 )
 def test_search_fails_without_a_full_match(ato: Ato, change: dict, code: str):
     person = _an_individual(ato, linked=False)
     asked = {
-        "tfn": person["tfn"],
-        "family_name": person["family_name"],
+        "client": ClientIdentifier.of(tfn=person["tfn"]),
+        "person_name": PersonName(person["family_name"]),
         "birth_date": date.fromisoformat(person["birth_date"]),
         **change,
     }
-    reply = ato.result(api.search, curel.SearchResponse, **asked)
+    reply = ato.result(curel.SearchRequest(**asked))
     assert error_codes(reply) == [code] and reply.document is None
 
 
@@ -71,7 +70,7 @@ def test_a_malformed_search_document_is_refused_with_the_xsd_error(ato: Ato):
         '<CURELSearchRequest xmlns="http://www.sbr.gov.au/ato/curel"><ClientIdentifier>'
         "<TaxFileNumberId>12345</TaxFileNumberId></ClientIdentifier></CURELSearchRequest>"
     )
-    reply = ato.reply(ato.send_raw(api.SEARCH, document), curel.SearchResponse)
+    reply = ato.reply(ato.send_raw(curel.SearchRequest.SERVICE_ACTION, document), curel.SearchResponse)
     assert error_codes(reply) == ["CMN.ATO.GEN.XML03"]
     assert "TaxFileNumberId" in reply.errors[0].text
 
@@ -80,11 +79,11 @@ def test_an_unknown_agent_number_is_refused(ato: Ato):
     type(ato.practice).objects.filter(pk=ato.practice.pk).update(agent_number="99999999")
     person = _an_individual(ato, linked=True)
     reply = ato.result(
-        api.search,
-        curel.SearchResponse,
-        tfn=person["tfn"],
-        family_name=person["family_name"],
-        birth_date=date.fromisoformat(person["birth_date"]),
+        curel.SearchRequest(
+            client=ClientIdentifier.of(tfn=person["tfn"]),
+            person_name=PersonName(person["family_name"]),
+            birth_date=date.fromisoformat(person["birth_date"]),
+        )
     )
     assert error_codes(reply) == ["CMN.ATO.AUTH.003"]
 
@@ -100,14 +99,16 @@ MINE = (
 
 
 def _identity(taxpayer: dict) -> dict[str, Any]:
-    """How a request names the client: the TFN and the name (and an individual's date of birth)."""
+    """How a request names the client (the fields of a Search, Validate or Submit document): the TFN and the name
+    (and an individual's date of birth)."""
+    client = ClientIdentifier.of(tfn=taxpayer["tfn"])
     if taxpayer["entity"] == "IND":
         return {
-            "tfn": taxpayer["tfn"],
-            "family_name": taxpayer["family_name"],
+            "client": client,
+            "person_name": PersonName(taxpayer["family_name"]),
             "birth_date": date.fromisoformat(taxpayer["birth_date"]),
         }
-    return {"tfn": taxpayer["tfn"], "organisation_name": taxpayer["organisation_name"]}
+    return {"client": client, "organisation_name": taxpayer["organisation_name"]}
 
 
 def _links(ato: Ato, taxpayer_id: int, tan: str | None = None, current: bool = True) -> list[dict]:
@@ -150,7 +151,7 @@ def test_validate_warns_of_the_other_agents_role_it_would_end_and_changes_nothin
     client = _other_agents_role(ato)
     before = _links(ato, client["id"], current=False)
     reply = ato.result(
-        api.validate, curel.ValidateResponse, links=[R.of_role(client["role"], client["branch"])], **_identity(client)
+        curel.ValidateRequest(relationships=[R.of_role(client["role"], client["branch"])], **_identity(client))
     )
     assert reply.ok and reply.document is not None
     [warning] = reply.warnings
@@ -169,7 +170,7 @@ def test_validate_warns_of_the_other_agents_role_it_would_end_and_changes_nothin
 def test_submit_takes_the_role_over_and_ends_the_other_agents_link(ato: Ato):
     client = _other_agents_role(ato)
     reply = ato.result(
-        api.submit, curel.SubmitResponse, links=[R.of_role(client["role"], client["branch"])], **_identity(client)
+        curel.SubmitRequest(relationships=[R.of_role(client["role"], client["branch"])], **_identity(client))
     )
     assert reply.ok and not reply.warnings
     ended = [i for i in reply.items if i.code == "CMN.ATO.CUREL.LNK07"]
@@ -187,10 +188,10 @@ def test_a_client_level_link_ends_every_other_agents_link_to_the_client(ato: Ato
     # The client has no link with us: Submit needs none, it is what creates one.
     client = _unlinked_with_other_agents(ato)
     others = _links(ato, client["id"])
-    validated = ato.result(api.validate, curel.ValidateResponse, links=[R.client()], **_identity(client))
+    validated = ato.result(curel.ValidateRequest(relationships=[R.client()], **_identity(client)))
     assert len(validated.warnings) == len(others)
     assert {w.parameters["AgentNumber"] for w in validated.warnings} == {link["tan"] for link in others}
-    reply = ato.result(api.submit, curel.SubmitResponse, links=[R.client()], **_identity(client))
+    reply = ato.result(curel.SubmitRequest(relationships=[R.client()], **_identity(client)))
     assert reply.ok and reply.document is not None and len(reply.document.superseded) == len(others)
     now = _links(ato, client["id"])
     assert [(link["tan"], link["level"], link["start_date"]) for link in now] == [(AGENT_TAN, "CLIENT", TODAY)]
@@ -202,7 +203,7 @@ def test_a_client_level_link_ends_every_other_agents_link_to_the_client(ato: Ato
 def test_submit_links_several_accounts_at_account_level(ato: Ato):
     client = _unlinked_with_other_agents(ato)
     reply = ato.result(
-        api.submit, curel.SubmitResponse, links=[R.of_account("ITX"), R.of_account("AS", "001")], **_identity(client)
+        curel.SubmitRequest(relationships=[R.of_account("ITX"), R.of_account("AS", "001")], **_identity(client))
     )
     assert reply.ok and reply.document is not None
     assert [r.status for r in reply.document.relationships] == ["NEW", "NEW"]
@@ -221,7 +222,7 @@ def test_a_link_already_held_is_reported_and_not_duplicated(ato: Ato):
         AGENT_TAN,
     )[0]
     before = _links(ato, client["id"], current=False)
-    reply = ato.result(api.submit, curel.SubmitResponse, links=[R.client()], **_identity(client))
+    reply = ato.result(curel.SubmitRequest(relationships=[R.client()], **_identity(client)))
     assert reply.ok and reply.document is not None
     assert [i.code for i in reply.items if i.code != "GEN.OK"] == ["CMN.ATO.CUREL.LNK05"]
     assert reply.document.relationships[0].status == "EXISTING" and reply.document.superseded == []
@@ -236,10 +237,9 @@ def test_accounts_and_roles_the_client_does_not_have_are_errors_and_nothing_is_a
     )[0]
     before = _links(ato, client["id"], current=False)
     reply = ato.result(
-        api.submit,
-        curel.SubmitResponse,
-        links=[R.client(), R.of_account("AS", "001"), R.of_account("FBT")],
-        **_identity(client),
+        curel.SubmitRequest(
+            relationships=[R.client(), R.of_account("AS", "001"), R.of_account("FBT")], **_identity(client)
+        )
     )
     assert error_codes(reply) == ["CMN.ATO.CUREL.LNK02", "CMN.ATO.CUREL.LNK02"] and reply.document is None
     assert _links(ato, client["id"], current=False) == before
@@ -249,7 +249,7 @@ def test_accounts_and_roles_the_client_does_not_have_are_errors_and_nothing_is_a
         "AND r.role = 'LCT') ORDER BY t.id LIMIT 1"
     )[0]
     no_role = ato.result(
-        api.validate, curel.ValidateResponse, links=[R.of_role("LCT", with_as["branch"])], **_identity(with_as)
+        curel.ValidateRequest(relationships=[R.of_role("LCT", with_as["branch"])], **_identity(with_as))
     )
     assert error_codes(no_role) == ["CMN.ATO.CUREL.LNK03"] and "LCT" in no_role.errors[0].text
 
@@ -257,27 +257,27 @@ def test_accounts_and_roles_the_client_does_not_have_are_errors_and_nothing_is_a
 def test_a_level_without_its_account_or_role_is_an_error(ato: Ato):
     client = _unlinked_with_other_agents(ato)
     reply = ato.result(
-        api.validate,
-        curel.ValidateResponse,
-        links=[curel.Relationship("ROLE", Account("AS", "001")), curel.Relationship("CLIENT", role="GST")],
-        **_identity(client),
+        curel.ValidateRequest(
+            relationships=[curel.Relationship("ROLE", Account("AS", "001")), curel.Relationship("CLIENT", role="GST")],
+            **_identity(client),
+        )
     )
     assert error_codes(reply) == ["CMN.ATO.CUREL.LNK01", "CMN.ATO.CUREL.LNK01"]
 
 
-@pytest.mark.parametrize("function", [api.validate, api.submit], ids=["validate", "submit"])
+@pytest.mark.parametrize("request_class", [curel.ValidateRequest, curel.SubmitRequest], ids=["validate", "submit"])
 @pytest.mark.parametrize(
     ("change", "code"),
     [
-        ({"tfn": "123456782"}, "CMN.ATO.CUREL.SRCH01"),
-        ({"family_name": "Nobody-Matches"}, "CMN.ATO.CUREL.SRCH02"),
+        ({"client": ClientIdentifier.of(tfn="123456782")}, "CMN.ATO.CUREL.SRCH01"),
+        ({"person_name": PersonName("Nobody-Matches")}, "CMN.ATO.CUREL.SRCH02"),
         ({"birth_date": date(1901, 1, 1)}, "CMN.ATO.CUREL.SRCH03"),
     ],
 )
-def test_adding_needs_the_client_identified_as_search_does(ato: Ato, function: Any, change: dict, code: str):
+def test_adding_needs_the_client_identified_as_search_does(ato: Ato, request_class: Any, change: dict, code: str):
     person = _an_individual(ato, linked=False)
     before = ato.query("SELECT count(*) AS n FROM reg_links")
-    reply = ato.result(function, curel.SubmitResponse, links=[R.client()], **{**_identity(person), **change})
+    reply = ato.result(request_class(relationships=[R.client()], **{**_identity(person), **change}))
     assert error_codes(reply) == [code]
     assert ato.query("SELECT count(*) AS n FROM reg_links") == before
 
@@ -289,12 +289,10 @@ def test_a_bas_agent_links_activity_statement_accounts_and_roles_only(ato: Ato):
         agents=[{"tan": AGENT_TAN, "abn": DEMO_ABN, "name": "Books & BAS", "kind": "BAS", "clients": 30}],
     )
     client = _unlinked_with_other_agents(ato)
-    refused = ato.result(
-        api.validate, curel.ValidateResponse, links=[R.client(), R.of_account("ITX")], **_identity(client)
-    )
+    refused = ato.result(curel.ValidateRequest(relationships=[R.client(), R.of_account("ITX")], **_identity(client)))
     assert error_codes(refused) == ["CMN.ATO.CUREL.LNK04", "CMN.ATO.CUREL.LNK04"]
     assert {e.parameters["Covers"] for e in refused.errors} == {"the client", "income tax account"}
-    reply = ato.result(api.submit, curel.SubmitResponse, links=[R.of_account("AS", "001")], **_identity(client))
+    reply = ato.result(curel.SubmitRequest(relationships=[R.of_account("AS", "001")], **_identity(client)))
     assert reply.ok
     assert [(link["level"], link["kind"]) for link in _links(ato, client["id"], AGENT_TAN)] == [("ACCOUNT", "AS")]
 
@@ -315,7 +313,9 @@ def _client_with_one_link(ato: Ato, level: str = "CLIENT") -> dict:
 
 def test_validate_remove_warns_when_no_access_would_remain_and_changes_nothing(ato: Ato):
     client = _client_with_one_link(ato)
-    reply = ato.result(api.validate_remove, curel.ValidateRemoveResponse, tfn=client["tfn"], links=[R.client()])
+    reply = ato.result(
+        curel.ValidateRemoveRequest(client=ClientIdentifier.of(tfn=client["tfn"]), relationships=[R.client()])
+    )
     assert reply.ok and reply.document is not None
     assert [w.code for w in reply.warnings] == ["CMN.ATO.CUREL.REM02"]
     assert reply.document.access_remains is False
@@ -327,38 +327,35 @@ def test_validate_remove_warns_when_no_access_would_remain_and_changes_nothing(a
 
 def test_remove_ends_the_agents_own_link(ato: Ato):
     client = _client_with_one_link(ato)
-    reply = ato.result(api.remove, curel.RemoveResponse, tfn=client["tfn"], links=[R.client()])
+    reply = ato.result(curel.RemoveRequest(client=ClientIdentifier.of(tfn=client["tfn"]), relationships=[R.client()]))
     assert reply.ok and reply.document is not None and reply.document.access_remains is False
     assert "CMN.ATO.CUREL.REM03" in [i.code for i in reply.items]
     [row] = ato.query("SELECT end_date, ended_reason FROM reg_links WHERE id = ?", client["link_id"])
     assert row == {"end_date": TODAY, "ended_reason": "REMOVED"}
-    again = ato.result(api.remove, curel.RemoveResponse, tfn=client["tfn"], links=[R.client()])
+    again = ato.result(curel.RemoveRequest(client=ClientIdentifier.of(tfn=client["tfn"]), relationships=[R.client()]))
     assert error_codes(again) == ["CMN.ATO.AUTH.002"]
 
 
 def test_remove_keeps_access_through_the_other_links(ato: Ato):
     client = _unlinked_with_other_agents(ato)
-    ato.result(
-        api.submit, curel.SubmitResponse, links=[R.of_account("ITX"), R.of_account("AS", "001")], **_identity(client)
-    )
+    ato.result(curel.SubmitRequest(relationships=[R.of_account("ITX"), R.of_account("AS", "001")], **_identity(client)))
     validated = ato.result(
-        api.validate_remove, curel.ValidateRemoveResponse, tfn=client["tfn"], links=[R.of_account("ITX")]
+        curel.ValidateRemoveRequest(client=ClientIdentifier.of(tfn=client["tfn"]), relationships=[R.of_account("ITX")])
     )
     assert validated.ok and validated.document is not None
     assert validated.document.access_remains is True and not validated.warnings
-    removed = ato.result(api.remove, curel.RemoveResponse, tfn=client["tfn"], links=[R.of_account("ITX")])
+    removed = ato.result(
+        curel.RemoveRequest(client=ClientIdentifier.of(tfn=client["tfn"]), relationships=[R.of_account("ITX")])
+    )
     assert removed.ok and "CMN.ATO.CUREL.REM03" not in [i.code for i in removed.items]
     assert [(link["kind"], link["branch"]) for link in _links(ato, client["id"], AGENT_TAN)] == [("AS", "001")]
 
 
 def test_removing_a_link_the_agent_does_not_hold_is_an_error(ato: Ato):
     client = _client_with_one_link(ato)
-    pairs: list[tuple[Any, Any]] = [
-        (api.validate_remove, curel.ValidateRemoveResponse),
-        (api.remove, curel.RemoveResponse),
-    ]
-    for function, cls in pairs:
-        reply = ato.result(function, cls, tfn=client["tfn"], links=[R.client(), R.of_account("ITX")])
+    for request_class in (curel.ValidateRemoveRequest, curel.RemoveRequest):
+        links = [R.client(), R.of_account("ITX")]
+        reply = ato.result(request_class(client=ClientIdentifier.of(tfn=client["tfn"]), relationships=links))
         assert error_codes(reply) == ["CMN.ATO.CUREL.REM01"]
         assert reply.errors[0].parameters["Covers"] == "income tax account"
     [row] = ato.query("SELECT end_date FROM reg_links WHERE id = ?", client["link_id"])
@@ -367,9 +364,13 @@ def test_removing_a_link_the_agent_does_not_hold_is_an_error(ato: Ato):
 
 def test_remove_needs_a_link_to_the_client(ato: Ato):
     stranger = _an_individual(ato, linked=False)
-    unlinked = ato.result(api.remove, curel.RemoveResponse, tfn=stranger["tfn"], links=[R.client()])
+    unlinked = ato.result(
+        curel.RemoveRequest(client=ClientIdentifier.of(tfn=stranger["tfn"]), relationships=[R.client()])
+    )
     assert error_codes(unlinked) == ["CMN.ATO.AUTH.002"]
-    unknown = ato.result(api.validate_remove, curel.ValidateRemoveResponse, tfn="123456782", links=[R.client()])
+    unknown = ato.result(
+        curel.ValidateRemoveRequest(client=ClientIdentifier.of(tfn="123456782"), relationships=[R.client()])
+    )
     assert error_codes(unknown) == ["CMN.ATO.GEN.ID01"]
 
 
@@ -409,8 +410,9 @@ def _list_everything(ato: Ato, **kwargs: Any) -> tuple[list[tuple], int, int]:
     clients = pages = 0
     continuation = None
     while True:
-        message = ato.call(api.list_links, continuation=continuation, **kwargs)
-        reply, items = base.stream(ato.outcome(message), curel.ListResponse, "clients")
+        message = ato.ask(curel.ListRequest(continuation=continuation, **kwargs)).message
+        reply = ato.stream(message, curel.ListResponse, "clients")
+        items = reply.stream
         assert reply.ok and items is not None, reply.items
         for client in items:
             clients += 1
@@ -431,16 +433,15 @@ def test_list_pages_through_every_current_client(ato: Ato):
 
 def test_list_of_one_client_with_the_links_ended_in_a_window(ato: Ato):
     client = _client_with_one_link(ato)
-    ato.result(api.remove, curel.RemoveResponse, tfn=client["tfn"], links=[R.client()])
-    current_only = ato.result(api.list_links, curel.ListResponse, tfn=client["tfn"])
+    ato.result(curel.RemoveRequest(client=ClientIdentifier.of(tfn=client["tfn"]), relationships=[R.client()]))
+    current_only = ato.result(curel.ListRequest(client=ClientIdentifier.of(tfn=client["tfn"])))
     assert error_codes(current_only) == ["CMN.ATO.AUTH.002"]  # nothing current, and ended links not asked for
     reply = ato.result(
-        api.list_links,
-        curel.ListResponse,
-        tfn=client["tfn"],
-        include_ended=True,
-        ended_from=date(2026, 11, 1),
-        ended_to=date(2026, 11, 30),
+        curel.ListRequest(
+            client=ClientIdentifier.of(tfn=client["tfn"]),
+            include_ended=True,
+            ended_period=Period(date(2026, 11, 1), date(2026, 11, 30)),
+        )
     )
     assert reply.ok and reply.document is not None and reply.document.continuation is None
     [listed] = reply.document.clients
@@ -451,21 +452,23 @@ def test_list_of_one_client_with_the_links_ended_in_a_window(ato: Ato):
         ("CLIENT", date(2026, 11, 30), "REMOVED")
     ]
     earlier = ato.result(
-        api.list_links, curel.ListResponse, tfn=client["tfn"], include_ended=True, ended_to=date(2026, 10, 31)
+        curel.ListRequest(
+            client=ClientIdentifier.of(tfn=client["tfn"]),
+            include_ended=True,
+            ended_period=Period(date.min, date(2026, 10, 31)),  # ended at any time up to the day
+        )
     )
     assert all(r.end_date and r.end_date <= date(2026, 10, 31) for r in _only_links(earlier))
 
 
-def _only_links(reply: base.Reply[curel.ListResponse]) -> list[curel.ListedRelationship]:
+def _only_links(reply: Reply[curel.ListResponse]) -> list[curel.ListedRelationship]:
     return [r for c in (reply.document.clients if reply.document else []) for r in c.relationships]
 
 
 def test_list_refuses_a_foreign_continuation_and_a_backwards_window(ato: Ato):
-    reply = ato.result(api.list_links, curel.ListResponse, continuation="not-a-token")
+    reply = ato.result(curel.ListRequest(continuation="not-a-token"))
     assert error_codes(reply) == ["CMN.ATO.CUREL.LST01"]
-    reply = ato.result(
-        api.list_links, curel.ListResponse, include_ended=True, ended_from=date(2026, 6, 1), ended_to=date(2026, 1, 1)
-    )
+    reply = ato.result(curel.ListRequest(include_ended=True, ended_period=Period(date(2026, 6, 1), date(2026, 1, 1))))
     assert error_codes(reply) == ["CMN.ATO.CUREL.LST02"]
 
 
@@ -488,11 +491,11 @@ def test_a_long_list_pages_through_every_link_exactly_once(ato: Ato):
 @pytest.mark.parametrize(
     ("action", "cls", "document"),
     [
-        (api.VALIDATE, curel.ValidateResponse, "CURELValidateRequest"),
-        (api.SUBMIT, curel.SubmitResponse, "CURELSubmitRequest"),
-        (api.VALIDATE_REMOVE, curel.ValidateRemoveResponse, "CURELValidateRemoveRequest"),
-        (api.REMOVE, curel.RemoveResponse, "CURELRemoveRequest"),
-        (api.LIST, curel.ListResponse, "CURELListRequest"),
+        (curel.ValidateRequest.SERVICE_ACTION, curel.ValidateResponse, "CURELValidateRequest"),
+        (curel.SubmitRequest.SERVICE_ACTION, curel.SubmitResponse, "CURELSubmitRequest"),
+        (curel.ValidateRemoveRequest.SERVICE_ACTION, curel.ValidateRemoveResponse, "CURELValidateRemoveRequest"),
+        (curel.RemoveRequest.SERVICE_ACTION, curel.RemoveResponse, "CURELRemoveRequest"),
+        (curel.ListRequest.SERVICE_ACTION, curel.ListResponse, "CURELListRequest"),
     ],
 )
 def test_a_malformed_document_is_refused_with_the_xsd_error(ato: Ato, action: str, cls: Any, document: str):
