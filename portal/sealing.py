@@ -14,8 +14,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from cryptography.fernet import InvalidToken, MultiFernet
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.apps import apps
+from django.conf import settings
 from django.db import models, transaction
 
 from portal.crypto import keyring as _keyring
@@ -33,6 +34,7 @@ __all__ = [
     "seal_bytes",
     "seal_json",
     "sealed_fields",
+    "sealed_not_under_first_key",
     "sealed_rotate",
     "unseal",
     "unseal_bytes",
@@ -150,6 +152,25 @@ def sealed_rotate(keyring: str, *, batch_size: int = 500) -> dict[str, int]:
                 last_pk = batch[-1][0]
         done[columns.label] = count
     return done
+
+
+def sealed_not_under_first_key(keyring: str) -> dict[str, int]:
+    """{model label: values the ring's first key alone cannot open}, for every model with sealed fields under
+    `keyring`: all zero once a rotation is complete and the older keys can go. Reads and opens every value."""
+    first = Fernet(getattr(settings, keyring)[0].encode())
+    left: dict[str, int] = {}
+    for columns in sealed_fields(keyring):
+        count = 0
+        rows = columns.model._base_manager.values_list(*columns.fields).order_by("pk")
+        for tokens in rows.iterator(chunk_size=2000):
+            for token in tokens:
+                if token:
+                    try:
+                        first.decrypt(token.encode())
+                    except InvalidToken:
+                        count += 1
+        left[columns.label] = count
+    return left
 
 
 def _rotated(ring: MultiFernet, token: str, *, where: str) -> str:

@@ -101,8 +101,14 @@ def test_rotate_drop_the_old_keys_and_everything_still_opens(settings, gateway, 
     new_tfn_key, new_credential_key = Fernet.generate_key().decode(), Fernet.generate_key().decode()
     settings.TFN_ENCRYPTION_KEYS = [new_tfn_key, *settings.TFN_ENCRYPTION_KEYS]
     settings.CREDENTIAL_ENCRYPTION_KEYS = [new_credential_key, *settings.CREDENTIAL_ENCRYPTION_KEYS]
+    with pytest.raises(CommandError, match="still need an older key"):
+        call_command("rotate_tfn_key", check=True)
+    with pytest.raises(CommandError, match="still need an older key"):
+        call_command("rotate_credential_key", check=True)
     call_command("rotate_tfn_key", batch_size=2)  # batches smaller than the rows, so batching is exercised
     call_command("rotate_credential_key")
+    call_command("rotate_tfn_key", check=True)  # nothing needs the old keys any more
+    call_command("rotate_credential_key", check=True)
     settings.TFN_ENCRYPTION_KEYS = [new_tfn_key]
     settings.CREDENTIAL_ENCRYPTION_KEYS = [new_credential_key]
     tokens.forget_tokens()  # so that the next send signs a fresh token request with the rotated private key

@@ -6,7 +6,17 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from portal.audit import audit_record
-from portal.sealing import SealedValueUnreadable, sealed_rotate
+from portal.sealing import SealedValueUnreadable, sealed_not_under_first_key, sealed_rotate
+
+
+def check_key_ring(command: BaseCommand, keyring: str) -> None:
+    """Before dropping the older keys: fail, with the count per model, if any value still needs one of them."""
+    left = sealed_not_under_first_key(keyring)
+    for label, count in left.items():
+        command.stdout.write(f"{label}: {count} value{'s' if count != 1 else ''} not under the first key")
+    if any(left.values()):
+        raise CommandError(f"Some values still need an older key of {keyring}: rotate again before dropping it.")
+    command.stdout.write(command.style.SUCCESS(f"Every value opens with the first key of {keyring} alone."))
 
 
 def rotate_key_ring(command: BaseCommand, keyring: str, *, batch_size: int, audit_action: str) -> dict[str, int]:

@@ -4,7 +4,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from portal.management.rotation import rotate_key_ring
+from portal.management.rotation import check_key_ring, rotate_key_ring
 from portal.sealing import TFN_KEYS
 
 
@@ -17,6 +17,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--batch-size", type=int, default=500, help="rows per transaction (default 500)")
+        parser.add_argument(
+            "--check", action="store_true", help="rewrite nothing; fail if any value still needs an older key"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["check"]:
+            check_key_ring(self, TFN_KEYS)
+            return
         rotate_key_ring(self, TFN_KEYS, batch_size=options["batch_size"], audit_action="tfn.key_rotated")
