@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 
+from ato_gateway.api import in_plain_words
+
 # Playwright's sync API runs an event loop in this thread; without this Django refuses ORM calls from the test.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
@@ -67,7 +69,7 @@ def test_bulk_link_with_one_bad_row(
     rows = page.get_by_test_id("bulk-rows")
     bad = rows.locator("tr[data-row='4']")
     expect(bad).to_contain_text("Error")
-    expect(bad).to_contain_text("The name provided does not match the ATO's records")
+    expect(bad).to_contain_text(in_plain_words("CMN.ATO.CUREL.SRCH02"))
     expect(bad.get_by_role("checkbox")).to_have_count(0)
     for n in (2, 3):
         expect(page.get_by_role("checkbox", name=f"Link row {n}")).to_be_checked()
