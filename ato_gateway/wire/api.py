@@ -519,7 +519,7 @@ def _parts(
     user: ebms.UserMessageHeader, attachments: dict[str, mime.MimePart], *, max_inflated_bytes: int
 ) -> list[InboundPart]:
     """The payloads, gunzipped. Together they may hold ``max_inflated_bytes``: a part never inflates past what is
-    left of that (zlib stops there), so a gzip bomb costs no more memory than the limit however many parts it has."""
+    left of that (zlib stops there), so what a gzip bomb costs in memory follows the limit, not its parts."""
     found: list[InboundPart] = []
     used: set[str] = set()
     budget = max_inflated_bytes
