@@ -235,6 +235,10 @@ def test_keyboard_add_a_client_from_the_ato_through_validate_and_link(
     tab_to(page, page.get_by_role("link", name=f"Open {client}"), 6)
     page.keyboard.press("Enter")
     expect(page).to_have_title(f"Relationships — {client} — Clients — Practice Portal")
+    # The tab's section loads by itself after the page: it is not a reason to pull focus down to it.
+    expect(page.get_by_test_id("relationships-tab")).to_be_visible()
+    page.wait_for_timeout(300)
+    assert page.evaluate("document.activeElement === document.body")
     assert world.query(
         "SELECT count(*) AS n FROM reg_links l JOIN reg_agents g ON g.id = l.agent_id WHERE l.taxpayer_id = ? "
         "AND g.tan = ? AND l.end_date IS NULL",

@@ -1,7 +1,8 @@
 /* The portal's few behaviours in the browser (docs/accessibility.md says how screens use them):
  * - After every htmx swap, the text of each [data-announce] element in the new content is put in the page's one
- *   live region (#live-region in base.html), and focus moves to the new content's [data-focus] element, or its
- *   first heading, when focus was inside what was replaced or has fallen to the page. A poll whose answer says
+ *   live region (#live-region in base.html). When focus was inside what was replaced, it moves to the new
+ *   content's [data-focus] element, or else its first heading; when focus was on the page itself (nowhere), it
+ *   moves only to a [data-focus] element. A failed form's error summary comes first. A poll whose answer says
  *   nothing new announces nothing and moves nothing. A [data-title] in the new content becomes the page's title.
  * - A failed form's error summary ([data-error-summary]) takes focus when the page loads.
  * - The header's menu folds behind a "Menu" button on narrow screens.
@@ -29,9 +30,13 @@
     el.focus({ preventScroll: false });
   }
 
+  function marked(root) {
+    if (root.matches && root.matches("[data-focus]")) return root;
+    return root.querySelector("[data-error-summary]") || root.querySelector("[data-focus]");
+  }
+
   function focusTarget(root) {
-    var marked = root.matches && root.matches("[data-focus]") ? root : root.querySelector("[data-focus]");
-    return marked || root.querySelector("h1, h2, h3, h4");
+    return marked(root) || root.querySelector("h1, h2, h3, h4");
   }
 
   function announcements(root) {
@@ -79,7 +84,10 @@
     if (titled) document.title = titled.getAttribute("data-title");
     markScrollBoxes(root);
     announce(announcements(root));
-    if (seen.focusInside || focusIsLost()) focusOn(focusTarget(root));
+    // Focus follows an update that replaced what it was on. Focus that was nowhere (on the page itself) goes only to
+    // an element marked for it: content that loads by itself (a tab's section) must not pull the reader down to it.
+    if (seen.focusInside) focusOn(focusTarget(root));
+    else if (focusIsLost()) focusOn(marked(root));
   });
 
   // A table too wide for the screen scrolls inside its box; the box is then a tab stop so that the keyboard can
