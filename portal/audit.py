@@ -5,7 +5,8 @@ nothing is done that is not recorded, and nothing is recorded that was not done.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +17,40 @@ from portal.db.bulk import insert_many
 from portal.models import AuditChainHead, AuditEvent, Practice, User, client_ip
 
 if TYPE_CHECKING:
+    from django.http import HttpResponse
+
     from portal.http import PortalRequest
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where the request that led to an event came from: its client address and browser."""
+
+    ip_address: str | None
+    user_agent: str
+
+
+# Set for the length of each web request (AuditOriginMiddleware), so that services, which take the user and not the
+# HTTP request, still record where an action came from. Workers and commands have none: their events are the system's.
+_ORIGIN: ContextVar[Origin | None] = ContextVar("audit_origin", default=None)
+
+
+def origin_of(request: PortalRequest | None) -> Origin | None:
+    if request is None:
+        return _ORIGIN.get()
+    return Origin(client_ip(request), request.META.get("HTTP_USER_AGENT", "")[:300])
+
+
+class AuditOriginMiddleware:
+    def __init__(self, get_response: Callable[[PortalRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: PortalRequest) -> HttpResponse:
+        token = _ORIGIN.set(origin_of(request))
+        try:
+            return self.get_response(request)
+        finally:
+            _ORIGIN.reset(token)
 
 
 def audit_record(
@@ -34,6 +68,7 @@ def audit_record(
     if practice is None and actor is not None:
         practice = actor.practice
     chain = practice.pk if practice is not None else 0
+    origin = origin_of(request)
     with transaction.atomic():
         # Create the head if this chain has none yet; ignore_conflicts makes a concurrent first append safe.
         AuditChainHead.objects.bulk_create([AuditChainHead(chain=chain)], ignore_conflicts=True)
@@ -48,8 +83,8 @@ def audit_record(
             object_type=target._meta.label if target is not None else "",
             object_id=str(target.pk) if target is not None else "",
             object_repr=(target_repr if target_repr is not None else str(target) if target is not None else "")[:200],
-            ip_address=client_ip(request),
-            user_agent=(request.META.get("HTTP_USER_AGENT", "")[:300] if request is not None else ""),
+            ip_address=origin.ip_address if origin is not None else None,
+            user_agent=origin.user_agent if origin is not None else "",
             details=details or {},
             created_at=timezone.now(),
             prev_hash=head.last_hash,

@@ -114,6 +114,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Where each request came from, for the audit trail's events that services record without the request.
+    "portal.audit.AuditOriginMiddleware",
     # django-otp's OTPMiddleware reading the user, practice and device in one query (portal/middleware.py says why).
     "portal.middleware.OTPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",

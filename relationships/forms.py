@@ -97,7 +97,7 @@ class SearchForm(forms.Form):
             )
 
     def search_fields(self) -> dict[str, Any]:
-        """The keyword arguments of ``services.start_search`` (the identifier in clear, only for the service)."""
+        """The keyword arguments of ``services.link_search`` (the identifier in clear, only for the service)."""
         d = self.cleaned_data
         individual = d["entity"] == "individual"
         return {

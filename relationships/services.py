@@ -34,7 +34,6 @@ from relationships.models import (
 )
 
 if TYPE_CHECKING:
-    from portal.http import PortalRequest
     from portal.models import User
 
 SUBJECT = "atorequest"
@@ -122,8 +121,8 @@ def send_many(reqs: Sequence[AtoRequest]) -> None:
     AtoRequest.objects.bulk_update(reqs, ["question"], batch_size=500)
 
 
-def _new(request: PortalRequest, kind: str, **fields: Any) -> AtoRequest:
-    return AtoRequest(practice=request.user.tenant, created_by=request.user, kind=kind, **fields)
+def _new(user: User, kind: str, **fields: Any) -> AtoRequest:
+    return AtoRequest(practice=user.tenant, created_by=user, kind=kind, **fields)
 
 
 def next_step(previous: AtoRequest, kind: str, user: User, links: Iterable[Sequence[str]] | None = None) -> AtoRequest:
@@ -147,18 +146,16 @@ def next_step(previous: AtoRequest, kind: str, user: User, links: Iterable[Seque
     )
 
 
-def _follow(
-    request: PortalRequest, previous: AtoRequest, kind: str, links: Iterable[LinkKey] | None = None
-) -> AtoRequest:
-    req = next_step(previous, kind, request.user, links)
+def _follow(user: User, previous: AtoRequest, kind: str, links: Iterable[LinkKey] | None = None) -> AtoRequest:
+    req = next_step(previous, kind, user, links)
     req.save()
     _send(req)
     return req
 
 
-def start_search(
+def link_search(
     *,
-    request: PortalRequest,
+    user: User,
     identifier_kind: str,
     identifier: str,
     family_name: str = "",
@@ -169,7 +166,7 @@ def start_search(
 ) -> AtoRequest:
     with transaction.atomic():
         req = _new(
-            request,
+            user,
             RequestKind.SEARCH,
             client=client,
             family_name=family_name,
@@ -182,17 +179,17 @@ def start_search(
         _send(req)
         audit_record(
             "relationships.search",
-            request=request,
+            actor=user,
             target=req,
             details={"identifier": identifier_kind, "last3": identifier[-3:]},
         )
     return req
 
 
-def start_validate(*, request: PortalRequest, previous: AtoRequest, links: Iterable[LinkKey]) -> AtoRequest:
+def link_validate(*, user: User, previous: AtoRequest, links: Iterable[LinkKey]) -> AtoRequest:
     with transaction.atomic():
-        req = _follow(request, previous, RequestKind.VALIDATE, links)
-        audit_record("relationships.validate", request=request, target=req, details={"links": req.links})
+        req = _follow(user, previous, RequestKind.VALIDATE, links)
+        audit_record("relationships.validate", actor=user, target=req, details={"links": req.links})
     return req
 
 
@@ -214,15 +211,15 @@ def _once(validated: AtoRequest, kind: str, needs: str) -> tuple[AtoRequest, Ato
     return locked, earlier
 
 
-def start_submit(*, request: PortalRequest, validated: AtoRequest) -> AtoRequest:
+def link_submit(*, user: User, validated: AtoRequest) -> AtoRequest:
     """Link, only after a Validate the ATO answered without errors (its warnings were shown). Asked once: a second
     click gets the submit already asked for."""
     with transaction.atomic():
         locked, earlier = _once(validated, RequestKind.SUBMIT, RequestKind.VALIDATE)
         if earlier is not None:
             return earlier
-        req = _follow(request, locked, RequestKind.SUBMIT)
-        audit_record("relationships.submit", request=request, target=req, details={"links": req.links})
+        req = _follow(user, locked, RequestKind.SUBMIT)
+        audit_record("relationships.submit", actor=user, target=req, details={"links": req.links})
     return req
 
 
@@ -238,25 +235,25 @@ def client_identification(client: Client) -> tuple[str, str]:
     raise NotReady("This client has no TFN, ABN or WPN to name them to the ATO.")
 
 
-def start_validate_remove(*, request: PortalRequest, client: Client, links: Iterable[Link]) -> AtoRequest:
+def link_validate_removal(*, user: User, client: Client, links: Iterable[Link]) -> AtoRequest:
     kind, value = client_identification(client)
     with transaction.atomic():
-        req = _new(request, RequestKind.VALIDATE_REMOVE, client=client, links=[list(link.key) for link in links])
+        req = _new(user, RequestKind.VALIDATE_REMOVE, client=client, links=[list(link.key) for link in links])
         req.seal_identifier(kind, value)
         req.save()
         _send(req)
-        audit_record("relationships.validate_remove", request=request, target=client, details={"links": req.links})
+        audit_record("relationships.validate_remove", actor=user, target=client, details={"links": req.links})
     return req
 
 
-def start_remove(*, request: PortalRequest, validated: AtoRequest) -> AtoRequest:
-    """Remove, only after a Validate-remove the ATO answered without errors; asked once, as ``start_submit``."""
+def link_remove(*, user: User, validated: AtoRequest) -> AtoRequest:
+    """Remove, only after a Validate-remove the ATO answered without errors; asked once, as ``link_submit``."""
     with transaction.atomic():
         locked, earlier = _once(validated, RequestKind.REMOVE, RequestKind.VALIDATE_REMOVE)
         if earlier is not None:
             return earlier
-        req = _follow(request, locked, RequestKind.REMOVE)
-        audit_record("relationships.remove", request=request, target=locked.client, details={"links": req.links})
+        req = _follow(user, locked, RequestKind.REMOVE)
+        audit_record("relationships.remove", actor=user, target=locked.client, details={"links": req.links})
     return req
 
 

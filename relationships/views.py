@@ -65,7 +65,7 @@ def add(request: PortalRequest) -> HttpResponse:
         }
     form = SearchForm(request.POST or None, client=client, initial=initial)
     if request.method == "POST" and form.is_valid():
-        req = services.start_search(request=request, **form.search_fields())
+        req = services.link_search(user=request.user, **form.search_fields())
         return redirect("relationships:request", pk=req.pk)
     return render(request, "relationships/add.html", {"form": form, "client": client})
 
@@ -124,7 +124,7 @@ def validate(request: PortalRequest, pk: int) -> HttpResponse:
     form = LinkChoiceForm(request.POST, found=services.found_client(searched))
     if not form.is_valid():
         return _show(request, searched, status=400, choice_form=form)
-    return _next(request, services.start_validate(request=request, previous=searched, links=form.keys()))
+    return _next(request, services.link_validate(user=request.user, previous=searched, links=form.keys()))
 
 
 @capability_required(Capability.MANAGE_RELATIONSHIPS)
@@ -132,7 +132,7 @@ def validate(request: PortalRequest, pk: int) -> HttpResponse:
 def submit(request: PortalRequest, pk: int) -> HttpResponse:
     validated = get_request_or_404(request.user, pk)
     try:  # a second click (or a resent form) gets the link already asked for
-        return _next(request, services.start_submit(request=request, validated=validated))
+        return _next(request, services.link_submit(user=request.user, validated=validated))
     except services.NotReady as problem:
         messages.error(request, str(problem))
         return redirect("relationships:request", pk=validated.pk)
@@ -169,7 +169,7 @@ def remove(request: PortalRequest, pk: int) -> HttpResponse:
         messages.error(request, "That link is no longer current; the list below is up to date.")
         return redirect(reverse("clients:detail", args=[client.pk]) + "?tab=relationships")
     try:
-        req = services.start_validate_remove(request=request, client=client, links=[form.cleaned_data["link"]])
+        req = services.link_validate_removal(user=request.user, client=client, links=[form.cleaned_data["link"]])
     except services.NotReady as problem:
         messages.error(request, str(problem))
         return redirect(reverse("clients:detail", args=[client.pk]) + "?tab=relationships")
@@ -181,7 +181,7 @@ def remove(request: PortalRequest, pk: int) -> HttpResponse:
 def remove_confirm(request: PortalRequest, pk: int) -> HttpResponse:
     validated = get_request_or_404(request.user, pk)
     try:  # a second click gets the removal already asked for
-        return _next(request, services.start_remove(request=request, validated=validated))
+        return _next(request, services.link_remove(user=request.user, validated=validated))
     except services.NotReady as problem:
         messages.error(request, str(problem))
         return redirect("relationships:request", pk=validated.pk)

@@ -42,7 +42,7 @@ from relationships.models import (
 )
 
 if TYPE_CHECKING:
-    from portal.http import PortalRequest
+    pass
 
 # One bulk link is one review table a person reads row by row: a few thousand rows at most. Larger lists are
 # better split, and the limits keep one upload's transaction (a sealed identifier and a message a row) short.
@@ -221,10 +221,10 @@ def bulk_visible_to(user: User) -> Any:
     return jobs.filter(created_by=user) if user.restricted_to_groups else jobs
 
 
-def _validate_request(request: PortalRequest, job: BulkJob, row: BulkRow, parsed: ParsedRow) -> AtoRequest:
+def _validate_request(user: User, job: BulkJob, row: BulkRow, parsed: ParsedRow) -> AtoRequest:
     req = AtoRequest(
         practice=job.practice,
-        created_by=request.user,
+        created_by=user,
         kind=RequestKind.VALIDATE,
         bulk_row=row,
         family_name=parsed.family_name,
@@ -237,13 +237,13 @@ def _validate_request(request: PortalRequest, job: BulkJob, row: BulkRow, parsed
     return req
 
 
-def bulk_upload(*, request: PortalRequest, filename: str, raw: bytes) -> BulkJob:
+def bulk_upload(*, user: User, filename: str, raw: bytes) -> BulkJob:
     """Store the rows and ask the ATO to validate every good one. Raises CsvProblem, having stored nothing,
     when the file as a whole is bad; a bad row is kept with its problem and never stops the good ones."""
     parsed = read_rows(decode(raw, max_bytes=MAX_BYTES))
     if not parsed:
         raise CsvProblem("The file has a header but no rows.")
-    user = request.user
+    user = user
     with transaction.atomic(durable=True):
         job = BulkJob.objects.create(practice=user.tenant, created_by=user, filename=filename[:200])
         rows = BulkRow.objects.bulk_create(
@@ -259,7 +259,7 @@ def bulk_upload(*, request: PortalRequest, filename: str, raw: bytes) -> BulkJob
                 for p in parsed
             ]
         )
-        asked = [_validate_request(request, job, r, p) for r, p in zip(rows, parsed, strict=True) if not p.problems]
+        asked = [_validate_request(user, job, r, p) for r, p in zip(rows, parsed, strict=True) if not p.problems]
         AtoRequest.objects.bulk_create(asked)
         services.send_many(asked)
         if not asked:
@@ -267,7 +267,7 @@ def bulk_upload(*, request: PortalRequest, filename: str, raw: bytes) -> BulkJob
             job.save(update_fields=["status"])
         audit_record(
             "relationships.bulk_uploaded",
-            request=request,
+            actor=user,
             target=job,
             details={"rows": len(rows), "asked": len(asked), "refused_before_asking": len(rows) - len(asked)},
         )
@@ -283,7 +283,7 @@ def _latest_requests(job: BulkJob) -> dict[int, AtoRequest]:
     return latest
 
 
-def bulk_submit(*, request: PortalRequest, job: BulkJob, rows: Iterable[BulkRow]) -> int:
+def bulk_submit(*, user: User, job: BulkJob, rows: Iterable[BulkRow]) -> int:
     """Link the chosen rows: a Submit for each whose Validate the ATO answered without errors (warnings shown and
     ticked). Returns how many were sent. Only once per bulk link: a second click or tab is refused."""
     chosen = {r.pk for r in rows}
@@ -304,7 +304,7 @@ def bulk_submit(*, request: PortalRequest, job: BulkJob, rows: Iterable[BulkRow]
             raise NotReady("Choose at least one row the ATO validated.")
         BulkRow.objects.filter(job=locked).update(chosen=False)
         BulkRow.objects.filter(pk__in=[r.bulk_row_id for r in validated]).update(chosen=True)
-        submits = [services.next_step(req, RequestKind.SUBMIT, request.user) for req in validated]
+        submits = [services.next_step(req, RequestKind.SUBMIT, user) for req in validated]
         AtoRequest.objects.bulk_create(submits)
         services.send_many(submits)
         locked.status = BulkStatus.SUBMITTING
@@ -312,14 +312,14 @@ def bulk_submit(*, request: PortalRequest, job: BulkJob, rows: Iterable[BulkRow]
         numbers = sorted(BulkRow.objects.filter(chosen=True, job=locked).values_list("row_number", flat=True))
         audit_record(
             "relationships.bulk_submitted",
-            request=request,
+            actor=user,
             target=locked,
             details={"rows": len(submits), "row_numbers": numbers[:500]},
         )
     return len(submits)
 
 
-def bulk_check_again(*, request: PortalRequest, job: BulkJob) -> int:
+def bulk_check_again(*, user: User, job: BulkJob) -> int:
     """Validate again the rows whose Validate could not be sent (the ATO was down and the gateway gave up);
     refusals are the ATO's answer and are not asked again. Returns how many were asked."""
     with transaction.atomic(durable=True):
@@ -333,12 +333,12 @@ def bulk_check_again(*, request: PortalRequest, job: BulkJob) -> int:
         ]
         if not failed:
             return 0
-        again = [services.next_step(req, RequestKind.VALIDATE, request.user) for req in failed]
+        again = [services.next_step(req, RequestKind.VALIDATE, user) for req in failed]
         AtoRequest.objects.bulk_create(again)
         services.send_many(again)
         locked.status = BulkStatus.VALIDATING
         locked.save(update_fields=["status"])
-        audit_record("relationships.bulk_checked_again", request=request, target=locked, details={"rows": len(again)})
+        audit_record("relationships.bulk_checked_again", actor=user, target=locked, details={"rows": len(again)})
     return len(again)
 
 
@@ -477,10 +477,10 @@ def summary(outcomes: list[RowOutcome]) -> dict[str, int]:
 REPORT_COLUMNS = ("row", "name", "identifier", "outcome", "message")
 
 
-def report_rows(*, request: PortalRequest, job: BulkJob) -> Iterator[list[object]]:
+def report_rows(*, user: User, job: BulkJob) -> Iterator[list[object]]:
     """The outcome report: one line a row, the identifier masked."""
     with transaction.atomic():
-        audit_record("relationships.bulk_report_downloaded", request=request, target=job)
+        audit_record("relationships.bulk_report_downloaded", actor=user, target=job)
     yield list(REPORT_COLUMNS)
     cell = services.spreadsheet_cell
     for o in row_outcomes(job):

@@ -57,7 +57,7 @@ def bulk_upload(request: PortalRequest) -> HttpResponse:
             )
         else:
             try:
-                job = bulk.bulk_upload(request=request, filename=upload.name, raw=upload.read())
+                job = bulk.bulk_upload(user=request.user, filename=upload.name, raw=upload.read())
                 return redirect("relationships:bulk_detail", pk=job.pk)
             except CsvProblem as problem:
                 form.add_error("file", str(problem))
@@ -104,7 +104,7 @@ def bulk_submit(request: PortalRequest, pk: int) -> HttpResponse:
         messages.error(request, " ".join(str(e) for e in form.errors["rows"]))
     else:
         try:
-            sent = bulk.bulk_submit(request=request, job=job, rows=form.cleaned_data["rows"])
+            sent = bulk.bulk_submit(user=request.user, job=job, rows=form.cleaned_data["rows"])
             messages.success(request, f"Linking {sent} row{'s' if sent != 1 else ''} with the ATO.")
         except bulk.NotReady as reason:
             messages.error(request, str(reason))
@@ -116,7 +116,7 @@ def bulk_submit(request: PortalRequest, pk: int) -> HttpResponse:
 def bulk_check_again(request: PortalRequest, pk: int) -> HttpResponse:
     job = bulk.get_bulk_or_404(request.user, pk)
     try:
-        asked = bulk.bulk_check_again(request=request, job=job)
+        asked = bulk.bulk_check_again(user=request.user, job=job)
         messages.success(request, f"Checking {asked} row{'s' if asked != 1 else ''} with the ATO again.")
     except bulk.NotReady as reason:
         messages.error(request, str(reason))
@@ -126,6 +126,6 @@ def bulk_check_again(request: PortalRequest, pk: int) -> HttpResponse:
 @capability_required(Capability.VIEW_CLIENTS)
 def bulk_report(request: PortalRequest, pk: int) -> StreamingHttpResponse:
     job = bulk.get_bulk_or_404(request.user, pk)
-    response = StreamingHttpResponse(write_csv(bulk.report_rows(request=request, job=job)), content_type="text/csv")
+    response = StreamingHttpResponse(write_csv(bulk.report_rows(user=request.user, job=job)), content_type="text/csv")
     response["Content-Disposition"] = f'attachment; filename="bulk-link-{job.pk}-outcome.csv"'
     return response

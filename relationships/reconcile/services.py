@@ -44,7 +44,7 @@ from relationships.reconcile.models import Drift, DriftKind, ReconcileRun, Relat
 from relationships.services import LinkKey, key_of
 
 if TYPE_CHECKING:
-    from portal.http import PortalRequest
+    pass
 
 log = logging.getLogger(__name__)
 
@@ -71,15 +71,13 @@ T = TypeVar("T")
 # --- starting and resuming ---
 
 
-def reconcile_start(
-    *, practice: Practice, actor: User | None = None, request: PortalRequest | None = None
-) -> ReconcileRun:
+def reconcile_start(*, practice: Practice, actor: User | None = None) -> ReconcileRun:
     """Start a run (``actor`` None: the nightly one), or return the one already running. A running run whose page
     in flight ended without being applied is resumed instead."""
     with transaction.atomic(durable=True):
         running = ReconcileRun.objects.filter(practice=practice, status=RunStatus.RUNNING).first()
         if running is not None:
-            return _resume(running, actor, request) if running.is_stuck else running
+            return _resume(running, actor) if running.is_stuck else running
         last = ReconcileRun.objects.filter(practice=practice, status=RunStatus.DONE).order_by("-started_at").first()
         run = ReconcileRun(
             practice=practice,
@@ -98,7 +96,6 @@ def reconcile_start(
         _ask(run, "")
         audit_record(
             "relationships.reconcile_started",
-            request=request,
             actor=actor,
             practice=practice,
             target=run,
@@ -107,17 +104,17 @@ def reconcile_start(
     return run
 
 
-def reconcile_resume(*, run: ReconcileRun, actor: User | None, request: PortalRequest | None = None) -> ReconcileRun:
+def reconcile_resume(*, run: ReconcileRun, actor: User | None) -> ReconcileRun:
     """Carry on a stopped (or stuck) run from the page it was at: the pages before it were applied with their
     messages, so nothing is counted twice."""
     with transaction.atomic(durable=True):
         locked = ReconcileRun.objects.select_for_update(of=("self",)).select_related("current_question").get(pk=run.pk)
         if locked.status == RunStatus.DONE or (locked.is_running and not locked.is_stuck):
             return locked
-        return _resume(locked, actor, request)
+        return _resume(locked, actor)
 
 
-def _resume(run: ReconcileRun, actor: User | None, request: PortalRequest | None) -> ReconcileRun:
+def _resume(run: ReconcileRun, actor: User | None) -> ReconcileRun:
     run.status, run.error, run.finished_at = RunStatus.RUNNING, "", None
     try:
         with transaction.atomic():
@@ -127,7 +124,6 @@ def _resume(run: ReconcileRun, actor: User | None, request: PortalRequest | None
     _ask(run, run.continuation)
     audit_record(
         "relationships.reconcile_resumed",
-        request=request,
         actor=actor,
         practice=run.practice,
         target=run,
@@ -534,11 +530,11 @@ def reconcile_nightly() -> list[int]:
 # --- the dashboard ---
 
 
-def alerts_mark_read(*, request: PortalRequest, alerts: Iterable[RelationshipAlert]) -> int:
+def alerts_mark_read(*, user: User, alerts: Iterable[RelationshipAlert]) -> int:
     ids = [a.pk for a in alerts if a.read_at is None]
     if not ids:
         return 0
     with transaction.atomic(durable=True):
-        count = RelationshipAlert.objects.for_user(request.user).filter(pk__in=ids).update(read_at=timezone.now())
-        audit_record("relationships.alerts_read", request=request, details={"alerts": ids[:100], "count": count})
+        count = RelationshipAlert.objects.for_user(user).filter(pk__in=ids).update(read_at=timezone.now())
+        audit_record("relationships.alerts_read", actor=user, details={"alerts": ids[:100], "count": count})
     return count

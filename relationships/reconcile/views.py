@@ -68,7 +68,7 @@ def reconcile(request: PortalRequest) -> HttpResponse:
 @require_POST
 def reconcile_start(request: PortalRequest) -> HttpResponse:
     StartForm(request.POST).is_valid()
-    run = service.reconcile_start(practice=request.user.tenant, actor=request.user, request=request)
+    run = service.reconcile_start(practice=request.user.tenant, actor=request.user)
     return redirect("relationships:reconcile_run", pk=run.pk)
 
 
@@ -109,7 +109,7 @@ def reconcile_resume(request: PortalRequest, pk: int) -> HttpResponse:
     if run.status == RunStatus.DONE:
         messages.info(request, "That run has finished; start a new one to check again.")
         return redirect("relationships:reconcile_run", pk=run.pk)
-    resumed = service.reconcile_resume(run=run, actor=request.user, request=request)
+    resumed = service.reconcile_resume(run=run, actor=request.user)
     return redirect("relationships:reconcile_run", pk=resumed.pk)
 
 
@@ -147,5 +147,5 @@ def reconcile_alerts_read(request: PortalRequest) -> HttpResponse:
 def _mark_read(request: PortalRequest, alerts: list[RelationshipAlert]) -> HttpResponse:
     form = AlertsReadForm(request.POST)
     back = form.cleaned_data["back"] if form.is_valid() else ""
-    service.alerts_mark_read(request=request, alerts=alerts)
+    service.alerts_mark_read(user=request.user, alerts=alerts)
     return redirect("relationships:reconcile" if back == "reconcile" else "portal:dashboard")
