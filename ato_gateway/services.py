@@ -443,6 +443,8 @@ def outbox_pull(practice_id: int, *, worker: str, limit: int = 500) -> int:
             signed = [
                 (
                     m.message_id,
+                    # The pull goes to the endpoint that collects the responses to the pushed message's endpoint.
+                    endpoint_url(registry.get(f"{m.service}.{m.action}").pull_endpoint),
                     *wire.build_signed_pull(
                         message_id=f"{uuid.uuid4()}@{host}",  # a new pull each time: it is the reference that selects
                         ref_to_message_id=m.message_id,
@@ -494,13 +496,13 @@ def _pull_interval(waited: timedelta) -> timedelta:
     )
 
 
-def _pull_exchange(item: tuple[str, bytes, str]) -> tuple[str, transport.Reply | None, Any]:
+def _pull_exchange(item: tuple[str, str, bytes, str]) -> tuple[str, transport.Reply | None, Any]:
     """One selective pull on a send thread (no database): the pushed message's id, the reply, and what it read
     as (an InboundMessage) or the exception that stopped it."""
-    ref, body, content_type = item
+    ref, url, body, content_type = item
     reply: transport.Reply | None = None
     try:
-        reply = transport.post(f"{settings.ATO_EBMS_URL}/async-pull", body, content_type)
+        reply = transport.post(url, body, content_type)
         return ref, reply, _read_reply(reply, pulled=True)
     except (transport.TransportError, wire_errors.WireError) as exc:
         return ref, reply, exc

@@ -223,6 +223,35 @@ def test_a_partly_accepted_bulk_message_is_applied_and_its_refused_part_shown(
     assert [(r.transaction_id, r.processed) for r in results] == [("T-1", True), ("T-2", False)]
 
 
+def test_a_pushed_messages_response_is_pulled_from_its_endpoint(
+    credentialed: Practice, gateway: Sandbox, settings: Any
+) -> None:
+    credential = MachineCredential.objects.get(practice=credentialed)
+    usi = str(gateway.control("POST", "fund", json={"abn": credential.abn, "name": "Published Super"})["usi"])
+    settings.ATO_ENVIRONMENT = "test"
+    settings.ATO_ENDPOINTS = {"test": {"BulkBatch-async-push": f"{gateway.url}/ebms/bulkbatch-async-push"}}
+    document = codec.encode(maas.SubmitRequest(transactions=[_member("T-1", usi, "M-1")])).decode()
+    with transaction.atomic():
+        message = services.outbox_enqueue(
+            practice=credentialed, service="MAAS", action="Submit.001.00", documents=[("SPRMBRINFO", document)]
+        )
+    pump(lambda: OutboxMessage.objects.get(pk=message.pk).status == MessageStatus.AWAITING)
+    services.outbox_pull(credentialed.pk, worker="test")  # no BulkBatch-async-pull address: nothing is asked
+    message.refresh_from_db()
+    assert message.status == MessageStatus.AWAITING
+    OutboxMessage.objects.filter(pk=message.pk).update(next_attempt_at=datetime.now(UTC))
+    settings.ATO_ENDPOINTS["test"]["BulkBatch-async-pull"] = f"{gateway.url}/ebms/not-an-endpoint"
+    services.outbox_pull(credentialed.pk, worker="test")  # asked there, and refused (HTTP 404): still waiting
+    message.refresh_from_db()
+    assert message.status == MessageStatus.AWAITING
+    settings.ATO_ENDPOINTS["test"]["BulkBatch-async-pull"] = f"{gateway.url}/ebms/bulkbatch-async-pull"
+    OutboxMessage.objects.filter(pk=message.pk).update(next_attempt_at=datetime.now(UTC))
+    services.outbox_pull(credentialed.pk, worker="test")
+    message.refresh_from_db()
+    assert message.status == MessageStatus.DONE, message.error_text
+    assert registry.MAAS_SUBMIT.pull_endpoint == "BulkBatch-async-pull"
+
+
 # --- the transport: what is worth sending again ---
 
 

@@ -89,6 +89,12 @@ class ServiceAction:
     name: str = ""  # the action's short name when the wire's action is a URI (the connection test's)
 
     @property
+    def pull_endpoint(self) -> Endpoint:
+        """Where the responses to a pushed message are pulled from [ours, after the endpoints' names]: a bulk or
+        batch push's from BulkBatch-async-pull, a single one's from Collect-async."""
+        return "BulkBatch-async-pull" if self.endpoint == "BulkBatch-async-push" else "Collect-async"
+
+    @property
     def bulk(self) -> bool:
         """Bulk and batch messages carry one attachment, its records separated by record delimiters."""
         return self.document_type == "BULK"
