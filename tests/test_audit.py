@@ -108,3 +108,29 @@ def test_events_appended_during_verification_are_not_a_break(practice, admin, mo
 
     monkeypatch.setattr(audit.AuditChainHead.objects, "all", heads_then_append)
     assert list(audit_verify_chains()) == []
+
+
+def test_an_event_a_service_records_without_the_request_keeps_where_it_came_from(agent, login):
+    """Services take the user, not the HTTP request: the client's address and browser still reach the trail."""
+    from django.urls import reverse
+
+    http = login(agent)
+    response = http.post(
+        reverse("relationships:add"),
+        {
+            "entity": "individual",
+            "identifier_kind": "TFN",
+            "identifier": "123456782",
+            "family_name": "Citizen",
+            "given_name": "Jan",
+            "date_of_birth": "1980-01-02",
+        },
+        HTTP_USER_AGENT="Firefox/140 on the front desk",
+        REMOTE_ADDR="203.0.113.9",
+    )
+    assert response.status_code == 302
+    event = AuditEvent.objects.get(action="relationships.search")
+    assert event.actor == agent
+    assert (event.ip_address, event.user_agent) == ("203.0.113.9", "Firefox/140 on the front desk")
+    # Outside a request (a worker, a command) there is no origin: the event is the system's.
+    assert audit_record("test.outside", actor=agent).ip_address is None
