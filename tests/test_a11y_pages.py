@@ -21,6 +21,7 @@ PING = '<PingRequest xmlns="http://www.sbr.gov.au/ato/ping"><Text>x</Text></Ping
 
 
 def _message(admin: User) -> OutboxMessage:
+    assert admin.practice is not None
     with transaction.atomic():
         return gateway_services.outbox_enqueue(
             practice=admin.practice, service="PING", action="Ping.001.00", documents=[("PingRequest", PING)]

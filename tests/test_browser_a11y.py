@@ -304,7 +304,9 @@ MAIN_PAGES = [
 ]
 
 
-def test_every_main_page_fits_320_px_without_scrolling_sideways(page: Page, base_url: str, firm: Practice) -> None:
+def test_every_main_page_fits_320_px_and_200_percent_zoom_without_scrolling_sideways(
+    page: Page, base_url: str, firm: Practice
+) -> None:
     admin = make_user(firm, "alice", Role.PRACTICE_ADMIN)
     client = add_clients(firm, 30)[0]
     with transaction.atomic():
@@ -318,8 +320,9 @@ def test_every_main_page_fits_320_px_without_scrolling_sideways(page: Page, base
             created_by=admin,
         )
     sign_in(page, base_url, "alice")
-    page.set_viewport_size({"width": 320, "height": 640})
-    for path in MAIN_PAGES:
+    # 320 px, and 640 px: a 1280 px screen at 200% zoom.
+    for width, path in [(width, path) for width in (320, 640) for path in MAIN_PAGES]:
+        page.set_viewport_size({"width": width, "height": 640})
         url = base_url + path.format(client=client.pk, message=message.pk)
         page.goto(url)
         if "tab=" in path:  # the tab's content is fetched after the page
@@ -333,8 +336,9 @@ def test_every_main_page_fits_320_px_without_scrolling_sideways(page: Page, base
             "e.getBoundingClientRect().right > document.scrollingElement.clientWidth + 0.5)"
             ".slice(-3).map(e => e.outerHTML.slice(0, 120))"
         )
-        assert sizes["scroll"] <= sizes["client"], f"{path} scrolls sideways at 320 px: {sizes}, {wide}"
-    # The header folds behind its Menu button, which opens it.
+        assert sizes["scroll"] <= sizes["client"], f"{path} scrolls sideways at {width} px: {sizes}, {wide}"
+    # At 320 px the header folds behind its Menu button, which opens it.
+    page.set_viewport_size({"width": 320, "height": 640})
     menu = page.get_by_role("button", name="Menu")
     expect(menu).to_have_attribute("aria-expanded", "false")
     expect(page.get_by_role("navigation", name="Main")).to_be_hidden()
