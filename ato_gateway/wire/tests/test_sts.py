@@ -54,9 +54,7 @@ def test_an_untrusted_or_tampered_request_is_refused(pki: Pki) -> None:
     with pytest.raises(wire.CertificateUntrusted):
         wire.sts_parse_issue_request(body, trust=pki.ato)
     with pytest.raises(wire.SignatureInvalid):
-        wire.sts_parse_issue_request(
-            re.sub(rb"(:Value>)D(</)", rb"\1X\2", body, count=1), trust=pki.trust
-        )
+        wire.sts_parse_issue_request(re.sub(rb"(:Value>)D(</)", rb"\1X\2", body, count=1), trust=pki.trust)
 
 
 def test_a_fault_is_token_rejected_and_permanent(pki: Pki) -> None:
