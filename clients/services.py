@@ -43,7 +43,7 @@ from portal.sealing import TFN_KEYS, seal, unseal
 from portal.spreadsheet import spreadsheet_cell
 
 if TYPE_CHECKING:
-    from portal.http import PortalRequest
+    pass
 
 log = logging.getLogger(__name__)
 IMPORT_CHUNK = 1000
@@ -77,16 +77,15 @@ def client_duplicate_message(practice: Practice, row: ClientRow, *, exclude_pk: 
     return ""
 
 
-def client_create(*, request: PortalRequest, row: ClientRow) -> Client:
-    user = request.user
+def client_create(*, user: User, row: ClientRow) -> Client:
     with transaction.atomic(durable=True):
         client = _client_from_row(user.tenant, row, user)
         client.save()
-        audit_record("client.created", request=request, target=client)
+        audit_record("client.created", actor=user, target=client)
     return client
 
 
-def client_update(*, request: PortalRequest, client: Client, row: ClientRow, tfn_changed: bool) -> Client:
+def client_update(*, user: User, client: Client, row: ClientRow, tfn_changed: bool) -> Client:
     with transaction.atomic(durable=True):
         client.kind = row.kind
         client.family_name, client.given_names = row.family_name, row.given_names
@@ -95,70 +94,68 @@ def client_update(*, request: PortalRequest, client: Client, row: ClientRow, tfn
         if tfn_changed:
             client.set_tfn(row.tfn)
         client.save()
-        audit_record("client.updated", request=request, target=client, details={"tfn_changed": tfn_changed})
+        audit_record("client.updated", actor=user, target=client, details={"tfn_changed": tfn_changed})
     return client
 
 
-def client_reveal_tfn(*, request: PortalRequest, client: Client) -> str:
+def client_reveal_tfn(*, user: User, client: Client) -> str:
     """The only path to a full TFN on screen: capability checked, and the reveal audited before it is shown."""
-    user = request.user
     if not user.has_capability(Capability.VIEW_FULL_TFN):
-        audit_record("client.tfn_reveal_refused", request=request, target=client)
+        audit_record("client.tfn_reveal_refused", actor=user, target=client)
         raise PermissionDenied("You do not have permission to view full TFNs.")
     with transaction.atomic(durable=True):
-        audit_record("client.tfn_revealed", request=request, target=client)
+        audit_record("client.tfn_revealed", actor=user, target=client)
     return format_tfn(client.reveal_tfn())
 
 
-def account_add(*, request: PortalRequest, client: Client, kind: str, branch: str, roles: list[str]) -> ClientAccount:
+def account_add(*, user: User, client: Client, kind: str, branch: str, roles: list[str]) -> ClientAccount:
     with transaction.atomic(durable=True):
         account = ClientAccount.objects.create(
             client=client, kind=kind, branch=branch if kind == AccountKind.ACTIVITY_STATEMENT else ""
         )
         AccountRole.objects.bulk_create([AccountRole(account=account, role=r) for r in roles])
         audit_record(
-            "client.account_added", request=request, target=client, details={"account": str(account), "roles": roles}
+            "client.account_added", actor=user, target=client, details={"account": str(account), "roles": roles}
         )
     return account
 
 
-def account_set_roles(*, request: PortalRequest, account: ClientAccount, roles: list[str]) -> None:
+def account_set_roles(*, user: User, account: ClientAccount, roles: list[str]) -> None:
     with transaction.atomic(durable=True):
         account.roles.exclude(role__in=roles).delete()
         have = set(account.roles.values_list("role", flat=True))
         AccountRole.objects.bulk_create([AccountRole(account=account, role=r) for r in roles if r not in have])
         audit_record(
             "client.roles_changed",
-            request=request,
+            actor=user,
             target=account.client,
             details={"account": str(account), "roles": roles},
         )
 
 
-def group_create(*, request: PortalRequest, name: str, description: str) -> ClientGroup:
-    user = request.user
+def group_create(*, user: User, name: str, description: str) -> ClientGroup:
     with transaction.atomic(durable=True):
         group = ClientGroup.objects.create(practice=user.tenant, name=name, description=description)
-        audit_record("group.created", request=request, target=group)
+        audit_record("group.created", actor=user, target=group)
     return group
 
 
-def group_set_membership(*, request: PortalRequest, client: Client, groups: list[ClientGroup]) -> None:
+def group_set_membership(*, user: User, client: Client, groups: list[ClientGroup]) -> None:
     with transaction.atomic(durable=True):
         client.groups.set(groups)
         audit_record(
-            "client.groups_changed", request=request, target=client, details={"groups": [g.name for g in groups]}
+            "client.groups_changed", actor=user, target=client, details={"groups": [g.name for g in groups]}
         )
 
 
-def group_set_staff(*, request: PortalRequest, member: User, restricted: bool, groups: list[ClientGroup]) -> None:
+def group_set_staff(*, user: User, member: User, restricted: bool, groups: list[ClientGroup]) -> None:
     with transaction.atomic(durable=True):
         member.restricted_to_groups = restricted
         member.save(update_fields=["restricted_to_groups"])
         member.client_groups.set(groups)
         audit_record(
             "staff.groups_changed",
-            request=request,
+            actor=user,
             target=member,
             details={"restricted": restricted, "groups": [g.name for g in groups]},
         )
@@ -167,9 +164,8 @@ def group_set_staff(*, request: PortalRequest, member: User, restricted: bool, g
 # --- CSV import -----------------------------------------------------------------------------------------------
 
 
-def import_upload(*, request: PortalRequest, filename: str, raw: bytes) -> ImportJob:
+def import_upload(*, user: User, filename: str, raw: bytes) -> ImportJob:
     """Store an upload for preview. Raises CsvProblem, having stored nothing, if the file as a whole is bad."""
-    user = request.user
     text = decode(raw, max_bytes=settings.CLIENT_IMPORT_MAX_BYTES)
     total = count_rows(text, max_rows=settings.CLIENT_IMPORT_MAX_ROWS)
     if total == 0:
@@ -182,7 +178,7 @@ def import_upload(*, request: PortalRequest, filename: str, raw: bytes) -> Impor
             content=seal(text, keyring=TFN_KEYS),  # the file holds full TFNs
             total_rows=total,
         )
-        audit_record("clients.import_uploaded", request=request, target=job, details={"rows": total})
+        audit_record("clients.import_uploaded", actor=user, target=job, details={"rows": total})
     return job
 
 
@@ -204,17 +200,17 @@ def import_preview(job: ImportJob, limit: int = 10) -> list[tuple[int, ClientRow
     return preview
 
 
-def import_start(*, request: PortalRequest, job: ImportJob) -> None:
+def import_start(*, user: User, job: ImportJob) -> None:
     with transaction.atomic(durable=True):
         changed = ImportJob.objects.filter(pk=job.pk, status=ImportStatus.UPLOADED).update(
             status=ImportStatus.QUEUED, heartbeat_at=timezone.now()
         )
         if changed:
-            audit_record("clients.import_started", request=request, target=job)
+            audit_record("clients.import_started", actor=user, target=job)
             import_enqueue(job.pk)
 
 
-def import_resume(*, request: PortalRequest, job: ImportJob) -> None:
+def import_resume(*, user: User, job: ImportJob) -> None:
     """Continue a failed or stalled import from its last committed chunk."""
     if not (job.status == ImportStatus.FAILED or job.is_stalled):
         return
@@ -223,7 +219,7 @@ def import_resume(*, request: PortalRequest, job: ImportJob) -> None:
             status=ImportStatus.QUEUED, failure="", run_token="", heartbeat_at=timezone.now()
         )
         if changed:
-            audit_record("clients.import_resumed", request=request, target=job, details={"from_row": job.next_row})
+            audit_record("clients.import_resumed", actor=user, target=job, details={"from_row": job.next_row})
             import_enqueue(job.pk)
 
 
@@ -428,12 +424,11 @@ def import_mark_failed(job_id: int, message: str, *, run_token: str | None = Non
 # --- CSV export -----------------------------------------------------------------------------------------------
 
 
-def export_rows(*, request: PortalRequest) -> Iterator[list[object]]:
+def export_rows(*, user: User) -> Iterator[list[object]]:
     from clients.csv_io import EXPORT_COLUMNS
 
-    user = request.user
     with transaction.atomic():
-        audit_record("clients.exported", request=request)
+        audit_record("clients.exported", actor=user)
     yield list(EXPORT_COLUMNS)
     clients = Client.objects.visible_to(user).order_by("sort_name", "pk").prefetch_related("groups")
     for c in clients.iterator(chunk_size=2000):

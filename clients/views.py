@@ -185,7 +185,7 @@ def client_add(request: PortalRequest) -> HttpResponse:
         if duplicate:
             form.add_error("tfn" if "TFN" in duplicate else "abn", duplicate)
         else:
-            client = services.client_create(request=request, row=row)
+            client = services.client_create(user=request.user, row=row)
             messages.success(request, f"{client} is added to the register.")
             return redirect("clients:detail", pk=client.pk)
     return render(request, "clients/client_form.html", {"form": form, "title": "Add a client"})
@@ -210,7 +210,7 @@ def client_edit(request: PortalRequest, pk: int) -> HttpResponse:
         if duplicate:
             form.add_error("tfn" if "TFN" in duplicate else "abn", duplicate)
         else:
-            services.client_update(request=request, client=client, row=row, tfn_changed=bool(row.tfn))
+            services.client_update(user=request.user, client=client, row=row, tfn_changed=bool(row.tfn))
             messages.success(request, "Saved.")
             return redirect("clients:detail", pk=client.pk)
     return render(request, "clients/client_form.html", {"form": form, "title": f"Edit {client}", "client": client})
@@ -221,7 +221,7 @@ def client_edit(request: PortalRequest, pk: int) -> HttpResponse:
 @never_cache
 def client_reveal_tfn(request: PortalRequest, pk: int) -> HttpResponse:
     client = get_client_or_404(request.user, pk)
-    tfn = services.client_reveal_tfn(request=request, client=client)
+    tfn = services.client_reveal_tfn(user=request.user, client=client)
     return render(request, "clients/_tfn_revealed.html", {"tfn": tfn, "client": client})
 
 
@@ -236,7 +236,7 @@ def account_add(request: PortalRequest, pk: int) -> HttpResponse:
             form.add_error("kind", "The client already has this account.")
         else:
             services.account_add(
-                request=request, client=client, kind=kind, branch=branch, roles=form.cleaned_data["roles"]
+                user=request.user, client=client, kind=kind, branch=branch, roles=form.cleaned_data["roles"]
             )
             messages.success(request, "Account added.")
             return redirect("clients:detail", pk=client.pk)
@@ -259,7 +259,7 @@ def account_roles(request: PortalRequest, pk: int, account_pk: int) -> HttpRespo
     form = RolesForm(request.POST)
     if account is None or not form.is_valid():
         return HttpResponse("That account cannot take roles.", status=404 if account is None else 400)
-    services.account_set_roles(request=request, account=account, roles=form.cleaned_data["roles"])
+    services.account_set_roles(user=request.user, account=account, roles=form.cleaned_data["roles"])
     messages.success(request, "Roles updated.")
     return redirect("clients:detail", pk=client.pk)
 
@@ -270,7 +270,7 @@ def client_groups(request: PortalRequest, pk: int) -> HttpResponse:
     groups = ClientGroup.objects.visible_to(request.user)
     form = GroupChoiceForm(request.POST or None, groups=groups, initial={"groups": client.groups.all()})
     if request.method == "POST" and form.is_valid():
-        services.group_set_membership(request=request, client=client, groups=list(form.cleaned_data["groups"]))
+        services.group_set_membership(user=request.user, client=client, groups=list(form.cleaned_data["groups"]))
         messages.success(request, "Groups updated.")
         return redirect("clients:detail", pk=client.pk)
     return render(request, "clients/client_groups.html", {"client": client, "form": form})
@@ -285,7 +285,7 @@ def group_list(request: PortalRequest) -> HttpResponse:
             return HttpResponse("You cannot manage groups.", status=403)
         if form.is_valid():
             services.group_create(
-                request=request, name=form.cleaned_data["name"], description=form.cleaned_data["description"]
+                user=request.user, name=form.cleaned_data["name"], description=form.cleaned_data["description"]
             )
             messages.success(request, "Group created.")
             return redirect("clients:groups")
@@ -305,7 +305,7 @@ def staff_groups(request: PortalRequest, pk: int) -> HttpResponse:
     form = StaffGroupsForm(request.POST or None, groups=groups, initial=initial)
     if request.method == "POST" and form.is_valid():
         services.group_set_staff(
-            request=request,
+            user=request.user,
             member=member,
             restricted=form.cleaned_data["restricted"],
             groups=list(form.cleaned_data["groups"]),
@@ -324,7 +324,7 @@ def import_upload(request: PortalRequest) -> HttpResponse:
             form.add_error("file", f"The file is larger than {settings.CLIENT_IMPORT_MAX_BYTES // 1024:,} KB.")
         else:
             try:
-                job = services.import_upload(request=request, filename=upload.name, raw=upload.read())
+                job = services.import_upload(user=request.user, filename=upload.name, raw=upload.read())
                 return redirect("clients:import_detail", pk=job.pk)
             except CsvProblem as problem:
                 form.add_error("file", str(problem))
@@ -359,14 +359,14 @@ def import_progress(request: PortalRequest, pk: int) -> HttpResponse:
 def import_start(request: PortalRequest, pk: int) -> HttpResponse:
     job = get_import_or_404(request.user, pk)
     if job.status == ImportStatus.FAILED or job.is_stalled:
-        services.import_resume(request=request, job=job)
+        services.import_resume(user=request.user, job=job)
     else:
-        services.import_start(request=request, job=job)
+        services.import_start(user=request.user, job=job)
     return redirect("clients:import_detail", pk=job.pk)
 
 
 @capability_required(Capability.EXPORT_CLIENTS)
 def export_csv(request: PortalRequest) -> StreamingHttpResponse:
-    response = StreamingHttpResponse(write_csv(services.export_rows(request=request)), content_type="text/csv")
+    response = StreamingHttpResponse(write_csv(services.export_rows(user=request.user)), content_type="text/csv")
     response["Content-Disposition"] = 'attachment; filename="clients.csv"'
     return response

@@ -47,11 +47,10 @@ def login_failed_record(*, request: PortalRequest, username: str) -> None:
 
 
 def staff_invite(
-    *, request: PortalRequest, username: str, first_name: str, last_name: str, email: str, role: Role
+    *, admin: User, username: str, first_name: str, last_name: str, email: str, role: Role
 ) -> tuple[User, str]:
     """Create a staff account with no usable password and return it with a one-time invitation token. The
     token is stored only as a hash: whoever holds the link sets the password, then enrols MFA."""
-    admin = request.user
     token = secrets.token_urlsafe(32)
     with transaction.atomic(durable=True):
         user = User(
@@ -66,7 +65,7 @@ def staff_invite(
         )
         user.set_unusable_password()
         user.save()
-        audit_record("staff.invited", request=request, target=user, details={"role": role.value})
+        audit_record("staff.invited", actor=admin, target=user, details={"role": role.value})
     return user, token
 
 
@@ -78,6 +77,7 @@ def staff_for_invite(token: str) -> User | None:
 
 
 def staff_accept_invite(*, request: PortalRequest, user: User, password: str) -> None:
+    # This one and the sign-in steps below take the request: they sign the person in, which is the session's.
     with transaction.atomic(durable=True):
         user.set_password(password)
         user.invite_token_hash = ""
@@ -87,15 +87,15 @@ def staff_accept_invite(*, request: PortalRequest, user: User, password: str) ->
     login(request, user, backend="django.contrib.auth.backends.ModelBackend")
 
 
-def staff_change_role(*, request: PortalRequest, user: User, role: Role) -> None:
+def staff_change_role(*, admin: User, user: User, role: Role) -> None:
     with transaction.atomic(durable=True):
         old = user.role
         user.role = role
         user.save(update_fields=["role"])
-        audit_record("staff.role_changed", request=request, target=user, details={"from": old, "to": role.value})
+        audit_record("staff.role_changed", actor=admin, target=user, details={"from": old, "to": role.value})
 
 
-def staff_deactivate(*, request: PortalRequest, user: User) -> None:
+def staff_deactivate(*, admin: User, user: User) -> None:
     """A leaver loses access at once: an inactive user fails authentication on the very next request of every
     session they hold (Django's ModelBackend refuses inactive users when it loads the session's user)."""
     with transaction.atomic(durable=True):
@@ -104,25 +104,25 @@ def staff_deactivate(*, request: PortalRequest, user: User) -> None:
         user.invite_token_hash = ""
         user.save(update_fields=["is_active", "deactivated_at", "invite_token_hash"])
         user.end_sessions()
-        audit_record("staff.deactivated", request=request, target=user)
+        audit_record("staff.deactivated", actor=admin, target=user)
 
 
-def staff_reactivate(*, request: PortalRequest, user: User) -> None:
+def staff_reactivate(*, admin: User, user: User) -> None:
     with transaction.atomic(durable=True):
         user.is_active = True
         user.deactivated_at = None
         user.save(update_fields=["is_active", "deactivated_at"])
-        audit_record("staff.reactivated", request=request, target=user)
+        audit_record("staff.reactivated", actor=admin, target=user)
 
 
-def staff_reset_mfa(*, request: PortalRequest, user: User) -> None:
+def staff_reset_mfa(*, admin: User, user: User) -> None:
     """For a lost phone: removes every second factor and ends every session, so that whoever has the phone (and
     perhaps a signed-in browser) cannot enrol an authenticator of their own: the next sign-in needs the password."""
     with transaction.atomic(durable=True):
         TOTPDevice.objects.filter(user=user).delete()
         StaticDevice.objects.filter(user=user).delete()
         user.end_sessions()
-        audit_record("staff.mfa_reset", request=request, target=user)
+        audit_record("staff.mfa_reset", actor=admin, target=user)
 
 
 def mfa_enrolment_device(user: User) -> TOTPDevice:

@@ -131,7 +131,7 @@ def staff_add(request: PortalRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         user, token = services.staff_invite(
-            request=request,
+            admin=request.user,
             username=data["username"],
             first_name=data["first_name"],
             last_name=data["last_name"],
@@ -151,7 +151,7 @@ def staff_detail(request: PortalRequest, pk: int) -> HttpResponse:
         if member == request.user:
             form.add_error("role", "You cannot change your own role; ask another practice admin.")
         else:
-            services.staff_change_role(request=request, user=member, role=Role(form.cleaned_data["role"]))
+            services.staff_change_role(admin=request.user, user=member, role=Role(form.cleaned_data["role"]))
             messages.success(request, f"{member.display_name} is now {member.role_label}.")
             return redirect("portal:staff_detail", pk=member.pk)
     return render(request, "portal/staff_detail.html", {"member": member, "form": form})
@@ -164,7 +164,7 @@ def staff_deactivate(request: PortalRequest, pk: int) -> HttpResponse:
     if member == request.user:
         messages.error(request, "You cannot deactivate yourself.")
     elif member.is_active:
-        services.staff_deactivate(request=request, user=member)
+        services.staff_deactivate(admin=request.user, user=member)
         messages.success(request, f"{member.display_name} is deactivated and signed out everywhere.")
     return redirect("portal:staff_detail", pk=member.pk)
 
@@ -173,7 +173,7 @@ def staff_deactivate(request: PortalRequest, pk: int) -> HttpResponse:
 @require_POST
 def staff_reactivate(request: PortalRequest, pk: int) -> HttpResponse:
     member = get_staff_or_404(request.user, pk)
-    services.staff_reactivate(request=request, user=member)
+    services.staff_reactivate(admin=request.user, user=member)
     messages.success(request, f"{member.display_name} can sign in again.")
     return redirect("portal:staff_detail", pk=member.pk)
 
@@ -182,7 +182,7 @@ def staff_reactivate(request: PortalRequest, pk: int) -> HttpResponse:
 @require_POST
 def staff_reset_mfa(request: PortalRequest, pk: int) -> HttpResponse:
     member = get_staff_or_404(request.user, pk)
-    services.staff_reset_mfa(request=request, user=member)
+    services.staff_reset_mfa(admin=request.user, user=member)
     messages.success(request, f"{member.display_name} must enrol an authenticator at their next sign-in.")
     return redirect("portal:staff_detail", pk=member.pk)
 
