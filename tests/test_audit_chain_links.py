@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 from django.db import connection
+from django.test import RequestFactory
 
 from portal.audit import audit_record, audit_record_system_many, audit_verify_chains
-from portal.models import AuditEvent
+from portal.models import AuditChainHead, AuditEvent
 
 pytestmark = pytest.mark.django_db
 
@@ -28,7 +29,9 @@ def test_a_forged_event_with_a_recomputed_hash_and_a_relinked_successor_is_a_bre
     _tamper("UPDATE portal_auditevent SET object_repr = 'forged', hash = %s WHERE id = %s", [forged_hash, forged.pk])
     _tamper("UPDATE portal_auditevent SET prev_hash = %s WHERE id = %s", [forged_hash, events[3].pk])
     breaks = list(audit_verify_chains())
-    assert [(b.seq, b.problem) for b in breaks] == [(4, "event content does not match its hash")]
+    assert [(b.chain, b.seq, b.event_id, b.problem) for b in breaks] == [
+        (practice.pk, 4, events[3].pk, "event content does not match its hash")
+    ]
 
 
 def test_system_events_appended_in_a_batch_continue_the_chain(practice, admin):
@@ -55,3 +58,69 @@ def test_system_events_appended_in_a_batch_continue_the_chain(practice, admin):
     assert batch[0].created_at == batch[1].created_at and batch[0].ip_address is None and batch[0].user_agent == ""
     assert all(e.compute_hash() == e.hash for e in events)
     assert list(audit_verify_chains()) == []
+
+
+def _break_tuples() -> list[tuple]:
+    return [(b.chain, b.seq, b.event_id, b.problem) for b in audit_verify_chains()]
+
+
+def test_an_event_recorded_from_a_request_names_who_from_where(practice, admin, agent):
+    request = RequestFactory().get("/", REMOTE_ADDR="203.0.113.9", HTTP_USER_AGENT="A" * 400)
+    request.user = admin
+    event = audit_record("test.seen", request=request, target=agent)
+    assert (event.actor_id, event.actor_label, event.practice_id, event.chain) == (
+        admin.pk,
+        "alice",
+        practice.pk,
+        practice.pk,
+    )
+    assert (event.ip_address, event.user_agent) == ("203.0.113.9", "A" * 300)
+    assert (event.object_type, event.object_id, event.object_repr) == ("portal.User", str(agent.pk), str(agent))
+    # An actor named by the caller is kept; a long description is cut to the column.
+    named = audit_record("test.named", request=request, actor=agent, target=agent, target_repr="y" * 250)
+    assert (named.actor_id, named.object_repr) == (agent.pk, "y" * 200)
+
+
+def test_an_event_outside_any_practice_is_the_systems_on_chain_zero(db):
+    event = audit_record("test.system")
+    assert (event.chain, event.practice_id, event.actor_id, event.actor_label) == (0, None, None, "system")
+    assert (event.object_type, event.object_id, event.object_repr, event.ip_address, event.user_agent) == (
+        "",
+        "",
+        "",
+        None,
+        "",
+    )
+    assert AuditChainHead.objects.get(chain=0).last_hash == event.hash
+
+
+def test_each_break_names_its_chain_sequence_and_event(practice, admin):
+    events = [audit_record(f"test.event{i}", actor=admin, practice=practice) for i in range(4)]
+    _tamper("DELETE FROM portal_auditevent WHERE id = %s", [events[1].pk])
+    assert _break_tuples() == [
+        (practice.pk, 2, events[2].pk, "missing events before seq 3"),
+        (practice.pk, 3, events[2].pk, "link to the previous event does not match"),
+    ]
+
+
+def test_a_head_that_names_another_hash_is_a_break(practice, admin):
+    audit_record("test.one", actor=admin, practice=practice)
+    audit_record("test.two", actor=admin, practice=practice)
+    _tamper("UPDATE portal_auditchainhead SET last_hash = %s WHERE chain = %s", ["f" * 64, practice.pk])
+    assert _break_tuples() == [
+        (practice.pk, 2, None, "chain head does not match the last event (tail removed?)"),
+    ]
+
+
+def test_a_chain_whose_head_was_deleted_is_still_checked(practice, admin):
+    events = [audit_record(f"test.event{i}", actor=admin, practice=practice) for i in range(3)]
+    _tamper("UPDATE portal_auditevent SET object_repr = 'forged' WHERE id = %s", [events[1].pk])
+    _tamper("DELETE FROM portal_auditchainhead WHERE chain = %s", [practice.pk])
+    assert _break_tuples() == [(practice.pk, 2, events[1].pk, "event content does not match its hash")]
+
+
+def test_a_batch_can_open_a_practices_chain(practice, admin):
+    audit_record_system_many(practice, [("ato.message_done", admin, "PING", {})])
+    [event] = AuditEvent.objects.filter(chain=practice.pk)
+    assert (event.seq, event.prev_hash) == (1, "0" * 64)
+    assert AuditChainHead.objects.get(chain=practice.pk).last_seq == 1
