@@ -24,6 +24,7 @@ from ato_gateway.wire import errors as wire_errors
 from ato_gateway.wire import registry, sts
 from ato_gateway.wire.documents import codec, maas
 from ato_gateway.wire.documents.common import PersonName
+from ato_gateway.wire.ebms import EbmsError, standard_error
 from portal.models import Practice
 from tests.gateway_fixtures import Sandbox, pump, settled
 
@@ -331,3 +332,49 @@ def test_a_pulled_response_must_be_signed(credentialed: Practice, gateway: Sandb
         else:
             with pytest.raises(wire_errors.SignatureInvalid, match="not signed"):
                 services._read_reply(reply, pulled=True)
+
+
+def _inbound(kind: str, errors: list[EbmsError] | None = None) -> wire.InboundMessage:
+    return wire.InboundMessage(
+        kind=kind,  # type: ignore[arg-type]
+        message_id="answer@ato",
+        ref_to_message_id=None,
+        timestamp=None,
+        service=None,
+        action=None,
+        conversation_id=None,
+        errors=errors or [],
+        payloads={},
+        event_items=[],
+        maximum_severity=None,
+        receipt_references=[],
+        signer_certificate=None,
+        raw=b"",
+    )
+
+
+def test_ebms_errors_are_decided_by_their_own_codes_and_severities(settings: Any) -> None:
+    settings.GATEWAY_MAX_ATTEMPTS = 8
+    message = OutboxMessage(service="PING", action="Ping.001.00", message_id="m@practice", attempts=1)
+    reply = transport.Reply(500, "application/soap+xml", b"", 0)
+
+    def decide(*errors: EbmsError) -> services.Decision:
+        return services._decide(message, datetime.now(UTC), b"", reply, _inbound("error", list(errors)))
+
+    empty = standard_error("EBMS:0006", "nothing yet")  # a warning
+    refused = standard_error("EBMS:0004", "refused")  # a failure
+    notice = EbmsError("EBMS:0002", "warning", "FeatureNotSupported", "Content", "ignored", None)
+    assert (decide(empty).status, decide(empty).code) == (MessageStatus.RETRY, "EBMS:0006")
+    # The failure decides, whatever warning comes with it, and whichever comes first.
+    assert (decide(empty, refused).status, decide(empty, refused).code) == (MessageStatus.FAILED, "EBMS:0004")
+    assert decide(notice).status == MessageStatus.FAILED  # a warning alone, of a code not worth retrying
+
+
+def test_a_receipt_for_the_connection_test_is_the_connection_working(settings: Any) -> None:
+    """The ebMS3 test service is answered by the receiving MSH: a Receipt is all it may give."""
+    message = OutboxMessage(service="PING", action="Ping.001.00", message_id="m@practice", attempts=1)
+    reply = transport.Reply(200, "application/soap+xml", b"", 0)
+    decision = services._decide(message, datetime.now(UTC), b"", reply, _inbound("receipt"))
+    assert decision.status == MessageStatus.DONE and decision.phase is None
+    pushed = OutboxMessage(service="MAAS", action="Submit.001.00", message_id="p@practice", attempts=1)
+    assert services._decide(pushed, datetime.now(UTC), b"", reply, _inbound("receipt")).status == MessageStatus.AWAITING
