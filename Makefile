@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench lint typecheck contracts migrations-check totp clean
+.PHONY: run test bench mutate lint typecheck contracts migrations-check totp clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,11 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	scripts/bench
+
+# Mutation testing of the safety-critical modules, each against its own fast tests (outside `make test`: minutes,
+# not seconds). make mutate MODULES="tfn audit" for some; scripts/mutate.py --list for what there is.
+mutate: $(STAMP)
+	$(PY) scripts/mutate.py $(MODULES)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -1,0 +1,226 @@
+"""`make mutate`: mutation testing (mutmut) of the modules a practice's safety rests on, each against its own fast
+tests only. Prints each module's score (killed out of the mutants tried) and every surviving mutant's diff.
+
+    make mutate                         # every module below
+    make mutate MODULES="tfn audit"     # some of them
+    scripts/mutate.py --list            # the modules and their tests
+
+Each module is mutated in its own copy of the work tree under var/mutate/<name>/ (mutmut writes its mutants/ there
+and keeps its results: a second run only retries what changed), so a run never touches the files people are
+editing. mutmut runs the tests in-process on one child at a time: the tests share one PostgreSQL test database and
+one Redis database, which two children would trample. Set DATABASE_URL and REDIS_URL to keep a run apart from
+other runs (defaults: portal_mutate, Redis DB 7).
+
+The goal is at least 90% killed in every module. A new app adds its safety-critical modules to MODULES (the
+four-eyes approval, the 30-day clock, a letter's owner in a restricted group, the due date read from a letter)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+WORK = REPO / "var" / "mutate"
+PACKAGES = [
+    "portal",
+    "clients",
+    "relationships",
+    "demographics",
+    "communications",
+    "superannuation",
+    "ato_gateway",
+    "ato_sandbox",
+]
+GOAL = 0.90
+
+
+@dataclass(frozen=True)
+class Module:
+    files: list[str]  # what is mutated (mutmut 3 mutates the functions and methods in them)
+    tests: list[str]  # pytest selections: the module's fast tests, no stand-in ATO process where avoidable
+    functions: list[str] = field(default_factory=list)  # only these functions of the files, if given
+    slow: bool = False  # the tests start the stand-in ATO: minutes per module rather than seconds
+
+
+MODULES: dict[str, Module] = {
+    "tenancy": Module(
+        ["portal/capabilities.py", "portal/decorators.py"],
+        ["tests/test_tenancy.py", "tests/test_access_guards.py"],
+    ),
+    "mfa": Module(
+        ["portal/middleware.py", "portal/session_user.py"],
+        ["tests/test_auth.py", "tests/test_session_user.py", "tests/test_access_guards.py"],
+    ),
+    "tfn": Module(
+        ["clients/tfn.py", "portal/logging.py", "portal/sealing.py"],
+        ["tests/test_tfn_guards.py", "tests/test_tfn_privacy.py", "tests/test_sealing.py"],
+    ),
+    "audit": Module(["portal/audit.py"], ["tests/test_audit.py", "tests/test_audit_chain_links.py"]),
+    "outbox": Module(
+        ["ato_gateway/services.py"],
+        ["tests/test_outbox_guards.py", "tests/test_gateway.py"],
+        functions=["_claim", "_decide", "_failure", "_record", "_read_reply", "outbox_resend"],
+        slow=True,
+    ),
+    "wire": Module(
+        ["ato_gateway/wire/wsse.py", "ato_gateway/wire/xmlsafe.py"],
+        [
+            "ato_gateway/wire/tests/test_signatures.py",
+            "ato_gateway/wire/tests/test_xmlsafe.py",
+            "ato_gateway/wire/tests/test_layers.py",
+        ],
+    ),
+    "front-door": Module(
+        ["ato_sandbox/app.py"],
+        ["ato_sandbox/tests/test_sandbox.py", "tests/test_ato_front_door.py"],
+        slow=True,
+    ),
+    "relationships-answers": Module(
+        ["relationships/services.py"],
+        ["tests/test_relationships_guards.py", "tests/test_relationships_flows.py"],
+        functions=["on_answer", "_apply_links", "_apply_removal", "_history"],
+        slow=True,
+    ),
+}
+
+
+def copy_tree(target: Path) -> None:
+    """The work tree as it is (tracked and new files, not ignored ones), over what an earlier run left, keeping
+    mutmut's mutants/ and its results."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+    ).stdout.decode()
+    target.mkdir(parents=True, exist_ok=True)
+    for name in filter(None, listed.split("\0")):
+        source = REPO / name
+        if source.is_file():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / name)
+
+
+def toml_list(values: list[str]) -> str:
+    return "[" + ", ".join(f'"{v}"' for v in values) + "]"
+
+
+def configure(target: Path, module: Module) -> None:
+    """mutmut 3 reads [tool.mutmut] from pyproject.toml: one section per copy, for this module."""
+    pyproject = target / "pyproject.toml"
+    text = re.sub(r"\n\[tool\.mutmut\].*?(?=\n\[|\Z)", "", pyproject.read_text(), flags=re.S)
+    text += (
+        "\n[tool.mutmut]\n"
+        f"source_paths = {toml_list(PACKAGES)}\n"
+        f"only_mutate = {toml_list(module.files)}\n"
+        f"also_copy = {toml_list(['templates', 'static', 'manage.py', 'docs'])}\n"
+        # Every mutant's run reuses the test database that the baseline run (below) made afresh: creating it each
+        # time cost more than the tests, and under load pushed mutants past mutmut's timeout.
+        f"pytest_add_cli_args = {toml_list(['-q', '-p', 'no:cacheprovider', '--reuse-db'])}\n"
+        f"pytest_add_cli_args_test_selection = {toml_list(module.tests)}\n"
+    )
+    pyproject.write_text(text)
+
+
+# The project is installed editable: its import finder would resolve a module missing from the copy to the work
+# tree. Dropped before mutmut or pytest starts, so that every import comes from the copy under test.
+DROP_EDITABLE_FINDER = (
+    "import sys\n"
+    "sys.meta_path[:] = [f for f in sys.meta_path if not getattr(f, '__module__', '').startswith('__editable__')"
+    " and not type(f).__module__.startswith('__editable__')]\n"
+)
+
+
+def baseline(target: Path, module: Module) -> None:
+    """The module's tests, unmutated, on a freshly made test database (mutmut's runs then reuse it): they must
+    pass before any mutant means anything."""
+    bootstrap = DROP_EDITABLE_FINDER + "import pytest\nsys.exit(pytest.main(sys.argv[1:]))\n"
+    args = ["-q", "-x", "-p", "no:cacheprovider", "--create-db", *module.tests]
+    subprocess.run([sys.executable, "-c", bootstrap, *args], cwd=target, check=True)
+
+
+def mutmut(target: Path, *args: str, capture: bool = False) -> str:
+    bootstrap = DROP_EDITABLE_FINDER + "sys.argv = ['mutmut', *sys.argv[1:]]\nfrom mutmut.__main__ import cli\ncli()\n"
+    result = subprocess.run(
+        [sys.executable, "-c", bootstrap, *args],
+        cwd=target,
+        check=not capture,
+        capture_output=capture,
+        text=True,
+    )
+    return result.stdout if capture else ""
+
+
+def mutant_patterns(module: Module) -> list[str]:
+    """mutmut names a mutant <module path>.x_<function>__mutmut_<n> (methods: xǁClassǁmethod__mutmut_<n>)."""
+    patterns = []
+    for path in module.files:
+        dotted = path.removesuffix(".py").replace("/", ".")
+        patterns += [f"{dotted}.x_{name}__mutmut_*" for name in module.functions]
+    return patterns
+
+
+def report(name: str, target: Path) -> tuple[int, int]:
+    lines = mutmut(target, "results", "--all", "true", capture=True).splitlines()
+    statuses = [line.strip().rsplit(": ", 1) for line in lines if "__mutmut_" in line]
+    wanted = [p.replace("*", "") for p in mutant_patterns(MODULES[name])]
+    if wanted:
+        statuses = [s for s in statuses if any(s[0].startswith(w) for w in wanted)]
+    tried = [s for s in statuses if s[1] not in ("not checked", "skipped")]
+    # A timeout is a kill (the mutant hung the tests); "no tests" is a survivor: nothing here looks at that code.
+    killed = [s for s in tried if s[1] in ("killed", "timeout", "caught by type check")]
+    survivors = [s for s in tried if s not in killed]
+    score = len(killed) / len(tried) if tried else 0.0
+    mark = "ok" if score >= GOAL else f"below the goal of {GOAL:.0%}"
+    print(f"\n== {name}: {len(killed)} of {len(tried)} mutants killed, {score:.1%} ({mark})")
+    for mutant, status in survivors:
+        print(f"-- {status}: {mutant}")
+        print(mutmut(target, "show", mutant, capture=True).strip())
+    return len(killed), len(tried)
+
+
+def run(name: str) -> tuple[int, int]:
+    module = MODULES[name]
+    target = WORK / name
+    print(f"== mutating {name}: {', '.join(module.files)} against {', '.join(module.tests)}", flush=True)
+    copy_tree(target)
+    configure(target, module)
+    baseline(target, module)
+    mutmut(target, "run", "--max-children", "1", *mutant_patterns(module))
+    return report(name, target)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("modules", nargs="*", help=f"some of: {', '.join(MODULES)} (default: all)")
+    parser.add_argument("--list", action="store_true", help="list the modules and their tests")
+    parser.add_argument("--report-only", action="store_true", help="print the results of the last run")
+    options = parser.parse_args()
+    if options.list:
+        for name, module in MODULES.items():
+            slow = " (starts the stand-in ATO: slow)" if module.slow else ""
+            print(f"{name}: {' '.join(module.files)} <- {' '.join(module.tests)}{slow}")
+        return 0
+    unknown = [m for m in options.modules if m not in MODULES]
+    if unknown:
+        parser.error(f"unknown modules {unknown}; known: {', '.join(MODULES)}")
+    os.environ.setdefault("DATABASE_URL", "postgres:///portal_mutate")
+    os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/7")
+    os.environ.setdefault("CACHE_KEY_PREFIX", "portal-mutate")
+    os.environ.setdefault("DJANGO_DEBUG", "1")
+    totals = [
+        report(name, WORK / name) if options.report_only else run(name) for name in options.modules or list(MODULES)
+    ]
+    killed, tried = sum(k for k, _ in totals), sum(t for _, t in totals)
+    print(f"\n== all: {killed} of {tried} mutants killed, {killed / tried if tried else 0:.1%} (goal {GOAL:.0%})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
