@@ -90,6 +90,13 @@ def _step(req: AtoRequest, **extra: Any) -> dict[str, Any]:
         "poll_url": reverse("relationships:request", args=[req.pk]),
         "heading": req.get_kind_display()
         + (": " + ", ".join(describe_level(*k) for k in req.links) if req.links else ""),
+        # "Validate — Add a client from the ATO": the page's title, kept right by htmx as the step changes in place.
+        "step_title": req.get_kind_display()
+        + (
+            " — Remove a link"
+            if req.kind in (RequestKind.VALIDATE_REMOVE, RequestKind.REMOVE)
+            else " — Add a client from the ATO"
+        ),
     }
     if answered and req.kind == RequestKind.SEARCH and "choice_form" not in extra:
         context["choice_form"] = LinkChoiceForm(found=found)

@@ -222,6 +222,7 @@ def test_keyboard_add_a_client_from_the_ato_through_validate_and_link(
     expect(step).to_have_attribute("data-status", "answered", timeout=ANSWER_MS)
     expect(heading).to_be_focused()
     expect(live_region(page)).to_contain_text("The ATO raised no warnings")
+    expect(page).to_have_title("Validate — Add a client from the ATO — Practice Portal")
     link = page.get_by_role("button", name="Link the whole client")
     assert tab_to(page, link, 12) <= 12
 
@@ -231,6 +232,7 @@ def test_keyboard_add_a_client_from_the_ato_through_validate_and_link(
     expect(page.get_by_test_id("result")).to_contain_text("Linked.", timeout=ANSWER_MS)
     expect(heading).to_be_focused()
     expect(live_region(page)).to_contain_text("Linked.")
+    expect(page).to_have_title("Link — Add a client from the ATO — Practice Portal")
     client = Client.objects.get(practice=world.practice, tfn_hash=tfn_lookup_hash(taxpayer["tfn"]))
     tab_to(page, page.get_by_role("link", name=f"Open {client}"), 6)
     page.keyboard.press("Enter")
