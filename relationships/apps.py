@@ -10,15 +10,17 @@ class RelationshipsConfig(AppConfig):
         from portal.apps import CLIENT_TABS, CRON_JOBS, DASHBOARD_PANELS, NAV_ITEMS
 
         from . import services
+        from .bulk import services as bulk
         from .reconcile import services as reconcile
         from .reconcile import views as reconcile_views
 
         NAV_ITEMS.append(("Relationships", "relationships:home", "view_clients"))
         CLIENT_TABS["relationships"] = "relationships:client_tab"
 
-        # The answers to a person's steps come back to one handler; the list's pages go to the reconciliation,
-        # which reads each page as a stream of its clients.
+        # The answers to a person's steps come back to one handler, a bulk link's rows to another; the list's pages
+        # go to the reconciliation, which reads each page as a stream of its clients.
         api.register(services.PURPOSE, services.on_answer)
+        api.register(bulk.PURPOSE, bulk.on_row_answer)
         api.register(reconcile.PURPOSE, reconcile.on_list_page, stream="clients")
         # Reconciliation: the lost-access panel, and the nightly run.
         DASHBOARD_PANELS.append(reconcile_views.dashboard_panel)

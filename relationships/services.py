@@ -103,7 +103,7 @@ def _send(req: AtoRequest) -> None:
     req.save(update_fields=["question"])
 
 
-def send_many(reqs: Sequence[AtoRequest]) -> None:
+def send_many(reqs: Sequence[AtoRequest], *, purpose: str = PURPOSE) -> None:
     """Ask the questions of many saved validate or submit requests of one practice (a bulk link's rows) in the
     caller's transaction: one insert, sent in the gateway's batches rather than a job per message."""
     if not reqs:
@@ -114,7 +114,7 @@ def send_many(reqs: Sequence[AtoRequest]) -> None:
         [(request_document(r), _subject(r)) for r in reqs],
         practice=first.practice,
         by=first.created_by,
-        purpose=PURPOSE,
+        purpose=purpose,
     )
     for req, question in zip(reqs, questions, strict=True):
         req.question = question
@@ -260,23 +260,27 @@ def link_remove(*, user: User, validated: AtoRequest) -> AtoRequest:
 # --- answers ---
 
 
-def on_answer(question: Question, reply: Reply[Any]) -> None:
-    """The handler for the answers to a person's CUREL steps. The gateway calls it when the question's state
-    changes, including a late answer to a question shown as failed: the ATO's answer always wins, so a link the ATO
-    made after the portal had given up is still recorded."""
+def answer_apply(question: Question, reply: Reply[Any]) -> AtoRequest | None:
+    """Apply the ATO's answer to the request step that asked it: for a submit or a remove the ATO accepted, the
+    register's client, links and history. Returns the request (None if the question is no step of ours)."""
     req = AtoRequest.objects.select_for_update().filter(question=question).first()
     if req is None or req.practice_id != question.practice_id:
-        return
+        return None
     req.question, req._reply = question, reply
     if question.state == QuestionState.ANSWERED:
         if isinstance(reply.document, curel.SubmitResponse):
             _apply_links(req, reply.document, question)
         elif isinstance(reply.document, curel.RemoveResponse):
             _apply_removal(req, reply.document, question)
-    if req.bulk_row_id is not None:
-        from relationships.bulk import services as bulk
+    return req
 
-        bulk.on_request_settled(req)
+
+def on_answer(question: Question, reply: Reply[Any]) -> None:
+    """The handler for the answers to a person's CUREL steps. The gateway calls it when the question's state
+    changes, including a late answer to a question shown as failed: the ATO's answer always wins, so a link the ATO
+    made after the portal had given up is still recorded. (A bulk link's rows have a purpose and handler of their
+    own, ``bulk.on_row_answer``, which applies the answer the same way.)"""
+    answer_apply(question, reply)
 
 
 def found_client(req: AtoRequest) -> curel.FoundClient | None:

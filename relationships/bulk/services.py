@@ -2,9 +2,10 @@
 
 The upload reads the whole file, refuses the rows it can tell are wrong without asking (a check digit, a missing
 name, a level it cannot read) and records one Validate per good row, all in one transaction and sent in the
-gateway's batches. The ATO's answers come back to the core handler (``services.on_answer``), which calls
-``on_request_settled`` here in the same transaction. The chosen rows are then submitted the same way; the core
-handler links each accepted one in the register. A row's state is never stored twice: it is read from its
+gateway's batches, under a purpose of their own (``PURPOSE``). The ATO's answers come back to ``on_row_answer``,
+which applies each the way a person's step is applied (``services.answer_apply``) and then moves the row and the
+bulk link on, in the same transaction. The chosen rows are then submitted the same way; each accepted one is linked
+in the register. A row's state is never stored twice: it is read from its
 requests, so a page, the report and the handler cannot disagree.
 """
 
@@ -24,6 +25,7 @@ from django.db.models import Count, Prefetch, Q
 from django.shortcuts import get_object_or_404
 
 from ato_gateway import api
+from ato_gateway.api import Question, Reply
 from clients.csv_io import CsvProblem, decode
 from clients.validation import clean_abn, clean_birth_date, clean_tfn, clean_wpn
 from portal.audit import audit_record
@@ -46,6 +48,8 @@ if TYPE_CHECKING:
 
 # One bulk link is one review table a person reads row by row: a few thousand rows at most. Larger lists are
 # better split, and the limits keep one upload's transaction (a sealed identifier and a message a row) short.
+# The kind of question a bulk row's Validate or Submit asks: its answers come back to ``on_row_answer``.
+PURPOSE = "relationships.bulk_row"
 MAX_BYTES = 2 * 1024 * 1024
 MAX_ROWS = 2000
 COLUMNS = ("tfn", "abn", "wpn", "family_name", "given_name", "date_of_birth", "organisation_name", "level")
@@ -261,7 +265,7 @@ def bulk_upload(*, user: User, filename: str, raw: bytes) -> BulkJob:
         )
         asked = [_validate_request(user, job, r, p) for r, p in zip(rows, parsed, strict=True) if not p.problems]
         AtoRequest.objects.bulk_create(asked)
-        services.send_many(asked)
+        services.send_many(asked, purpose=PURPOSE)
         if not asked:
             job.status = BulkStatus.REVIEW  # nothing to ask: the review table shows every row's problem
             job.save(update_fields=["status"])
@@ -306,7 +310,7 @@ def bulk_submit(*, user: User, job: BulkJob, rows: Iterable[BulkRow]) -> int:
         BulkRow.objects.filter(pk__in=[r.bulk_row_id for r in validated]).update(chosen=True)
         submits = [services.next_step(req, RequestKind.SUBMIT, user) for req in validated]
         AtoRequest.objects.bulk_create(submits)
-        services.send_many(submits)
+        services.send_many(submits, purpose=PURPOSE)
         locked.status = BulkStatus.SUBMITTING
         locked.save(update_fields=["status"])
         numbers = sorted(BulkRow.objects.filter(chosen=True, job=locked).values_list("row_number", flat=True))
@@ -335,11 +339,18 @@ def bulk_check_again(*, user: User, job: BulkJob) -> int:
             return 0
         again = [services.next_step(req, RequestKind.VALIDATE, user) for req in failed]
         AtoRequest.objects.bulk_create(again)
-        services.send_many(again)
+        services.send_many(again, purpose=PURPOSE)
         locked.status = BulkStatus.VALIDATING
         locked.save(update_fields=["status"])
         audit_record("relationships.bulk_checked_again", actor=user, target=locked, details={"rows": len(again)})
     return len(again)
+
+
+def on_row_answer(question: Question, reply: Reply[Any]) -> None:
+    """The handler of the bulk rows' questions."""
+    req = services.answer_apply(question, reply)
+    if req is not None:
+        on_request_settled(req)
 
 
 def on_request_settled(req: AtoRequest) -> None:

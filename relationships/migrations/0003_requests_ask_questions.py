@@ -8,6 +8,7 @@ from django.db import migrations, models
 import portal.sealing
 
 PURPOSE = "relationships.request"
+BULK_PURPOSE = "relationships.bulk_row"
 RECONCILE_PURPOSE = "relationships.reconcile_page"
 
 
@@ -36,7 +37,8 @@ def forwards(apps, schema_editor):
     ReconcileRun = apps.get_model("relationships", "ReconcileRun")
     Question = apps.get_model("ato_gateway", "Question")
     for req in AtoRequest.objects.exclude(message=None).select_related("message").iterator():
-        req.question = _question(Question, req.message, PURPOSE, req.status, req.created_by_id, req.answered_at)
+        purpose = BULK_PURPOSE if req.bulk_row_id else PURPOSE
+        req.question = _question(Question, req.message, purpose, req.status, req.created_by_id, req.answered_at)
         req.save(update_fields=["question"])
     for run in ReconcileRun.objects.exclude(current_message=None).select_related("current_message").iterator():
         message = run.current_message
