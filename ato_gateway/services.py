@@ -3,13 +3,14 @@ outcome handed to the domain app's handler; and the machine credentials that sig
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import random
 import re
 import socket
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
@@ -279,7 +280,7 @@ def outbox_send_batch(ids: list[int], *, worker: str) -> None:
     if not claimed:
         return
     signing: dict[int, tuple[MachineCredential, bytes] | Exception] = {}
-    prepared: list[tuple[OutboxMessage, Any, str, bytes, str]] = []
+    prepared: list[_Prepared] = []
     decisions: list[Decision] = []
     for message in claimed:
         started = timezone.now()
@@ -310,7 +311,8 @@ def outbox_send_batch(ids: list[int], *, worker: str) -> None:
                 raise context
             credential, token = context
             service = registry.get(f"{message.service}.{message.action}")
-            body, content_type = wire.build_signed_request(
+            build = functools.partial(
+                wire.build_signed_request,
                 service_action=service,
                 message_id=message.message_id,
                 conversation_id=message.conversation_id,
@@ -322,6 +324,7 @@ def outbox_send_batch(ids: list[int], *, worker: str) -> None:
                 saml_assertion=token,
                 properties=_properties(),
             )
+            body, content_type = build()
         except (transport.TransportError, wire_errors.WireError) as exc:
             decisions.append(
                 _failure(
@@ -348,7 +351,7 @@ def outbox_send_batch(ids: list[int], *, worker: str) -> None:
         except wire_errors.WireError as exc:
             decisions.append(_failure(message, started, b"", None, "GATEWAY:ENDPOINT", str(exc), permanent=True))
             continue
-        prepared.append((message, started, url, body, content_type))
+        prepared.append((message, started, url, body, content_type, build))
     if prepared:
         decisions.extend(_send_pool().map(_exchange, prepared))
     _record(decisions, worker)
@@ -401,10 +404,18 @@ def _claim(ids: list[int], worker: str) -> list[OutboxMessage]:
     return list(OutboxMessage.objects.select_related("practice").filter(pk__in=due).order_by("pk"))
 
 
-def _exchange(item: tuple[OutboxMessage, Any, str, bytes, str]) -> Decision:
-    message, started, url, body, content_type = item
+# A message waiting for a send thread, and how to sign it again.
+_Prepared = tuple[OutboxMessage, Any, str, bytes, str, Callable[[], tuple[bytes, str]]]
+
+
+def _exchange(item: _Prepared) -> Decision:
+    message, started, url, body, content_type, build = item
     reply: transport.Reply | None = None
     try:
+        if timezone.now() - started > timedelta(seconds=settings.GATEWAY_RESIGN_AFTER_SECONDS):
+            # Its turn came long after the batch was signed (a slow ATO holds every send thread): signed again, with
+            # a fresh eb:Timestamp, so that a receiver's freshness window does not refuse it. Same MessageId.
+            body, content_type = build()
         reply = transport.post(url, body, content_type)
         inbound = _read_reply(reply)
     except (transport.TransportError, wire_errors.WireError) as exc:

@@ -313,6 +313,9 @@ GATEWAY_BACKOFF_CAP_SECONDS = float(env_str("GATEWAY_BACKOFF_CAP_SECONDS", "600"
 GATEWAY_BATCH_SIZE = env_int("GATEWAY_BATCH_SIZE", 50)
 # Exchanges in flight per worker process: waiting for one reply overlaps with signing the next.
 GATEWAY_SEND_THREADS = env_int("GATEWAY_SEND_THREADS", 8)
+# A message whose send thread comes free this long after the batch was signed is signed again (a fresh eb:Timestamp),
+# well inside a receiver's freshness window of a few minutes.
+GATEWAY_RESIGN_AFTER_SECONDS = float(env_str("GATEWAY_RESIGN_AFTER_SECONDS", "60"))
 # A row claimed by a worker that has not finished within this long is presumed lost with its worker.
 # It must outlast the send job's own timeout (GATEWAY_JOB_TIMEOUT_SECONDS), or a slow batch would be sent twice.
 GATEWAY_JOB_TIMEOUT_SECONDS = env_int("GATEWAY_JOB_TIMEOUT_SECONDS", 900)

@@ -5,12 +5,14 @@ reply with a comment hiding its RefToMessageId. The portal takes none of them as
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import django_rq
 import pytest
 import requests
 from cryptography import x509
@@ -207,3 +209,41 @@ def test_a_reply_over_the_size_limit_is_refused_as_it_arrives(
     hostile.chunked = chunked
     hostile.spoil = lambda _request, _type, body, content_type: (body + b" " * (300 * 1024), content_type)
     _refused(_ping(practice), "HTTP:TOO_LARGE")
+
+
+def test_a_message_whose_turn_comes_late_is_signed_again(
+    hostile: Hostile, practice: Practice, settings: Any, sandbox: Sandbox
+) -> None:
+    """A batch is signed, then sent on the send threads; with the ATO slow, the last of it used to go out with the
+    eb:Timestamp of the batch, minutes old, and a receiver's freshness window refused it. One send thread and a
+    stand-in that takes 1.5 s to answer: the second message is signed again when its turn comes."""
+    settings.GATEWAY_SEND_THREADS = 1
+    settings.GATEWAY_RESIGN_AFTER_SECONDS = 0.5
+    document = f'<PingRequest xmlns="{registry.PING_NAMESPACE}"><Text>late</Text></PingRequest>'
+    tokens_warm = _ping(practice)  # the token is fetched before the slow part
+    assert tokens_warm.status == MessageStatus.DONE
+    sandbox.faults(latency_ms=1500)
+    try:
+        with transaction.atomic():
+            messages = [
+                services.outbox_enqueue(
+                    practice=practice, service="PING", action="Ping.001.00", documents=[("PingRequest", document)]
+                )
+                for _ in range(2)
+            ]
+        # Each was given a job of its own when it committed; one job for both instead, as a busy outbox batches.
+        django_rq.get_queue("high").empty()
+        services.outbox_dispatch([m.pk for m in messages])
+        pump(settled(*messages), timeout=60)
+    finally:
+        sandbox.clear_faults()
+    stamps = []
+    for message in messages:
+        message.refresh_from_db()
+        assert message.status == MessageStatus.DONE, message.error_text
+        attempt = message.attempt_log.get()
+        found = re.search(r"<eb:Timestamp>([^<]+)</eb:Timestamp>", attempt.request_excerpt)
+        assert found is not None
+        stamps.append(ebms.parse_timestamp(found.group(1)))
+    first, second = sorted(s for s in stamps if s is not None)
+    assert (second - first).total_seconds() >= 1.2  # signed when it went out, not with the batch
