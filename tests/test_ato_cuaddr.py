@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from ato_gateway import api
+from ato_gateway.models import OutboxMessage
 from ato_gateway.wire.documents import codec, cuaddr
 from ato_gateway.wire.documents.common import Account, Address, ClientIdentifier
 from tests.ato_fixtures import AGENT_TAN, Ato, error_codes
@@ -257,6 +259,14 @@ def test_batches_keep_each_message_within_the_atos_limit_of_accounts(ato: Ato):
     batches = cuaddr.account_batches(many)
     assert [len(b) for b in batches] == [25, 25, 10] and [a for b in batches for a in b] == many
     assert cuaddr.account_batches([]) == [[]]  # client level: one message, rather than silently none
+    too_many = cuaddr.SubmitRequest(
+        client=ClientIdentifier.of(tfn="123456782"),
+        accounts=many,
+        addresses=[cuaddr.AddressUpdate("PHN", phone="0298765432")],
+    )
+    with pytest.raises(ValueError, match="at most 25"):  # our own bug is kept out of the outbox
+        api.ask(too_many, practice=ato.practice, by=ato.user, purpose="tests.ask")
+    assert not OutboxMessage.objects.exists()
     owner = _client(
         ato,
         "SELECT * FROM reg_taxpayers t WHERE EXISTS (SELECT 1 FROM reg_accounts a WHERE a.taxpayer_id = t.id "

@@ -48,6 +48,9 @@ def ask_many(
     if len(actions) != 1:
         raise ValueError(f"ask_many takes documents of one action, not {sorted(actions)}.")
     service_action = actions.pop()
+    for document, _ in documents:
+        if problems := document.problems():
+            raise ValueError("; ".join(problems))
     action = registry.get(service_action)
     batch = [([(action.request_document, codec.encode(d).decode("utf-8"))], about) for d, about in documents]
     messages = outbox_enqueue_many(

@@ -59,6 +59,12 @@ class Document:
     NAMESPACE: ClassVar[str]
     SCHEMA: ClassVar[str]  # file name under schemas/, default: the lower-case service name + .xsd
 
+    def problems(self) -> list[str]:
+        """What a sender must not ask although the XSD allows it (a limit the ATO enforces on the whole request):
+        the portal refuses to record such a request, rather than have the ATO refuse it. The stand-in ATO decodes
+        without this check, so that it can refuse such a request as the ATO does."""
+        return []
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         action = registry.get(cls.SERVICE_ACTION)

@@ -69,6 +69,12 @@ class UpdateRequest:
     accounts: list[Account] = xml("Account", default_factory=list)
     addresses: list[AddressUpdate] = xml("Address", default_factory=list)
 
+    def problems(self) -> list[str]:
+        if len(self.accounts) > MAX_ACCOUNTS:
+            # The ATO refuses the whole message: batch with ``account_batches``.
+            return [f"{len(self.accounts)} accounts in one request: at most {MAX_ACCOUNTS}"]
+        return []
+
 
 @dataclass(kw_only=True)
 class AddressResult:
