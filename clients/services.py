@@ -14,6 +14,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 from rq import get_current_job
+from rq.job import Callback
 
 from clients.csv_io import (
     ClientRow,
@@ -143,9 +144,7 @@ def group_create(*, user: User, name: str, description: str) -> ClientGroup:
 def group_set_membership(*, user: User, client: Client, groups: list[ClientGroup]) -> None:
     with transaction.atomic(durable=True):
         client.groups.set(groups)
-        audit_record(
-            "client.groups_changed", actor=user, target=client, details={"groups": [g.name for g in groups]}
-        )
+        audit_record("client.groups_changed", actor=user, target=client, details={"groups": [g.name for g in groups]})
 
 
 def group_set_staff(*, user: User, member: User, restricted: bool, groups: list[ClientGroup]) -> None:
@@ -224,10 +223,11 @@ def import_resume(*, user: User, job: ImportJob) -> None:
 
 
 def import_enqueue(job_id: int) -> None:
-    from clients.jobs import run_import, run_import_failed
-
-    # COMMIT_MODE on_db_commit: django-rq pushes this after the surrounding transaction commits.
-    django_rq.get_queue("default").enqueue(run_import, job_id, on_failure=run_import_failed, job_timeout=3600)
+    # COMMIT_MODE on_db_commit: django-rq pushes this after the surrounding transaction commits. By dotted path:
+    # the jobs call these services, and the services need not import the jobs back.
+    django_rq.get_queue("default").enqueue(
+        "clients.jobs.run_import", job_id, on_failure=Callback("clients.jobs.run_import_failed"), job_timeout=3600
+    )
 
 
 def import_sweep_stalled() -> int:
