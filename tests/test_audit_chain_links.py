@@ -79,6 +79,9 @@ def test_an_event_recorded_from_a_request_names_who_from_where(practice, admin, 
     # An actor named by the caller is kept; a long description is cut to the column.
     named = audit_record("test.named", request=request, actor=agent, target=agent, target_repr="y" * 250)
     assert (named.actor_id, named.object_repr) == (agent.pk, "y" * 200)
+    bare = RequestFactory().get("/", REMOTE_ADDR="203.0.113.9")  # a client that sends no User-Agent
+    bare.user = admin
+    assert audit_record("test.bare", request=bare).user_agent == ""
 
 
 def test_an_event_outside_any_practice_is_the_systems_on_chain_zero(db):
