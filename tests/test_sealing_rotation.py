@@ -14,14 +14,18 @@ from django.db import connection, transaction
 from django.db.models import Model
 from django.urls import reverse
 
-from ato_gateway import services, tokens
+from ato_gateway import api, services, tokens
 from ato_gateway.models import MachineCredential, MessageStatus, OutboxMessage, PulledResponse
+from ato_gateway.wire.documents import curel
+from ato_gateway.wire.documents.common import PersonName
 from clients.models import Client, ImportJob
 from clients.services import import_preview
 from portal.models import Practice
 from portal.sealing import CREDENTIAL_KEYS, TFN_KEYS, seal, sealed_fields, unseal_bytes
+from relationships import services as relationship_services
 from relationships.models import AtoRequest, RequestKind
 from tests.gateway_fixtures import Sandbox, pump, sandbox, settled  # noqa: F401 - the fixture
+from tests.questions import fabricate_question
 
 pytestmark = pytest.mark.django_db(transaction=True)
 TFN = "123456782"
@@ -86,6 +90,15 @@ def test_rotate_drop_the_old_keys_and_everything_still_opens(settings, gateway, 
     request = AtoRequest(practice=practice, created_by=admin, kind=RequestKind.SEARCH, family_name="Citizen")
     request.seal_identifier("TFN", TFN)
     request.save()
+    found = curel.FoundClient(entity_type="IND", person_name=PersonName("Citizen", "Jo"))
+    request.question = fabricate_question(
+        practice=practice,
+        by=admin,
+        purpose=relationship_services.PURPOSE,
+        request=relationship_services.request_document(request),
+        response=curel.SearchResponse(client=found),
+    )
+    request.save(update_fields=["question"])
     credential = MachineCredential.objects.get(practice=practice)
     before = {
         "tfn": raw_column(Client, "tfn_ciphertext", client.pk),
@@ -140,6 +153,14 @@ def test_rotate_drop_the_old_keys_and_everything_still_opens(settings, gateway, 
     assert AtoRequest.objects.get(pk=request.pk).identifier() == TFN
     assert [row.family_name for _, row, _ in import_preview(ImportJob.objects.get(pk=upload.pk)) if row] == ["Nguyen"]
 
+    # A relationship goes on to its next step: the search's question and answer open, and the Validate that follows
+    # asks with the identifier sealed under the old key.
+    searched = AtoRequest.objects.get(pk=request.pk)
+    assert searched.question is not None and api.question_request(searched.question).client.tfn == TFN
+    assert relationship_services.found_client(searched) == found
+    validated = relationship_services.link_validate(user=admin, previous=searched, links=[("CLIENT", "", "", "")])
+    assert validated.question is not None and api.question_request(validated.question).client.tfn == TFN
+
     # The pages that open them.
     http = login(admin)
     page = http.get(reverse("clients:detail", args=[client.pk]))
@@ -149,6 +170,8 @@ def test_rotate_drop_the_old_keys_and_everything_still_opens(settings, gateway, 
     for message, text in ((answered, "answered before the rotation"), (refused, "resent after the rotation")):
         page = http.get(reverse("ato_gateway:message", args=[message.pk]))
         assert page.status_code == 200 and text in page.content.decode()
+    page = http.get(reverse("relationships:request", args=[searched.pk]))
+    assert page.status_code == 200 and "CITIZEN, Jo" in page.content.decode()
     page = http.get(reverse("clients:import_detail", args=[upload.pk]))
     assert page.status_code == 200 and "Nguyen" in page.content.decode()
 
