@@ -35,11 +35,13 @@ def test_the_configured_console_handler_masks_a_tfn_logged_through_the_root_logg
     console = next(h for h in logging.getLogger().handlers if h.get_name() == "console")
     assert isinstance(console, logging.StreamHandler)
     stream = io.StringIO()
-    previous = console.setStream(stream)
+    # Swapped by hand rather than with setStream(), which flushes the old stream: in a process that has run pytest
+    # before (mutmut), that is an earlier session's captured stderr, already closed.
+    previous, console.stream = console.stream, stream
     try:
         logging.getLogger("clients.lookup").warning("looked up %s for the client", TFN)
     finally:
-        console.setStream(previous)
+        console.stream = previous
     written = stream.getvalue()
     assert "looked up [TFN REDACTED] for the client" in written
     assert TFN not in written
