@@ -85,7 +85,7 @@ def mfa_new_backup_codes(request: PortalRequest) -> HttpResponse:
 @login_required
 @require_POST
 def keep_alive(request: PortalRequest) -> HttpResponse:
-    """"Stay signed in" in the warning before the idle sign-out: this request is the activity that keeps the session.
+    """The warning's "Stay signed in" before the idle sign-out: this request is the activity that keeps the session.
     Written at once, not at most once a minute as SessionIdleTimeoutMiddleware does, so the full time is granted."""
     request.session["last_seen"] = int(time.time())
     return HttpResponse(status=204)
