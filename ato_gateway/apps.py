@@ -8,21 +8,25 @@ from django.utils import timezone
 
 
 def health_banner(request: Any) -> list[tuple[str, str]]:
-    """Shown to everyone while the ATO is failing, so nobody wonders why their requests are pending."""
+    """Shown to a practice's staff while its own exchanges with the ATO are failing, so nobody wonders why their
+    requests are pending. It gives no figures: those are on the console, for those who operate the gateway."""
     from ato_gateway.services import gateway_health
 
-    health = cache.get("gateway-health")
+    user = request.user
+    if not user.is_authenticated or user.practice_id is None:
+        return []
+    key = f"gateway-health-{user.practice_id}"
+    health = cache.get(key)
     if health is None:
-        health = gateway_health()
-        cache.set("gateway-health", health, 15)
+        health = gateway_health(practice=user.practice)
+        cache.set(key, health, 15)
     if not health.failing:
         return []
     since = f" Last successful exchange: {health.last_success:%d %b %H:%M}." if health.last_success else ""
     return [
         (
             "error",
-            f"The ATO is not answering reliably ({health.failures} of {health.attempts} recent attempts "
-            f"failed). Your requests are kept and will be retried automatically.{since}",
+            f"The ATO is not answering reliably. Your requests are kept and will be retried automatically.{since}",
         )
     ]
 

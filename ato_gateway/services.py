@@ -1048,17 +1048,15 @@ class Health:
         return self.failures / self.attempts if self.attempts else 0.0
 
 
-def gateway_health(practice: Practice | None = None, window: timedelta = timedelta(minutes=10)) -> Health:
-    """Recent transport health: for one practice's console, or across all of them for the banner (the ATO is one
-    service for everyone, and the banner shows no numbers)."""
+def gateway_health(*, practice: Practice, window: timedelta = timedelta(minutes=10)) -> Health:
+    """Recent transport health of one practice's own traffic: every figure, the last success included, counts only
+    its messages, so one practice's console and banner never show (or react to) another's exchanges."""
     since = timezone.now() - window
-    recent = MessageAttempt.objects.filter(started_at__gte=since)
-    if practice is not None:
-        recent = recent.filter(message__practice=practice)
+    recent = MessageAttempt.objects.filter(started_at__gte=since, message__practice=practice)
     attempts = recent.count()
     failures = recent.filter(outcome=AttemptOutcome.TRANSIENT).exclude(error_code="EBMS:0006").count()
     last_success = (
-        MessageAttempt.objects.filter(outcome=AttemptOutcome.OK)
+        MessageAttempt.objects.filter(outcome=AttemptOutcome.OK, message__practice=practice)
         .order_by("-started_at")
         .values_list("started_at", flat=True)
         .first()

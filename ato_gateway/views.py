@@ -49,7 +49,7 @@ def console(request: PortalRequest) -> HttpResponse:
         "log": log[:200],
         "counts": counts,
         "statuses": MessageStatus,
-        "health": services.gateway_health(),
+        "health": services.gateway_health(practice=request.user.tenant),
     }
     return render(request, "ato_gateway/console.html", context)
 

@@ -169,3 +169,41 @@ def test_list_pages_show_nothing_of_ours(ours, outsider, login):
             assert needle not in body, f"{name} shows {needle!r} to another practice"
     search = http.get(reverse("clients:list"), {"q": client.reveal_tfn()})
     assert list(search.context["clients"]) == []
+
+
+def _attempts(message: OutboxMessage, outcomes: list[str], at: datetime) -> None:
+    from ato_gateway.models import MessageAttempt
+
+    MessageAttempt.objects.bulk_create(
+        MessageAttempt(message=message, number=n, started_at=at, outcome=outcome, error_code="HTTP:503")
+        for n, outcome in enumerate(outcomes, start=1)
+    )
+
+
+def test_ato_health_counts_only_the_practice_s_own_traffic(ours, admin, outsider, login):
+    """Practice A's 29 attempts (one failed) and its last success are not in practice B's health panel, and B's
+    own three failures are: B's banner goes up for B alone, and says no figures."""
+    now = datetime.now(UTC)
+    _attempts(ours["message"], ["ok"] * 28 + ["transient"], now - timedelta(minutes=2))
+    theirs = OutboxMessage(
+        practice=outsider.practice, service="PING", action="Ping.001.00", message_id="theirs@test", conversation_id="t"
+    )
+    theirs.set_payloads([("PingRequest", "<PingRequest/>")])
+    theirs.save()
+    _attempts(theirs, ["transient"] * 5, now - timedelta(minutes=1))
+
+    console = login(outsider).get(reverse("ato_gateway:console"))
+    health = console.context["health"]
+    assert (health.attempts, health.failures, health.last_success, health.failing) == (5, 5, None, True)
+    body = console.content.decode()
+    assert "5 attempts in the last 10 minutes, 5 failed." in body
+    assert "Last success: none yet." in body
+    assert "29 attempts" not in body
+    banners = [text for level, text in console.context["banners"] if "ATO is not answering" in text]
+    assert len(banners) == 1 and not any(ch.isdigit() for ch in banners[0])
+
+    ours_console = login(admin).get(reverse("ato_gateway:console"))
+    mine = ours_console.context["health"]
+    assert (mine.attempts, mine.failures, mine.failing) == (29, 1, False)
+    assert mine.last_success is not None
+    assert not [text for _, text in ours_console.context["banners"] if "ATO is not answering" in text]
