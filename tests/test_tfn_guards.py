@@ -13,6 +13,8 @@ from django.conf import settings
 from django.test import override_settings
 
 from clients.models import Client
+from clients.tfn import format_tfn, looks_like_tfn, mask_tfn
+from portal.logging import redact_tfns
 from tests.conftest import add_clients
 
 pytestmark = pytest.mark.django_db
@@ -45,3 +47,12 @@ def test_the_configured_console_handler_masks_a_tfn_logged_through_the_root_logg
     written = stream.getvalue()
     assert "looked up [TFN REDACTED] for the client" in written
     assert TFN not in written
+
+
+def test_tfn_shapes_masks_and_redaction_of_spaced_or_hyphenated_tfns():
+    assert redact_tfns("tfn 123-456-782, or 123 456 782") == "tfn [TFN REDACTED], or [TFN REDACTED]"
+    assert redact_tfns("ref 123 456 789") == "ref 123 456 789"  # TFN-shaped, failing the check digit: kept
+    assert (mask_tfn("782"), mask_tfn("")) == ("*** *** 782", "")
+    assert (format_tfn(TFN), format_tfn("12345678")) == ("123 456 782", "12345678")
+    assert looks_like_tfn("123-456-782") and looks_like_tfn("123 456 78") and looks_like_tfn("12345678")
+    assert not looks_like_tfn("abcdefghi") and not looks_like_tfn("1234567") and not looks_like_tfn("1234567890")
