@@ -10,6 +10,7 @@ from django.contrib.auth.models import AbstractUser, UserManager
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
+from ipware.ip import get_client_ip
 from stdnum.au import abn as abn_check
 
 from portal.capabilities import ROLE_CAPABILITIES, Capability, Role
@@ -213,6 +214,24 @@ class AuditEvent(models.Model):
 
 
 def client_ip(request: HttpRequest | None) -> str | None:
+    """The address of whoever sent the request, seen through settings.TRUSTED_PROXY_COUNT proxies of our own.
+
+    django-ipware reads X-Forwarded-For and nothing else: of the other headers it would try (X-Real-IP and the
+    like) none is written by our proxy, so any of them would be the client's word. A chain shorter than the proxies
+    we trust was not written by them, and the connection's own address is taken instead."""
     if request is None:
         return None
+    proxies = settings.TRUSTED_PROXY_COUNT
+    if proxies > 0:
+        # Each proxy appends the address it was reached from; ipware's proxy_count counts the proxies listed before
+        # the last one (which is REMOTE_ADDR), so the client is the entry `proxies` from the right.
+        forwarded, _routable = get_client_ip(
+            request,
+            proxy_order="left-most",
+            proxy_count=proxies - 1,
+            request_header_order=["HTTP_X_FORWARDED_FOR"],
+            strict=False,
+        )
+        if forwarded is not None:
+            return forwarded
     return request.META.get("REMOTE_ADDR") or None

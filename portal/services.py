@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING
 
 import qrcode
 import qrcode.image.svg
+from django.conf import settings
 from django.contrib.auth import login
+from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 from django_otp import login as otp_login
@@ -19,7 +21,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from portal.audit import audit_record
 from portal.capabilities import Role
-from portal.models import Practice, User
+from portal.models import Practice, User, client_ip
 
 if TYPE_CHECKING:
     from portal.http import PortalRequest
@@ -32,8 +34,33 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def _address_failures_key(ip: str) -> str:
+    return f"login-failures-from-{ip}"
+
+
+def login_address_paused(*, ip: str | None) -> bool:
+    """Whether sign-in from this address is paused: LOGIN_ADDRESS_FAILURE_LIMIT failures, across any usernames,
+    within the cool-off. Axes locks one username at one address; this catches one address trying many usernames."""
+    if ip is None:
+        return False
+    return int(cache.get(_address_failures_key(ip), 0)) >= settings.LOGIN_ADDRESS_FAILURE_LIMIT
+
+
+def _address_failure_count(ip: str | None) -> None:
+    if ip is None:
+        return
+    key, timeout = _address_failures_key(ip), int(settings.AXES_COOLOFF_TIME.total_seconds())
+    # add() then incr(): the first failure starts the window, later ones count within it without extending it.
+    cache.add(key, 0, timeout)
+    try:
+        cache.incr(key)
+    except ValueError:  # expired between the two calls: this failure starts a new window
+        cache.set(key, 1, timeout)
+
+
 def login_failed_record(*, request: PortalRequest, username: str) -> None:
     """Filed under the named account's practice, if there is one, so its admins see attempts on their staff."""
+    _address_failure_count(client_ip(request))
     target = User.objects.filter(username=username).select_related("practice").first()
     locked = getattr(request, "axes_locked_out", False)
     with transaction.atomic():

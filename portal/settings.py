@@ -201,14 +201,23 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
-# Failed logins: five failures for one username from one address lock that pair for 15 minutes.
+# Failed logins: five failures for one username from one address lock that pair for 15 minutes (and see
+# LOGIN_ADDRESS_FAILURE_LIMIT below for one address across usernames).
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_LOCKOUT_TEMPLATE = "portal/locked_out.html"
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
-AXES_IPWARE_PROXY_COUNT = env_int("AXES_PROXY_COUNT", 0) or None
+# How many reverse proxies of our own stand in front of the application, each appending the address it was reached
+# from to X-Forwarded-For (docker-compose.yml's TLS proxy is one). The client's address is the one the outermost of
+# them saw; anything further left was written by the client and is not believed. 0: no proxy, REMOTE_ADDR is the
+# client. Sign-in throttling (axes) and the audit trail both take the address from portal.models.client_ip.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+AXES_CLIENT_IP_CALLABLE = "portal.models.client_ip"
+# Password spraying: this many failed sign-ins from one address, whatever the usernames, pause sign-in from it for
+# AXES_COOLOFF_TIME (axes has one failure limit for every lockout parameter, and this one must be higher).
+LOGIN_ADDRESS_FAILURE_LIMIT = env_int("LOGIN_ADDRESS_FAILURE_LIMIT", 30)
 
 OTP_TOTP_ISSUER = env_str("OTP_TOTP_ISSUER", "Practice Portal")
 

@@ -21,11 +21,14 @@ from portal.capabilities import CAPABILITY_LABELS, ROLE_CAPABILITIES, Capability
 from portal.decorators import capability_required
 from portal.forms import AuditSearchForm, LoginForm, RoleForm, SetPasswordForm, StaffInviteForm, TokenForm
 from portal.http import PortalRequest
-from portal.models import AuditEvent, User, get_staff_or_404
+from portal.models import AuditEvent, User, client_ip, get_staff_or_404
 
 
 def login_view(request: PortalRequest) -> HttpResponse:
     form = LoginForm(request.POST or None)
+    if request.method == "POST" and services.login_address_paused(ip=client_ip(request)):
+        services.login_failed_record(request=request, username=request.POST.get("username", ""))
+        return render(request, "portal/locked_out.html", {"address_paused": True}, status=429)
     if request.method == "POST" and form.is_valid():
         user = authenticate(request, username=form.cleaned_data["username"], password=form.cleaned_data["password"])
         if user is not None:
