@@ -5,10 +5,10 @@ tests only. Prints each module's score (killed out of the mutants tried) and eve
     make mutate MODULES="tfn audit"     # some of them
     scripts/mutate.py --list            # the modules and their tests
 
-Each module is mutated in its own copy of the work tree under var/mutate/<name>/ (mutmut writes its mutants/ there
-and keeps its results: a second run only retries what changed), so a run never touches the files people are
-editing. mutmut runs the tests in-process on one child at a time: the tests share one PostgreSQL test database and
-one Redis database, which two children would trample. Set DATABASE_URL and REDIS_URL to keep a run apart from
+Each module is mutated in its own copy of the work tree under var/mutate/<name>/ (mutmut writes its mutants/ there,
+afresh unless --resume), so a run never touches the files people are editing. mutmut runs the tests in-process on
+one child at a time: the tests share one PostgreSQL test database and one Redis database, which two children would
+trample. Set DATABASE_URL and REDIS_URL to keep a run apart from
 other runs (defaults: portal_mutate, Redis DB 7).
 
 The goal is at least 90% killed in every module. A new app adds its safety-critical modules to MODULES (the
@@ -185,10 +185,13 @@ def report(name: str, target: Path) -> tuple[int, int]:
     return len(killed), len(tried)
 
 
-def run(name: str) -> tuple[int, int]:
+def run(name: str, *, resume: bool) -> tuple[int, int]:
     module = MODULES[name]
     target = WORK / name
     print(f"== mutating {name}: {', '.join(module.files)} against {', '.join(module.tests)}", flush=True)
+    if not resume:
+        # mutmut retries only mutants of functions that changed, not those that changed tests may now kill.
+        shutil.rmtree(target, ignore_errors=True)
     copy_tree(target)
     configure(target, module)
     baseline(target, module)
@@ -201,6 +204,9 @@ def main() -> int:
     parser.add_argument("modules", nargs="*", help=f"some of: {', '.join(MODULES)} (default: all)")
     parser.add_argument("--list", action="store_true", help="list the modules and their tests")
     parser.add_argument("--report-only", action="store_true", help="print the results of the last run")
+    parser.add_argument(
+        "--resume", action="store_true", help="keep the last run's results (only changed functions are retried)"
+    )
     options = parser.parse_args()
     if options.list:
         for name, module in MODULES.items():
@@ -214,9 +220,11 @@ def main() -> int:
     os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/7")
     os.environ.setdefault("CACHE_KEY_PREFIX", "portal-mutate")
     os.environ.setdefault("DJANGO_DEBUG", "1")
-    totals = [
-        report(name, WORK / name) if options.report_only else run(name) for name in options.modules or list(MODULES)
-    ]
+    names = options.modules or list(MODULES)
+    if options.report_only:
+        totals = [report(name, WORK / name) for name in names]
+    else:
+        totals = [run(name, resume=options.resume) for name in names]
     killed, tried = sum(k for k, _ in totals), sum(t for _, t in totals)
     print(f"\n== all: {killed} of {tried} mutants killed, {killed / tried if tried else 0:.1%} (goal {GOAL:.0%})")
     return 0
