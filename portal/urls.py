@@ -27,5 +27,6 @@ urlpatterns = [
     path("clients/", include("clients.urls")),
     path("gateway/", include("ato_gateway.urls")),
     path("relationships/", include("relationships.urls")),
+    path("communications/", include("communications.urls")),
     path("healthz", views.healthz, name="healthz"),
 ]

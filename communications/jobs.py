@@ -1,0 +1,18 @@
+"""RQ jobs of the inbox: thin, each calls a service."""
+
+from __future__ import annotations
+
+from communications import services
+
+
+def sync_nightly() -> list[int]:
+    return services.sync_nightly()
+
+
+def letters_rematch() -> int:
+    """Letters left unmatched, matched to clients an import has added since (imports write without signals)."""
+    return services.letters_rematch()
+
+
+def digest_daily() -> int:
+    return services.digest_send()

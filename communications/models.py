@@ -1,0 +1,222 @@
+"""The ATO inbox: each sync through the ATO's list of letters (CC List), the letters it found, matched to the register
+or kept as unmatched, and each letter's document (CC Get), sealed at rest because ATO letters carry TFNs.
+
+A letter is also a task: a state, an owner and a due date. An owner of None means the practice admins: the letter
+is theirs until someone takes it, and a leaver's letters go back to them.
+
+A sync keeps all of its state here, as a reconciliation does: the page in flight (``current_question``), the
+continuation that asked for it, and the counts so far, so that it can stop anywhere and carry on from that page."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Exists, OuterRef, Q
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+
+from clients.models import Client, ClientGroup
+from portal.models import Practice, User
+from portal.sealing import SealedField
+
+# The letter types the ATO issues, in plain words (the stand-in ATO issues these six).
+KIND_WORDS = {
+    "NOA": "Notice of assessment",
+    "ASR": "Activity statement reminder",
+    "DEBT": "Debt notice",
+    "PPA": "Payment plan",
+    "AUD": "Audit",
+    "REV": "Review",
+}
+
+
+def kind_in_words(kind: str) -> str:
+    return KIND_WORDS.get(kind, f"Other letter ({kind})")
+
+
+class SyncStatus(models.TextChoices):
+    RUNNING = "running", "Reading the ATO's letters"
+    DONE = "done", "Finished"
+    FAILED = "failed", "Stopped"
+
+
+class SyncRun(models.Model):
+    """One pass through the ATO's list of the letters to every client of the practice over a date range."""
+
+    practice = models.ForeignKey(Practice, on_delete=models.PROTECT, related_name="+")
+    started_by = models.ForeignKey(  # None: the nightly sync
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    status = models.CharField(max_length=10, choices=SyncStatus.choices, default=SyncStatus.RUNNING)
+    issued_from = models.DateField()
+    issued_to = models.DateField()
+    current_question = models.ForeignKey(
+        "ato_gateway.Question", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    continuation = models.TextField(blank=True)
+    pages = models.PositiveIntegerField(default=0)
+    letters_seen = models.PositiveIntegerField(default=0)
+    letters_new = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["practice"], condition=Q(status="running"), name="comms_one_sync_running_per_practice"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Letters sync of {timezone.localtime(self.started_at):%d/%m/%Y %H:%M}"
+
+    @property
+    def is_running(self) -> bool:
+        return self.status == SyncStatus.RUNNING
+
+    @property
+    def is_stuck(self) -> bool:
+        """Running, but the page in flight ended without being applied: only Resume moves it on."""
+        question = self.current_question
+        return self.is_running and (question is None or question.is_settled)
+
+    @property
+    def percent(self) -> int | None:
+        """The list gives no total, but it runs oldest first: the share of the date range read so far."""
+        if self.status == SyncStatus.DONE:
+            return 100
+        if not self.continuation:
+            return 0
+        try:
+            reached = date.fromisoformat(self.continuation.split(".")[0])
+        except ValueError:  # a continuation of another shape: no estimate
+            return None
+        span = (self.issued_to - self.issued_from).days or 1
+        return max(0, min(99, int(100 * (reached - self.issued_from).days / span)))
+
+
+def get_sync_or_404(user: User, pk: int) -> SyncRun:
+    return get_object_or_404(SyncRun.objects.filter(practice=user.tenant), pk=pk)
+
+
+class LetterState(models.TextChoices):
+    NEW = "new", "New"
+    IN_PROGRESS = "in_progress", "In progress"
+    DONE = "done", "Done"
+    NO_ACTION = "no_action", "No action needed"
+
+
+OPEN_STATES = (LetterState.NEW, LetterState.IN_PROGRESS)
+
+
+class DocumentState(models.TextChoices):
+    WAITING = "waiting", "Being fetched from the ATO"
+    STORED = "stored", "Stored"
+    FAILED = "failed", "Could not be fetched"
+
+
+class DueSource(models.TextChoices):
+    LETTER = "letter", "stated in the letter"
+    RULE = "rule", "by the rule for its type"
+
+
+class LetterQuerySet(models.QuerySet["Letter"]):
+    def visible_to(self, user: User) -> LetterQuerySet:
+        """The practice's letters; staff restricted to groups see only their groups' clients' letters (an
+        unmatched letter belongs to no group, so only unrestricted staff see it)."""
+        if user.practice_id is None:
+            return self.none()
+        qs = self.filter(practice_id=user.practice_id)
+        if user.restricted_to_groups:
+            membership = ClientGroup.clients.through.objects.filter(
+                client_id=OuterRef("client_id"), clientgroup__staff=user
+            )
+            qs = qs.filter(Exists(membership))
+        return qs
+
+    def open(self) -> LetterQuerySet:
+        return self.filter(state__in=OPEN_STATES)
+
+    def overdue(self, today: date | None = None) -> LetterQuerySet:
+        return self.open().filter(due__lt=today or timezone.localdate())
+
+
+class Letter(models.Model):
+    practice = models.ForeignKey(Practice, on_delete=models.PROTECT, related_name="+")
+    ato_id = models.CharField(max_length=40)  # the ATO's CommunicationId
+    # The ATO names the client by TFN: kept as the register keeps it (a keyed hash and the last three digits).
+    tfn_hash = models.CharField(max_length=64, blank=True)
+    tfn_last3 = models.CharField(max_length=3, blank=True)
+    name = models.CharField(max_length=250)  # the ATO's name for the client
+    client = models.ForeignKey(Client, null=True, blank=True, on_delete=models.SET_NULL, related_name="letters")
+    kind = models.CharField(max_length=10)
+    title = models.CharField(max_length=300)
+    account = models.CharField(max_length=20, blank=True)  # "AS 001", "ITX"
+    issued = models.DateField()
+    due = models.DateField(null=True, blank=True)
+    due_source = models.CharField(max_length=10, choices=DueSource.choices, default=DueSource.RULE)
+    state = models.CharField(max_length=12, choices=LetterState.choices, default=LetterState.NEW)
+    note = models.TextField(blank=True)
+    owner = models.ForeignKey(  # None: the practice admins
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    escalated_at = models.DateTimeField(null=True, blank=True)  # overdue, raised to the admins
+    closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    closed_at = models.DateTimeField(null=True, blank=True)
+    document_state = models.CharField(max_length=10, choices=DocumentState.choices, default=DocumentState.WAITING)
+    document_error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = LetterQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-issued", "-pk"]
+        constraints = [models.UniqueConstraint(fields=["practice", "ato_id"], name="comms_letter_once_per_practice")]
+        indexes = [
+            models.Index(fields=["practice", "-issued", "-id"], name="comms_letter_inbox"),
+            models.Index(fields=["practice", "state", "due"], name="comms_letter_due"),
+            models.Index(fields=["practice", "owner", "state"], name="comms_letter_owner"),
+            models.Index(fields=["client", "-issued"], name="comms_letter_client"),
+            models.Index(
+                fields=["practice", "tfn_hash"], condition=Q(client__isnull=True), name="comms_letter_unmatched"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind_words}: {self.title}"
+
+    @property
+    def kind_words(self) -> str:
+        return kind_in_words(self.kind)
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in OPEN_STATES
+
+    @property
+    def is_overdue(self) -> bool:
+        return self.is_open and self.due is not None and self.due < timezone.localdate()
+
+
+def get_letter_or_404(user: User, pk: int) -> Letter:
+    return get_object_or_404(Letter.objects.visible_to(user).select_related("client", "owner"), pk=pk)
+
+
+class LetterDocument(models.Model):
+    """The letter's PDF, stored once and sealed (it carries the client's TFN)."""
+
+    letter = models.OneToOneField(Letter, on_delete=models.CASCADE, related_name="document")
+    file_name = models.CharField(max_length=200)
+    media_type = models.CharField(max_length=100)
+    size = models.PositiveIntegerField()
+    content = SealedField()
+    stored_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.file_name

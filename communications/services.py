@@ -1,0 +1,624 @@
+"""The ATO inbox: sync the practice's letters from the ATO (CC List, then CC Get for each new letter), match them to
+the register, and work them as tasks (state, owner, due date).
+
+How a sync moves, as a reconciliation does (relationships/reconcile/services.py): ``sync_start`` records the run
+and the request for its first page. Each page's answer reaches ``on_list_page`` in the transaction that settles its
+message; it reads the page as a stream (a chunk of letters at a time), applies it whole or not at all, asks for the
+new letters' documents, and asks for the next page with the ATO's continuation. The run row names the page in
+flight, so a page delivered twice, or a page of an attempt the run has moved past, changes nothing; and a letter
+already held (the ATO's id, once per practice) is never added twice, so overlapping date ranges are harmless.
+
+Re-matching: a letter whose client the register lacks is kept, unmatched, with the TFN's keyed hash. A client saved
+one at a time (added, linked from the ATO) re-matches its letters at once (``clients_saved`` signal below, in
+apps.py); an import writes clients in bulk without signals, so the scheduler also runs ``letters_rematch`` every
+ten minutes, and every sync ends with it. Both are one UPDATE over the unmatched letters' partial index."""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+from collections.abc import Iterable, Iterator
+from datetime import date, datetime, timedelta
+from typing import Any, TypeVar
+
+from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef, Subquery
+from django.utils import timezone
+
+from ato_gateway import api
+from ato_gateway.api import DocumentError, Question, Reply, Subject
+from ato_gateway.wire.documents import cc
+from clients.models import Client, ClientGroup
+from clients.tfn import tfn_lookup_hash
+from communications.models import (
+    OPEN_STATES,
+    DocumentState,
+    DueSource,
+    Letter,
+    LetterDocument,
+    LetterState,
+    SyncRun,
+    SyncStatus,
+)
+from portal.audit import audit_record
+from portal.capabilities import Role
+from portal.logging import redact_tfns
+from portal.models import Practice, User
+from portal.sealing import seal_bytes, unseal_bytes
+
+log = logging.getLogger(__name__)
+
+SUBJECT = "commsync"
+LETTER_SUBJECT = "letter"
+LIST_PURPOSE = "communications.list_page"  # a page of the ATO's list of letters, read as a stream
+DOCUMENT_PURPOSE = "communications.document"  # one letter's document
+PAGE_SIZE = 500
+CHUNK = 250  # letters applied together: bounds memory and each query's IN list
+# A sync asks from the last finished one's end, less a margin for letters the ATO dates back.
+OVERLAP = timedelta(days=7)
+# Without a date stated in the letter, the days from issue to act on it, by type (the ATO's usual terms).
+DUE_DAYS = {"NOA": 21, "ASR": 28, "DEBT": 14, "PPA": 14, "AUD": 28, "REV": 28}
+DEFAULT_DUE_DAYS = 28
+T = TypeVar("T")
+
+
+class LetterError(ValueError):
+    """A change to a letter that cannot be made, in words for the person who asked."""
+
+
+# --- starting and resuming ---
+
+
+def _five_years_before(day: date) -> date:
+    try:
+        return day.replace(year=day.year - cc.MAX_YEARS)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year - cc.MAX_YEARS, day=28)
+
+
+def sync_start(*, practice: Practice, actor: User | None = None, today: date | None = None) -> SyncRun:
+    """Start a sync (``actor`` None: the nightly one) from the last finished one's end, or the ATO's five years for
+    the first; return the one already running (resumed if its page in flight ended unapplied)."""
+    today = today or timezone.localdate()
+    with transaction.atomic(durable=True):
+        running = SyncRun.objects.filter(practice=practice, status=SyncStatus.RUNNING).first()
+        if running is not None:
+            return _resume(running, actor) if running.is_stuck else running
+        last = SyncRun.objects.filter(practice=practice, status=SyncStatus.DONE).order_by("-issued_to").first()
+        earliest = _five_years_before(today)
+        issued_from = max(earliest, last.issued_to - OVERLAP) if last else earliest
+        run = SyncRun(practice=practice, started_by=actor, issued_from=issued_from, issued_to=today)
+        try:
+            with transaction.atomic():
+                run.save()
+        except IntegrityError:  # another start won the race: one sync at a time
+            return SyncRun.objects.get(practice=practice, status=SyncStatus.RUNNING)
+        _ask(run, "")
+        audit_record(
+            "communications.sync_started",
+            actor=actor,
+            practice=practice,
+            target=run,
+            details={"nightly": actor is None, "from": str(issued_from), "to": str(today)},
+        )
+    return run
+
+
+def sync_resume(*, run: SyncRun, actor: User | None) -> SyncRun:
+    """Carry on a stopped (or stuck) sync from the page it was at; the pages before it are kept."""
+    with transaction.atomic(durable=True):
+        locked = SyncRun.objects.select_for_update(of=("self",)).select_related("current_question").get(pk=run.pk)
+        if locked.status == SyncStatus.DONE or (locked.is_running and not locked.is_stuck):
+            return locked
+        return _resume(locked, actor)
+
+
+def _resume(run: SyncRun, actor: User | None) -> SyncRun:
+    run.status, run.error, run.finished_at = SyncStatus.RUNNING, "", None
+    try:
+        with transaction.atomic():
+            run.save(update_fields=["status", "error", "finished_at"])
+    except IntegrityError:
+        return SyncRun.objects.get(practice=run.practice, status=SyncStatus.RUNNING)
+    _ask(run, run.continuation)
+    audit_record(
+        "communications.sync_resumed", actor=actor, practice=run.practice, target=run, details={"page": run.pages + 1}
+    )
+    return run
+
+
+def _ask(run: SyncRun, continuation: str) -> None:
+    document = cc.ListRequest(
+        issued_from=run.issued_from,
+        issued_to=run.issued_to,
+        continuation=continuation or None,
+        page_size=PAGE_SIZE,
+    )
+    question = api.ask(
+        document,
+        practice=run.practice,
+        by=run.started_by,
+        purpose=LIST_PURPOSE,
+        about=Subject(SUBJECT, str(run.pk), f"Letters page {run.pages + 1}"),
+    )
+    run.current_question, run.continuation = question, continuation
+    run.save(update_fields=["current_question", "continuation"])
+
+
+def sync_nightly() -> list[int]:
+    """A sync for every practice that can speak to the ATO; one practice's trouble does not stop the others."""
+    started = []
+    for practice in api.practices_able_to_ask():
+        try:
+            started.append(sync_start(practice=practice).pk)
+        except Exception:
+            log.exception("the letters sync of practice %s could not start", practice.pk)
+    return started
+
+
+# --- a page's answer ---
+
+
+def on_list_page(question: Question, reply: Reply[cc.ListResponse]) -> None:
+    if question.subject_type != SUBJECT:
+        return
+    run = (
+        SyncRun.objects.select_for_update()
+        .select_related("practice")
+        .filter(pk=int(question.subject_id), practice_id=question.practice_id)
+        .first()
+    )
+    if run is None or run.status != SyncStatus.RUNNING or run.current_question_id != question.pk:
+        return  # a page the run has moved past, or delivered again
+    items = reply.stream
+    if reply.failure or reply.errors or items is None:
+        _stop(run, _failure_words(run, reply))
+        return
+    try:
+        with transaction.atomic():  # a page is applied whole or not at all
+            for chunk in _batched(items, CHUNK):
+                _apply(run, chunk)
+    except DocumentError as exc:
+        _stop(run, f"Page {run.pages + 1} of the ATO's list could not be read ({exc}). Resume asks for it again.")
+        return
+    continuation = items.document.continuation if items.document is not None else None
+    run.pages += 1
+    run.save(update_fields=["pages", "letters_seen", "letters_new"])
+    if continuation:
+        _ask(run, continuation)
+    else:
+        _finish(run)
+
+
+def _batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    chunk: list[T] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _failure_words(run: SyncRun, reply: Reply[Any]) -> str:
+    page = run.pages + 1
+    kept = f"The {run.letters_seen} letters read before it are kept; Resume carries on from page {page}."
+    if reply.failure:
+        if reply.gave_up or reply.failure.startswith(("HTTP:", "GATEWAY:")):
+            return (
+                f"The ATO could not be reached: page {page} of its list of letters was retried and then given up. "
+                f"{kept}"
+            )
+        return f"Page {page} of the letters could not be fetched from the ATO ({reply.failure}). {kept}"
+    refused = " ".join(api.item_in_plain_words(i) for i in reply.errors) or "The ATO sent no list."
+    return f"The ATO refused page {page} of its list of letters: {refused} {kept}"
+
+
+def _stop(run: SyncRun, words: str) -> None:
+    run.status, run.error, run.finished_at = SyncStatus.FAILED, redact_tfns(words)[:2000], timezone.now()
+    run.save(update_fields=["status", "error", "finished_at"])
+    audit_record("communications.sync_failed", practice=run.practice, target=run, details={"page": run.pages + 1})
+
+
+def _finish(run: SyncRun) -> None:
+    run.status, run.finished_at = SyncStatus.DONE, timezone.now()
+    run.save(update_fields=["status", "finished_at"])
+    letters_rematch(practice=run.practice)
+    audit_record(
+        "communications.synced",
+        practice=run.practice,
+        target=run,
+        details={"pages": run.pages, "letters": run.letters_seen, "new": run.letters_new},
+    )
+
+
+def _name(item: cc.Communication) -> str:
+    if item.person_name is not None:
+        given = " ".join(filter(None, [item.person_name.given_name, item.person_name.other_given_name]))
+        return f"{item.person_name.family_name.upper()}, {given}".strip(", ")
+    return item.organisation_name or ""
+
+
+def _account(item: cc.Communication) -> str:
+    if item.account is None:
+        return ""
+    return f"{item.account.kind} {item.account.branch}" if item.account.branch else item.account.kind
+
+
+def due_by_rule(kind: str, issued: date) -> date:
+    return issued + timedelta(days=DUE_DAYS.get(kind, DEFAULT_DUE_DAYS))
+
+
+def _apply(run: SyncRun, chunk: list[cc.Communication]) -> None:
+    """Add the chunk's letters the practice does not hold yet, matched and owned, and ask for their documents."""
+    practice = run.practice
+    run.letters_seen += len(chunk)
+    held = set(
+        Letter.objects.filter(practice=practice, ato_id__in=[c.id for c in chunk]).values_list("ato_id", flat=True)
+    )
+    new: dict[str, cc.Communication] = {c.id: c for c in chunk if c.id not in held}
+    if not new:
+        return
+    hashes = {c.id: tfn_lookup_hash(c.client.tfn) if c.client.tfn else "" for c in new.values()}
+    clients = dict(
+        Client.objects.filter(practice=practice, tfn_hash__in=[h for h in hashes.values() if h]).values_list(
+            "tfn_hash", "pk"
+        )
+    )
+    letters = Letter.objects.bulk_create(
+        [
+            Letter(
+                practice=practice,
+                ato_id=c.id,
+                tfn_hash=hashes[c.id],
+                tfn_last3=(c.client.tfn or "")[-3:],
+                name=_name(c)[:250],
+                client_id=clients.get(hashes[c.id]),
+                kind=c.kind[:10],
+                title=c.title[:300],
+                account=_account(c)[:20],
+                issued=c.issued,
+                due=due_by_rule(c.kind, c.issued),
+                due_source=DueSource.RULE,
+            )
+            for c in new.values()
+        ]
+    )
+    run.letters_new += len(letters)
+    _assign_owners(practice, [letter for letter in letters if letter.client_id is not None])
+    _ask_documents(practice, letters, by=run.started_by)
+
+
+def _ask_documents(practice: Practice, letters: list[Letter], *, by: User | None) -> None:
+    api.ask_many(
+        [
+            (cc.GetRequest(id=letter.ato_id), Subject(LETTER_SUBJECT, str(letter.pk), f"Letter {letter.ato_id}"))
+            for letter in letters
+        ],
+        practice=practice,
+        by=by,
+        purpose=DOCUMENT_PURPOSE,
+    )
+
+
+# --- owners ---
+
+
+def _looked_after_by(client_ids: Iterable[int]) -> dict[int, int]:
+    """{client id: the member of staff who looks after it}: the first active staff member (not read-only) of the
+    client's groups, in the order staff were added to the practice."""
+    ids = set(client_ids)
+    if not ids:
+        return {}
+    through, staff = ClientGroup.clients.through, ClientGroup.staff.through
+    members = through.objects.filter(client_id__in=ids).values_list("client_id", "clientgroup_id")
+    groups: dict[int, set[int]] = {}
+    for client_id, group_id in members:
+        groups.setdefault(client_id, set()).add(group_id)
+    keepers: dict[int, list[int]] = {}
+    for group_id, user_id in (
+        staff.objects.filter(clientgroup_id__in={g for gs in groups.values() for g in gs}, user__is_active=True)
+        .exclude(user__role=Role.READ_ONLY)
+        .order_by("user_id")
+        .values_list("clientgroup_id", "user_id")
+    ):
+        keepers.setdefault(group_id, []).append(user_id)
+    chosen: dict[int, int] = {}
+    for client_id, group_ids in groups.items():
+        candidates = sorted(u for g in group_ids for u in keepers.get(g, []))
+        if candidates:
+            chosen[client_id] = candidates[0]
+    return chosen
+
+
+def _assign_owners(practice: Practice, letters: list[Letter]) -> None:
+    """Give each unowned letter the staff member who looks after its client; the rest stay the admins'."""
+    keepers = _looked_after_by(letter.client_id for letter in letters if letter.client_id)
+    by_owner: dict[int, list[int]] = {}
+    for letter in letters:
+        if letter.owner_id is None and letter.client_id in keepers:
+            by_owner.setdefault(keepers[letter.client_id], []).append(letter.pk)
+    for owner_id, ids in by_owner.items():
+        Letter.objects.filter(practice=practice, pk__in=ids, owner__isnull=True).update(owner_id=owner_id)
+
+
+# --- re-matching ---
+
+
+def letters_rematch(*, practice: Practice | None = None, client: Client | None = None) -> int:
+    """Match the unmatched letters whose TFN the register now holds (of one practice, one client, or all), and give
+    them their owners. Returns how many were matched."""
+    match = Client.objects.filter(practice_id=OuterRef("practice_id"), tfn_hash=OuterRef("tfn_hash"))
+    unmatched = Letter.objects.filter(client__isnull=True).exclude(tfn_hash="")
+    if practice is not None:
+        unmatched = unmatched.filter(practice=practice)
+    if client is not None:
+        if not client.tfn_hash:
+            return 0
+        unmatched = unmatched.filter(practice_id=client.practice_id, tfn_hash=client.tfn_hash)
+    with transaction.atomic():
+        ids = list(unmatched.filter(Exists(match)).values_list("pk", flat=True)[:10000])
+        if not ids:
+            return 0
+        Letter.objects.filter(pk__in=ids).update(client_id=Subquery(match.values("pk")[:1]))
+        matched = list(Letter.objects.filter(pk__in=ids).only("pk", "practice_id", "client_id", "owner_id"))
+        for practice_id in {letter.practice_id for letter in matched}:
+            _assign_owners(
+                Practice(pk=practice_id), [letter for letter in matched if letter.practice_id == practice_id]
+            )
+    return len(ids)
+
+
+def clients_saved(sender: type[Client], instance: Client, **kwargs: Any) -> None:
+    """post_save of a client: its letters, if any were waiting unmatched, are matched after the save commits."""
+    if instance.tfn_hash:
+        transaction.on_commit(lambda: letters_rematch(client=instance))
+
+
+# --- a letter's document ---
+
+_MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"
+_DATE = rf"(\d{{1,2}} (?:{_MONTHS}) \d{{4}}|\d{{1,2}}/\d{{1,2}}/\d{{4}})"
+# How the ATO states a date to act by: "Due date: 21 December 2026", "pay by 21/12/2026", "respond by ...".
+_DUE = re.compile(
+    r"(?:due date|due on|due by|pay(?:able)? by|respond by|lodge by|reply by|by the date)\s*:?\s*" + _DATE, re.I
+)
+
+
+def due_in_text(text: str) -> date | None:
+    """The date the letter says to act by, or None if it states none."""
+    found = _DUE.search(" ".join(text.split()))
+    if found is None:
+        return None
+    words = found.group(1)
+    for shape in ("%d %B %Y", "%d/%m/%Y"):
+        try:
+            return datetime.strptime(words, shape).date()
+        except ValueError:
+            continue
+    return None
+
+
+class UnreadablePdf(ValueError):
+    pass
+
+
+def pdf_text(content: bytes) -> str:
+    """The PDF's text, by pypdf (maintained, pure Python). A file that is not a readable PDF raises UnreadablePdf."""
+    from pypdf import PdfReader
+    from pypdf.errors import PyPdfError
+
+    if not content.startswith(b"%PDF-"):
+        raise UnreadablePdf("it is not a PDF file")
+    try:
+        reader = PdfReader(io.BytesIO(content), strict=False)
+        return "\n".join(page.extract_text() or "" for page in reader.pages)
+    except (PyPdfError, ValueError, KeyError, TypeError) as exc:
+        raise UnreadablePdf(str(exc) or type(exc).__name__) from exc
+
+
+def on_document(question: Question, reply: Reply[cc.GetResponse]) -> None:
+    """The handler of CC Get: store the document once, sealed, and take the due date it states."""
+    if question.subject_type != LETTER_SUBJECT:
+        return
+    letter = (
+        Letter.objects.select_for_update().filter(pk=int(question.subject_id), practice_id=question.practice_id).first()
+    )
+    if letter is None or letter.document_state == DocumentState.STORED:
+        return  # delivered again, or fetched already by another ask
+    if reply.failure or reply.errors or reply.document is None:
+        words = (
+            " ".join(api.refusal_in_plain_words(question, reply))
+            if not reply.failure
+            else (
+                "The ATO could not be reached to fetch this letter's document; Fetch again asks once more."
+                if reply.gave_up or reply.failure.startswith(("HTTP:", "GATEWAY:"))
+                else f"The document could not be fetched ({reply.failure})."
+            )
+        )
+        _document_failed(letter, words)
+        return
+    attachment = reply.document.attachment
+    try:
+        text = pdf_text(attachment.content)
+    except UnreadablePdf as exc:
+        _document_failed(letter, f"The ATO sent a document for this letter that is not a readable PDF ({exc}).")
+        return
+    LetterDocument.objects.create(
+        letter=letter,
+        file_name=attachment.file_name[:200],
+        media_type=attachment.media_type[:100],
+        size=len(attachment.content),
+        content=seal_bytes(attachment.content),
+    )
+    letter.document_state, letter.document_error = DocumentState.STORED, ""
+    fields = ["document_state", "document_error"]
+    stated = due_in_text(text)
+    if stated is not None:
+        letter.due, letter.due_source = stated, DueSource.LETTER
+        fields += ["due", "due_source"]
+    letter.save(update_fields=fields)
+
+
+def _document_failed(letter: Letter, words: str) -> None:
+    letter.document_state, letter.document_error = DocumentState.FAILED, redact_tfns(words)[:500]
+    letter.save(update_fields=["document_state", "document_error"])
+    audit_record(
+        "communications.document_failed", practice=letter.practice, target=letter, details={"reason": words[:200]}
+    )
+
+
+def letter_document_refetch(*, user: User, letter: Letter) -> None:
+    """Ask the ATO for a letter's document again (after a failure)."""
+    if letter.document_state != DocumentState.FAILED:
+        raise LetterError("This letter's document is stored or already being fetched.")
+    with transaction.atomic(durable=True):
+        Letter.objects.filter(pk=letter.pk).update(document_state=DocumentState.WAITING, document_error="")
+        _ask_documents(user.tenant, [letter], by=user)
+        audit_record("communications.document_refetch", actor=user, target=letter)
+
+
+def letter_document_open(*, user: User, letter: Letter) -> tuple[LetterDocument, bytes]:
+    """The letter's document and its content, unsealed; every opening is audited."""
+    document = LetterDocument.objects.filter(letter=letter).first()
+    if document is None:
+        raise LetterError("This letter's document has not been fetched from the ATO yet.")
+    with transaction.atomic():
+        audit_record("communications.document_opened", actor=user, target=letter, details={"file": document.file_name})
+    return document, unseal_bytes(document.content)
+
+
+# --- working a letter ---
+
+
+def _can_own(practice: Practice, owner: User | None) -> None:
+    if owner is None:
+        return
+    if owner.practice_id != practice.pk or not owner.is_active or owner.role == Role.READ_ONLY:
+        raise LetterError("A letter can be given only to active staff of the practice who can act on it.")
+
+
+def letters_change(
+    *,
+    user: User,
+    letters: Iterable[Letter],
+    state: str | None = None,
+    note: str = "",
+    owner: User | None = None,
+    assign: bool = False,
+) -> int:
+    """Change the state (done needs a note) or, with ``assign``, the owner (None: the admins) of one letter or
+    many, and audit it. Returns how many letters changed."""
+    ids = [letter.pk for letter in letters]
+    if not ids:
+        raise LetterError("Choose at least one letter.")
+    note = note.strip()
+    if state is not None and state not in LetterState.values:
+        raise LetterError("Choose a state.")
+    if state == LetterState.DONE and not note:
+        raise LetterError("Say what was done in the note before marking a letter done.")
+    if assign:
+        _can_own(user.tenant, owner)
+    changes: dict[str, Any] = {}
+    if state is not None:
+        changes["state"] = state
+        closed = state not in OPEN_STATES
+        changes["closed_by"], changes["closed_at"] = (user, timezone.now()) if closed else (None, None)
+        if note:
+            changes["note"] = note[:5000]
+    if assign:
+        changes["owner"] = owner
+    if not changes:
+        raise LetterError("Nothing to change.")
+    with transaction.atomic(durable=True):
+        count = Letter.objects.visible_to(user).filter(pk__in=ids).update(**changes)
+        audit_record(
+            "communications.letters_changed",
+            actor=user,
+            details={
+                "letters": ids[:200],
+                "count": count,
+                "state": state or "",
+                "owner": (owner.pk if owner else "admins") if assign else "",
+            },
+        )
+    return count
+
+
+# --- nothing past its date unseen ---
+
+
+def letters_escalate(*, today: date | None = None) -> int:
+    """Raise every overdue open letter not raised yet to the practice admins (the dashboard shows them theirs)."""
+    overdue = Letter.objects.overdue(today).filter(escalated_at__isnull=True)
+    return overdue.update(escalated_at=timezone.now())
+
+
+def letters_return_to_admins(*, user: User) -> int:
+    """A leaver's open letters go back to the practice admins."""
+    count = Letter.objects.filter(owner=user).filter(state__in=OPEN_STATES).update(owner=None)
+    if count and user.practice_id:
+        audit_record("communications.letters_returned", practice=user.practice, target=user, details={"count": count})
+    return count
+
+
+def staff_saved(sender: type[User], instance: User, **kwargs: Any) -> None:
+    """post_save of a user: a deactivated member of staff's letters go back to the admins."""
+    if not instance.is_active or instance.deactivated_at is not None:
+        user = instance
+        transaction.on_commit(lambda: letters_return_to_admins(user=user))
+
+
+def letters_for_user(user: User, *, today: date | None = None) -> dict[str, Any]:
+    """What the dashboard and the digest show: the user's letters due this week and overdue, and the practice's;
+    for an admin, also the letters escalated or owned by no one (the admins')."""
+    today = today or timezone.localdate()
+    week = today + timedelta(days=7)
+    visible = Letter.objects.visible_to(user).open()
+    mine = visible.filter(owner=user)
+    is_admin = user.role == Role.PRACTICE_ADMIN
+    figures: dict[str, Any] = {
+        "mine_due": mine.filter(due__gte=today, due__lte=week).count(),
+        "mine_overdue": mine.filter(due__lt=today).count(),
+        "practice_due": visible.filter(due__gte=today, due__lte=week).count(),
+        "practice_overdue": visible.filter(due__lt=today).count(),
+        "is_admin": is_admin,
+        "overdue": list(
+            (visible if is_admin else mine).filter(due__lt=today).select_related("client").order_by("due", "pk")[:5]
+        ),
+    }
+    if is_admin:
+        figures["escalated"] = visible.filter(escalated_at__isnull=False).count()
+        figures["unowned"] = visible.filter(owner__isnull=True).count()
+    return figures
+
+
+def digest_send(*, today: date | None = None) -> int:
+    """The daily digest by email (Django's email framework; the console backend by default) to every active
+    member of staff with an address and something due this week or overdue. Returns how many were sent."""
+    from django.conf import settings
+    from django.core.mail import send_mass_mail
+
+    today = today or timezone.localdate()
+    letters_escalate(today=today)
+    messages = []
+    for user in User.objects.filter(is_active=True, practice__isnull=False).exclude(email="").order_by("pk"):
+        figures = letters_for_user(user, today=today)
+        lines = [
+            f"Your letters from the ATO: {figures['mine_overdue']} overdue, {figures['mine_due']} due this week.",
+            f"The practice's: {figures['practice_overdue']} overdue, {figures['practice_due']} due this week.",
+        ]
+        if figures["is_admin"]:
+            lines.append(
+                f"Escalated to the admins: {figures['escalated']}; with no owner but the admins: {figures['unowned']}."
+            )
+        if not (
+            figures["mine_overdue"] or figures["mine_due"] or (figures["is_admin"] and figures["practice_overdue"])
+        ):
+            continue
+        lines += [f"- overdue since {letter.due:%d/%m/%Y}: {letter}" for letter in figures["overdue"]]
+        subject = f"ATO letters: {figures['mine_overdue']} overdue, {figures['mine_due']} due this week"
+        messages.append((subject, "\n".join(lines), settings.DEFAULT_FROM_EMAIL, [user.email]))
+    return send_mass_mail(messages, fail_silently=False) if messages else 0

@@ -1,0 +1,309 @@
+"""The letters sync against the real stand-in ATO: CC List over every client of the practice, paged and streamed
+through the real gateway and worker, each new letter's document fetched with CC Get and stored sealed; and the ways
+it fails (the ATO down mid-sync, a document that will not download, a PDF that cannot be read)."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+from django.db import connection, transaction
+
+from ato_gateway import api
+from ato_gateway.api import Question
+from ato_gateway.services import outbox_send_one
+from ato_gateway.wire.documents import cc
+from ato_gateway.wire.documents.common import ClientIdentifier
+from clients.models import Client, ClientGroup
+from communications import services
+from communications.models import DocumentState, DueSource, Letter, LetterDocument, SyncRun, SyncStatus
+from communications.tests.support import client_from_ato, letter, pdf
+from portal.apps import CRON_JOBS
+from portal.models import AuditEvent, User
+from portal.sealing import unseal_bytes
+from tests.ato_fixtures import AGENT_TAN, Ato, redeliver
+from tests.gateway_fixtures import pump
+from tests.questions import fabricate_question
+
+pytestmark = pytest.mark.django_db(transaction=True)
+TODAY = date(2026, 11, 30)  # the stand-in ATO's business date in the fixture
+
+
+@pytest.fixture
+def small_pages(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(services, "PAGE_SIZE", 25)
+    monkeypatch.setattr(services, "CHUNK", 10)
+
+
+@pytest.fixture
+def few_letters(ato: Ato) -> Ato:
+    """Two or three letters a client, so that a sync and its documents run in seconds."""
+    ato.regenerate(
+        seed=7,
+        taxpayers=200,
+        agents=[
+            {
+                "tan": AGENT_TAN,
+                "abn": "53004085616",
+                "name": ato.practice.name,
+                "kind": "TAX",
+                "clients": 30,
+                "letters_per_client": 2,
+            },
+        ],
+    )
+    return ato
+
+
+def covered(ato: Ato, issued_from: date = date(2021, 11, 30)) -> list[dict[str, Any]]:
+    """The letters the practice's current links cover, worked out here from the ATO's register."""
+    return ato.query(
+        "SELECT c.id, c.kind, c.title, c.issued_date, t.tfn, t.id AS taxpayer_id FROM reg_communications c "
+        "JOIN reg_taxpayers t ON t.id = c.taxpayer_id WHERE c.issued_date BETWEEN ? AND ? AND EXISTS (SELECT 1 "
+        "FROM reg_links l JOIN reg_agents a ON a.id = l.agent_id WHERE a.tan = ? AND l.taxpayer_id = c.taxpayer_id "
+        "AND l.end_date IS NULL AND (l.level = 'CLIENT' OR (l.level = 'ACCOUNT' AND l.account_id = c.account_id)))",
+        issued_from.isoformat(),
+        TODAY.isoformat(),
+        AGENT_TAN,
+    )
+
+
+def taxpayer(ato: Ato, taxpayer_id: int) -> dict[str, Any]:
+    return ato.query("SELECT * FROM reg_taxpayers WHERE id = ?", taxpayer_id)[0]
+
+
+def finished(run: SyncRun) -> SyncRun:
+    pump(lambda: SyncRun.objects.get(pk=run.pk).status != SyncStatus.RUNNING, timeout=120)
+    run.refresh_from_db()
+    return run
+
+
+def documents_settled() -> None:
+    pump(lambda: not Letter.objects.filter(document_state=DocumentState.WAITING).exists(), timeout=120)
+
+
+def test_a_sync_lists_every_letter_matches_owns_and_stores_each_document_sealed(
+    few_letters: Ato, admin: User, agent: User, small_pages: None
+) -> None:
+    ato = few_letters
+    expected = covered(ato)
+    assert len(expected) > 2 * services.PAGE_SIZE  # more than two pages
+    taxpayers = sorted({row["taxpayer_id"] for row in expected})
+    in_register = {t: client_from_ato(ato.practice, taxpayer(ato, t)) for t in taxpayers[: len(taxpayers) // 2]}
+    looked_after = next(iter(in_register.values()))
+    group = ClientGroup.objects.create(practice=ato.practice, name="Payroll")
+    group.clients.add(looked_after)
+    group.staff.add(agent)
+
+    run = finished(services.sync_start(practice=ato.practice, actor=admin, today=TODAY))
+    assert run.status == SyncStatus.DONE and run.error == ""
+    assert run.pages == -(-len(expected) // services.PAGE_SIZE) and run.letters_seen == len(expected)
+    assert run.letters_new == len(expected) and run.issued_from == date(2021, 11, 30)
+    letters = {letter.ato_id: letter for letter in Letter.objects.all()}
+    assert set(letters) == {str(row["id"]) for row in expected}
+    for row in expected:
+        got = letters[str(row["id"])]
+        assert (got.kind, got.title, got.issued.isoformat()) == (row["kind"], row["title"], row["issued_date"])
+        client = in_register.get(row["taxpayer_id"])
+        assert got.client_id == (client.pk if client else None)
+        assert got.tfn_last3 == row["tfn"][-3:] and got.name
+        assert got.due == got.issued + timedelta(days=services.DUE_DAYS[row["kind"]])
+        assert got.due_source == DueSource.RULE
+        assert got.owner_id == (agent.pk if client == looked_after else None)
+
+    documents_settled()
+    assert Letter.objects.filter(document_state=DocumentState.STORED).count() == len(expected)
+    one = LetterDocument.objects.select_related("letter").first()
+    assert one is not None
+    content = unseal_bytes(one.content)
+    assert content.startswith(b"%PDF-") and one.letter.title in services.pdf_text(content)
+    assert b"%PDF" not in one.content.encode() and one.size == len(content)
+    with connection.cursor() as cursor:  # the column holds the sealed token, not the PDF
+        cursor.execute("SELECT count(*) FROM communications_letterdocument WHERE content LIKE %s", ["%PDF%"])
+        assert cursor.fetchone() == (0,)
+    assert AuditEvent.objects.filter(action="communications.synced").count() == 1
+
+
+def test_the_next_sync_starts_where_the_last_ended_and_adds_nothing_twice(
+    few_letters: Ato, admin: User, small_pages: None
+) -> None:
+    first = finished(services.sync_start(practice=few_letters.practice, actor=admin, today=TODAY - timedelta(days=3)))
+    before = Letter.objects.count()
+    second = finished(services.sync_start(practice=few_letters.practice, today=TODAY))
+    assert second.issued_from == first.issued_to - services.OVERLAP and second.started_by is None
+    assert Letter.objects.count() == len(covered(few_letters)) >= before
+    assert Letter.objects.values("ato_id").distinct().count() == Letter.objects.count()
+
+
+def _page_reply(question: Question) -> Any:
+    from ato_gateway.answers import outcome_of, reply_of
+
+    return reply_of(question.service_action, outcome_of(question.message), stream="communications")
+
+
+def test_a_page_delivered_twice_changes_nothing(few_letters: Ato, admin: User, small_pages: None) -> None:
+    run = finished(services.sync_start(practice=few_letters.practice, actor=admin, today=TODAY))
+    pages = list(Question.objects.filter(purpose=services.LIST_PURPOSE).order_by("pk"))
+    assert len(pages) == run.pages >= 3
+    before = (Letter.objects.count(), Question.objects.count(), run.letters_seen)
+    for question in pages:
+        redeliver(question.message)  # through the gateway's own settling
+    with transaction.atomic():  # and straight to the handler, as a late duplicate would reach it
+        for question in pages:
+            services.on_list_page(question, _page_reply(question))
+    run.refresh_from_db()
+    assert (Letter.objects.count(), Question.objects.count(), run.letters_seen) == before
+
+
+def test_the_ato_down_mid_sync_stops_plainly_and_resume_carries_on_without_losing_a_page(
+    few_letters: Ato, admin: User, small_pages: None, settings: Any
+) -> None:
+    settings.GATEWAY_MAX_ATTEMPTS = 3
+    run = services.sync_start(practice=few_letters.practice, actor=admin, today=TODAY)
+    assert run.current_question is not None
+    outbox_send_one(run.current_question.message_id, worker="test")  # page 1 arrives
+    few_letters.sandbox.faults(outage_seconds=300)
+    try:
+        run = finished(run)
+    finally:
+        few_letters.sandbox.clear_faults()
+    assert run.status == SyncStatus.FAILED and run.pages == 1 and run.letters_seen == services.PAGE_SIZE
+    assert run.error.startswith("The ATO could not be reached: page 2 of its list of letters")
+    assert "Resume carries on from page 2" in run.error
+    assert Letter.objects.count() == services.PAGE_SIZE  # page 1 kept whole, nothing of page 2
+
+    run = finished(services.sync_resume(run=run, actor=admin))
+    assert run.status == SyncStatus.DONE and run.error == ""
+    assert Letter.objects.count() == len(covered(few_letters)) == run.letters_seen
+    assert AuditEvent.objects.filter(action="communications.sync_resumed").count() == 1
+
+
+def test_one_sync_at_a_time_and_the_nightly_one_for_every_practice(few_letters: Ato, admin: User) -> None:
+    first = services.sync_start(practice=few_letters.practice, actor=admin, today=TODAY)
+    assert services.sync_start(practice=few_letters.practice).pk == first.pk
+    assert services.sync_nightly() == [first.pk]
+    assert finished(first).status == SyncStatus.DONE
+    jobs = {job["func"]: job.get("cron") for job in CRON_JOBS}
+    assert jobs["communications.jobs.sync_nightly"] == "0 2 * * *"
+    assert "communications.jobs.letters_rematch" in jobs and "communications.jobs.digest_daily" in jobs
+
+
+def test_a_refused_list_stops_the_sync_in_plain_words(few_letters: Ato, admin: User) -> None:
+    run = SyncRun.objects.create(practice=few_letters.practice, started_by=admin, issued_from=TODAY, issued_to=TODAY)
+    with transaction.atomic():
+        services._ask(run, "not-a-continuation")  # the ATO refuses a continuation it did not issue
+    run = finished(run)
+    assert run.status == SyncStatus.FAILED and run.error.startswith("The ATO refused page 1 of its list of letters")
+    assert "CMN.ATO" not in run.error
+
+
+def test_a_document_that_will_not_download_says_why_and_can_be_fetched_again(few_letters: Ato, admin: User) -> None:
+    unknown = letter(few_letters.practice, ato_id="999999999", document_state=DocumentState.FAILED)
+    services.letter_document_refetch(user=admin, letter=unknown)
+    unknown.refresh_from_db()
+    assert unknown.document_state == DocumentState.WAITING
+    documents_settled()
+    unknown.refresh_from_db()
+    assert unknown.document_state == DocumentState.FAILED and unknown.document_error
+    assert "CMN.ATO" not in unknown.document_error
+    assert not LetterDocument.objects.filter(letter=unknown).exists()
+    with pytest.raises(services.LetterError):
+        services.letter_document_open(user=admin, letter=unknown)
+    assert AuditEvent.objects.filter(action="communications.document_failed").count() == 1
+
+    real = covered(few_letters)[0]
+    unknown.ato_id = str(real["id"])
+    unknown.save()
+    services.letter_document_refetch(user=admin, letter=unknown)
+    documents_settled()
+    unknown.refresh_from_db()
+    assert unknown.document_state == DocumentState.STORED and unknown.document_error == ""
+    with pytest.raises(services.LetterError):  # stored: nothing to fetch again
+        services.letter_document_refetch(user=admin, letter=unknown)
+
+
+def _answer_with(practice: Any, admin: User, held: Letter, content: bytes) -> Question:
+    return fabricate_question(
+        practice=practice,
+        by=admin,
+        purpose=services.DOCUMENT_PURPOSE,
+        request=cc.GetRequest(id=held.ato_id),
+        response=cc.GetResponse(
+            communication=cc.Communication(
+                id=held.ato_id,
+                client=ClientIdentifier.of(tfn="123456782"),
+                kind=held.kind,
+                title=held.title,
+                issued=held.issued,
+            ),
+            attachment=cc.Attachment(file_name="x.pdf", media_type="application/pdf", content=content),
+        ),
+        about=api.Subject(services.LETTER_SUBJECT, str(held.pk), "letter"),
+    )
+
+
+@pytest.mark.parametrize("content", [b"%PDF-1.7\n garbage that is not a PDF", b"<html>not a pdf</html>"])
+def test_a_corrupt_pdf_is_not_stored_and_says_so(practice: Any, admin: User, content: bytes) -> None:
+    held = letter(practice)
+    question = _answer_with(practice, admin, held, content)
+    with transaction.atomic():
+        services.on_document(question, api.reply(question))
+    held.refresh_from_db()
+    assert held.document_state == DocumentState.FAILED
+    assert held.document_error.startswith("The ATO sent a document for this letter that is not a readable PDF")
+    assert not LetterDocument.objects.exists()
+
+
+def test_the_due_date_a_letter_states_wins_over_the_rule(practice: Any, admin: User) -> None:
+    held = letter(practice, kind="DEBT", issued=date(2026, 11, 2), due=date(2026, 11, 16))
+    stated = pdf("Australian Taxation Office", "Overdue account", "Please pay by 21 December 2026 to avoid interest.")
+    question = _answer_with(practice, admin, held, stated)
+    with transaction.atomic():
+        services.on_document(question, api.reply(question))
+        services.on_document(question, api.reply(question))  # delivered twice: stored once
+    held.refresh_from_db()
+    assert (held.due, held.due_source, held.document_state) == (date(2026, 12, 21), DueSource.LETTER, "stored")
+    assert unseal_bytes(LetterDocument.objects.get(letter=held).content) == stated
+
+
+@pytest.mark.parametrize(
+    ("text", "due"),
+    [
+        ("Due date: 3 March 2027", date(2027, 3, 3)),
+        ("Please respond by 14/01/2027.", date(2027, 1, 14)),
+        ("You must lodge by\n28 February 2027", date(2027, 2, 28)),
+        ("Issued 2 November 2026. Keep this notice.", None),
+        ("Due date: 31/02/2027", None),
+    ],
+)
+def test_due_dates_in_a_letters_text(text: str, due: date | None) -> None:
+    assert services.due_in_text(text) == due
+
+
+def test_unmatched_letters_are_matched_when_the_register_gains_the_client(
+    practice: Any, agent: User, admin: User
+) -> None:
+    from clients.tfn import tfn_lookup_hash
+
+    waiting = letter(practice, tfn_hash=tfn_lookup_hash("123456782"), tfn_last3="782")
+    bulk = letter(practice, tfn_hash=tfn_lookup_hash("876543210"), tfn_last3="210")
+    group = ClientGroup.objects.create(practice=practice, name="Payroll")
+    group.staff.add(agent)
+    client = Client(practice=practice, family_name="Citizen", given_names="Jane")
+    client.set_tfn("123456782")
+    with transaction.atomic():  # one at a time (added, linked): the save's signal matches it once it commits
+        client.save()
+        group.clients.add(client)
+    waiting.refresh_from_db()
+    assert waiting.client_id == client.pk and waiting.owner_id == agent.pk
+
+    imported = Client(practice=practice, organisation_name="Acme Pty Ltd", kind="company")
+    imported.set_tfn("876543210")
+    Client.objects.bulk_create([imported])  # as an import writes: no signal
+    bulk.refresh_from_db()
+    assert bulk.client_id is None
+    assert services.letters_rematch() == 1  # the scheduler's ten-minute job
+    bulk.refresh_from_db()
+    assert bulk.client_id == imported.pk and bulk.owner_id is None
+    assert services.letters_rematch() == 0

@@ -1,0 +1,19 @@
+from django.urls import URLPattern, path
+
+from communications import views
+
+app_name = "communications"
+
+urlpatterns: list[URLPattern] = [
+    path("", views.inbox, name="inbox"),
+    path("bulk/", views.letters_bulk, name="bulk"),
+    path("letters/<int:pk>/", views.letter_detail, name="letter"),
+    path("letters/<int:pk>/document.pdf", views.letter_pdf, name="letter_pdf"),
+    path("letters/<int:pk>/refetch/", views.letter_refetch, name="letter_refetch"),
+    path("clients/<int:pk>/", views.client_tab, name="client_tab"),
+    path("syncs/", views.syncs, name="syncs"),
+    path("syncs/start/", views.sync_start, name="sync_start"),
+    path("syncs/<int:pk>/", views.sync_detail, name="sync"),
+    path("syncs/<int:pk>/progress/", views.sync_progress, name="sync_progress"),
+    path("syncs/<int:pk>/resume/", views.sync_resume, name="sync_resume"),
+]

@@ -1,0 +1,287 @@
+"""The ATO inbox: the letters with their filters and bulk actions, one letter with its PDF, a client's tab, the
+syncs and the dashboard panel. Anyone who sees clients sees letters; changing them needs "edit clients" (read-only
+staff see but cannot change); starting a sync needs "operate the gateway" (the practice admins)."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.db.models import Q
+from django.http import Http404, HttpResponse, QueryDict
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from clients.models import get_client_or_404
+from communications import services
+from communications.models import (
+    KIND_WORDS,
+    Letter,
+    LetterQuerySet,
+    LetterState,
+    SyncRun,
+    get_letter_or_404,
+    get_sync_or_404,
+)
+from portal.capabilities import Capability, Role
+from portal.decorators import capability_required
+from portal.http import PortalRequest
+from portal.models import User
+
+PAGE = 50
+
+
+def _owners(user: User) -> list[User]:
+    return list(
+        User.objects.filter(practice=user.tenant, is_active=True).exclude(role=Role.READ_ONLY).order_by("username")
+    )
+
+
+class FilterForm(forms.Form):
+    client = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    kind = forms.ChoiceField(label="Type", required=False, choices=[("", "Any type"), *KIND_WORDS.items()])
+    state = forms.ChoiceField(
+        label="State",
+        required=False,
+        choices=[("", "Any state"), ("open", "Open (new or in progress)"), *LetterState.choices],
+    )
+    owner = forms.ChoiceField(label="Owner", required=False)
+    due = forms.ChoiceField(
+        label="Due",
+        required=False,
+        choices=[("", "Any time"), ("overdue", "Overdue"), ("week", "Due this week")],
+    )
+    issued_from = forms.DateField(label="Issued from", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    issued_to = forms.DateField(label="Issued to", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    unmatched = forms.BooleanField(label="Only letters not matched to a client", required=False)
+
+    def __init__(self, *args: Any, owners: list[User], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        owner = self.fields["owner"]
+        assert isinstance(owner, forms.ChoiceField)
+        owner.choices = [
+            ("", "Anyone"),
+            ("me", "Me"),
+            ("admins", "The practice admins (no owner)"),
+            *[(str(u.pk), u.display_name) for u in owners],
+        ]
+
+    def apply(self, letters: LetterQuerySet, user: User) -> LetterQuerySet:
+        data = self.cleaned_data
+        today = timezone.localdate()
+        if data["client"]:
+            letters = letters.filter(client_id=data["client"])
+        if data["kind"]:
+            letters = letters.filter(kind=data["kind"])
+        if data["state"] == "open":
+            letters = letters.open()
+        elif data["state"]:
+            letters = letters.filter(state=data["state"])
+        if data["owner"] == "me":
+            letters = letters.filter(owner=user)
+        elif data["owner"] == "admins":
+            letters = letters.filter(owner__isnull=True)
+        elif data["owner"]:
+            letters = letters.filter(owner_id=int(data["owner"]))
+        if data["due"] == "overdue":
+            letters = letters.overdue(today)
+        elif data["due"] == "week":
+            letters = letters.open().filter(due__gte=today, due__lte=today + timedelta(days=7))
+        if data["issued_from"]:
+            letters = letters.filter(issued__gte=data["issued_from"])
+        if data["issued_to"]:
+            letters = letters.filter(issued__lte=data["issued_to"])
+        if data["unmatched"]:
+            letters = letters.filter(client__isnull=True)
+        return letters
+
+
+def _after(letters: LetterQuerySet, cursor: str) -> LetterQuerySet:
+    """Keyset paging in the inbox's order (newest issue first): the page after the letter ``cursor`` names."""
+    try:
+        day, pk = cursor.split(".")
+        issued, last = date.fromisoformat(day), int(pk)
+    except ValueError:
+        return letters
+    return letters.filter(issued__lte=issued).filter(Q(issued__lt=issued) | Q(issued=issued, pk__lt=last))
+
+
+@capability_required(Capability.VIEW_CLIENTS)
+def inbox(request: PortalRequest) -> HttpResponse:
+    user = request.user
+    owners = _owners(user)
+    form = FilterForm(request.GET or None, owners=owners)
+    letters = Letter.objects.visible_to(user).select_related("client", "owner").order_by("-issued", "-pk")
+    if form.is_valid():
+        letters = form.apply(letters, user)
+    elif form.is_bound:
+        letters = letters.none()
+    page = list(_after(letters, request.GET.get("after", ""))[: PAGE + 1])
+    more = len(page) > PAGE
+    page = page[:PAGE]
+    query = request.GET.copy()
+    query.pop("after", None)
+    if more:
+        query["after"] = f"{page[-1].issued.isoformat()}.{page[-1].pk}"
+    context = {
+        "form": form,
+        "letters": page,
+        "next_query": query.urlencode() if more else "",
+        "owners": owners,
+        "can_act": user.has_capability(Capability.EDIT_CLIENTS),
+        "can_sync": user.has_capability(Capability.OPERATE_GATEWAY),
+        "last_sync": SyncRun.objects.filter(practice=user.tenant).first(),
+        "states": LetterState.choices,
+    }
+    return render(request, "communications/inbox.html", context)
+
+
+class ChangeForm(forms.Form):
+    state = forms.ChoiceField(label="State", choices=LetterState.choices, widget=forms.RadioSelect, required=False)
+    note = forms.CharField(
+        label="Note", required=False, widget=forms.Textarea(attrs={"rows": 3}), help_text="Needed to mark it done."
+    )
+    owner = forms.ChoiceField(label="Owner", required=False)
+
+    def __init__(self, *args: Any, owners: list[User], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        owner = self.fields["owner"]
+        assert isinstance(owner, forms.ChoiceField)
+        owner.choices = [
+            ("", "Leave as it is"),
+            ("admins", "The practice admins"),
+            *[(str(u.pk), u.display_name) for u in owners],
+        ]
+
+
+def _change(request: PortalRequest, letters: list[Letter], form: ChangeForm, owners: list[User]) -> int:
+    data = form.cleaned_data
+    owner_choice = data["owner"]
+    owner = next((u for u in owners if str(u.pk) == owner_choice), None)
+    return services.letters_change(
+        user=request.user,
+        letters=letters,
+        state=data["state"] or None,
+        note=data["note"],
+        owner=owner,
+        assign=bool(owner_choice),
+    )
+
+
+@capability_required(Capability.VIEW_CLIENTS)
+def letter_detail(request: PortalRequest, pk: int) -> HttpResponse:
+    user = request.user
+    letter = get_letter_or_404(user, pk)
+    owners = _owners(user)
+    can_act = user.has_capability(Capability.EDIT_CLIENTS)
+    form = ChangeForm(request.POST or None, owners=owners, initial={"state": letter.state, "note": letter.note})
+    if request.method == "POST":
+        if not can_act:
+            return HttpResponse("You can see letters but not change them.", status=403)
+        if form.is_valid():
+            try:
+                _change(request, [letter], form, owners)
+            except services.LetterError as exc:
+                form.add_error(None, str(exc))
+            else:
+                messages.success(request, "The letter is updated.")
+                return redirect("communications:letter", pk=letter.pk)
+    has_document = hasattr(letter, "document")
+    context = {"letter": letter, "form": form, "can_act": can_act, "has_document": has_document}
+    return render(request, "communications/letter.html", context)
+
+
+@capability_required(Capability.VIEW_CLIENTS)
+def letter_pdf(request: PortalRequest, pk: int) -> HttpResponse:
+    """The letter's PDF, unsealed, shown in the page (inline); each opening is audited."""
+    letter = get_letter_or_404(request.user, pk)
+    try:
+        document, content = services.letter_document_open(user=request.user, letter=letter)
+    except services.LetterError as exc:
+        raise Http404(str(exc)) from exc
+    response = HttpResponse(content, content_type="application/pdf")
+    response["Content-Disposition"] = f'inline; filename="{document.file_name}"'
+    response["Cache-Control"] = "no-store"
+    response["X-Frame-Options"] = "SAMEORIGIN"  # the letter's own page frames it
+    return response
+
+
+@capability_required(Capability.EDIT_CLIENTS)
+@require_POST
+def letter_refetch(request: PortalRequest, pk: int) -> HttpResponse:
+    letter = get_letter_or_404(request.user, pk)
+    try:
+        services.letter_document_refetch(user=request.user, letter=letter)
+        messages.success(request, "The document is being fetched from the ATO again.")
+    except services.LetterError as exc:
+        messages.error(request, str(exc))
+    return redirect("communications:letter", pk=letter.pk)
+
+
+@capability_required(Capability.EDIT_CLIENTS)
+@require_POST
+def letters_bulk(request: PortalRequest) -> HttpResponse:
+    owners = _owners(request.user)
+    ids = [int(v) for v in request.POST.getlist("letters") if v.isdigit()]
+    form = ChangeForm(request.POST, owners=owners)
+    letters = list(Letter.objects.visible_to(request.user).filter(pk__in=ids))
+    if not form.is_valid():
+        messages.error(request, "Choose a state or an owner for the chosen letters.")
+    else:
+        try:
+            count = _change(request, letters, form, owners)
+            messages.success(request, f"{count} letter{'s' if count != 1 else ''} updated.")
+        except services.LetterError as exc:
+            messages.error(request, str(exc))
+    back = QueryDict(request.POST.get("back", "")).urlencode()  # the inbox's filters, re-encoded: only a query
+    return redirect(reverse("communications:inbox") + (f"?{back}" if back else ""))
+
+
+@capability_required(Capability.VIEW_CLIENTS)
+def client_tab(request: PortalRequest, pk: int) -> HttpResponse:
+    client = get_client_or_404(request.user, pk)
+    letters = Letter.objects.visible_to(request.user).filter(client=client).select_related("owner")
+    context = {"client": client, "letters": list(letters.order_by("-issued", "-pk")[:100]), "total": letters.count()}
+    return render(request, "communications/_client_tab.html", context)
+
+
+@capability_required(Capability.VIEW_CLIENTS)
+def syncs(request: PortalRequest) -> HttpResponse:
+    runs = SyncRun.objects.filter(practice=request.user.tenant).select_related("started_by")[:20]
+    can_sync = request.user.has_capability(Capability.OPERATE_GATEWAY)
+    return render(request, "communications/syncs.html", {"runs": runs, "can_sync": can_sync})
+
+
+@capability_required(Capability.OPERATE_GATEWAY)
+@require_POST
+def sync_start(request: PortalRequest) -> HttpResponse:
+    run = services.sync_start(practice=request.user.tenant, actor=request.user)
+    return redirect("communications:sync", pk=run.pk)
+
+
+@capability_required(Capability.OPERATE_GATEWAY)
+@require_POST
+def sync_resume(request: PortalRequest, pk: int) -> HttpResponse:
+    run = services.sync_resume(run=get_sync_or_404(request.user, pk), actor=request.user)
+    return redirect("communications:sync", pk=run.pk)
+
+
+@capability_required(Capability.VIEW_CLIENTS)
+def sync_detail(request: PortalRequest, pk: int) -> HttpResponse:
+    run = get_sync_or_404(request.user, pk)
+    can_sync = request.user.has_capability(Capability.OPERATE_GATEWAY)
+    return render(request, "communications/sync.html", {"run": run, "can_sync": can_sync})
+
+
+@capability_required(Capability.VIEW_CLIENTS)
+def sync_progress(request: PortalRequest, pk: int) -> HttpResponse:
+    run = get_sync_or_404(request.user, pk)
+    return render(request, "communications/_sync_progress.html", {"run": run})
+
+
+def dashboard_panel(request: PortalRequest) -> dict[str, Any]:
+    return {"title": "ATO letters", "template": "communications/_panel.html", **services.letters_for_user(request.user)}
