@@ -18,9 +18,20 @@ NAV_ITEMS: list[tuple[str, str, str]] = []
 CLIENT_TABS: dict[str, str] = {}
 
 
+def _session_started(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
+    """Where a session's absolute lifetime starts (SessionIdleTimeoutMiddleware ends it SESSION_COOKIE_AGE later)."""
+    import time
+
+    if request is not None and hasattr(request, "session"):
+        request.session["signed_in_at"] = int(time.time())
+
+
 class PortalConfig(AppConfig):
     name = "portal"
     verbose_name = "Practice portal"
 
     def ready(self) -> None:
+        from django.contrib.auth.signals import user_logged_in
+
+        user_logged_in.connect(_session_started, dispatch_uid="portal.session_started")
         CRON_JOBS.append({"func": "portal.jobs.verify_audit_chains", "queue_name": "low", "cron": "15 2 * * *"})

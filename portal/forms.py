@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.contrib.auth import forms as auth_forms
 from django.contrib.auth import password_validation
 
 from portal.capabilities import Role
@@ -38,6 +39,16 @@ class StaffInviteForm(forms.Form):
         if User.objects.filter(username__iexact=username).exists():
             raise forms.ValidationError("That username is taken.")
         return username
+
+
+class ConfirmPasswordForm(forms.Form):
+    password = forms.CharField(
+        label="Your password", widget=forms.PasswordInput(attrs={"autocomplete": "current-password"})
+    )
+
+
+class PasswordChangeForm(auth_forms.PasswordChangeForm):
+    """Django's: the current password, then the new one twice, checked by AUTH_PASSWORD_VALIDATORS."""
 
 
 class RoleForm(forms.Form):

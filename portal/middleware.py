@@ -34,7 +34,10 @@ class SessionIdleTimeoutMiddleware:
         if request.user.is_authenticated:
             now = int(time.time())
             last = request.session.get("last_seen", now)
-            if now - last > settings.SESSION_IDLE_TIMEOUT_SECONDS:
+            # The absolute lifetime counts from sign-in (portal.apps sets signed_in_at). SESSION_COOKIE_AGE alone
+            # would slide: every save of last_seen moves the stored session's expiry on by the full age.
+            signed_in_at = int(request.session.get("signed_in_at", now))
+            if now - last > settings.SESSION_IDLE_TIMEOUT_SECONDS or now - signed_in_at > settings.SESSION_COOKIE_AGE:
                 logout(request)
                 return redirect(f"{reverse('portal:login')}?expired=1")
             # A page polling for progress is not a person at work: it must not keep an idle session alive.

@@ -3,6 +3,7 @@ one transaction."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import secrets
 from datetime import timedelta
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING
 import qrcode
 import qrcode.image.svg
 from django.conf import settings
-from django.contrib.auth import login
+from django.contrib.auth import authenticate, login, update_session_auth_hash
 from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from portal.http import PortalRequest
 
 INVITE_LIFETIME = timedelta(days=7)
+PASSWORD_RESET_LIFETIME = timedelta(days=1)
 BACKUP_CODE_COUNT = 10
 
 
@@ -142,6 +144,39 @@ def staff_reactivate(*, admin: User, user: User) -> None:
         audit_record("staff.reactivated", actor=admin, target=user)
 
 
+def staff_reset_password(*, admin: User, user: User) -> str:
+    """For a forgotten password: the old one stops working, every session ends, and the admin hands over a one-time
+    link (as an invitation's) where the person chooses a new one. Their second factor stays as it is."""
+    token = secrets.token_urlsafe(32)
+    with transaction.atomic(durable=True):
+        user.set_unusable_password()
+        user.invite_token_hash = _token_hash(token)
+        user.invite_expires_at = timezone.now() + PASSWORD_RESET_LIFETIME
+        user.save(update_fields=["password", "invite_token_hash", "invite_expires_at"])
+        user.end_sessions()
+        audit_record("staff.password_reset", actor=admin, target=user)
+    return token
+
+
+def staff_password_confirmed(*, request: PortalRequest, password: str) -> bool:
+    """The signed-in person typed their password again. Through authenticate(), so that wrong guesses count
+    towards the same lockout as at sign-in."""
+    user = request.user
+    return authenticate(request, username=user.get_username(), password=password) == user
+
+
+def staff_change_password(*, request: PortalRequest, password: str) -> None:
+    """Every other session of the person ends; this one goes on (its hash is renewed)."""
+    user = request.user
+    with transaction.atomic(durable=True):
+        user.set_password(password)
+        user.save(update_fields=["password"])
+        user.end_sessions()
+        user.refresh_from_db(fields=["session_epoch"])
+        audit_record("staff.password_changed", request=request, target=user)
+    update_session_auth_hash(request, user)
+
+
 def staff_reset_mfa(*, admin: User, user: User) -> None:
     """For a lost phone: removes every second factor and ends every session, so that whoever has the phone (and
     perhaps a signed-in browser) cannot enrol an authenticator of their own: the next sign-in needs the password."""
@@ -157,6 +192,13 @@ def mfa_enrolment_device(user: User) -> TOTPDevice:
     if device is None:
         device = TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=False)
     return device
+
+
+def mfa_typed_key(device: TOTPDevice) -> str:
+    """The key to type into an authenticator app by hand: base32 (RFC 4648, as in the QR code's otpauth URI, which
+    is what the apps expect), in groups of four for reading."""
+    key = base64.b32encode(device.bin_key).decode().rstrip("=")
+    return " ".join(key[i : i + 4] for i in range(0, len(key), 4))
 
 
 def mfa_qr_svg(device: TOTPDevice) -> str:

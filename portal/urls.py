@@ -10,6 +10,7 @@ portal_patterns = [
     path("mfa/verify/", views.mfa_verify, name="mfa_verify"),
     path("mfa/backup-codes/", views.mfa_new_backup_codes, name="mfa_backup_codes"),
     path("account/", views.account, name="account"),
+    path("account/password/", views.password_change, name="password_change"),
     path("session/keep-alive/", views.keep_alive, name="keep_alive"),
     path("invite/<str:token>/", views.accept_invite, name="accept_invite"),
     path("staff/", views.staff_list, name="staff_list"),
@@ -18,6 +19,7 @@ portal_patterns = [
     path("staff/<int:pk>/deactivate/", views.staff_deactivate, name="staff_deactivate"),
     path("staff/<int:pk>/reactivate/", views.staff_reactivate, name="staff_reactivate"),
     path("staff/<int:pk>/reset-mfa/", views.staff_reset_mfa, name="staff_reset_mfa"),
+    path("staff/<int:pk>/reset-password/", views.staff_reset_password, name="staff_reset_password"),
     path("access-review/", views.access_review, name="access_review"),
     path("audit/", views.audit_search, name="audit_search"),
 ]

@@ -19,7 +19,16 @@ from portal import services
 from portal.audit import audit_record
 from portal.capabilities import CAPABILITY_LABELS, ROLE_CAPABILITIES, Capability, Role
 from portal.decorators import capability_required
-from portal.forms import AuditSearchForm, LoginForm, RoleForm, SetPasswordForm, StaffInviteForm, TokenForm
+from portal.forms import (
+    AuditSearchForm,
+    ConfirmPasswordForm,
+    LoginForm,
+    PasswordChangeForm,
+    RoleForm,
+    SetPasswordForm,
+    StaffInviteForm,
+    TokenForm,
+)
 from portal.http import PortalRequest
 from portal.models import AuditEvent, User, client_ip, get_staff_or_404
 
@@ -60,7 +69,7 @@ def mfa_enrol(request: PortalRequest) -> HttpResponse:
         if codes is not None:
             return render(request, "portal/mfa_backup_codes.html", {"codes": codes})
         form.add_error("token", "That code is not right. Check the time on your phone and try the next code.")
-    context = {"form": form, "qr_svg": services.mfa_qr_svg(device), "secret": device.bin_key.hex()}
+    context = {"form": form, "qr_svg": services.mfa_qr_svg(device), "secret": services.mfa_typed_key(device)}
     return render(request, "portal/mfa_enrol.html", context)
 
 
@@ -80,9 +89,28 @@ def mfa_verify(request: PortalRequest) -> HttpResponse:
 @login_required
 @require_POST
 def mfa_new_backup_codes(request: PortalRequest) -> HttpResponse:
+    """New backup codes replace a second factor, so they need the password again: a session left open on a shared
+    desk must not be enough to take a set away."""
+    form = ConfirmPasswordForm(request.POST)
+    if not (
+        form.is_valid() and services.staff_password_confirmed(request=request, password=form.cleaned_data["password"])
+    ):
+        form.add_error("password", "That password is not right.")
+        audit_record("mfa.backup_codes_refused", request=request, target=request.user)
+        return render(request, "portal/account.html", {"reauth_form": form}, status=400)
     codes = services.mfa_replace_backup_codes(user=request.user)
     audit_record("mfa.backup_codes_replaced", request=request, target=request.user)
     return render(request, "portal/mfa_backup_codes.html", {"codes": codes})
+
+
+@login_required
+def password_change(request: PortalRequest) -> HttpResponse:
+    form = PasswordChangeForm(request.user, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        services.staff_change_password(request=request, password=form.cleaned_data["new_password1"])
+        messages.success(request, "Your password is changed. Every other session you had is signed out.")
+        return redirect("portal:account")
+    return render(request, "portal/password_change.html", {"form": form})
 
 
 @login_required
@@ -96,7 +124,7 @@ def keep_alive(request: PortalRequest) -> HttpResponse:
 
 @login_required
 def account(request: PortalRequest) -> HttpResponse:
-    return render(request, "portal/account.html")
+    return render(request, "portal/account.html", {"reauth_form": ConfirmPasswordForm()})
 
 
 def accept_invite(request: PortalRequest, token: str) -> HttpResponse:
@@ -188,6 +216,18 @@ def staff_reset_mfa(request: PortalRequest, pk: int) -> HttpResponse:
     services.staff_reset_mfa(admin=request.user, user=member)
     messages.success(request, f"{member.display_name} must enrol an authenticator at their next sign-in.")
     return redirect("portal:staff_detail", pk=member.pk)
+
+
+@capability_required(Capability.MANAGE_STAFF)
+@require_POST
+def staff_reset_password(request: PortalRequest, pk: int) -> HttpResponse:
+    member = get_staff_or_404(request.user, pk)
+    if member == request.user:
+        messages.error(request, "Change your own password under Your account.")
+        return redirect("portal:staff_detail", pk=member.pk)
+    token = services.staff_reset_password(admin=request.user, user=member)
+    link = request.build_absolute_uri(reverse("portal:accept_invite", args=[token]))
+    return render(request, "portal/staff_password_reset.html", {"member": member, "link": link})
 
 
 @capability_required(Capability.MANAGE_STAFF)

@@ -27,6 +27,7 @@ OBJECTS: dict[str, dict[str, str]] = {
     "portal:staff_deactivate": {"pk": "staff"},
     "portal:staff_reactivate": {"pk": "staff"},
     "portal:staff_reset_mfa": {"pk": "staff"},
+    "portal:staff_reset_password": {"pk": "staff"},
     "clients:staff_groups": {"pk": "staff"},
     "clients:detail": {"pk": "client"},
     "clients:edit": {"pk": "client"},
@@ -147,6 +148,7 @@ def test_foreign_ids_give_404(ours, outsider, login):
     agent: User = ours["staff"]
     agent.refresh_from_db()
     assert agent.is_active and agent.role == "agent" and not agent.restricted_to_groups
+    assert agent.has_usable_password()
     assert ours["client"].accounts.count() == 1 and ours["import"].status == "uploaded"
     assert not MachineCredential.objects.get(pk=ours["credential"].pk).is_selected
     assert OutboxMessage.objects.get(pk=ours["message"].pk).status == "pending"
