@@ -1,0 +1,323 @@
+"""The inbox's pages: filters, keyset paging, a letter with its PDF (every opening audited), changes singly and in
+bulk, who sees and who changes what, a client's tab; and what keeps letters from going past their date unseen (the
+dashboard panel, escalation, a leaver's letters, the daily digest)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+from django.core import mail
+from django.db import connection
+from django.test import Client as HttpClient
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from clients.models import Client, ClientGroup
+from communications import services, views
+from communications.models import Letter, LetterState
+from communications.tests.support import letter, pdf
+from portal.models import AuditEvent, Practice, User
+from portal.services import staff_deactivate
+
+pytestmark = pytest.mark.django_db
+Login = Callable[[User], HttpClient]
+TODAY = timezone.localdate()
+
+
+def _client(practice: Practice, name: str) -> Client:
+    client = Client(practice=practice, kind="company", organisation_name=name)
+    client.save()
+    return client
+
+
+@pytest.fixture
+def inbox(practice: Practice, agent: User) -> dict[str, Any]:
+    """Letters of every kind of standing: overdue and owned by the agent, due this week, done, unmatched, and one
+    of a client in a group the agent is restricted to."""
+    acme, zen = _client(practice, "Acme Pty Ltd"), _client(practice, "Zen Trust")
+    group = ClientGroup.objects.create(practice=practice, name="Payroll")
+    group.clients.add(acme)
+    group.staff.add(agent)
+    return {
+        "acme": acme,
+        "zen": zen,
+        "overdue": letter(
+            practice,
+            client=acme,
+            owner=agent,
+            kind="DEBT",
+            title="Final notice: overdue account",
+            issued=TODAY - timedelta(days=30),
+            due=TODAY - timedelta(days=2),
+            document=pdf("Final notice"),
+        ),
+        "soon": letter(
+            practice,
+            client=zen,
+            kind="ASR",
+            title="Activity statement reminder",
+            issued=TODAY,
+            due=TODAY + timedelta(days=3),
+        ),
+        "done": letter(
+            practice,
+            client=zen,
+            state=LetterState.DONE,
+            note="Paid",
+            due=TODAY - timedelta(days=9),
+            issued=TODAY - timedelta(days=40),
+        ),
+        "unmatched": letter(
+            practice,
+            name="STRANGER, Sam",
+            title="Audit letter",
+            kind="AUD",
+            issued=TODAY - timedelta(days=1),
+            due=TODAY + timedelta(days=27),
+        ),
+    }
+
+
+def _rows(response: Any) -> list[str]:
+    page = response.content.decode()
+    return [letter.title for letter in response.context["letters"]] if response.context else [page]
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        (
+            {},
+            [
+                "Activity statement reminder",
+                "Audit letter",
+                "Final notice: overdue account",
+                "Notice of assessment 2026",
+            ],
+        ),
+        ({"due": "overdue"}, ["Final notice: overdue account"]),
+        ({"due": "week"}, ["Activity statement reminder"]),
+        ({"unmatched": "on"}, ["Audit letter"]),
+        ({"kind": "ASR"}, ["Activity statement reminder"]),
+        ({"state": "done"}, ["Notice of assessment 2026"]),
+        ({"state": "open", "owner": "admins"}, ["Activity statement reminder", "Audit letter"]),
+        ({"owner": "me"}, []),
+        (
+            {"issued_from": str(TODAY - timedelta(days=35)), "issued_to": str(TODAY - timedelta(days=1))},
+            ["Audit letter", "Final notice: overdue account"],
+        ),
+        ({"issued_from": "not a date"}, []),
+    ],
+)
+def test_the_inbox_filters(
+    inbox: dict[str, Any], admin: User, login: Login, query: dict[str, str], expected: list[str]
+) -> None:
+    response = login(admin).get(reverse("communications:inbox"), query)
+    assert response.status_code == 200
+    assert _rows(response) == expected
+
+
+def test_filter_by_client_and_owner(inbox: dict[str, Any], admin: User, agent: User, login: Login) -> None:
+    viewer = login(admin)
+    by_client = viewer.get(reverse("communications:inbox"), {"client": inbox["zen"].pk})
+    assert _rows(by_client) == ["Activity statement reminder", "Notice of assessment 2026"]
+    assert _rows(viewer.get(reverse("communications:inbox"), {"owner": agent.pk})) == ["Final notice: overdue account"]
+
+
+def test_each_letter_says_its_type_in_plain_words(inbox: dict[str, Any], admin: User, login: Login) -> None:
+    page = login(admin).get(reverse("communications:inbox")).content.decode()
+    for words in ("Debt notice", "Activity statement reminder", "Audit", "Notice of assessment", "Unmatched"):
+        assert words in page
+    assert "<td>DEBT</td>" not in page and "<td>AUD</td>" not in page
+
+
+def test_keyset_paging_gives_every_letter_once_in_a_constant_number_of_queries(
+    practice: Practice, admin: User, login: Login, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for n in range(23):
+        letter(practice, title=f"Letter {n:02}", issued=date(2026, 1, 1) + timedelta(days=n // 3))
+    viewer = login(admin)
+    viewer.get(reverse("communications:inbox"))  # the session's first request reads the user and the device
+    seen: list[str] = []
+    counts = []
+    for size in (5, 10):
+        monkeypatch.setattr(views, "PAGE", size)
+        seen, url = [], reverse("communications:inbox")
+        while url:
+            with CaptureQueriesContext(connection) as queries:
+                response = viewer.get(url)
+            counts.append(len(queries))
+            seen += _rows(response)
+            url = (
+                f"{reverse('communications:inbox')}?{response.context['next_query']}"
+                if response.context["next_query"]
+                else ""
+            )
+        assert len(seen) == len(set(seen)) == 23
+    expected = [
+        f"Letter {n:02}"
+        for n in sorted(range(23), key=lambda n: (n // 3, Letter.objects.get(title=f"Letter {n:02}").pk), reverse=True)
+    ]
+    assert seen == expected
+    assert len(set(counts)) == 1  # the same queries whatever the page size and however deep
+
+
+def test_a_letter_shows_its_pdf_in_the_page_and_every_opening_is_audited(
+    inbox: dict[str, Any], agent: User, login: Login
+) -> None:
+    viewer = login(agent)
+    page = viewer.get(reverse("communications:letter", args=[inbox["overdue"].pk])).content.decode()
+    pdf_url = reverse("communications:letter_pdf", args=[inbox["overdue"].pk])
+    assert f'<iframe src="{pdf_url}"' in page and "overdue" in page
+    for _ in range(2):
+        response = viewer.get(pdf_url)
+        assert response.status_code == 200 and response["Content-Type"] == "application/pdf"
+        assert response["Content-Disposition"].startswith("inline;") and response.content.startswith(b"%PDF-")
+    opened = AuditEvent.objects.filter(action="communications.document_opened")
+    assert opened.count() == 2 and {e.actor_id for e in opened} == {agent.pk}
+    waiting = viewer.get(reverse("communications:letter_pdf", args=[inbox["soon"].pk]))
+    assert waiting.status_code == 404  # restricted: not in the agent's groups
+
+
+def test_restricted_staff_see_only_their_groups_letters(inbox: dict[str, Any], agent: User, login: Login) -> None:
+    User.objects.filter(pk=agent.pk).update(restricted_to_groups=True)
+    agent.refresh_from_db()
+    viewer = login(agent)
+    assert _rows(viewer.get(reverse("communications:inbox"))) == ["Final notice: overdue account"]
+    for hidden in ("soon", "unmatched"):
+        assert viewer.get(reverse("communications:letter", args=[inbox[hidden].pk])).status_code == 404
+    assert viewer.get(reverse("communications:client_tab", args=[inbox["zen"].pk])).status_code == 404
+
+
+def test_read_only_staff_see_but_cannot_change(inbox: dict[str, Any], reader: User, login: Login) -> None:
+    viewer = login(reader)
+    target = inbox["soon"]
+    page = viewer.get(reverse("communications:letter", args=[target.pk])).content.decode()
+    assert "Work on it" not in page and "Activity statement reminder" in page
+    inbox_page = viewer.get(reverse("communications:inbox")).content.decode()
+    assert 'name="letters"' not in inbox_page and "Sync now" not in inbox_page
+    change = {"state": "done", "note": "Lodged"}
+    assert viewer.post(reverse("communications:letter", args=[target.pk]), change).status_code == 403
+    assert viewer.post(reverse("communications:bulk"), {**change, "letters": [target.pk]}).status_code == 403
+    assert viewer.post(reverse("communications:sync_start")).status_code == 403
+    target.refresh_from_db()
+    assert target.state == LetterState.NEW
+
+
+def test_marking_a_letter_done_needs_a_note(inbox: dict[str, Any], agent: User, login: Login) -> None:
+    viewer = login(agent)
+    target = inbox["overdue"]
+    url = reverse("communications:letter", args=[target.pk])
+    refused = viewer.post(url, {"state": "done", "note": " "})
+    assert refused.status_code == 200 and "Say what was done in the note" in refused.content.decode()
+    target.refresh_from_db()
+    assert target.state == LetterState.NEW
+    assert viewer.post(url, {"state": "done", "note": "Paid in full on the phone"}).status_code == 302
+    target.refresh_from_db()
+    assert (target.state, target.note, target.closed_by_id) == ("done", "Paid in full on the phone", agent.pk)
+    assert AuditEvent.objects.filter(action="communications.letters_changed", actor=agent).count() == 1
+
+
+def test_bulk_assign_mark_done_and_no_action_needed(
+    inbox: dict[str, Any], admin: User, agent: User, login: Login
+) -> None:
+    viewer = login(admin)
+    chosen = [inbox["soon"].pk, inbox["unmatched"].pk]
+    response = viewer.post(
+        reverse("communications:bulk"), {"letters": chosen, "owner": str(agent.pk), "back": "due=week"}
+    )
+    assert response.status_code == 302 and response["Location"] == f"{reverse('communications:inbox')}?due=week"
+    assert set(Letter.objects.filter(pk__in=chosen).values_list("owner_id", flat=True)) == {agent.pk}
+    viewer.post(reverse("communications:bulk"), {"letters": chosen, "state": "no_action"})
+    assert set(Letter.objects.filter(pk__in=chosen).values_list("state", flat=True)) == {"no_action"}
+    viewer.post(reverse("communications:bulk"), {"letters": chosen, "state": "done"})  # no note: refused
+    assert set(Letter.objects.filter(pk__in=chosen).values_list("state", flat=True)) == {"no_action"}
+    viewer.post(reverse("communications:bulk"), {"letters": chosen, "state": "done", "note": "Filed"})
+    assert set(Letter.objects.filter(pk__in=chosen).values_list("state", "note")) == {("done", "Filed")}
+    viewer.post(reverse("communications:bulk"), {"letters": chosen, "owner": "admins"})
+    assert set(Letter.objects.filter(pk__in=chosen).values_list("owner_id", flat=True)) == {None}
+
+
+def test_a_letter_cannot_be_given_to_read_only_staff_or_another_practice(
+    inbox: dict[str, Any], admin: User, reader: User, outsider: User
+) -> None:
+    for owner in (reader, outsider):
+        with pytest.raises(services.LetterError):
+            services.letters_change(user=admin, letters=[inbox["soon"]], owner=owner, assign=True)
+    assert Letter.objects.get(pk=inbox["soon"].pk).owner_id is None
+
+
+def test_another_practices_letters_are_not_found(inbox: dict[str, Any], outsider: User, login: Login) -> None:
+    viewer = login(outsider)
+    assert _rows(viewer.get(reverse("communications:inbox"))) == []
+    assert viewer.get(reverse("communications:letter", args=[inbox["overdue"].pk])).status_code == 404
+    assert viewer.get(reverse("communications:letter_pdf", args=[inbox["overdue"].pk])).status_code == 404
+
+
+def test_a_clients_communications_tab_lists_its_letters(inbox: dict[str, Any], admin: User, login: Login) -> None:
+    page = login(admin).get(reverse("communications:client_tab", args=[inbox["zen"].pk])).content.decode()
+    assert "Activity statement reminder" in page and "Notice of assessment 2026" in page
+    assert "Final notice" not in page
+    detail = login(admin).get(reverse("clients:detail", args=[inbox["zen"].pk]), {"tab": "communications"})
+    assert reverse("communications:client_tab", args=[inbox["zen"].pk]) in detail.content.decode()
+
+
+def test_the_inbox_is_in_the_navigation(admin: User, login: Login) -> None:
+    page = login(admin).get(reverse("portal:dashboard")).content.decode()
+    assert f'href="{reverse("communications:inbox")}"' in page
+
+
+# --- nothing past its date unseen ---
+
+
+def test_the_dashboard_shows_due_this_week_and_overdue_for_the_user_and_the_practice(
+    inbox: dict[str, Any], agent: User, admin: User, login: Login
+) -> None:
+    figures = services.letters_for_user(agent)
+    assert (figures["mine_due"], figures["mine_overdue"]) == (0, 1)
+    assert (figures["practice_due"], figures["practice_overdue"]) == (1, 1)
+    page = login(agent).get(reverse("portal:dashboard")).content.decode()
+    assert "ATO letters" in page and "1 of your letters is overdue." in page
+    assert 'data-testid="letters-overdue"' in page and "Final notice: overdue account" in page
+    admins = services.letters_for_user(admin)
+    assert admins["unowned"] == 2 and admins["escalated"] == 0
+
+
+def test_overdue_letters_escalate_to_the_admins_once(inbox: dict[str, Any], admin: User) -> None:
+    assert services.letters_escalate() == 1
+    assert services.letters_escalate() == 0
+    assert Letter.objects.filter(escalated_at__isnull=False).get().pk == inbox["overdue"].pk
+    assert services.letters_for_user(admin)["escalated"] == 1
+
+
+def test_a_leavers_open_letters_go_back_to_the_admins(inbox: dict[str, Any], admin: User, agent: User) -> None:
+    closed = letter(agent.tenant, owner=agent, state=LetterState.DONE, note="x")
+    with django_capture_on_commit():
+        staff_deactivate(admin=admin, user=agent)
+    assert Letter.objects.get(pk=inbox["overdue"].pk).owner_id is None
+    assert Letter.objects.get(pk=closed.pk).owner_id == agent.pk  # history keeps who did it
+    assert AuditEvent.objects.filter(action="communications.letters_returned").count() == 1
+
+
+def test_the_daily_digest_emails_each_member_of_staff_with_something_due(
+    inbox: dict[str, Any], admin: User, agent: User, reader: User
+) -> None:
+    User.objects.filter(pk=agent.pk).update(email="agent@example.com")
+    User.objects.filter(pk=admin.pk).update(email="admin@example.com")
+    User.objects.filter(pk=reader.pk).update(email="reader@example.com")  # nothing of theirs, not an admin
+    assert services.digest_send() == 2
+    sent = {m.to[0]: m for m in mail.outbox}
+    assert set(sent) == {"agent@example.com", "admin@example.com"}
+    assert sent["agent@example.com"].subject == "ATO letters: 1 overdue, 0 due this week"
+    assert "Final notice: overdue account" in sent["agent@example.com"].body
+    assert "Escalated to the admins: 1" in sent["admin@example.com"].body
+
+
+def django_capture_on_commit() -> Any:
+    from django.test import TestCase
+
+    return TestCase.captureOnCommitCallbacks(execute=True)
