@@ -59,6 +59,7 @@ def production_env(**extra: str) -> dict[str, str]:
         "TFN_ENCRYPTION_KEYS": ",".join(settings.TFN_ENCRYPTION_KEYS),
         "TFN_HASH_KEY": settings.TFN_HASH_KEY,
         "CREDENTIAL_ENCRYPTION_KEYS": ",".join(settings.CREDENTIAL_ENCRYPTION_KEYS),
+        "AUDIT_CHAIN_KEYS": ",".join(f"{v}:{k.decode()}" for v, k in settings.AUDIT_CHAIN_KEYS.items()),
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
         "SECURE_SSL_REDIRECT": "0",
         "SESSION_COOKIE_SECURE": "0",

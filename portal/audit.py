@@ -5,11 +5,13 @@ nothing is done that is not recorded, and nothing is recorded that was not done.
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from django.db import models, transaction
 from django.utils import timezone
 
@@ -88,6 +90,7 @@ def audit_record(
             details=details or {},
             created_at=timezone.now(),
             prev_hash=head.last_hash,
+            key_version=settings.AUDIT_CHAIN_KEY_VERSION,
         )
         event.hash = event.compute_hash()
         event.save()
@@ -122,6 +125,7 @@ def audit_record_system_many(practice: Practice, events: list[tuple[str, models.
                 details=details,
                 created_at=now,
                 prev_hash=prev,
+                key_version=settings.AUDIT_CHAIN_KEY_VERSION,
             )
             event.hash = prev = event.compute_hash()
             rows.append(event)
@@ -139,7 +143,10 @@ class ChainBreak:
 
 def audit_verify_chains() -> Iterator[ChainBreak]:
     """Recompute every chain from its first event. Reports edited events (hash mismatch), removed or reordered
-    events (a gap or a prev_hash that is not the previous hash) and a head that does not match the last event."""
+    events (a gap or a prev_hash that is not the previous hash) and a head that does not match the last event.
+
+    Events from before the chain was keyed (key version 0) pass only as a chain's beginning: an unkeyed event after
+    a keyed one is what someone without the key would write, and is a break."""
     heads = {h.chain: h for h in AuditChainHead.objects.all()}
     chains = set(AuditEvent.objects.values_list("chain", flat=True).distinct()) | set(heads)
     for chain in sorted(chains):
@@ -150,13 +157,19 @@ def audit_verify_chains() -> Iterator[ChainBreak]:
         if head is not None:
             # Only up to the head as it was read: events appended while we check are not a break.
             in_chain = in_chain.filter(seq__lte=head.last_seq)
+        keyed = False
         for event in in_chain.iterator(chunk_size=2000):
             if event.seq != expected_seq:
                 yield ChainBreak(chain, expected_seq, event.pk, f"missing events before seq {event.seq}")
             if event.prev_hash != expected_prev:
                 yield ChainBreak(chain, event.seq, event.pk, "link to the previous event does not match")
-            if event.compute_hash() != event.hash:
+            if event.key_version == 0 and keyed:
+                yield ChainBreak(chain, event.seq, event.pk, "unkeyed event after keyed ones")
+            elif event.key_version not in settings.AUDIT_CHAIN_KEYS and event.key_version != 0:
+                yield ChainBreak(chain, event.seq, event.pk, f"key version {event.key_version} is not configured")
+            elif not hmac.compare_digest(event.compute_hash(), event.hash):
                 yield ChainBreak(chain, event.seq, event.pk, "event content does not match its hash")
+            keyed = keyed or event.key_version != 0
             expected_prev = event.hash
             expected_seq = event.seq + 1
         if head is not None and (head.last_seq != expected_seq - 1 or head.last_hash != expected_prev):

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from datetime import UTC, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -169,6 +170,8 @@ class AuditEvent(models.Model):
     created_at = models.DateTimeField()
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64)
+    # Which of settings.AUDIT_CHAIN_KEYS chained this event; 0 for events chained before the chain was keyed.
+    key_version = models.PositiveSmallIntegerField(default=0)
 
     objects = AppendOnlyQuerySet.as_manager()
 
@@ -207,10 +210,18 @@ class AuditEvent(models.Model):
             "created_at": self.created_at.astimezone(UTC).isoformat(timespec="microseconds"),
             "prev": self.prev_hash,
         }
+        if self.key_version:
+            body["key_version"] = self.key_version
         return json.dumps(body, sort_keys=True, separators=(",", ":"), default=str).encode()
 
     def compute_hash(self) -> str:
-        return hashlib.sha256(self.canonical()).hexdigest()
+        """HMAC-SHA256 under the event's key version, so a chain cannot be recomputed by someone who holds only the
+        database. Version 0 (events from before keying) is plain SHA-256. Raises KeyError for a version whose key
+        is no longer configured."""
+        if self.key_version == 0:
+            return hashlib.sha256(self.canonical()).hexdigest()
+        key = settings.AUDIT_CHAIN_KEYS[self.key_version]
+        return hmac.new(key, self.canonical(), hashlib.sha256).hexdigest()
 
 
 def client_ip(request: HttpRequest | None) -> str | None:

@@ -78,6 +78,29 @@ CREDENTIAL_ENCRYPTION_KEYS = [
 # A separate key for the keyed hash that finds a client by TFN without decrypting every row.
 TFN_HASH_KEY = env_secret("TFN_HASH_KEY", "dev-only-tfn-hash-key")
 
+
+def _versioned_keys(name: str, raw: str) -> dict[int, bytes]:
+    keys: dict[int, bytes] = {}
+    for entry in (item.strip() for item in raw.split(",")):
+        version, sep, key = entry.partition(":")
+        if not entry:
+            continue
+        if not sep or not version.isdigit() or int(version) < 1 or not key or int(version) in keys:
+            raise ImproperlyConfigured(f"{name} is a list of version:key, versions 1 and up, each once.")
+        keys[int(version)] = key.encode()
+    if not keys:
+        raise ImproperlyConfigured(f"{name} names no key.")
+    return keys
+
+
+# The keys of the audit trail's HMAC chain, "version:key", newest first. They live outside the database, so that
+# whoever can write to the database still cannot forge a chain that verifies. Each event records the version that
+# chained it: to rotate, put a new version first and keep the old ones listed as long as their events are kept.
+AUDIT_CHAIN_KEYS = _versioned_keys(
+    "AUDIT_CHAIN_KEYS", env_secret("AUDIT_CHAIN_KEYS", "1:dev-only-audit-chain-key-not-for-production")
+)
+AUDIT_CHAIN_KEY_VERSION = next(iter(AUDIT_CHAIN_KEYS))
+
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver" if DEBUG else "")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
 

@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "TFN_", "CREDENTIAL_"))}
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "TFN_", "CREDENTIAL_", "AUDIT_"))}
     return subprocess.run(
         [sys.executable, "manage.py", *args], cwd=ROOT, env={**base, **env}, capture_output=True, text=True, timeout=120
     )
@@ -25,6 +25,7 @@ PRODUCTION = {
     "TFN_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
     "CREDENTIAL_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
     "TFN_HASH_KEY": "a-long-random-hash-key-for-tests",
+    "AUDIT_CHAIN_KEYS": "1:a-long-random-audit-chain-key-for-tests",
     "DJANGO_ALLOWED_HOSTS": "portal.example.com",
 }
 
@@ -48,6 +49,20 @@ def test_secret_from_a_file(tmp_path):
     result = manage("shell", "-c", "from django.conf import settings; print(settings.TFN_HASH_KEY)", env=env)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "from-a-file-secret"
+
+
+def test_audit_chain_keys_from_a_file_newest_first(tmp_path):
+    keys = tmp_path / "audit_chain_keys"
+    keys.write_text("2:the-new-key,1:the-old-key\n")
+    env = {k: v for k, v in PRODUCTION.items() if k != "AUDIT_CHAIN_KEYS"} | {"AUDIT_CHAIN_KEYS_FILE": str(keys)}
+    shown = "from django.conf import settings; print(settings.AUDIT_CHAIN_KEY_VERSION, settings.AUDIT_CHAIN_KEYS)"
+    result = manage("shell", "-c", shown, env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "2 {2: b'the-new-key', 1: b'the-old-key'}"
+    missing = manage("check", env={k: v for k, v in PRODUCTION.items() if k != "AUDIT_CHAIN_KEYS"})
+    assert missing.returncode != 0 and "AUDIT_CHAIN_KEYS is not set" in missing.stderr
+    unversioned = manage("check", env=PRODUCTION | {"AUDIT_CHAIN_KEYS": "just-a-key"})
+    assert unversioned.returncode != 0 and "AUDIT_CHAIN_KEYS is a list of version:key" in unversioned.stderr
 
 
 def test_rq_queues_and_commit_mode_are_explicit():
