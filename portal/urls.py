@@ -30,5 +30,6 @@ urlpatterns = [
     path("gateway/", include("ato_gateway.urls")),
     path("relationships/", include("relationships.urls")),
     path("communications/", include("communications.urls")),
+    path("demographics/", include("demographics.urls")),
     path("healthz", views.healthz, name="healthz"),
 ]

@@ -1,0 +1,76 @@
+"""The Details tab of a client's page: what the ATO holds, service by service (details, addresses, bank accounts,
+authorised contacts, associates), beside the register, with what changed since the snapshot before and a button to
+ask again. The tab is fetched by htmx; each section's question polls its own fragment until the ATO answers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import Http404, HttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from clients.models import Client, get_client_or_404
+from demographics import services
+from demographics.models import SNAPSHOT_MODELS, Service
+from portal.capabilities import Capability
+from portal.decorators import capability_required
+from portal.http import PortalRequest
+
+
+def _service(raw: str) -> str:
+    if raw not in SNAPSHOT_MODELS:
+        raise Http404("No such section.")
+    return raw
+
+
+def _section(client: Client, service: str, **extra: Any) -> dict[str, Any]:
+    model = SNAPSHOT_MODELS[service]
+    latest = model.objects.filter(client=client).select_related("question").newest_first().first()
+    answered = list(model.objects.filter(client=client).answered().newest_first()[:2])
+    current = answered[0] if answered else None
+    previous = answered[1] if len(answered) > 1 else None
+    context: dict[str, Any] = {
+        "client": client,
+        "service": service,
+        "label": Service(service).label,
+        "sections": Service.choices,
+        "latest": latest,
+        "current": current,
+        "changes": services.snapshot_changes(current, previous) if current else None,
+        "previous": previous,
+        "poll_url": reverse("demographics:section", args=[client.pk, service]),
+        "answer_template": f"demographics/_{service}.html",
+        "can_ask": bool(client.tfn_last3 or client.abn or client.wpn),
+    }
+    if service == Service.DETAILS:
+        context["compared"] = services.register_comparison(client, current.facts if current else None)
+    return {**context, **extra}
+
+
+@capability_required(Capability.VIEW_CLIENTS)
+def client_tab(request: PortalRequest, pk: int) -> HttpResponse:
+    client = get_client_or_404(request.user, pk)
+    service = _service(request.GET.get("section", Service.DETAILS))
+    return render(request, "demographics/_client_tab.html", _section(client, service))
+
+
+@capability_required(Capability.VIEW_CLIENTS)
+def section(request: PortalRequest, pk: int, service: str) -> HttpResponse:
+    """One section's question, polled while it waits and swapped whole by its answer."""
+    client = get_client_or_404(request.user, pk)
+    return render(request, "demographics/_section.html", _section(client, _service(service)))
+
+
+@capability_required(Capability.VIEW_CLIENTS)
+@require_POST
+def ask(request: PortalRequest, pk: int, service: str) -> HttpResponse:
+    """Ask the ATO again: reading what it holds changes nothing, so anyone who sees the client may."""
+    client = get_client_or_404(request.user, pk)
+    service = _service(service)
+    try:
+        services.snapshot_ask(user=request.user, client=client, service=service)
+    except services.CannotAsk as problem:
+        return render(request, "demographics/_client_tab.html", _section(client, service, problem=str(problem)))
+    return render(request, "demographics/_client_tab.html", _section(client, service))
