@@ -81,7 +81,7 @@ def message_detail(request: PortalRequest, pk: int) -> HttpResponse:
 @require_POST
 def message_resend(request: PortalRequest, pk: int) -> HttpResponse:
     message = get_message_or_404(request.user, pk)
-    if services.outbox_resend(request=request, message=message):
+    if services.outbox_resend(user=request.user, message=message):
         messages.success(request, "Queued again with the same MessageId: the ATO applies it at most once.")
     else:
         messages.error(request, "Only failed or dead messages can be resent.")
@@ -100,7 +100,6 @@ def credentials(request: PortalRequest) -> HttpResponse:
                 filename=upload.name,
                 password=form.cleaned_data["password"],
                 actor=request.user,
-                request=request,
             )
         except services.CredentialProblem as problem:
             form.add_error("file", str(problem))
@@ -118,7 +117,7 @@ def credential_select(request: PortalRequest, pk: int) -> HttpResponse:
     if credential.is_expired:
         messages.error(request, f"This credential expired on {credential.not_after:%d %B %Y} and cannot sign.")
     else:
-        services.credential_select(credential=credential, actor=request.user, request=request)
+        services.credential_select(credential=credential, actor=request.user)
         messages.success(request, "This credential now signs everything the practice sends.")
     return redirect("ato_gateway:credentials")
 
@@ -126,6 +125,6 @@ def credential_select(request: PortalRequest, pk: int) -> HttpResponse:
 @capability_required(Capability.OPERATE_GATEWAY)
 @require_POST
 def ping(request: PortalRequest) -> HttpResponse:
-    message = services.gateway_ping(request=request)
+    message = services.gateway_ping(user=request.user)
     messages.success(request, "A test message is on its way; this page shows its progress.")
     return redirect("ato_gateway:message", pk=message.pk)

@@ -16,6 +16,7 @@ from django.urls import reverse
 from ato_gateway import services, tokens
 from ato_gateway.handlers import Outcome
 from ato_gateway.models import MachineCredential, MessageStatus, OutboxMessage
+from ato_gateway.services import operations, sending
 from ato_gateway.wire import keystore
 from portal.models import AuditEvent, Practice
 from tests.conftest import run_worker_burst
@@ -58,17 +59,17 @@ def credentialed(practice: Practice, admin, gateway: Sandbox) -> Practice:
 
 @pytest.fixture
 def received(monkeypatch: pytest.MonkeyPatch) -> list:
-    """Every outcome the gateway hands on to be recorded (services._run_handler, which settles the message's
+    """Every outcome the gateway hands on to be recorded (sending._run_handler, which settles the message's
     question and so runs its purpose's handler), watched and passed through: a ping is no question, so no domain
     app's handler sees it."""
     seen: list = []
-    run_handler = services._run_handler
+    run_handler = sending._run_handler
 
     def watching(message: OutboxMessage, outcome: Outcome) -> None:
         seen.append((message.message_id, outcome))
         run_handler(message, outcome)
 
-    monkeypatch.setattr(services, "_run_handler", watching)
+    monkeypatch.setattr(sending, "_run_handler", watching)
     return seen
 
 
@@ -387,7 +388,7 @@ def test_a_response_pulled_while_the_push_awaits_a_retry_is_kept(credentialed, g
 
 def test_resend_after_a_handler_failure_redelivers_the_stored_answer(credentialed, gateway, admin, login, monkeypatch):
     calls: list[bool] = []
-    settle = services.answer_settle
+    settle = sending.answer_settle
 
     def flaky(message: OutboxMessage, outcome: Outcome) -> None:
         # Recording the answer fails once, as a bug in a domain app's handler would make it (a ping is no question,
@@ -397,7 +398,8 @@ def test_resend_after_a_handler_failure_redelivers_the_stored_answer(credentiale
             raise RuntimeError("a bug in the domain app")
         settle(message, outcome)
 
-    monkeypatch.setattr(services, "answer_settle", flaky)
+    monkeypatch.setattr(sending, "answer_settle", flaky)  # where a worker records answers
+    monkeypatch.setattr(operations, "answer_settle", flaky)  # where a console resend delivers a stored one
     message = ping(credentialed)
     run_worker_burst()
     message.refresh_from_db()
@@ -426,7 +428,7 @@ def test_pulls_are_scheduled_once_per_practice(credentialed):
     from rq.registry import ScheduledJobRegistry
 
     for _ in range(5):
-        services._schedule_pull(credentialed.pk, timedelta(seconds=30))
+        sending._schedule_pull(credentialed.pk, timedelta(seconds=30))
     registry = ScheduledJobRegistry(queue=django_rq.get_queue("high"))
     assert len(registry.get_job_ids()) == 1
 

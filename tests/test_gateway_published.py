@@ -19,6 +19,7 @@ from django.db import transaction
 
 from ato_gateway import services, tokens, transport
 from ato_gateway.models import MachineCredential, MessageAttempt, MessageStatus, OutboxMessage
+from ato_gateway.services import sending
 from ato_gateway.wire import api as wire
 from ato_gateway.wire import errors as wire_errors
 from ato_gateway.wire import registry, sts
@@ -326,12 +327,12 @@ def test_a_pulled_response_must_be_signed(credentialed: Practice, gateway: Sandb
             sign=sign,
         )
         reply = transport.Reply(200, content_type, body, 0)
-        assert services._read_reply(reply).signed is sign  # a synchronous answer may be either
+        assert sending._read_reply(reply).signed is sign  # a synchronous answer may be either
         if sign:
-            assert services._read_reply(reply, pulled=True).kind == "user"
+            assert sending._read_reply(reply, pulled=True).kind == "user"
         else:
             with pytest.raises(wire_errors.SignatureInvalid, match="not signed"):
-                services._read_reply(reply, pulled=True)
+                sending._read_reply(reply, pulled=True)
 
 
 def _inbound(kind: str, errors: list[EbmsError] | None = None) -> wire.InboundMessage:
@@ -359,7 +360,7 @@ def test_ebms_errors_are_decided_by_their_own_codes_and_severities(settings: Any
     reply = transport.Reply(500, "application/soap+xml", b"", 0)
 
     def decide(*errors: EbmsError) -> services.Decision:
-        return services._decide(message, datetime.now(UTC), b"", reply, _inbound("error", list(errors)))
+        return sending._decide(message, datetime.now(UTC), b"", reply, _inbound("error", list(errors)))
 
     empty = standard_error("EBMS:0006", "nothing yet")  # a warning
     refused = standard_error("EBMS:0004", "refused")  # a failure
@@ -374,7 +375,7 @@ def test_a_receipt_for_the_connection_test_is_the_connection_working(settings: A
     """The ebMS3 test service is answered by the receiving MSH: a Receipt is all it may give."""
     message = OutboxMessage(service="PING", action="Ping.001.00", message_id="m@practice", attempts=1)
     reply = transport.Reply(200, "application/soap+xml", b"", 0)
-    decision = services._decide(message, datetime.now(UTC), b"", reply, _inbound("receipt"))
+    decision = sending._decide(message, datetime.now(UTC), b"", reply, _inbound("receipt"))
     assert decision.status == MessageStatus.DONE and decision.phase is None
     pushed = OutboxMessage(service="MAAS", action="Submit.001.00", message_id="p@practice", attempts=1)
-    assert services._decide(pushed, datetime.now(UTC), b"", reply, _inbound("receipt")).status == MessageStatus.AWAITING
+    assert sending._decide(pushed, datetime.now(UTC), b"", reply, _inbound("receipt")).status == MessageStatus.AWAITING

@@ -14,6 +14,7 @@ from django.utils import timezone
 from ato_gateway import services, tokens
 from ato_gateway.handlers import Outcome
 from ato_gateway.models import AttemptOutcome, MachineCredential, MessageAttempt, MessageStatus, OutboxMessage
+from ato_gateway.services import sending
 from portal.models import AuditEvent, Practice
 from tests.gateway_fixtures import Sandbox, pump, sandbox, settled  # noqa: F401 - the fixture
 
@@ -51,16 +52,16 @@ def credentialed(practice: Practice, admin, gateway: Sandbox) -> Practice:
 
 @pytest.fixture
 def received(monkeypatch) -> list:
-    """Every outcome the gateway hands on to be recorded (services._run_handler, which runs the domain app's
+    """Every outcome the gateway hands on to be recorded (sending._run_handler, which runs the domain app's
     handler), watched and passed through: independent of how domain apps register their handlers."""
     seen: list = []
-    run_handler = services._run_handler
+    run_handler = sending._run_handler
 
     def watching(message: OutboxMessage, outcome: Outcome) -> None:
         seen.append((message.message_id, outcome))
         run_handler(message, outcome)
 
-    monkeypatch.setattr(services, "_run_handler", watching)
+    monkeypatch.setattr(sending, "_run_handler", watching)
     return seen
 
 
@@ -92,13 +93,13 @@ def test_a_resend_after_a_dead_letter_keeps_the_message_id(credentialed, gateway
 
 def test_a_worker_that_lost_its_claim_records_nothing(practice, received, settings):
     message = ping(practice)
-    [held_by_first] = services._claim([message.pk], "worker-1")
+    [held_by_first] = sending._claim([message.pk], "worker-1")
     # Worker 1 stalls past its lease: the sweeper hands the row back and worker 2 claims it.
     OutboxMessage.objects.filter(pk=message.pk).update(
         claimed_at=timezone.now() - timedelta(seconds=settings.GATEWAY_CLAIM_LEASE_SECONDS + 60)
     )
     services.outbox_sweep()
-    assert [m.pk for m in services._claim([message.pk], "worker-2")] == [message.pk]
+    assert [m.pk for m in sending._claim([message.pk], "worker-2")] == [message.pk]
     audits_before = AuditEvent.objects.count()
     late = services.Decision(
         held_by_first,
@@ -108,7 +109,7 @@ def test_a_worker_that_lost_its_claim_records_nothing(practice, received, settin
         handler_outcome=Outcome(ok=True, kind="user"),
         response={"documents": {}, "events": []},
     )
-    services._record([late], "worker-1")
+    sending._record([late], "worker-1")
     assert received == []
     message.refresh_from_db()
     assert (message.status, message.claimed_by) == (MessageStatus.SENDING, "worker-2")

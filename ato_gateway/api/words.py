@@ -307,6 +307,10 @@ FAILURE_WORDS: dict[str, str] = {
     "HTTP:URL": f"The portal's setting for the ATO's address is not a web address. {_NOTHING_SENT} Tell {_ADMIN}.",
     "HTTP:TIMEOUT": f"The ATO did not answer in time. {_KEPT}",
     "HTTP:CONNECTION": f"The connection to the ATO failed or was cut off. {_KEPT}",
+    "HTTP:TOO_LARGE": (
+        "The ATO's reply was far larger than any answer it sends, so the portal refused to read it. "
+        f"Tell {_ADMIN}: the message is kept in the gateway console."
+    ),
     "HTTP:502": f"The ATO's service could not be reached just now, so it did not read the request. {_KEPT}",
     "HTTP:503": f"The ATO's service was too busy to take the request just now, so it did not read it. {_KEPT}",
     "HTTP:504": f"The ATO's service did not answer in time, so it did not read the request. {_KEPT}",
@@ -321,7 +325,7 @@ FAILURE_WORDS: dict[str, str] = {
         f"The portal's setting for the ATO's address may be wrong: tell {_ADMIN}."
     ),
     "HTTP:": f"The ATO's service answered with an error. {_KEPT}",
-    # --- the gateway (ato_gateway/services.py, ato_gateway/tokens.py) ---
+    # --- the gateway (ato_gateway/services/, ato_gateway/tokens.py) ---
     "GATEWAY:NO_OUTCOME": (
         "The portal tried to send this request many times without getting any outcome, and has stopped trying. "
         f"{_UNVERIFIED}"

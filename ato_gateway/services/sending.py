@@ -1,5 +1,5 @@
-"""The outbox: every ATO interaction is a row first, sent by a worker, retried with the same MessageId, and its
-outcome handed to the domain app's handler; and the machine credentials that sign it all."""
+"""Sending: every ATO interaction is an outbox row first (``outbox_enqueue``), sent by a worker in batches, retried
+with the same MessageId, and its outcome recorded with the answer handed to the question's handler."""
 
 from __future__ import annotations
 
@@ -17,29 +17,26 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import django_rq
-from cryptography.hazmat.primitives import hashes, serialization
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
-from lxml import etree
 
 from ato_gateway import tokens, transport
-from ato_gateway.answers import answer_settle, answer_unrecorded, outcome_of
+from ato_gateway.answers import answer_settle, answer_unrecorded
 from ato_gateway.handlers import Outcome
 from ato_gateway.models import (
-    TERMINAL,
     AttemptOutcome,
     MachineCredential,
     MessageAttempt,
     MessageStatus,
     OutboxMessage,
-    PulledResponse,
 )
+from ato_gateway.services.credentials import credential_for_signing
 from ato_gateway.wire import api as wire
 from ato_gateway.wire import errors as wire_errors
-from ato_gateway.wire import keystore, registry
+from ato_gateway.wire import registry
 from ato_gateway.wire.events import SEVERITY_PARTIAL
 from portal.audit import audit_record, audit_record_system_many
 from portal.db.bulk import insert_many, update_many
@@ -47,115 +44,15 @@ from portal.logging import redact_tfns
 from portal.models import Practice, User
 
 if TYPE_CHECKING:
-    from portal.http import PortalRequest
+    pass
 
 log = logging.getLogger(__name__)
+# The jobs (ato_gateway/jobs.py) call these services; enqueued by dotted path so the services need not import them.
+SEND_JOB = "ato_gateway.jobs.send_batch"
+PULL_JOB = "ato_gateway.jobs.pull_responses"
+
+
 EXCERPT_LIMIT = 64 * 1024
-
-
-# --- Machine credentials --------------------------------------------------------------------------------------
-
-
-class CredentialProblem(Exception):
-    """A credential file cannot be used; the message says why in words an admin can act on."""
-
-
-def credential_import(
-    *,
-    practice: Practice,
-    data: bytes,
-    filename: str,
-    password: str,
-    actor: User | None,
-    request: PortalRequest | None = None,
-) -> list[MachineCredential]:
-    """Import every credential in an ATO keystore.xml, or the one in a PKCS#12 file. The private key is
-    re-encrypted under our own key ring; the file's password is used once and not kept."""
-    try:
-        if data.lstrip()[:1] == b"<":
-            entries = [
-                keystore.load_credential(data, password, credential_id=info.id)
-                for info in keystore.list_credentials(data)
-            ]
-        else:
-            entries = [keystore.load_pkcs12(data, password)]
-    except wire_errors.WireError as exc:
-        raise CredentialProblem(f"{filename}: {exc}") from exc
-    except (ValueError, etree.XMLSyntaxError) as exc:
-        raise CredentialProblem(f"{filename} is neither an ATO keystore.xml nor a PKCS#12 file.") from exc
-    if not entries:
-        raise CredentialProblem("The file holds no machine credential.")
-    imported = []
-    with transaction.atomic():
-        for entry in entries:
-            fingerprint = entry.certificate.fingerprint(hashes.SHA256()).hex()
-            credential, created = MachineCredential.objects.get_or_create(
-                practice=practice,
-                fingerprint_sha256=fingerprint,
-                defaults={
-                    "legal_name": entry.info.legal_name,
-                    "abn": entry.info.abn,
-                    "serial_number": str(entry.info.serial_number),
-                    "not_before": entry.info.not_before,
-                    "not_after": entry.info.not_after,
-                    "certificate_chain_pem": "".join(
-                        c.public_bytes(serialization.Encoding.PEM).decode() for c in entry.chain
-                    ),
-                    "private_key_encrypted": MachineCredential.encrypt_private_key(entry.private_key),
-                    "source": "pkcs12" if data.lstrip()[:1] != b"<" else "keystore",
-                    "imported_by": actor,
-                },
-            )
-            if created:
-                audit_record(
-                    "credential.imported",
-                    request=request,
-                    actor=actor,
-                    practice=practice,
-                    target=credential,
-                    details={"serial": credential.serial_number, "not_after": credential.not_after.isoformat()},
-                )
-            imported.append(credential)
-        if not MachineCredential.objects.filter(practice=practice, is_selected=True).exists():
-            usable = [c for c in imported if c.is_current]
-            if usable:
-                credential_select(credential=usable[0], actor=actor, request=request)
-    cache.delete(f"credential-banner-{practice.pk}")
-    return imported
-
-
-def credential_select(
-    *, credential: MachineCredential, actor: User | None, request: PortalRequest | None = None
-) -> None:
-    with transaction.atomic():
-        MachineCredential.objects.filter(practice=credential.practice, is_selected=True).update(is_selected=False)
-        MachineCredential.objects.filter(pk=credential.pk).update(is_selected=True)
-        transaction.on_commit(lambda: cache.delete(f"credential-banner-{credential.practice_id}"))
-        audit_record(
-            "credential.selected", request=request, actor=actor, practice=credential.practice, target=credential
-        )
-
-
-def credential_for_signing(practice: Practice) -> MachineCredential:
-    credential = MachineCredential.objects.filter(practice=practice, is_selected=True).first()
-    if credential is None:
-        raise wire_errors.WireError(
-            "No machine credential is selected for this practice. A practice admin imports one under Gateway → "
-            "Machine credentials.",
-            permanent=True,
-        )
-    if credential.is_expired:
-        raise wire_errors.WireError(
-            f"The machine credential {credential.serial_number} expired on "
-            f"{timezone.localtime(credential.not_after):%d %B %Y}; the ATO "
-            "would refuse anything signed with it. Import a renewed credential from the ATO's Relationship "
-            "Authorisation Manager.",
-            permanent=True,
-        )
-    return credential
-
-
-# --- Putting messages in the outbox ---------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -228,8 +125,6 @@ def outbox_enqueue_many(
 
 def outbox_dispatch(ids: list[int], *, delay: timedelta | None = None) -> None:
     """Push send jobs of up to GATEWAY_BATCH_SIZE messages each. Safe to repeat: the worker claims each row."""
-    from ato_gateway.jobs import send_batch
-
     # Marked before the jobs exist, never after: an idle worker takes a job at once, and its claim skips rows
     # that are locked, so rows still being marked would be skipped and left for the sweeper to send 30 s later.
     # A push that fails after the mark is a lost job, which the sweeper resends the same way.
@@ -239,17 +134,10 @@ def outbox_dispatch(ids: list[int], *, delay: timedelta | None = None) -> None:
     for start in range(0, len(ids), size):
         chunk = ids[start : start + size]
         if delay:
-            queue.enqueue_in(delay, send_batch, chunk, job_timeout=settings.GATEWAY_JOB_TIMEOUT_SECONDS)
+            queue.enqueue_in(delay, SEND_JOB, chunk, job_timeout=settings.GATEWAY_JOB_TIMEOUT_SECONDS)
         else:
-            queue.enqueue(send_batch, chunk, job_timeout=settings.GATEWAY_JOB_TIMEOUT_SECONDS)
+            queue.enqueue(SEND_JOB, chunk, job_timeout=settings.GATEWAY_JOB_TIMEOUT_SECONDS)
 
-
-# --- Sending ---------------------------------------------------------------------------------------------------
-#
-# A worker takes a batch at a time: it claims the batch's due rows in one statement, prepares and exchanges the
-# messages with the ATO on a few threads (so that waiting for one reply overlaps with signing the next), and
-# records every outcome in one transaction. Per message that is a fraction of a database round trip instead of
-# a dozen, which is what lets one worker keep up with hundreds of messages a second.
 
 TRANSIENT_EBMS = {"EBMS:0005", "EBMS:0006"}
 
@@ -425,133 +313,6 @@ def _exchange(item: _Prepared) -> Decision:
     return _decide(message, started, body, reply, inbound)
 
 
-def outbox_pull(practice_id: int, *, worker: str, limit: int = 500) -> int:
-    """Collect the responses to the practice's pushed messages: one selective pull for each message due to ask
-    for its response, naming it (RefToMessageId), on the send threads. The ATO keeps a response until it is pulled
-    and answers a selective pull with it again, so a pull that fails (a reset, a malformed or badly signed reply)
-    loses nothing: the message asks again on a later round. A push still waiting to be retried (its receipt was
-    lost on the way back, but the ATO may have it) is asked for too. Each response is stored before anything
-    else, then delivered to the message it answers as soon as that message can take it. Returns how many were
-    delivered."""
-    cache.delete(_pull_key(practice_id))  # this is the scheduled pull: another may be scheduled from now on
-    now = timezone.now()
-    waiting = list(
-        OutboxMessage.objects.filter(practice_id=practice_id)
-        .filter(
-            Q(phase="pull", status=MessageStatus.AWAITING, next_attempt_at__lte=now)
-            | Q(phase="send", status=MessageStatus.RETRY, service__in=_PUSHED_SERVICES, action__in=_PUSHED_ACTIONS)
-        )
-        .exclude(message_id__in=PulledResponse.objects.filter(practice_id=practice_id).values("ref_to_message_id"))
-        .order_by("next_attempt_at", "pk")
-        .only("pk", "service", "action", "message_id", "phase", "claimed_at", "next_attempt_at")[:limit]
-    )
-    waiting = [m for m in waiting if (m.service, m.action) in _PUSHED]
-    if waiting:
-        try:
-            credential = credential_for_signing(Practice.objects.get(pk=practice_id))
-            key, certificate, token = credential.private_key(), credential.certificate(), tokens.saml_token(credential)
-            host = socket.gethostname()
-            signed = [
-                (
-                    m.message_id,
-                    # The pull goes to the endpoint that collects the responses to the pushed message's endpoint.
-                    endpoint_url(registry.get(f"{m.service}.{m.action}").pull_endpoint),
-                    *wire.build_signed_pull(
-                        message_id=f"{uuid.uuid4()}@{host}",  # a new pull each time: it is the reference that selects
-                        ref_to_message_id=m.message_id,
-                        key=key,
-                        certificate=certificate,
-                        saml_assertion=token,
-                    ),
-                )
-                for m in waiting
-            ]
-        except (transport.TransportError, wire_errors.WireError) as exc:
-            log.warning("pull for practice %s failed: %s", practice_id, exc)
-            signed = []
-        stored: dict[str, PulledResponse] = {}
-        for ref, reply, outcome in _send_pool().map(_pull_exchange, signed):
-            if isinstance(outcome, Exception):
-                log.warning("pull of the response to %s failed (it stays at the ATO): %s", ref, outcome)
-            elif outcome.kind == "user" and outcome.ref_to_message_id and reply is not None:
-                pulled = PulledResponse(practice_id=practice_id, ref_to_message_id=outcome.ref_to_message_id)
-                pulled.set_reply(reply.content_type, reply.body)
-                stored[outcome.ref_to_message_id] = pulled
-            elif not any(e.code == "EBMS:0006" for e in outcome.errors):
-                log.warning("pull of the response to %s refused: %s", ref, outcome.errors)
-        PulledResponse.objects.bulk_create(list(stored.values()), ignore_conflicts=True)
-        # Those still without their response ask again later, less often the longer they have waited.
-        later = [m for m in waiting if m.phase == "pull" and m.message_id not in stored]
-        for m in later:
-            m.next_attempt_at = now + _pull_interval(now - (m.claimed_at or now))
-        update_many(later, ["next_attempt_at"])
-    delivered = outbox_deliver_pulled(practice_id, worker=worker)
-    if OutboxMessage.objects.filter(practice_id=practice_id, phase="pull", status=MessageStatus.AWAITING).exists():
-        _schedule_pull(practice_id, backoff(2))
-    return delivered
-
-
-# The actions whose responses are pulled, as the outbox names them (service, action).
-_PUSHED = {(a.service, a.action) for a in registry.SERVICE_ACTIONS if a.pattern == "push-pull"}
-_PUSHED_SERVICES = sorted({service for service, _ in _PUSHED})
-_PUSHED_ACTIONS = sorted({action for _, action in _PUSHED})
-
-
-def _pull_interval(waited: timedelta) -> timedelta:
-    """How long a message that has waited ``waited`` for its response waits before it asks again: a quarter of
-    that, between the backoff's base and cap. A response that comes in seconds is asked for every few seconds; one
-    that takes hours costs a pull every GATEWAY_BACKOFF_CAP_SECONDS, not one every round."""
-    seconds = waited.total_seconds() / 4
-    return timedelta(
-        seconds=min(settings.GATEWAY_BACKOFF_CAP_SECONDS, max(settings.GATEWAY_BACKOFF_BASE_SECONDS, seconds))
-    )
-
-
-def _pull_exchange(item: tuple[str, str, bytes, str]) -> tuple[str, transport.Reply | None, Any]:
-    """One selective pull on a send thread (no database): the pushed message's id, the reply, and what it read
-    as (an InboundMessage) or the exception that stopped it."""
-    ref, url, body, content_type = item
-    reply: transport.Reply | None = None
-    try:
-        reply = transport.post(url, body, content_type)
-        return ref, reply, _read_reply(reply, pulled=True)
-    except (transport.TransportError, wire_errors.WireError) as exc:
-        return ref, reply, exc
-
-
-def outbox_deliver_pulled(practice_id: int, *, worker: str) -> int:
-    """Hand stored responses to their messages. A message still being recorded, or waiting to retry a push whose
-    receipt was lost, takes its response on a later call (the sweeper calls this too)."""
-    delivered = 0
-    for pulled in PulledResponse.objects.filter(practice_id=practice_id).order_by("received_at")[:1000]:
-        rows = OutboxMessage.objects.filter(practice_id=practice_id, message_id=pulled.ref_to_message_id)
-        if not rows.exists() or not rows.exclude(status__in=TERMINAL).exists():
-            log.info("pulled response for %s has no message waiting for it; dropped", pulled.ref_to_message_id)
-            pulled.delete()
-            continue
-        started = timezone.now()
-        claimed = rows.exclude(status__in=[*TERMINAL, MessageStatus.SENDING]).update(
-            status=MessageStatus.SENDING,
-            claimed_at=started,
-            claimed_by=worker,
-            attempts=F("attempts") + 1,
-            phase="pull",
-        )
-        if not claimed:
-            continue
-        message = OutboxMessage.objects.select_related("practice").get(pk=rows.values_list("pk", flat=True)[0])
-        content_type, body = pulled.reply()
-        reply = transport.Reply(200, content_type, body, 0)
-        try:
-            decision = _decide(message, started, b"", reply, _read_reply(reply, pulled=True))
-        except wire_errors.WireError as exc:
-            decision = _failure(message, started, b"", reply, _code(exc), str(exc), permanent=True)
-        _record([decision], worker)
-        pulled.delete()
-        delivered += 1
-    return delivered
-
-
 def _pull_key(practice_id: int) -> str:
     return f"gateway-pull-scheduled-{practice_id}"
 
@@ -607,10 +368,8 @@ def endpoint_url(name: str) -> str:
 def _schedule_pull(practice_id: int, delay: timedelta) -> None:
     """At most one pull scheduled per practice: the marker lives until the pull starts (or a minute past its
     time, if its job is lost), so receipts, retries and the sweeper never pile pulls up."""
-    from ato_gateway.jobs import pull_responses
-
     if cache.add(_pull_key(practice_id), 1, timeout=int(delay.total_seconds()) + 60):
-        django_rq.get_queue("high").enqueue_in(delay, pull_responses, practice_id)
+        django_rq.get_queue("high").enqueue_in(delay, PULL_JOB, practice_id)
 
 
 def _code(exc: Exception) -> str:
@@ -779,6 +538,8 @@ def backoff(attempts: int) -> timedelta:
 # store and scan for TFNs. Found with two searches that start at a literal "<" rather than one lazy `.*?` match,
 # which cost six times as much on a 6 KB message.
 _SECURITY_OPEN = re.compile(rb"<(?:\w+:)?Security\b[^>]*>")
+
+
 _SECURITY_CLOSE = re.compile(rb"</(?:\w+:)?Security>")
 
 
@@ -918,148 +679,3 @@ def _run_handler(message: OutboxMessage, outcome: Outcome) -> None:
             "The ATO answered, but the portal could not record its answer. A practice admin can resend the message "
             "from the gateway console: the stored answer is then recorded.",
         )
-
-
-def gateway_ping(*, request: PortalRequest) -> OutboxMessage:
-    """A signed round trip that changes nothing at the ATO: proves credential, token, signature and network."""
-    from xml.sax.saxutils import escape
-
-    text = escape(f"Connection test by {request.user.username}")
-    document = f'<PingRequest xmlns="http://www.sbr.gov.au/ato/ping"><Text>{text}</Text></PingRequest>'
-    with transaction.atomic(durable=True):
-        return outbox_enqueue(
-            practice=request.user.tenant,
-            service=PING_SERVICE,
-            action=PING_ACTION,
-            documents=[("PingRequest", document)],
-            created_by=request.user,
-            subject=Subject("ping", "", "Connection test"),
-        )
-
-
-PING_SERVICE, PING_ACTION = "PING", "Ping.001.00"
-
-
-# --- Operator actions and the sweeper ---------------------------------------------------------------------------
-
-
-def outbox_resend(*, request: PortalRequest, message: OutboxMessage) -> bool:
-    """Try a failed or dead message again. If the ATO answered but recording the answer failed, the stored answer
-    is handed to the handler again; otherwise the message is sent again with the same MessageId, which the ATO
-    applies at most once."""
-    with transaction.atomic():
-        locked = (
-            OutboxMessage.objects.select_for_update()
-            .filter(pk=message.pk, status__in=[MessageStatus.FAILED, MessageStatus.DEAD])
-            .first()
-        )
-        if locked is None:
-            return False
-        audit_record("ato.message_resent", request=request, target=locked, details={"message_id": locked.message_id})
-        if locked.error_code == "HANDLER" and locked.response():
-            # The ATO answered and only recording it failed: deliver the stored answer again, asking nothing.
-            answer_settle(locked, outcome_of(locked))
-            OutboxMessage.objects.filter(pk=locked.pk).update(
-                status=MessageStatus.DONE, error_code="", error_text="", completed_at=timezone.now()
-            )
-            return True
-        OutboxMessage.objects.filter(pk=locked.pk).update(
-            status=MessageStatus.RETRY, phase="send", attempts=0, next_attempt_at=timezone.now(), completed_at=None
-        )
-        transaction.on_commit(lambda: outbox_dispatch([locked.pk]), robust=True)
-    return True
-
-
-def outbox_sweep() -> int:
-    """Every few seconds: re-enqueue rows that should have been sent by now (committed but never enqueued, or
-    their job lost); hand back claims a dead worker held; deliver stored pulled responses; keep a pull scheduled
-    for practices with responses outstanding; and give up on responses that never came. Repeating any of it is
-    harmless: a worker claims each row before it touches it."""
-    now = timezone.now()
-    lease = now - timedelta(seconds=settings.GATEWAY_CLAIM_LEASE_SECONDS)
-    orphaned = OutboxMessage.objects.filter(status=MessageStatus.SENDING, claimed_at__lt=lease)
-    orphaned.filter(phase="send").update(status=MessageStatus.RETRY, claimed_by="", next_attempt_at=now)
-    orphaned.filter(phase="pull").update(status=MessageStatus.AWAITING, claimed_by="", next_attempt_at=now)
-    due = list(
-        OutboxMessage.objects.filter(
-            phase="send",
-            status__in=[MessageStatus.PENDING, MessageStatus.RETRY],
-            next_attempt_at__lte=now - timedelta(seconds=5),
-        )
-        .filter(Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=now - timedelta(seconds=30)))
-        .values_list("pk", flat=True)[:5000]
-    )
-    if due:
-        outbox_dispatch(due)
-    for practice_id in PulledResponse.objects.values_list("practice_id", flat=True).distinct():
-        outbox_deliver_pulled(practice_id, worker="sweeper")
-    _give_up_awaiting(now - timedelta(hours=settings.GATEWAY_PULL_GIVE_UP_HOURS))
-    for practice_id in (
-        OutboxMessage.objects.filter(phase="pull", status=MessageStatus.AWAITING)
-        .values_list("practice_id", flat=True)
-        .distinct()
-    ):
-        _schedule_pull(practice_id, timedelta(seconds=0))
-    return len(due)
-
-
-def _give_up_awaiting(cutoff: Any) -> None:
-    stale = list(
-        OutboxMessage.objects.filter(phase="pull", status=MessageStatus.AWAITING, claimed_at__lt=cutoff).values_list(
-            "pk", flat=True
-        )[:1000]
-    )
-    if not stale:
-        return
-    now = timezone.now()
-    OutboxMessage.objects.filter(pk__in=stale, status=MessageStatus.AWAITING).update(
-        status=MessageStatus.SENDING, claimed_at=now, claimed_by="sweeper"
-    )
-    hours = settings.GATEWAY_PULL_GIVE_UP_HOURS
-    decisions = [
-        Decision(
-            m,
-            MessageStatus.DEAD,
-            AttemptOutcome.TRANSIENT,
-            now,
-            code="GATEWAY:NO_RESPONSE",
-            text=f"The ATO took the message but no response came back within {hours} hours.",
-            handler_outcome=Outcome(
-                ok=False, kind="dead", error_code="GATEWAY:NO_RESPONSE", error_text="No response from the ATO."
-            ),
-        )
-        for m in OutboxMessage.objects.select_related("practice").filter(pk__in=stale, claimed_by="sweeper")
-    ]
-    _record(decisions, "sweeper")
-
-
-# --- Health -------------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Health:
-    attempts: int
-    failures: int
-    last_success: Any
-    failing: bool
-
-    @property
-    def error_rate(self) -> float:
-        return self.failures / self.attempts if self.attempts else 0.0
-
-
-def gateway_health(*, practice: Practice, window: timedelta = timedelta(minutes=10)) -> Health:
-    """Recent transport health of one practice's own traffic: every figure, the last success included, counts only
-    its messages, so one practice's console and banner never show (or react to) another's exchanges."""
-    since = timezone.now() - window
-    recent = MessageAttempt.objects.filter(started_at__gte=since, message__practice=practice)
-    attempts = recent.count()
-    failures = recent.filter(outcome=AttemptOutcome.TRANSIENT).exclude(error_code="EBMS:0006").count()
-    last_success = (
-        MessageAttempt.objects.filter(outcome=AttemptOutcome.OK, message__practice=practice)
-        .order_by("-started_at")
-        .values_list("started_at", flat=True)
-        .first()
-    )
-    failing = attempts >= 5 and failures / attempts >= 0.5
-    return Health(attempts, failures, last_success, failing)
