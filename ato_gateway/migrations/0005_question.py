@@ -6,35 +6,70 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('ato_gateway', '0004_sealed_fields'),
-        ('portal', '0004_audit_fewer_indexes'),
+        ("ato_gateway", "0004_sealed_fields"),
+        ("portal", "0004_audit_fewer_indexes"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Question',
+            name="Question",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('purpose', models.CharField(max_length=60)),
-                ('service_action', models.CharField(max_length=80)),
-                ('subject_type', models.CharField(blank=True, max_length=60)),
-                ('subject_id', models.CharField(blank=True, max_length=64)),
-                ('subject_repr', models.CharField(blank=True, max_length=200)),
-                ('state', models.CharField(choices=[('waiting', 'Waiting for the ATO'), ('answered', 'Answered'), ('refused', 'Refused by the ATO'), ('failed', 'Could not be completed')], default='waiting', max_length=10)),
-                ('failure', models.TextField(blank=True)),
-                ('failure_code', models.CharField(blank=True, max_length=60)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('answered_at', models.DateTimeField(blank=True, null=True)),
-                ('asked_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('message', models.OneToOneField(on_delete=django.db.models.deletion.PROTECT, related_name='question', to='ato_gateway.outboxmessage')),
-                ('practice', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='portal.practice')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("purpose", models.CharField(max_length=60)),
+                ("service_action", models.CharField(max_length=80)),
+                ("subject_type", models.CharField(blank=True, max_length=60)),
+                ("subject_id", models.CharField(blank=True, max_length=64)),
+                ("subject_repr", models.CharField(blank=True, max_length=200)),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("waiting", "Waiting for the ATO"),
+                            ("answered", "Answered"),
+                            ("refused", "Refused by the ATO"),
+                            ("failed", "Could not be completed"),
+                        ],
+                        default="waiting",
+                        max_length=10,
+                    ),
+                ),
+                ("failure", models.TextField(blank=True)),
+                ("failure_code", models.CharField(blank=True, max_length=60)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("answered_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "asked_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "message",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="question",
+                        to="ato_gateway.outboxmessage",
+                    ),
+                ),
+                (
+                    "practice",
+                    models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="portal.practice",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
-                'indexes': [models.Index(fields=['practice', 'purpose', '-created_at'], name='question_by_purpose')],
+                "ordering": ["-created_at", "-id"],
+                "indexes": [models.Index(fields=["practice", "purpose", "-created_at"], name="question_by_purpose")],
             },
         ),
     ]
