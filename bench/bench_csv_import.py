@@ -33,7 +33,6 @@ def run_worker_burst() -> None:
 def main() -> int:
     figures = Figures()
     with bench_database():
-
         from clients.models import Client, ImportJob, ImportStatus
         from clients.services import import_start, import_upload
         from clients.testdata import make_client_rows, rows_to_csv
