@@ -176,6 +176,13 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+# The database password may come from a file, like the other secrets (docker-compose.yml gives each role its own).
+_DATABASE_PASSWORD_FILE = env_str("DATABASE_PASSWORD_FILE")
+if _DATABASE_PASSWORD_FILE:
+    try:
+        DATABASES["default"]["PASSWORD"] = Path(_DATABASE_PASSWORD_FILE).read_text().strip()
+    except OSError as exc:
+        raise ImproperlyConfigured(f"DATABASE_PASSWORD_FILE={_DATABASE_PASSWORD_FILE} cannot be read: {exc}") from exc
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # The same backend with a health check that costs no round trip (portal/db/postgresql/base.py says why).
     DATABASES["default"]["ENGINE"] = "portal.db.postgresql"
