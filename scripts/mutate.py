@@ -59,11 +59,16 @@ MODULES: dict[str, Module] = {
     ),
     "tfn": Module(
         ["clients/tfn.py", "portal/logging.py", "portal/sealing.py"],
-        ["tests/test_tfn_guards.py", "tests/test_tfn_privacy.py", "tests/test_sealing.py"],
+        [
+            "tests/test_tfn_guards.py",
+            "tests/test_tfn_privacy.py",
+            "tests/test_sealing.py",
+            "tests/test_sealing_rotation.py",
+        ],
     ),
     "audit": Module(["portal/audit.py"], ["tests/test_audit.py", "tests/test_audit_chain_links.py"]),
     "outbox": Module(
-        ["ato_gateway/services.py"],
+        ["ato_gateway/services/sending.py", "ato_gateway/services/operations.py"],
         ["tests/test_outbox_guards.py", "tests/test_gateway.py"],
         functions=["_claim", "_decide", "_failure", "_record", "_read_reply", "outbox_resend"],
         slow=True,
@@ -179,6 +184,12 @@ def report(name: str, target: Path) -> tuple[int, int]:
     score = len(killed) / len(tried) if tried else 0.0
     mark = "ok" if score >= GOAL else f"below the goal of {GOAL:.0%}"
     print(f"\n== {name}: {len(killed)} of {len(tried)} mutants killed, {score:.1%} ({mark})")
+    for path in MODULES[name].files:
+        dotted = path.removesuffix(".py").replace("/", ".") + ".x"
+        in_file = [s for s in tried if s[0].startswith(dotted)]
+        file_killed = len([s for s in in_file if s in killed])
+        if in_file:
+            print(f"   {path}: {file_killed} of {len(in_file)}, {file_killed / len(in_file):.1%}")
     for mutant, status in survivors:
         print(f"-- {status}: {mutant}")
         print(mutmut(target, "show", mutant, capture=True).strip())
