@@ -64,6 +64,7 @@ def _current_roles(client_pk: int) -> list[str]:
 
 def test_an_answer_delivered_twice_changes_nothing(ato: Ato, agent: User, login: Any) -> None:
     submitted = _link(login(agent), _unlinked_with_gst_and_paygw(ato), ["ROLE|AS|001|GST", "ROLE|AS|001|PAYGW"])
+    assert submitted.question is not None
     message = submitted.question.message
     assert message.status == MessageStatus.DONE
     client = submitted.client
