@@ -95,8 +95,8 @@ class Limits:
     """What the front door accepts (wsgi.py reads each from an ATO_SANDBOX_* environment variable)."""
 
     max_body_bytes: int = MAX_BODY_BYTES
-    max_inflated_bytes: int = wire.api.DEFAULT_MAX_INFLATED_BYTES
-    timestamp_window: timedelta = wire.api.DEFAULT_TIMESTAMP_WINDOW
+    max_inflated_bytes: int = wire.messages.DEFAULT_MAX_INFLATED_BYTES
+    timestamp_window: timedelta = wire.server.DEFAULT_TIMESTAMP_WINDOW
     audiences: frozenset[str] = DEFAULT_AUDIENCES
 
 

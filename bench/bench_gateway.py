@@ -42,7 +42,8 @@ def signing_ratio(figures: Figures) -> None:
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import padding
 
-    from ato_gateway.wire import api, keystore, registry
+    from ato_gateway.wire import client as api
+    from ato_gateway.wire import keystore, registry
 
     key = keystore.new_rsa_key()
     ca = keystore.make_ca(key, "Bench CA")

@@ -22,8 +22,8 @@ from django.db import transaction
 
 from ato_gateway import services, tokens
 from ato_gateway.models import MessageStatus, OutboxMessage
-from ato_gateway.wire import api as wire_api
 from ato_gateway.wire import ebms, events, mime, registry, xmlsafe
+from ato_gateway.wire import server as wire_api
 from portal.models import Practice
 from tests.gateway_fixtures import Sandbox, pump, settled
 

@@ -17,10 +17,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.db import transaction
 
-from ato_gateway import services, tokens, transport
+from ato_gateway import services, tokens, transport, wire
 from ato_gateway.models import MachineCredential, MessageAttempt, MessageStatus, OutboxMessage
 from ato_gateway.services import sending
-from ato_gateway.wire import api as wire
 from ato_gateway.wire import errors as wire_errors
 from ato_gateway.wire import registry, sts
 from ato_gateway.wire.documents import codec, maas

@@ -34,7 +34,7 @@ from ato_gateway.services.sending import (
     backoff,
     endpoint_url,
 )
-from ato_gateway.wire import api as wire
+from ato_gateway.wire import client as wire
 from ato_gateway.wire import errors as wire_errors
 from ato_gateway.wire import registry
 from portal.db.bulk import update_many

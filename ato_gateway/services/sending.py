@@ -34,7 +34,7 @@ from ato_gateway.models import (
     OutboxMessage,
 )
 from ato_gateway.services.credentials import credential_for_signing
-from ato_gateway.wire import api as wire
+from ato_gateway.wire import client as wire
 from ato_gateway.wire import errors as wire_errors
 from ato_gateway.wire import registry
 from ato_gateway.wire.events import SEVERITY_PARTIAL

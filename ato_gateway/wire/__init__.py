@@ -99,18 +99,7 @@ the XSD is parsed once per process, and a token's digest is computed once per to
 from __future__ import annotations
 
 from . import ebms, errors, events, keystore, mime, registry, sts, wsse, xmlsafe
-from .api import (
-    InboundMessage,
-    InboundPart,
-    InboundRequest,
-    build_signed_error,
-    build_signed_pull,
-    build_signed_receipt,
-    build_signed_request,
-    build_signed_response,
-    parse_request,
-    parse_response,
-)
+from .client import build_signed_pull, build_signed_request, parse_response
 from .ebms import EbmsError, new_message_id, standard_error
 from .errors import (
     CertificateExpired,
@@ -129,7 +118,9 @@ from .errors import (
 )
 from .events import Event, EventItem
 from .keystore import Credential, CredentialInfo
+from .messages import InboundMessage, InboundPart
 from .registry import ServiceAction
+from .server import InboundRequest, build_signed_error, build_signed_receipt, build_signed_response, parse_request
 from .sts import IssuedToken, IssueRequest, SamlAssertion
 from .sts import build_fault as sts_build_fault
 from .sts import build_issue_response as sts_build_issue_response

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, NoReturn, TypeVar
 
-from ato_gateway.wire.api import InboundRequest
 from ato_gateway.wire.documents.codec import Document
 from ato_gateway.wire.events import EventItem
+from ato_gateway.wire.server import InboundRequest
 
 from .. import errors, register
 
