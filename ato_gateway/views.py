@@ -43,7 +43,7 @@ def console(request: PortalRequest) -> HttpResponse:
         .annotate(n=Count("id"))
         .values_list("status", "n")
     )
-    audit_record("gateway.console_viewed", request=request, details={"filters": request.GET.dict()})
+    audit_record("gateway.console_viewed", request=request, details={"filters": _filters_for_audit(form)})
     context = {
         "form": form,
         "log": log[:200],
@@ -54,6 +54,17 @@ def console(request: PortalRequest) -> HttpResponse:
     return render(request, "ato_gateway/console.html", context)
 
 
+def _filters_for_audit(form: MessageFilterForm) -> dict[str, str]:
+    """What the audit trail keeps of a console search: the filters the form accepted, TFNs masked. Never the raw
+    query string, which keeps for ever whatever was typed (a TFN in "Client or subject") and can hold characters
+    the database refuses (a NUL)."""
+    if not form.is_bound:
+        return {}
+    if not form.is_valid():
+        return {"refused": ",".join(sorted(form.errors))}
+    return {name: redact_tfns(str(value)) for name, value in form.cleaned_data.items() if value}
+
+
 @capability_required(Capability.OPERATE_GATEWAY)
 def message_detail(request: PortalRequest, pk: int) -> HttpResponse:
     message = get_message_or_404(request.user, pk)
@@ -62,6 +73,11 @@ def message_detail(request: PortalRequest, pk: int) -> HttpResponse:
     payloads = [(name, redact_tfns(text)) for name, text in message.payloads()]
     response = {name: redact_tfns(text) for name, text in message.response().get("documents", {}).items()}
     attempts = list(message.attempt_log.all())
+    # The ATO's error text can quote what was sent; rows recorded before it was masked at the source are masked here.
+    # (Only these in-memory instances, for the page: nothing is saved.)
+    message.error_text = redact_tfns(message.error_text)
+    for attempt in attempts:
+        attempt.error_text = redact_tfns(attempt.error_text)
     context = {
         "message": message,
         "attempts": attempts,

@@ -53,6 +53,7 @@ PULL_JOB = "ato_gateway.jobs.pull_responses"
 
 
 EXCERPT_LIMIT = 64 * 1024
+_TFN_REACH = 16
 
 
 @dataclass(frozen=True)
@@ -551,7 +552,13 @@ def _excerpt(data: bytes) -> str:
         data = data[: opening.end()] + b"[omitted]" + data[closing.start() :]
     # A NUL (in any gzip part that falls within the excerpt) is the one character PostgreSQL text cannot hold:
     # kept, it failed the insert of the whole batch's attempts, and the message never settled.
-    return redact_tfns(data[:EXCERPT_LIMIT].decode("utf-8", "replace").replace("\x00", "\ufffd"))
+    # Masked before the cut, over a little more than is kept: a TFN the cut went through would otherwise be too
+    # short to be found, and stay 7 or 8 clear digits. A TFN with its separators is at most 11 ASCII bytes. The cut
+    # is then where the limit falls in the text; a mask is longer than what it hides, so nothing past the limit
+    # (the tail of a run the wider window itself cut) moves back in front of it.
+    kept = len(data[:EXCERPT_LIMIT].decode("utf-8", "replace"))
+    text = data[: EXCERPT_LIMIT + _TFN_REACH].decode("utf-8", "replace").replace("\x00", "\ufffd")
+    return redact_tfns(text)[:kept]
 
 
 # What recording an outcome writes to a message.
@@ -617,13 +624,13 @@ def _record(decisions: list[Decision], worker: str) -> None:
                     http_status=d.reply.status if d.reply else None,
                     outcome=d.outcome,
                     error_code=d.code,
-                    error_text=d.text[:2000],
+                    error_text=redact_tfns(d.text)[:2000],
                     worker=worker,
                     request_excerpt=_excerpt(d.request_bytes),
                     response_excerpt=_excerpt(d.reply.body) if d.reply else "",
                 )
             )
-            m.status, m.error_code, m.error_text, m.claimed_by = d.status, d.code, d.text[:2000], ""
+            m.status, m.error_code, m.error_text, m.claimed_by = d.status, d.code, redact_tfns(d.text)[:2000], ""
             if d.next_at is not None:
                 m.next_attempt_at = d.next_at
             if d.reset_attempts:
