@@ -8,8 +8,13 @@ from __future__ import annotations
 
 import logging
 import re
+from typing import Any
 
+from django.utils.functional import Promise
+from django.utils.log import AdminEmailHandler
 from stdnum.au import tfn as tfn_check
+
+StrOrPromise = str | Promise
 
 # A TFN candidate lies inside a run of ASCII digits, spaces and hyphens that starts and ends with a digit. Such
 # runs are rare in a wire message, and finding them with an ASCII class is three times cheaper than scanning the
@@ -35,6 +40,16 @@ def mask_tfn_candidates(text: str) -> str:
             pieces += [text[position:start], "[TFN REDACTED]"]
             position = start + len(found)
     return "".join(pieces) + text[position:] if pieces else text
+
+
+class RedactingAdminEmailHandler(AdminEmailHandler):
+    """Django's mail to the admins, masked whole: its body is built from the request and the traceback's frame
+    locals, which the record filter never sees, so the mail itself is masked before it is sent."""
+
+    def send_mail(self, subject: StrOrPromise, message: StrOrPromise, *args: Any, **kwargs: Any) -> None:
+        if kwargs.get("html_message"):
+            kwargs["html_message"] = redact_tfns(str(kwargs["html_message"]))
+        super().send_mail(redact_tfns(str(subject)), redact_tfns(str(message)), *args, **kwargs)
 
 
 class RedactTFNFilter(logging.Filter):

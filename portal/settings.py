@@ -368,16 +368,32 @@ GATEWAY_MAX_INFLATED_BYTES = env_int("GATEWAY_MAX_INFLATED_BYTES", 64 * 1024 * 1
 GATEWAY_MAX_REPLY_BYTES = env_int("GATEWAY_MAX_REPLY_BYTES", 64 * 1024 * 1024)
 CREDENTIAL_EXPIRY_WARNING_DAYS = env_int("CREDENTIAL_EXPIRY_WARNING_DAYS", 30)
 
+# Every handler masks TFNs. Django configures its own defaults first (django.utils.log.DEFAULT_LOGGING): a console
+# handler on the `django` logger, printing with DEBUG on, and mail_admins, whose mail carries the traceback's frame
+# locals. Both are replaced here by handlers that redact, and the `django` and `django.server` loggers are given
+# only those, so no record leaves by a handler that does not mask TFNs.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"redact_tfn": {"()": "portal.logging.RedactTFNFilter"}},
+    "filters": {
+        "redact_tfn": {"()": "portal.logging.RedactTFNFilter"},
+        "require_debug_false": {"()": "django.utils.log.RequireDebugFalse"},
+    },
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_tfn"]},
+        "django.server": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_tfn"]},
+        "mail_admins": {
+            "class": "portal.logging.RedactingAdminEmailHandler",
+            "level": "ERROR",
+            "filters": ["require_debug_false", "redact_tfn"],
+        },
     },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
+        # Printed by the root's console handler (propagating), mailed by this one.
+        "django": {"handlers": ["mail_admins"], "level": "INFO"},
+        "django.server": {"handlers": ["django.server"], "level": "INFO", "propagate": False},
         "django.db.backends": {"level": "INFO"},
         "rq.worker": {"level": "INFO"},
     },
