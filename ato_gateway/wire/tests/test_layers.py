@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from ato_gateway.wire import CertificateExpired, UnsafeXML, wsse, xmlsafe
+from ato_gateway import wire
+from ato_gateway.wire import CertificateExpired, SignatureInvalid, UnsafeXML, ns, wsse, xmlsafe
 
-from .conftest import Pki
+from .conftest import Pki, signed_ping
 
 
 def test_a_pinned_certificate_past_its_not_after_is_refused_as_expired(pki: Pki) -> None:
@@ -53,3 +54,51 @@ def test_a_hidden_doctype_is_still_refused_after_parsing(tmp_path: Path) -> None
     unused = '<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE r [<!ENTITY x "y">]><r/>'.encode("utf-16")
     with pytest.raises(UnsafeXML, match="DOCTYPE"):
         xmlsafe.parse(unused)
+
+
+def _respell_last(body: bytes, old: bytes, new: bytes) -> bytes:
+    """Change the message's own signature (the last in the envelope; the token's comes first)."""
+    at = body.rindex(old)
+    return body[:at] + new + body[at + len(old) :]
+
+
+SIGNED_INFO_DAMAGE = {
+    "SignedInfo missing": (
+        lambda b: _respell_last(
+            _respell_last(b, b"</ds:SignedInfo>", b"</ds:SignedInfX>"), b"<ds:SignedInfo ", b"<ds:SignedInfX "
+        ),
+        "no SignedInfo",
+    ),
+    "inclusive C14N": (
+        lambda b: _respell_last(
+            b,
+            f'<ds:CanonicalizationMethod Algorithm="{ns.EXC_C14N}"'.encode(),
+            b'<ds:CanonicalizationMethod Algorithm="http://www.w3.org/TR/2001/REC-xml-c14n-20010315"',
+        ),
+        "exclusive C14N",
+    ),
+    "RSA-SHA1 signature": (
+        lambda b: _respell_last(
+            b,
+            f'<ds:SignatureMethod Algorithm="{ns.RSA_SHA256}"'.encode(),
+            b'<ds:SignatureMethod Algorithm="http://www.w3.org/2000/09/xmldsig#rsa-md5"',
+        ),
+        "unsupported signature algorithm 'http://www.w3.org/2000/09/xmldsig#rsa-md5'",
+    ),
+    "SignatureValue not base64": (
+        lambda b: _respell_last(b, b"<ds:SignatureValue>", b"<ds:SignatureValue>!"),
+        "the SignatureValue is missing or not base64",
+    ),
+}
+
+
+@pytest.mark.parametrize("damage", list(SIGNED_INFO_DAMAGE))
+def test_a_signature_outside_the_profile_is_refused_with_its_reason(pki: Pki, damage: str) -> None:
+    """Each check of the signature's form holds on its own and says what is wrong (the console shows it)."""
+    spoil, reason = SIGNED_INFO_DAMAGE[damage]
+    body, content_type = signed_ping(pki)
+    spoilt = spoil(body)
+    assert spoilt != body
+    with pytest.raises(SignatureInvalid) as refused:
+        wire.parse_request(spoilt, content_type, trust=pki.trust)
+    assert reason in str(refused.value)
