@@ -190,9 +190,17 @@ def report(name: str, target: Path) -> tuple[int, int]:
         file_killed = len([s for s in in_file if s in killed])
         if in_file:
             print(f"   {path}: {file_killed} of {len(in_file)}, {file_killed / len(in_file):.1%}")
-    for mutant, status in survivors:
-        print(f"-- {status}: {mutant}")
-        print(mutmut(target, "show", mutant, capture=True).strip())
+    if survivors:
+        # One process for every diff: `mutmut show` per mutant paid mutmut's start-up each time.
+        shows = (
+            "from mutmut.mutation.diff_apply import find_mutant, get_diff_for_mutant\n"
+            "for line in sys.stdin.read().split():\n"
+            "    name, status = line.split('=', 1)\n"
+            "    print(f'-- {status}: {name}')\n"
+            "    print(get_diff_for_mutant(name, path=find_mutant(name).path).strip())\n"
+        )
+        listing = " ".join(f"{mutant}={status.replace(' ', '_')}" for mutant, status in survivors)
+        subprocess.run([sys.executable, "-c", DROP_EDITABLE_FINDER + shows], cwd=target, input=listing, text=True)
     return len(killed), len(tried)
 
 
