@@ -4,9 +4,12 @@ snapshots are compared in (one dict a row, each with its ``summary`` in words)."
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 from clients.models import Client
 
@@ -74,3 +77,74 @@ SNAPSHOT_MODELS: dict[str, type[Snapshot]] = {
     Service.CONTACTS: ContactsSnapshot,
     Service.ASSOCIATES: AssociatesSnapshot,
 }
+
+
+class BankChangeStatus(models.TextChoices):
+    VALIDATING = "validating", "Being checked by the ATO"
+    PROPOSED = "proposed", "Waiting for the call-back and approval"
+    REFUSED = "refused", "Refused by the ATO"
+    SUBMITTING = "submitting", "Approved: sent to the ATO"
+    ACCEPTED = "accepted", "Accepted by the ATO"
+    EXPIRED = "expired", "Expired unapproved"
+
+
+class BankChangeQuerySet(models.QuerySet["BankChange"]):
+    def visible_to(self, user: Any) -> BankChangeQuerySet:
+        return self.filter(client__in=Client.objects.visible_to(user))
+
+
+class BankChange(models.Model):
+    """A replacement of the client-level bank account, under four-eyes control: proposed by one member, checked by
+    the ATO (Validate), confirmed with the client by a call-back to a number on file before the proposal, approved
+    by another member who holds "approve changes" and re-enters their authenticator code, then submitted."""
+
+    EXPIRES_AFTER_DAYS = 7
+
+    practice = models.ForeignKey("portal.Practice", on_delete=models.PROTECT, related_name="+")
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(max_length=12, choices=BankChangeStatus.choices, default=BankChangeStatus.VALIDATING)
+    bsb = models.CharField("BSB", max_length=6)
+    number = models.CharField("Account number", max_length=9)
+    account_name = models.CharField(max_length=32)
+    proposed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    proposed_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    # The phone numbers the ATO held for the client before the proposal: the only numbers a call-back may use.
+    numbers_on_file = models.JSONField(default=list)
+    called_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    called_at = models.DateTimeField(null=True, blank=True)
+    called_number = models.CharField(max_length=40, blank=True)
+    recorded_at = models.DateTimeField(null=True, blank=True)
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    approved_at = models.DateTimeField(null=True, blank=True)
+    validate_question = models.OneToOneField(
+        "ato_gateway.Question", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    submit_question = models.OneToOneField(
+        "ato_gateway.Question", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    notified_to = models.CharField(max_length=254, blank=True)  # the email on file the client was told at
+
+    objects = BankChangeQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-proposed_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"Bank change for {self.client} proposed {self.proposed_at:%Y-%m-%d}"
+
+    @property
+    def masked_number(self) -> str:
+        return "…" + self.number[-3:]
+
+    @property
+    def bsb_display(self) -> str:
+        return f"{self.bsb[:3]}-{self.bsb[3:]}"
+
+    def is_expired(self, now: datetime | None = None) -> bool:
+        open_ = self.status in (BankChangeStatus.VALIDATING, BankChangeStatus.PROPOSED)
+        return open_ and (now or timezone.now()) >= self.expires_at

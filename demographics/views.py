@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 
 from clients.models import Client, get_client_or_404
 from demographics import services
-from demographics.models import SNAPSHOT_MODELS, Service
+from demographics.models import SNAPSHOT_MODELS, BankChange, Service
 from portal.capabilities import Capability
 from portal.decorators import capability_required
 from portal.http import PortalRequest
@@ -44,6 +44,8 @@ def _section(client: Client, service: str, **extra: Any) -> dict[str, Any]:
         "answer_template": f"demographics/_{service}.html",
         "can_ask": bool(client.tfn_last3 or client.abn or client.wpn),
     }
+    if service == Service.BANK:
+        context["open_changes"] = BankChange.objects.filter(client=client)[:20]
     if service == Service.DETAILS:
         context["compared"] = services.register_comparison(client, current.facts if current else None)
     return {**context, **extra}

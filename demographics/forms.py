@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django import forms
+from django.utils import timezone
+
+
+class BankChangeForm(forms.Form):
+    bsb = forms.CharField(label="BSB", max_length=7, help_text="Six digits, for example 062-000.")
+    number = forms.CharField(label="Account number", max_length=9, help_text="5 to 9 digits.")
+    account_name = forms.CharField(
+        label="Account name", max_length=32, help_text="As the bank holds it: the client's own name."
+    )
+
+    def clean_bsb(self) -> str:
+        bsb = re.sub(r"[\s-]", "", self.cleaned_data["bsb"])
+        if not re.fullmatch(r"[0-9]{6}", bsb):
+            raise forms.ValidationError("Enter the BSB as six digits, for example 062-000.")
+        return bsb
+
+    def clean_number(self) -> str:
+        number = self.cleaned_data["number"].replace(" ", "")
+        if not re.fullmatch(r"[0-9]{5,9}", number):
+            raise forms.ValidationError("Enter the account number as 5 to 9 digits.")
+        return number
+
+
+class CallbackForm(forms.Form):
+    number = forms.ChoiceField(label="Number called", widget=forms.RadioSelect)
+    called_at = forms.DateTimeField(
+        label="When the client confirmed the new account",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+        help_text="The date and time of the call.",
+    )
+
+    def __init__(self, *args: Any, numbers: list[str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["number"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = [(n, n) for n in numbers]
+        field.help_text = "Only the numbers the ATO held before the change was proposed."
+        if not self.is_bound:
+            self.initial["called_at"] = timezone.localtime().strftime("%Y-%m-%dT%H:%M")
+
+
+class ApproveForm(forms.Form):
+    code = forms.CharField(
+        label="Your authenticator code",
+        max_length=8,
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
+        help_text="The six digits your authenticator app shows now.",
+    )
