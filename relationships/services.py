@@ -218,6 +218,15 @@ def link_submit(*, user: User, validated: AtoRequest) -> AtoRequest:
         locked, earlier = _once(validated, RequestKind.SUBMIT, RequestKind.VALIDATE)
         if earlier is not None:
             return earlier
+        if locked.client_id is None and user.restricted_to_groups:
+            # The link would be applied to the register's client with this identifier (_local_client): one outside
+            # the person's groups is not theirs to link, and is refused before the ATO is asked.
+            match = _register_match(locked)
+            if match is not None and not Client.objects.visible_to(user).filter(pk=match.pk).exists():
+                raise NotReady(
+                    "This client is already in the register, in a group you do not work with: a colleague who "
+                    "works with that group can link them."
+                )
         req = _follow(user, locked, RequestKind.SUBMIT)
         audit_record("relationships.submit", actor=user, target=req, details={"links": req.links})
     return req
@@ -294,6 +303,19 @@ def found_client(req: AtoRequest) -> curel.FoundClient | None:
     return None
 
 
+def _register_match(req: AtoRequest) -> Client | None:
+    """The practice's register client with the identifier the request names the person by, if there is one."""
+    value = req.identifier()
+    existing = Client.objects.filter(practice=req.practice)
+    return (
+        existing.filter(tfn_hash=tfn_lookup_hash(value))
+        if req.identifier_kind == "TFN"
+        else existing.filter(abn=value)
+        if req.identifier_kind == "ABN"
+        else existing.filter(wpn=value)
+    ).first()
+
+
 def _local_client(req: AtoRequest) -> Client:
     """The register's client for the request: the one it is about, or the one with its identifier, or a new one
     made from what the ATO found (its accounts and roles too)."""
@@ -301,14 +323,7 @@ def _local_client(req: AtoRequest) -> Client:
     if req.client_id is not None:
         return Client.objects.select_for_update().get(pk=req.client_id, practice=practice)
     value = req.identifier()
-    existing = Client.objects.filter(practice=practice)
-    match = (
-        existing.filter(tfn_hash=tfn_lookup_hash(value))
-        if req.identifier_kind == "TFN"
-        else existing.filter(abn=value)
-        if req.identifier_kind == "ABN"
-        else existing.filter(wpn=value)
-    ).first()
+    match = _register_match(req)
     if match is not None:
         return match
     found = found_client(req)
