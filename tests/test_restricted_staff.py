@@ -21,11 +21,11 @@ def test_a_search_without_a_client_cannot_link_a_client_outside_the_person_s_gro
     ato: Ato, agent: User, login: Any
 ) -> None:
     person = _unlinked_with_gst_and_paygw(ato)
-    hidden = Client(practice=agent.practice, kind="individual", family_name=person["family_name"], given_names="X")
+    hidden = Client(practice=agent.tenant, kind="individual", family_name=person["family_name"], given_names="X")
     hidden.set_tfn(person["tfn"])
     hidden.set_names()
     hidden.save()
-    ClientGroup.objects.create(practice=agent.practice, name="Payroll").staff.add(agent)
+    ClientGroup.objects.create(practice=agent.tenant, name="Payroll").staff.add(agent)
     agent.restricted_to_groups = True
     agent.save(update_fields=["restricted_to_groups"])
     http = login(agent)
