@@ -213,7 +213,12 @@ class OutboxMessage(models.Model):
 
 
 def get_message_or_404(user: User, pk: int) -> OutboxMessage:
-    return get_object_or_404(OutboxMessage.objects.for_practice(user.tenant), pk=pk)
+    messages = OutboxMessage.objects.for_practice(user.tenant)
+    if user.restricted_to_groups:
+        from portal.apps import restricted_visible
+
+        messages = messages.filter(restricted_visible(user, type_field="subject_type", id_field="subject_id"))
+    return get_object_or_404(messages, pk=pk)
 
 
 class PulledResponse(models.Model):

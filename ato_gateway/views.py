@@ -15,6 +15,7 @@ from ato_gateway.models import (
     get_credential_or_404,
     get_message_or_404,
 )
+from portal.apps import restricted_visible
 from portal.audit import audit_record
 from portal.capabilities import Capability
 from portal.decorators import capability_required
@@ -25,7 +26,11 @@ from portal.logging import redact_tfns
 @capability_required(Capability.OPERATE_GATEWAY)
 def console(request: PortalRequest) -> HttpResponse:
     form = MessageFilterForm(request.GET or None)
-    log = OutboxMessage.objects.for_practice(request.user.tenant)
+    scoped = OutboxMessage.objects.for_practice(request.user.tenant)
+    if request.user.restricted_to_groups:
+        # Only messages about what their groups let them see: not every client's traffic in the practice.
+        scoped = scoped.filter(restricted_visible(request.user, type_field="subject_type", id_field="subject_id"))
+    log = scoped
     if form.is_valid():
         data = form.cleaned_data
         for field in ("service", "action", "status"):
@@ -37,12 +42,7 @@ def console(request: PortalRequest) -> HttpResponse:
             log = log.filter(created_at__date__gte=data["date_from"])
         if data["date_to"]:
             log = log.filter(created_at__date__lte=data["date_to"])
-    counts = dict(
-        OutboxMessage.objects.for_practice(request.user.tenant)
-        .values_list("status")
-        .annotate(n=Count("id"))
-        .values_list("status", "n")
-    )
+    counts = dict(scoped.order_by().values_list("status").annotate(n=Count("id")).values_list("status", "n"))
     audit_record("gateway.console_viewed", request=request, details={"filters": _filters_for_audit(form)})
     context = {
         "form": form,

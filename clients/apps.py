@@ -20,14 +20,24 @@ def clients_panel(request: PortalRequest) -> dict[str, Any]:
     }
 
 
+def visible_client_ids(user: Any) -> Any:
+    from django.db.models import CharField
+    from django.db.models.functions import Cast
+
+    from clients.models import Client
+
+    return Client.objects.visible_to(user).annotate(key=Cast("pk", CharField())).values("key")
+
+
 class ClientsConfig(AppConfig):
     name = "clients"
     verbose_name = "Client register"
 
     def ready(self) -> None:
-        from portal.apps import CRON_JOBS, DASHBOARD_PANELS
+        from portal.apps import CRON_JOBS, DASHBOARD_PANELS, RESTRICTED_VISIBLE
 
         DASHBOARD_PANELS.append(clients_panel)
+        RESTRICTED_VISIBLE["clients.Client"] = visible_client_ids
         CRON_JOBS.append({"func": "clients.jobs.sweep_stalled_imports", "queue_name": "low", "interval": 300})
         # Hourly, so an abandoned upload's file (full TFNs) outlives its seven days by an hour at most.
         CRON_JOBS.append({"func": "clients.jobs.expire_abandoned_imports", "queue_name": "low", "interval": 3600})

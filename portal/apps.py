@@ -16,6 +16,21 @@ CRON_JOBS: list[dict[str, Any]] = []
 NAV_ITEMS: list[tuple[str, str, str]] = []
 # Tabs of a client's page filled by domain apps: tab name -> URL name of an htmx fragment taking the client's pk.
 CLIENT_TABS: dict[str, str] = {}
+# What staff restricted to groups may see of the audit trail and the gateway console, by object: an audit event's
+# object type (a model label) or a gateway message's subject type -> callable(user) giving a queryset of the ids
+# (as text) of such objects the user may see. Events and messages about anything not listed are not shown to them.
+RESTRICTED_VISIBLE: dict[str, Callable[[Any], Any]] = {}
+
+
+def restricted_visible(user: Any, *, type_field: str, id_field: str) -> Any:
+    """A Q that keeps, for a user restricted to groups, the rows (audit events, gateway messages) whose object is
+    one RESTRICTED_VISIBLE says they may see."""
+    from django.db.models import Q
+
+    allowed = Q(pk__in=[])
+    for object_type, visible in RESTRICTED_VISIBLE.items():
+        allowed |= Q(**{type_field: object_type, f"{id_field}__in": visible(user)})
+    return allowed
 
 
 def _session_started(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:

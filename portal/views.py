@@ -16,6 +16,7 @@ from django.views.decorators.http import require_POST
 from django_otp import devices_for_user
 
 from portal import services
+from portal.apps import restricted_visible
 from portal.audit import audit_record
 from portal.capabilities import CAPABILITY_LABELS, ROLE_CAPABILITIES, Capability, Role
 from portal.decorators import capability_required
@@ -253,6 +254,10 @@ def access_review(request: PortalRequest) -> HttpResponse:
 def audit_search(request: PortalRequest) -> HttpResponse:
     form = AuditSearchForm(request.GET or None)
     events = AuditEvent.objects.for_practice(request.user.tenant).select_related("actor")
+    if request.user.restricted_to_groups:
+        # Their own actions, and events about what their groups let them see: not the whole practice's trail.
+        scope = restricted_visible(request.user, type_field="object_type", id_field="object_id")
+        events = events.filter(Q(actor=request.user) | scope)
     if form.is_valid():
         data = form.cleaned_data
         if data["q"]:

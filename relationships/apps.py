@@ -7,7 +7,7 @@ class RelationshipsConfig(AppConfig):
 
     def ready(self) -> None:
         from ato_gateway import api
-        from portal.apps import CLIENT_TABS, CRON_JOBS, DASHBOARD_PANELS, NAV_ITEMS
+        from portal.apps import CLIENT_TABS, CRON_JOBS, DASHBOARD_PANELS, NAV_ITEMS, RESTRICTED_VISIBLE
 
         from . import services
         from .bulk import services as bulk
@@ -16,6 +16,9 @@ class RelationshipsConfig(AppConfig):
 
         NAV_ITEMS.append(("Relationships", "relationships:home", "view_clients"))
         CLIENT_TABS["relationships"] = "relationships:client_tab"
+        # A request's audit events and its messages to the ATO, for staff restricted to groups.
+        RESTRICTED_VISIBLE["relationships.AtoRequest"] = services.visible_request_ids
+        RESTRICTED_VISIBLE[services.SUBJECT] = services.visible_request_ids
 
         # The answers to a person's steps come back to one handler, a bulk link's rows to another; the list's pages
         # go to the reconciliation, which reads each page as a stream of its clients.

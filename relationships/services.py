@@ -14,6 +14,8 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
+from django.db.models import CharField, QuerySet
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from ato_gateway import api
@@ -301,6 +303,12 @@ def found_client(req: AtoRequest) -> curel.FoundClient | None:
             return document.client if isinstance(document, curel.SearchResponse) else None
         step = step.parent
     return None
+
+
+def visible_request_ids(user: User) -> QuerySet[Any, Any]:
+    """The ids (as text) of the requests a user may see, for the audit search and the gateway console."""
+    ids: QuerySet[Any, Any] = AtoRequest.objects.visible_to(user).annotate(key=Cast("pk", CharField())).values("key")
+    return ids
 
 
 def _register_match(req: AtoRequest) -> Client | None:

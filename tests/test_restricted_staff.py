@@ -46,3 +46,48 @@ def test_a_search_without_a_client_cannot_link_a_client_outside_the_person_s_gro
     assert not Link.objects.filter(client=hidden).exists()
     assert not ato.query("SELECT 1 FROM reg_links WHERE taxpayer_id = ? AND end_date IS NULL", person["id"])
     assert not OutboxMessage.objects.filter(action__icontains="Submit").exists()
+
+
+@pytest.mark.django_db
+def test_a_restricted_admin_s_audit_search_and_console_show_only_their_groups(practice, admin, agent, login):
+    from ato_gateway.models import OutboxMessage
+    from portal.audit import audit_record
+    from relationships.services import SUBJECT
+    from tests.conftest import add_clients
+
+    theirs, other = add_clients(practice, 2)
+    ClientGroup.objects.create(practice=practice, name="Payroll").clients.add(theirs)
+    ClientGroup.objects.get(name="Payroll").staff.add(admin)
+    admin.restricted_to_groups = True
+    admin.save(update_fields=["restricted_to_groups"])
+    audit_record("client.updated", actor=agent, target=theirs, target_repr="THEIRS event")
+    audit_record("client.updated", actor=agent, target=other, target_repr="OTHER event")
+    audit_record("staff.role_changed", actor=agent, target=agent, target_repr="STAFF event")
+    requests = []
+    for client, label in ((theirs, "THEIRS"), (other, "OTHER")):
+        req = AtoRequest(practice=practice, created_by=agent, kind="search", client=client, family_name=label)
+        req.seal_identifier("ABN", practice.abn)
+        req.save()
+        requests.append(req)
+        message = OutboxMessage(
+            practice=practice,
+            service="CUREL",
+            action="Search",
+            message_id=f"{label}@test",
+            conversation_id=label,
+            subject_type=SUBJECT,
+            subject_id=str(req.pk),
+            subject_repr=f"{label} message",
+        )
+        message.set_payloads([("x", "<x/>")])
+        message.save()
+    http = login(admin)
+    audit = http.get(reverse("portal:audit_search")).content.decode()
+    assert "THEIRS event" in audit
+    assert "OTHER event" not in audit and "STAFF event" not in audit
+    console = http.get(reverse("ato_gateway:console"))
+    shown = console.content.decode()
+    assert "THEIRS message" in shown and "OTHER message" not in shown
+    assert sum(console.context["counts"].values()) == 1
+    other_message = OutboxMessage.objects.get(message_id="OTHER@test")
+    assert http.get(reverse("ato_gateway:message", args=[other_message.pk])).status_code == 404
