@@ -58,6 +58,8 @@ OBJECTS: dict[str, dict[str, str]] = {
     "relationships:reconcile_report_csv": {"pk": "run"},
     "relationships:reconcile_alert_read": {"pk": "alert"},
 }
+# Objects of the whole practice rather than of a group's clients, for the walk as staff restricted to groups.
+PRACTICE_WIDE = {"run", "commsync"}
 # Parametrised but not practice objects: an invitation token is a bearer secret, checked by its own test.
 NOT_SCOPED = {"portal:accept_invite"}
 
@@ -209,3 +211,51 @@ def test_ato_health_counts_only_the_practice_s_own_traffic(ours, admin, outsider
     assert (mine.attempts, mine.failures, mine.failing) == (29, 1, False)
     assert mine.last_success is not None
     assert not [text for _, text in ours_console.context["banners"] if "ATO is not answering" in text]
+
+
+@pytest.fixture
+def restricted(practice):
+    """An agent of our own practice restricted to a group that holds none of our objects' clients."""
+    from clients.models import ClientGroup
+    from portal.capabilities import Role
+    from tests.conftest import make_user
+
+    user = make_user(practice, "gina", Role.AGENT)
+    user.restricted_to_groups = True
+    user.save(update_fields=["restricted_to_groups"])
+    ClientGroup.objects.create(practice=practice, name="Other group").staff.add(user)
+    return user
+
+
+def test_foreign_ids_give_404_to_staff_restricted_to_another_group(ours, restricted, login):
+    """The same walk as an agent of the practice restricted to another group: none of these objects is theirs."""
+    http = login(restricted)
+    for name, args in OBJECTS.items():
+        url = reverse(name, kwargs={arg: ours[kind].pk for arg, kind in args.items()})
+        if set(args.values()) & PRACTICE_WIDE:
+            # The practice's own reconciliation belongs to no group: its pages may open, showing only what the
+            # person's groups hold.
+            page = http.get(url)
+            body = (b"".join(page.streaming_content) if page.streaming else page.content).decode()
+            assert "OURS drift" not in body and ours["client"].display_name not in body, f"GET {name} shows ours"
+            continue
+        get = http.get(url)
+        post = http.post(url, {"role": "read_only", "roles": ["GST"], "kind": "income_tax", "restricted": "on"})
+        assert get.status_code in (403, 404, 405), f"GET {name}: {get.status_code}"
+        assert post.status_code in (403, 404), f"POST {name}: {post.status_code}"
+    assert ours["client"].accounts.count() == 1 and ours["import"].status == "uploaded"
+    assert OutboxMessage.objects.get(pk=ours["message"].pk).status == "pending"
+
+
+def test_list_pages_show_nothing_of_another_group_to_restricted_staff(ours, restricted, login):
+    http = login(restricted)
+    client = ours["client"]
+    needles = [client.display_name, client.abn, "ours.csv", "OURS ping", "ours@test", "OURS drift"]
+    for name, pattern in patterns():
+        if pattern.pattern.converters or name in ("portal:logout", "portal:login", "healthz"):
+            continue
+        response = http.get(reverse(name))
+        assert response.status_code in (200, 302, 403, 405), f"{name}: {response.status_code}"
+        body = (b"".join(response.streaming_content) if response.streaming else response.content).decode()
+        for needle in needles:
+            assert needle not in body, f"{name} shows {needle!r} to staff restricted to another group"
