@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import base64
 import contextvars
+import hmac
+import ipaddress
 import json
 import logging
 import os
@@ -123,6 +125,22 @@ class ApplyResult:
         self.applied = applied
 
 
+# The control and inspection pages change and show everything the stand-in holds (faults, the register, what was
+# sent to it): only from this machine, or with the token set in ATO_SANDBOX_CONTROL_TOKEN (X-Sandbox-Token header).
+CONTROL_TOKEN_ENV = "ATO_SANDBOX_CONTROL_TOKEN"  # noqa: S105 - the name of the variable, not a secret
+OPERATOR_ONLY = b"the control and inspection pages answer only on this machine, or with X-Sandbox-Token\n"
+
+
+def operator_allowed(environ: dict[str, Any], token: str) -> bool:
+    given = environ.get("HTTP_X_SANDBOX_TOKEN", "")
+    if token and given:
+        return hmac.compare_digest(given.encode(), token.encode())
+    try:
+        return ipaddress.ip_address(environ.get("REMOTE_ADDR", "")).is_loopback
+    except ValueError:  # no address (a unix socket) or not one: not known to be this machine
+        return False
+
+
 class SandboxApp:
     def __init__(
         self, data_dir: Path, *, default_timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS, limits: Limits | None = None
@@ -137,6 +155,7 @@ class SandboxApp:
         self.faults = Faults(self.storage, default_timeout_seconds=default_timeout_seconds)
         self._trusted: dict[tuple[bytes, tuple[bytes, ...]], bool] = {}  # only positive decisions are kept
         self.sign_all = os.environ.get(SIGN_ALL_ENV, "").strip().lower() in ("1", "true", "yes")
+        self.control_token = os.environ.get(CONTROL_TOKEN_ENV, "")
 
     # --- WSGI ---
 
@@ -146,6 +165,8 @@ class SandboxApp:
         try:
             if path == "/healthz":
                 return self._send(start_response, self._json(200, {"status": "ok"}))
+            if path.startswith(("/_inspect", "/_control/")) and not operator_allowed(environ, self.control_token):
+                return self._send(start_response, Answer(403, "text/plain", OPERATOR_ONLY))
             if path.startswith("/_inspect") and method == "GET":
                 html_page = inspect.page(
                     self.storage.connection(), path[len("/_inspect") :], environ.get("QUERY_STRING", "")
