@@ -5,7 +5,9 @@ it), and the sleep of the ``timeout`` fault from ``ATO_SANDBOX_TIMEOUT_SECONDS``
 change it at run time). What the front door accepts (docs/wire-contract.md): ``ATO_SANDBOX_MAX_BODY_BYTES`` (64
 MiB), ``ATO_SANDBOX_MAX_INFLATED_BYTES`` (all of one message's parts together, 64 MiB),
 ``ATO_SANDBOX_TIMESTAMP_WINDOW_SECONDS`` (how far an eb:Timestamp may be from now, 300) and
-``ATO_SANDBOX_AUDIENCES`` (comma-separated AppliesTo addresses it issues and accepts tokens for).
+``ATO_SANDBOX_AUDIENCES`` (comma-separated AppliesTo addresses it issues and accepts tokens for). The control and
+inspection pages (``/_control/``, ``/_inspect``) answer only from this machine, or to a request whose
+``X-Sandbox-Token`` header is ``ATO_SANDBOX_CONTROL_TOKEN``.
 """
 
 from __future__ import annotations
