@@ -65,6 +65,19 @@ def test_audit_chain_keys_from_a_file_newest_first(tmp_path):
     assert unversioned.returncode != 0 and "AUDIT_CHAIN_KEYS is a list of version:key" in unversioned.stderr
 
 
+def test_the_database_password_from_a_file(tmp_path):
+    """Each database role's password is a Docker secret (docker-compose.yml, docs/database-roles.md)."""
+    secret = tmp_path / "db_app_password"
+    secret.write_text("the-app-role-password\n")
+    env = PRODUCTION | {"DATABASE_URL": "postgres://portal_app@db:5432/portal", "DATABASE_PASSWORD_FILE": str(secret)}
+    shown = "from django.conf import settings; d = settings.DATABASES['default']; print(d['USER'], d['PASSWORD'])"
+    result = manage("shell", "-c", shown, env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "portal_app the-app-role-password"
+    missing = manage("check", env=env | {"DATABASE_PASSWORD_FILE": str(tmp_path / "absent")})
+    assert missing.returncode != 0 and "DATABASE_PASSWORD_FILE" in missing.stderr
+
+
 def test_rq_queues_and_commit_mode_are_explicit():
     from django.conf import settings
 
