@@ -52,3 +52,34 @@ class ApproveForm(forms.Form):
         widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
         help_text="The six digits your authenticator app shows now.",
     )
+
+
+STATES = [("", "Choose…")] + [(s, s) for s in ("ACT", "NSW", "NT", "QLD", "SA", "TAS", "VIC", "WA")]
+
+
+class AddressForm(forms.Form):
+    usage = forms.ChoiceField(
+        label="Which address",
+        choices=[("POS", "Postal"), ("BUS", "Business"), ("RES", "Residential")],
+        widget=forms.RadioSelect,
+        initial="POS",
+    )
+    line1 = forms.CharField(label="Address line 1", max_length=38)
+    line2 = forms.CharField(label="Address line 2", max_length=38, required=False)
+    locality = forms.CharField(label="Suburb or town", max_length=46)
+    state = forms.ChoiceField(label="State or territory", choices=STATES)
+    postcode = forms.RegexField(
+        label="Postcode", regex=r"^[0-9]{4}$", error_messages={"invalid": "Enter the postcode as four digits."}
+    )
+
+
+class BulkAddressForm(AddressForm):
+    group = forms.ChoiceField(
+        label="Which clients", help_text="Every client of the group you can act for, or every client you can see."
+    )
+
+    def __init__(self, *args: Any, groups: list[tuple[int, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["group"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = [("all", "Every client I can see")] + [(str(pk), name) for pk, name in groups]

@@ -148,3 +148,76 @@ class BankChange(models.Model):
     def is_expired(self, now: datetime | None = None) -> bool:
         open_ = self.status in (BankChangeStatus.VALIDATING, BankChangeStatus.PROPOSED)
         return open_ and (now or timezone.now()) >= self.expires_at
+
+
+class AddressChangeStatus(models.TextChoices):
+    VALIDATING = "validating", "Being checked by the ATO"
+    VALIDATED = "validated", "Checked: ready to submit"
+    SUBMITTING = "submitting", "Sent to the ATO"
+    ACCEPTED = "accepted", "Changed at the ATO"
+    REFUSED = "refused", "Refused by the ATO"
+    FAILED = "failed", "Could not be completed"
+
+
+class AddressBulk(models.Model):
+    """One new address for many clients (a practice that moves office): each client's change is its own row,
+    checked and then submitted on its own, so one refused client leaves the others changed."""
+
+    practice = models.ForeignKey("portal.Practice", on_delete=models.PROTECT, related_name="+")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    usage = models.CharField(max_length=3, default="POS")
+    line1 = models.CharField(max_length=38)
+    line2 = models.CharField(max_length=38, blank=True)
+    locality = models.CharField(max_length=46)
+    state = models.CharField(max_length=3)
+    postcode = models.CharField(max_length=4)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"Bulk address change of {self.created_at:%Y-%m-%d %H:%M}"
+
+    def counts(self) -> dict[str, int]:
+        found = dict(
+            self.changes.values("status").annotate(n=models.Count("pk")).values_list("status", "n")  # type: ignore[attr-defined]
+        )
+        return {status: int(found.get(status, 0)) for status in AddressChangeStatus.values}
+
+
+class AddressChange(models.Model):
+    practice = models.ForeignKey("portal.Practice", on_delete=models.PROTECT, related_name="+")
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="+")
+    bulk = models.ForeignKey(AddressBulk, null=True, blank=True, on_delete=models.CASCADE, related_name="changes")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    status = models.CharField(
+        max_length=12, choices=AddressChangeStatus.choices, default=AddressChangeStatus.VALIDATING
+    )
+    usage = models.CharField(max_length=3, default="POS")
+    line1 = models.CharField(max_length=38)
+    line2 = models.CharField(max_length=38, blank=True)
+    locality = models.CharField(max_length=46)
+    state = models.CharField(max_length=3)
+    postcode = models.CharField(max_length=4)
+    validate_question = models.OneToOneField(
+        "ato_gateway.Question", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    submit_question = models.OneToOneField(
+        "ato_gateway.Question", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["pk"]
+
+    def __str__(self) -> str:
+        return f"Address change for {self.client}"
+
+    @property
+    def address_text(self) -> str:
+        return ", ".join(p for p in (self.line1, self.line2, self.locality, self.state, self.postcode) if p)
+
+    @property
+    def question(self) -> Any:
+        return self.submit_question or self.validate_question

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from demographics import bank_views, views
+from demographics import address_views, bank_views, views
 
 app_name = "demographics"
 
@@ -8,6 +8,11 @@ urlpatterns = [
     path("clients/<int:pk>/", views.client_tab, name="client_tab"),
     path("clients/<int:pk>/<str:service>/", views.section, name="section"),
     path("clients/<int:pk>/<str:service>/ask/", views.ask, name="ask"),
+    path("clients/<int:pk>/address/change/", address_views.change_start, name="address_start"),
+    path("address-changes/<int:pk>/", address_views.change_detail, name="address_change"),
+    path("address-changes/<int:pk>/submit/", address_views.change_submit, name="address_submit"),
+    path("address-changes/bulk/", address_views.bulk_start, name="bulk_start"),
+    path("address-changes/bulk/<int:pk>/", address_views.bulk_detail, name="address_bulk"),
     path("clients/<int:pk>/bank/propose/", bank_views.propose, name="bank_propose"),
     path("bank-changes/<int:pk>/", bank_views.change_detail, name="bank_change"),
     path("bank-changes/<int:pk>/question/<str:which>/", bank_views.change_question, name="bank_question"),
