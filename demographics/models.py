@@ -221,3 +221,38 @@ class AddressChange(models.Model):
     @property
     def question(self) -> Any:
         return self.submit_question or self.validate_question
+
+
+class DriftRun(models.Model):
+    """One watch of every client of a practice: ``last_client_id`` is how far it has asked, so a run that stopped
+    resumes there and asks no client twice."""
+
+    practice = models.ForeignKey("portal.Practice", on_delete=models.PROTECT, related_name="+")
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    last_client_id = models.BigIntegerField(default=0)
+    clients_asked = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-started_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"Drift watch of {self.started_at:%Y-%m-%d %H:%M}"
+
+
+class DriftAlert(models.Model):
+    """A change at the ATO that no accepted change of the portal's explains; urgent when it is a bank account."""
+
+    practice = models.ForeignKey("portal.Practice", on_delete=models.PROTECT, related_name="+")
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="+")
+    service = models.CharField(max_length=12, choices=Service.choices)
+    urgent = models.BooleanField(default=False)
+    before = models.JSONField(default=list)  # what the ATO held at the snapshot before, in words
+    after = models.JSONField(default=list)  # what it holds now
+    found_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-urgent", "-found_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{'Urgent: ' if self.urgent else ''}{self.get_service_display()} changed at the ATO for {self.client}"

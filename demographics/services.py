@@ -83,6 +83,14 @@ def _request(service: str, ident: ClientIdentifier) -> codec.Document:
     raise ValueError(f"no such service {service!r}")
 
 
+def request_for(service: str, client: Client) -> codec.Document:
+    return _request(service, client_identifier(client))
+
+
+def subject_for(service: str, client: Client) -> Subject:
+    return _subject(service, client)
+
+
 def _subject(service: str, client: Client) -> Subject:
     return Subject(SUBJECT_PREFIX + service, str(client.pk), client.display_name)
 
@@ -220,9 +228,13 @@ def on_snapshot(question: Question, reply: Reply[Any]) -> None:
     if snapshot is None:
         return
     if reply.answered and reply.document is not None:
-        model.objects.filter(pk=snapshot.pk, answered_at__isnull=True).update(
-            answered_at=timezone.now(), facts=FACTS[service](reply.document)
-        )
+        if snapshot.answered_at is not None:
+            return
+        snapshot.answered_at, snapshot.facts = timezone.now(), FACTS[service](reply.document)
+        snapshot.save(update_fields=["answered_at", "facts"])
+        from demographics.drift import drift_check  # the watch reads these services: imported when used
+
+        drift_check(snapshot, service)
     elif (
         question.service_action == cudtl.GetRequest.SERVICE_ACTION
         and reply.errors

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 
 from clients.models import Client, get_client_or_404
 from demographics import services
-from demographics.models import SNAPSHOT_MODELS, BankChange, Service
+from demographics.models import SNAPSHOT_MODELS, BankChange, DriftAlert, DriftRun, Service
 from portal.capabilities import Capability
 from portal.decorators import capability_required
 from portal.http import PortalRequest
@@ -76,3 +76,16 @@ def ask(request: PortalRequest, pk: int, service: str) -> HttpResponse:
     except services.CannotAsk as problem:
         return render(request, "demographics/_client_tab.html", _section(client, service, problem=str(problem)))
     return render(request, "demographics/_client_tab.html", _section(client, service))
+
+
+def drift_panel(request: PortalRequest) -> dict[str, Any]:
+    """The dashboard's drift panel: changes at the ATO the practice did not make, for the clients this user sees,
+    urgent (bank accounts) first."""
+    alerts = DriftAlert.objects.filter(client__in=Client.objects.visible_to(request.user)).select_related("client")
+    return {
+        "title": "Changes at the ATO",
+        "template": "demographics/drift_panel.html",
+        "alerts": list(alerts[:10]),
+        "urgent": alerts.filter(urgent=True).count(),
+        "last_run": DriftRun.objects.filter(practice=request.user.tenant).first(),
+    }

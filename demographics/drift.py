@@ -1,0 +1,100 @@
+"""The drift watch: ask the ATO, for every client of a practice, for its details, addresses, bank accounts and
+contacts, and compare each answer with the snapshot before (``on_snapshot`` calls ``drift_check`` as each answer is
+recorded). A change no accepted change of the portal's explains is an alert to the client's staff; a bank account
+changed that way is an urgent possible-fraud alert, with the old and new accounts side by side.
+
+The run pages through the clients by primary key, a chunk at a time, each chunk asked with ``api.ask_many`` in
+one transaction that also moves the run's cursor, so memory is bounded by the chunk and a run that stops resumes
+where it was without asking a client twice."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from ato_gateway import api
+from clients.models import Client
+from demographics import services
+from demographics.models import (
+    SNAPSHOT_MODELS,
+    AddressChange,
+    AddressChangeStatus,
+    BankChange,
+    BankChangeStatus,
+    DriftAlert,
+    DriftRun,
+    Service,
+    Snapshot,
+)
+from portal.models import Practice
+
+WATCHED = (Service.DETAILS, Service.ADDRESSES, Service.BANK, Service.CONTACTS)
+CHUNK = 200
+
+
+def _explained(snapshot: Snapshot, since: datetime | None, added: list[str]) -> bool:
+    """Whether an accepted change of the portal's, since the snapshot before, accounts for what is new."""
+    if snapshot.question.service_action.startswith("CUFI"):
+        accepted = BankChange.objects.filter(client=snapshot.client_id, status=BankChangeStatus.ACCEPTED)
+        if since is not None:
+            accepted = accepted.filter(approved_at__gte=since)
+        ours = {(c.bsb, c.number) for c in accepted}
+        new = {(f["bsb"], f["number"]) for f in snapshot.facts or [] if f["summary"] in added and f["current"]}
+        return bool(new) and new <= ours
+    if snapshot.question.service_action.startswith("CUADDR"):
+        changed = AddressChange.objects.filter(client=snapshot.client_id, status=AddressChangeStatus.ACCEPTED)
+        return changed.filter(created_at__gte=since).exists() if since is not None else changed.exists()
+    return False
+
+
+def drift_check(snapshot: Snapshot, service: str) -> DriftAlert | None:
+    """Compare a snapshot just answered with the one before; alert on a change the portal did not make."""
+    model = SNAPSHOT_MODELS[service]
+    previous = (
+        model.objects.filter(client=snapshot.client_id, answered_at__isnull=False, pk__lt=snapshot.pk)
+        .newest_first()
+        .first()
+    )
+    changes = services.snapshot_changes(snapshot, previous)
+    if changes is None or not changes.any or previous is None:
+        return None
+    if _explained(snapshot, previous.answered_at, changes.added):
+        return None
+    return DriftAlert.objects.create(
+        practice_id=snapshot.client.practice_id,
+        client_id=snapshot.client_id,
+        service=service,
+        urgent=service == Service.BANK,
+        before=changes.removed,
+        after=changes.added,
+    )
+
+
+def drift_watch_start(*, practice: Practice) -> DriftRun:
+    return DriftRun.objects.create(practice=practice)
+
+
+def drift_watch_step(run_id: int) -> bool:
+    """Ask about the next chunk of clients; False once every client has been asked (the run is finished)."""
+    with transaction.atomic():
+        run = DriftRun.objects.select_for_update().select_related("practice").get(pk=run_id)
+        if run.finished_at is not None:
+            return False
+        chunk = list(Client.objects.filter(practice=run.practice, pk__gt=run.last_client_id).order_by("pk")[:CHUNK])
+        if not chunk:
+            run.finished_at = timezone.now()
+            run.save(update_fields=["finished_at"])
+            return False
+        askable = [c for c in chunk if c.tfn_last3 or c.abn or c.wpn]
+        for service in WATCHED:
+            documents = [(services.request_for(service, c), services.subject_for(service, c)) for c in askable]
+            questions = api.ask_many(documents, practice=run.practice, by=None, purpose=services.PURPOSE)
+            SNAPSHOT_MODELS[service].objects.bulk_create(
+                [SNAPSHOT_MODELS[service](client=c, question=q) for c, q in zip(askable, questions, strict=True)]
+            )
+        run.last_client_id = chunk[-1].pk
+        run.clients_asked += len(askable)
+        run.save(update_fields=["last_client_id", "clients_asked"])
+    return True
