@@ -410,8 +410,6 @@ def pdf_text(content: bytes) -> str:
     from pypdf import PdfReader
     from pypdf.errors import PyPdfError
 
-    if not content.startswith(b"%PDF-"):
-        raise UnreadablePdf("it is not a PDF file")
     try:
         reader = PdfReader(io.BytesIO(content), strict=False)
         return "\n".join(page.extract_text() or "" for page in reader.pages)

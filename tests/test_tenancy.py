@@ -14,6 +14,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from ato_gateway.models import MachineCredential, OutboxMessage
 from ato_gateway.wire import keystore
 from clients.models import ClientAccount, ImportJob
+from communications.models import Letter, SyncRun
 from portal.models import User
 from relationships.models import AtoRequest, BulkJob, BulkRow
 from relationships.reconcile.models import Drift, ReconcileRun, RelationshipAlert
@@ -57,6 +58,13 @@ OBJECTS: dict[str, dict[str, str]] = {
     "relationships:reconcile_resume": {"pk": "run"},
     "relationships:reconcile_report_csv": {"pk": "run"},
     "relationships:reconcile_alert_read": {"pk": "alert"},
+    "communications:letter": {"pk": "letter"},
+    "communications:letter_pdf": {"pk": "letter"},
+    "communications:letter_refetch": {"pk": "letter"},
+    "communications:client_tab": {"pk": "client"},
+    "communications:sync": {"pk": "commsync"},
+    "communications:sync_progress": {"pk": "commsync"},
+    "communications:sync_resume": {"pk": "commsync"},
 }
 # Objects of the whole practice rather than of a group's clients, for the walk as staff restricted to groups.
 PRACTICE_WIDE = {"run", "commsync"}
@@ -120,7 +128,23 @@ def ours(practice, admin, agent):
     run = ReconcileRun.objects.create(practice=practice, status="failed", error="OURS run")
     drift = Drift.objects.create(run=run, client=client, kind="lost_access", name="OURS", details="OURS drift")
     alert = RelationshipAlert.objects.create(practice=practice, user=admin, drift=drift, client=client, text="OURS")
+    letter = Letter.objects.create(
+        practice=practice,
+        ato_id="1",
+        name="OURS",
+        client=client,
+        kind="NOA",
+        title="OURS letter",
+        issued=datetime.now(UTC).date(),
+        document_state="failed",
+        document_error="OURS document",
+    )
+    commsync = SyncRun.objects.create(
+        practice=practice, status="failed", error="OURS sync", issued_from=letter.issued, issued_to=letter.issued
+    )
     return {
+        "letter": letter,
+        "commsync": commsync,
         "run": run,
         "alert": alert,
         "bulk": bulk,
@@ -156,13 +180,16 @@ def test_foreign_ids_give_404(ours, outsider, login):
     assert OutboxMessage.objects.get(pk=ours["message"].pk).status == "pending"
     assert ReconcileRun.objects.get(pk=ours["run"].pk).status == "failed"
     assert RelationshipAlert.objects.get(pk=ours["alert"].pk).read_at is None
+    letter = Letter.objects.get(pk=ours["letter"].pk)
+    assert (letter.state, letter.document_state, letter.owner_id) == ("new", "failed", None)
+    assert SyncRun.objects.get(pk=ours["commsync"].pk).status == "failed"
 
 
 def test_list_pages_show_nothing_of_ours(ours, outsider, login):
     http = login(outsider)
     client = ours["client"]
     needles = [client.display_name, client.abn, ours["staff"].username, "ours.csv", "OURS ping", "ours@test"]
-    needles += ["OURS run", "OURS drift"]
+    needles += ["OURS run", "OURS drift", "OURS letter", "OURS sync", "OURS document"]
     for name, pattern in patterns():
         if pattern.pattern.converters or name in ("portal:logout", "portal:login", "healthz"):
             continue
