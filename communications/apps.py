@@ -11,7 +11,7 @@ class CommunicationsConfig(AppConfig):
         from ato_gateway import api
         from clients.models import Client
         from portal.apps import CLIENT_TABS, CRON_JOBS, DASHBOARD_PANELS, NAV_ITEMS
-        from portal.models import User
+        from portal.models import AuditEvent, User
 
         from . import services, views
 
@@ -22,6 +22,7 @@ class CommunicationsConfig(AppConfig):
         DASHBOARD_PANELS.append(views.dashboard_panel)
         post_save.connect(services.clients_saved, sender=Client, dispatch_uid="communications.rematch")
         post_save.connect(services.staff_saved, sender=User, dispatch_uid="communications.leaver")
+        post_save.connect(services.audit_recorded, sender=AuditEvent, dispatch_uid="communications.after_import")
         CRON_JOBS.extend(
             [
                 {"func": "communications.jobs.sync_nightly", "queue_name": "low", "cron": "0 2 * * *"},

@@ -9,9 +9,11 @@ flight, so a page delivered twice, or a page of an attempt the run has moved pas
 already held (the ATO's id, once per practice) is never added twice, so overlapping date ranges are harmless.
 
 Re-matching: a letter whose client the register lacks is kept, unmatched, with the TFN's keyed hash. A client saved
-one at a time (added, linked from the ATO) re-matches its letters at once (``clients_saved`` signal below, in
-apps.py); an import writes clients in bulk without signals, so the scheduler also runs ``letters_rematch`` every
-ten minutes, and every sync ends with it. Both are one UPDATE over the unmatched letters' partial index."""
+one at a time (added, linked from the ATO) re-matches its letters at once (``clients_saved``, a post_save signal
+connected in apps.py); an import writes clients in bulk without signals, so the audit event that closes it (and a
+reconciliation's) re-matches the practice's letters (``audit_recorded``), the scheduler runs ``letters_rematch``
+every ten minutes as a safety net, and every sync ends with it. Each is one UPDATE over the unmatched letters'
+partial index."""
 
 from __future__ import annotations
 
@@ -44,7 +46,7 @@ from communications.models import (
 from portal.audit import audit_record
 from portal.capabilities import Role
 from portal.logging import redact_tfns
-from portal.models import Practice, User
+from portal.models import AuditEvent, Practice, User
 from portal.sealing import seal_bytes, unseal_bytes
 
 log = logging.getLogger(__name__)
@@ -620,3 +622,14 @@ def digest_send(*, today: date | None = None) -> int:
         subject = f"ATO letters: {figures['mine_overdue']} overdue, {figures['mine_due']} due this week"
         messages.append((subject, "\n".join(lines), settings.DEFAULT_FROM_EMAIL, [user.email]))
     return send_mass_mail(messages, fail_silently=False) if messages else 0
+
+
+# What of the register's changes writes clients without a save signal (an import writes them in bulk), by the audit
+# event that closes it: the practice's unmatched letters are matched again once it commits.
+REMATCH_AFTER = {"clients.imported", "relationships.reconciled"}
+
+
+def audit_recorded(sender: type[AuditEvent], instance: AuditEvent, created: bool = False, **kwargs: Any) -> None:
+    if created and instance.action in REMATCH_AFTER and instance.practice_id is not None:
+        practice = Practice(pk=instance.practice_id)
+        transaction.on_commit(lambda: letters_rematch(practice=practice))

@@ -365,3 +365,28 @@ def test_a_page_that_breaks_half_way_leaves_nothing_of_it(practice: Any, admin: 
     run.refresh_from_db()
     assert run.status == SyncStatus.FAILED and run.error.startswith("Page 1 of the ATO's list could not be read")
     assert (Letter.objects.count(), run.letters_seen, run.letters_new, run.pages) == (0, 0, 0, 0)
+
+
+def test_an_import_matches_the_letters_waiting_for_its_clients(practice: Any, admin: User) -> None:
+    """An import writes clients in bulk (no save signals); the event that closes it re-matches the letters."""
+    import csv
+    import io
+
+    from clients.services import import_run, import_start, import_upload
+    from clients.testdata import make_client_rows
+    from clients.tfn import tfn_lookup_hash
+
+    rows = make_client_rows(3, seed=5)
+    waiting = letter(practice, tfn_hash=tfn_lookup_hash(rows[1]["tfn"]), tfn_last3=rows[1]["tfn"][-3:])
+    other = letter(practice, tfn_hash=tfn_lookup_hash("123456782"), tfn_last3="782")
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    job = import_upload(user=admin, filename="clients.csv", raw=out.getvalue().encode())
+    import_start(user=admin, job=job)
+    import_run(job_id=job.pk)
+    imported = Client.objects.get(practice=practice, tfn_hash=tfn_lookup_hash(rows[1]["tfn"]))
+    waiting.refresh_from_db()
+    other.refresh_from_db()
+    assert waiting.client_id == imported.pk and other.client_id is None
