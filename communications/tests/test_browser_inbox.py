@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
+from clients.models import Client
+from clients.tfn import tfn_lookup_hash
 from communications.models import DocumentState, Letter
 from communications.tests.support import client_from_ato
 from portal.capabilities import Role
@@ -99,3 +101,66 @@ def test_an_agent_filters_to_overdue_opens_a_letters_pdf_and_marks_it_done(
     page.get_by_label("Due", exact=True).select_option("overdue")
     page.get_by_role("button", name="Filter").click()
     expect(rows).to_have_count(min(overdue - 1, 50))
+
+
+def test_a_letter_for_a_client_the_register_lacks_is_unmatched_until_the_client_is_imported(
+    page: Page, base_url: str, world: Ato, rq_worker: Any
+) -> None:
+    from clients.testdata import rows_to_csv
+    from communications.services import sync_start
+
+    rq_worker(env_extra=world.sandbox.env())
+    admin = world.user
+    run = sync_start(practice=world.practice, actor=admin)
+    stranger = world.query(
+        "SELECT t.* FROM reg_taxpayers t JOIN reg_links l ON l.taxpayer_id = t.id JOIN reg_agents a ON a.id = "
+        "l.agent_id JOIN reg_communications c ON c.taxpayer_id = t.id WHERE a.tan = ? AND t.entity = 'IND' "
+        "ORDER BY t.id DESC LIMIT 1",
+        AGENT_TAN,
+    )[0]  # the world's register holds the first four clients only
+    deadline = time.monotonic() + RUN_MS / 1000
+    while run.status == "running":
+        assert time.monotonic() < deadline, "the sync did not finish"
+        time.sleep(0.5)
+        run.refresh_from_db()
+    assert run.status == "done", run.error
+    theirs = Letter.objects.filter(tfn_last3=stranger["tfn"][-3:], name__startswith=stranger["family_name"].upper())
+    assert theirs.exists() and not theirs.filter(client__isnull=False).exists()
+    waiting = theirs.order_by("-issued", "-pk")[0]
+
+    sign_in(page, base_url, "alice")
+    nav(page).get_by_role("link", name="Inbox").click()
+    page.get_by_label("Only letters not matched to a client").check()
+    page.get_by_role("button", name="Filter").click()
+    row = page.get_by_test_id("letter-row").filter(has_text=waiting.title).filter(has_text=waiting.name)
+    expect(row).to_contain_text("Unmatched")
+
+    csv = rows_to_csv(
+        [
+            {
+                "kind": "individual",
+                "family_name": stranger["family_name"],
+                "given_names": stranger["given_name"] or "",
+                "organisation_name": "",
+                "date_of_birth": stranger["birth_date"] or "",
+                "tfn": stranger["tfn"],
+                "abn": stranger["abn"] or "",
+                "wpn": "",
+                "group": "",
+            }
+        ]
+    )
+    nav(page).get_by_role("link", name="Import", exact=True).click()
+    page.get_by_label("CSV file").set_input_files({"name": "new.csv", "mimeType": "text/csv", "buffer": csv.encode()})
+    page.get_by_role("button", name="Upload and preview").click()
+    page.get_by_role("button", name="Import 1 row").click()
+    expect(page.get_by_test_id("import-status")).to_have_text("Finished", timeout=RUN_MS)
+
+    nav(page).get_by_role("link", name="Inbox").click()
+    page.get_by_label("Only letters not matched to a client").check()
+    page.get_by_role("button", name="Filter").click()
+    expect(page.get_by_test_id("letter-row").filter(has_text=waiting.name)).to_have_count(0)
+    imported = Client.objects.get(practice=world.practice, tfn_hash=tfn_lookup_hash(stranger["tfn"]))
+    assert not theirs.filter(client__isnull=True).exists() and theirs.filter(client=imported).count() == theirs.count()
+    page.goto(f"{base_url}/communications/letters/{waiting.pk}/")
+    expect(page.get_by_role("link", name=imported.display_name)).to_be_visible()
