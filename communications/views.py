@@ -43,6 +43,7 @@ def _owners(user: User) -> list[User]:
 
 class FilterForm(forms.Form):
     client = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    q = forms.CharField(label="Title contains", required=False, max_length=100)
     kind = forms.ChoiceField(label="Type", required=False, choices=[("", "Any type"), *KIND_WORDS.items()])
     state = forms.ChoiceField(
         label="State",
@@ -75,6 +76,8 @@ class FilterForm(forms.Form):
         today = timezone.localdate()
         if data["client"]:
             letters = letters.filter(client_id=data["client"])
+        if data["q"].strip():
+            letters = letters.filter(title__icontains=data["q"].strip())
         if data["kind"]:
             letters = letters.filter(kind=data["kind"])
         if data["state"] == "open":

@@ -111,6 +111,8 @@ def _rows(response: Any) -> list[str]:
             ["Audit letter", "Final notice: overdue account"],
         ),
         ({"issued_from": "not a date"}, []),
+        ({"q": "REMINDER"}, ["Activity statement reminder"]),
+        ({"q": "notice", "due": "overdue"}, ["Final notice: overdue account"]),
     ],
 )
 def test_the_inbox_filters(
