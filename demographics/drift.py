@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import django_rq
 from django.db import transaction
 from django.utils import timezone
 
@@ -98,3 +99,8 @@ def drift_watch_step(run_id: int) -> bool:
         run.clients_asked += len(askable)
         run.save(update_fields=["last_client_id", "clients_asked"])
     return True
+
+
+def drift_watch_enqueue(run_id: int) -> None:
+    # By dotted path: the job calls this module, which need not import the jobs back.
+    django_rq.get_queue("low").enqueue("demographics.jobs.drift_watch", run_id)

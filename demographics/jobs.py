@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import django_rq
-
 from ato_gateway import api
 from demographics import drift
 
 
 def drift_watch(run_id: int) -> None:
     if drift.drift_watch_step(run_id):
-        django_rq.get_queue("low").enqueue("demographics.jobs.drift_watch", run_id)
+        drift.drift_watch_enqueue(run_id)
 
 
 def drift_watch_nightly() -> None:
     for practice in api.practices_able_to_ask():
         run = drift.drift_watch_start(practice=practice)
-        django_rq.get_queue("low").enqueue("demographics.jobs.drift_watch", run.pk)
+        drift.drift_watch_enqueue(run.pk)

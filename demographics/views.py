@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import Http404, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
@@ -89,3 +89,31 @@ def drift_panel(request: PortalRequest) -> dict[str, Any]:
         "urgent": alerts.filter(urgent=True).count(),
         "last_run": DriftRun.objects.filter(practice=request.user.tenant).first(),
     }
+
+
+@capability_required(Capability.OPERATE_GATEWAY)
+@require_POST
+def watch_start(request: PortalRequest) -> HttpResponse:
+    """An admin starts the drift watch now (the nightly job's run), then follows it on its page."""
+    from demographics import drift
+
+    run = drift.drift_watch_start(practice=request.user.tenant)
+    drift.drift_watch_enqueue(run.pk)
+    return redirect("demographics:watch", pk=run.pk)
+
+
+@capability_required(Capability.VIEW_CLIENTS)
+def watch_detail(request: PortalRequest, pk: int) -> HttpResponse:
+    run = get_object_or_404(DriftRun.objects.filter(practice=request.user.tenant), pk=pk)
+    clients = Client.objects.filter(practice=run.practice)
+    total = clients.count()
+    done = total if run.finished_at else clients.filter(pk__lte=run.last_client_id).count()
+    context = {
+        "run": run,
+        "total": total,
+        "done": done,
+        "alerts": DriftAlert.objects.filter(practice=run.practice, found_at__gte=run.started_at).count(),
+        "poll_url": reverse("demographics:watch", args=[run.pk]),
+    }
+    template = "demographics/_watch_progress.html" if request.htmx else "demographics/watch.html"
+    return render(request, template, context)

@@ -113,3 +113,19 @@ def test_a_run_resumes_where_it_stopped(ato: Ato, agent: User, settings: Any) ->
     assert BankAccountsSnapshot.objects.filter(client=clients[0]).count() == 1
     assert not drift.drift_watch_step(run.pk)  # a finished run asks nothing more
     assert BankAccountsSnapshot.objects.count() == 1
+
+
+def test_an_admin_starts_the_watch_and_follows_its_progress(ato: Ato, admin: User, agent: User, login: Any) -> None:
+    person = taxpayer(ato, _BANKED)
+    register_client(ato, person)
+    assert login(agent).post(reverse("demographics:watch_start")).status_code == 403
+    http = login(admin)
+    assert "Watch for changes now" in http.get(reverse("portal:dashboard")).content.decode()
+    response = http.post(reverse("demographics:watch_start"))
+    assert response.status_code == 302
+    run = DriftRun.objects.get()
+    page = http.get(response["Location"]).content.decode()
+    assert "0 of 1 clients asked about" in page and 'data-finished="false"' in page
+    pump(lambda: DriftRun.objects.filter(pk=run.pk, finished_at__isnull=False).exists(), timeout=60)
+    page = http.get(response["Location"], HTTP_HX_REQUEST="true").content.decode()
+    assert "1 of 1 clients asked about" in page and 'data-finished="true"' in page
