@@ -390,3 +390,25 @@ def test_an_import_matches_the_letters_waiting_for_its_clients(practice: Any, ad
     waiting.refresh_from_db()
     other.refresh_from_db()
     assert waiting.client_id == imported.pk and other.client_id is None
+
+
+def test_a_letter_the_practice_is_no_longer_linked_for_says_so_in_plain_words(ato: Ato, admin: User) -> None:
+    from tests.ato_fixtures import OTHER_AGENT_TAN
+
+    theirs = ato.query(
+        "SELECT c.id FROM reg_communications c WHERE EXISTS (SELECT 1 FROM reg_links l JOIN reg_agents a ON "
+        "a.id = l.agent_id WHERE a.tan = ? AND l.taxpayer_id = c.taxpayer_id) AND NOT EXISTS (SELECT 1 FROM "
+        "reg_links l JOIN reg_agents a ON a.id = l.agent_id WHERE a.tan = ? AND l.taxpayer_id = c.taxpayer_id "
+        "AND l.end_date IS NULL) ORDER BY c.id LIMIT 1",
+        OTHER_AGENT_TAN,
+        AGENT_TAN,
+    )[0]
+    held = letter(ato.practice, ato_id=str(theirs["id"]), document_state=DocumentState.FAILED)
+    services.letter_document_refetch(user=admin, letter=held)
+    documents_settled()
+    held.refresh_from_db()
+    assert held.document_state == DocumentState.FAILED and "CMN.ATO" not in held.document_error
+    question = Question.objects.filter(purpose=services.DOCUMENT_PURPOSE).get()
+    assert [i.code for i in api.reply(question).errors] == ["CMN.ATO.AUTH.002"]
+    assert held.document_error == " ".join(api.refusal_in_plain_words(question)) != ""
+    assert not LetterDocument.objects.exists()
