@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import django_rq
+from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
@@ -29,7 +30,8 @@ from demographics.models import (
     Service,
     Snapshot,
 )
-from portal.models import Practice
+from portal.capabilities import Role
+from portal.models import Practice, User
 
 WATCHED = (Service.DETAILS, Service.ADDRESSES, Service.BANK, Service.CONTACTS)
 CHUNK = 200
@@ -63,13 +65,39 @@ def drift_check(snapshot: Snapshot, service: str) -> DriftAlert | None:
         return None
     if _explained(snapshot, previous.answered_at, changes.added):
         return None
-    return DriftAlert.objects.create(
+    alert = DriftAlert.objects.create(
         practice_id=snapshot.client.practice_id,
         client_id=snapshot.client_id,
         service=service,
         urgent=service == Service.BANK,
         before=changes.removed,
         after=changes.added,
+    )
+    transaction.on_commit(lambda: _tell_staff(alert))
+    return alert
+
+
+def _tell_staff(alert: DriftAlert) -> None:
+    """The client's staff (of its groups) are told by email; for an urgent alert the admins too, and the admins
+    whenever the client is in no group."""
+    staff = User.objects.filter(is_active=True, practice_id=alert.practice_id).exclude(email="")
+    theirs = staff.filter(client_groups__clients=alert.client_id)
+    admins = staff.filter(role=Role.PRACTICE_ADMIN)
+    told = theirs | admins if alert.urgent or not theirs.exists() else theirs
+    recipients = sorted(set(told.values_list("email", flat=True)))
+    if not recipients:
+        return
+    kind = "URGENT possible fraud: bank account" if alert.urgent else alert.get_service_display()
+    before = "\n".join(alert.before) or "nothing"
+    after = "\n".join(alert.after) or "nothing"
+    send_mail(
+        subject=f"{kind} changed at the ATO for {alert.client}",
+        message=(
+            f"The ATO's record of {alert.client} changed with no change of the practice's behind it.\n\n"
+            f"Before:\n{before}\n\nNow:\n{after}\n\nCall the client on a number you already hold."
+        ),
+        from_email=None,
+        recipient_list=recipients,
     )
 
 

@@ -7,13 +7,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.core import mail
 from django.urls import reverse
 from django.utils import timezone
 
 from ato_gateway import api
 from ato_gateway.wire.documents import cufi
 from ato_gateway.wire.documents.common import ClientIdentifier
-from clients.models import Client
+from clients.models import Client, ClientGroup
 from demographics import drift, jobs
 from demographics.models import BankAccountsSnapshot, BankChange, BankChangeStatus, DriftAlert, DriftRun
 from portal.models import User
@@ -51,9 +52,14 @@ def _watch(ato: Ato) -> DriftRun:
     return run
 
 
-def test_a_bank_account_changed_behind_the_practices_back_is_an_urgent_alert(ato: Ato, agent: User, login: Any) -> None:
+def test_a_bank_account_changed_behind_the_practices_back_is_an_urgent_alert(
+    ato: Ato, agent: User, admin: User, login: Any
+) -> None:
     person = taxpayer(ato, _BANKED)
     client = register_client(ato, person)
+    User.objects.filter(pk=admin.pk).update(email="alice@example.com")
+    User.objects.filter(pk=agent.pk).update(email="bob@example.com")
+    ClientGroup.objects.create(practice=ato.practice, name="Other").staff.add(agent)  # not this client's group
     http = login(agent)
     ask_and_wait(http, client, "bank")
     old = BankAccountsSnapshot.objects.get(client=client).facts or []
@@ -66,6 +72,9 @@ def test_a_bank_account_changed_behind_the_practices_back_is_an_urgent_alert(ato
     assert {f["summary"] for f in old if f["current"]} <= set(alert.before)
     page = http.get(reverse("portal:dashboard")).content.decode()
     assert 'data-testid="fraud-alert"' in page and "…321" in page
+    # Told by email: the admins (the client is in no group of the agent's).
+    [told] = mail.outbox
+    assert told.to == ["alice@example.com"] and told.subject.startswith("URGENT possible fraud")
     # The next watch finds nothing new: no second alert.
     _watch(ato)
     assert DriftAlert.objects.filter(client=client).count() == 1
