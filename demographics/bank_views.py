@@ -50,8 +50,8 @@ def _context(request: PortalRequest, change: BankChange, **extra: Any) -> dict[s
         "may_record_callback": user.has_capability(Capability.UPDATE_BANK_DETAILS),
         "may_approve": user.has_capability(Capability.APPROVE_CHANGES) and user.pk != change.proposed_by_id,
         "is_proposer": user.pk == change.proposed_by_id,
-        "validate_poll": reverse("demographics:bank_question", args=[change.pk, "validate"]),
-        "submit_poll": reverse("demographics:bank_question", args=[change.pk, "submit"]),
+        "validate_poll": reverse("demographics:bank_question", args=[change.pk]) + "?step=validate",
+        "submit_poll": reverse("demographics:bank_question", args=[change.pk]) + "?step=submit",
     }
     return {**context, **extra}
 
@@ -62,7 +62,8 @@ def change_detail(request: PortalRequest, pk: int) -> HttpResponse:
 
 
 @capability_required(Capability.VIEW_CLIENTS)
-def change_question(request: PortalRequest, pk: int, which: str) -> HttpResponse:
+def change_question(request: PortalRequest, pk: int) -> HttpResponse:
+    which = request.GET.get("step", "")
     if which not in ("validate", "submit"):
         raise Http404("No such step.")
     change = _change(request, pk)

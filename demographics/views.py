@@ -40,7 +40,7 @@ def _section(client: Client, service: str, **extra: Any) -> dict[str, Any]:
         "current": current,
         "changes": services.snapshot_changes(current, previous) if current else None,
         "previous": previous,
-        "poll_url": reverse("demographics:section", args=[client.pk, service]),
+        "poll_url": reverse("demographics:section", args=[client.pk]) + f"?section={service}",
         "answer_template": f"demographics/_{service}.html",
         "can_ask": bool(client.tfn_last3 or client.abn or client.wpn),
     }
@@ -59,18 +59,19 @@ def client_tab(request: PortalRequest, pk: int) -> HttpResponse:
 
 
 @capability_required(Capability.VIEW_CLIENTS)
-def section(request: PortalRequest, pk: int, service: str) -> HttpResponse:
+def section(request: PortalRequest, pk: int) -> HttpResponse:
     """One section's question, polled while it waits and swapped whole by its answer."""
     client = get_client_or_404(request.user, pk)
-    return render(request, "demographics/_section.html", _section(client, _service(service)))
+    service = _service(request.GET.get("section", Service.DETAILS))
+    return render(request, "demographics/_section.html", _section(client, service))
 
 
 @capability_required(Capability.VIEW_CLIENTS)
 @require_POST
-def ask(request: PortalRequest, pk: int, service: str) -> HttpResponse:
+def ask(request: PortalRequest, pk: int) -> HttpResponse:
     """Ask the ATO again: reading what it holds changes nothing, so anyone who sees the client may."""
     client = get_client_or_404(request.user, pk)
-    service = _service(service)
+    service = _service(request.POST.get("service", Service.DETAILS))
     try:
         services.snapshot_ask(user=request.user, client=client, service=service)
     except services.CannotAsk as problem:

@@ -15,6 +15,7 @@ from ato_gateway.models import MachineCredential, OutboxMessage
 from ato_gateway.wire import keystore
 from clients.models import ClientAccount, ImportJob
 from communications.models import Letter, SyncRun
+from demographics.models import AddressBulk, AddressChange, BankChange, DriftRun
 from portal.models import User
 from relationships.models import AtoRequest, BulkJob, BulkRow
 from relationships.reconcile.models import Drift, ReconcileRun, RelationshipAlert
@@ -65,9 +66,22 @@ OBJECTS: dict[str, dict[str, str]] = {
     "communications:sync": {"pk": "commsync"},
     "communications:sync_progress": {"pk": "commsync"},
     "communications:sync_resume": {"pk": "commsync"},
+    "demographics:client_tab": {"pk": "client"},
+    "demographics:section": {"pk": "client"},
+    "demographics:ask": {"pk": "client"},
+    "demographics:address_start": {"pk": "client"},
+    "demographics:bank_propose": {"pk": "client"},
+    "demographics:address_change": {"pk": "addresschange"},
+    "demographics:address_submit": {"pk": "addresschange"},
+    "demographics:address_bulk": {"pk": "addressbulk"},
+    "demographics:bank_change": {"pk": "bankchange"},
+    "demographics:bank_question": {"pk": "bankchange"},
+    "demographics:bank_callback": {"pk": "bankchange"},
+    "demographics:bank_approve": {"pk": "bankchange"},
+    "demographics:watch": {"pk": "driftrun"},
 }
 # Objects of the whole practice rather than of a group's clients, for the walk as staff restricted to groups.
-PRACTICE_WIDE = {"run", "commsync"}
+PRACTICE_WIDE = {"run", "commsync", "addressbulk", "driftrun"}
 # Parametrised but not practice objects: an invitation token is a bearer secret, checked by its own test.
 NOT_SCOPED = {"portal:accept_invite"}
 
@@ -142,7 +156,29 @@ def ours(practice, admin, agent):
     commsync = SyncRun.objects.create(
         practice=practice, status="failed", error="OURS sync", issued_from=letter.issued, issued_to=letter.issued
     )
+    address = {"line1": "1 OURS St", "locality": "SYDNEY", "state": "NSW", "postcode": "2000"}
+    addressbulk = AddressBulk.objects.create(practice=practice, created_by=agent, **address)
+    addresschange = AddressChange.objects.create(
+        practice=practice, client=client, bulk=addressbulk, created_by=agent, status="validated", **address
+    )
+    bankchange = BankChange.objects.create(
+        practice=practice,
+        client=client,
+        status="proposed",
+        bsb="062000",
+        number="12345678",
+        account_name="OURS",
+        proposed_by=agent,
+        proposed_at=now,
+        expires_at=now + timedelta(days=7),
+        numbers_on_file=["0299990000"],
+    )
+    driftrun = DriftRun.objects.create(practice=practice)
     return {
+        "addresschange": addresschange,
+        "addressbulk": addressbulk,
+        "bankchange": bankchange,
+        "driftrun": driftrun,
         "letter": letter,
         "commsync": commsync,
         "run": run,
@@ -183,6 +219,9 @@ def test_foreign_ids_give_404(ours, outsider, login):
     letter = Letter.objects.get(pk=ours["letter"].pk)
     assert (letter.state, letter.document_state, letter.owner_id) == ("new", "failed", None)
     assert SyncRun.objects.get(pk=ours["commsync"].pk).status == "failed"
+    assert AddressChange.objects.get(pk=ours["addresschange"].pk).submit_question_id is None
+    bankchange = BankChange.objects.get(pk=ours["bankchange"].pk)
+    assert (bankchange.called_at, bankchange.approved_at) == (None, None)
 
 
 def test_list_pages_show_nothing_of_ours(ours, outsider, login):

@@ -63,12 +63,12 @@ def test_an_agent_proposes_a_bank_change_and_an_admin_calls_back_and_approves_it
 
     sign_in(page, base_url, "bob")
     page.goto(f"{base_url}/clients/{client.pk}/?tab=details")
-    page.get_by_role("link", name="Addresses").click()
-    page.get_by_role("button", name="Ask the ATO").click()
-    expect(page.get_by_test_id("ato-request")).to_have_attribute("data-status", "answered", timeout=ANSWER_MS)
-    page.get_by_role("link", name="Bank accounts").click()
-    page.get_by_role("button", name="Ask the ATO").click()
-    expect(page.get_by_test_id("ato-request")).to_have_attribute("data-status", "answered", timeout=ANSWER_MS)
+    for section, name in (("addresses", "Addresses"), ("bank", "Bank accounts")):
+        page.get_by_role("link", name=name).click()
+        card = page.get_by_test_id(f"demographics-{section}")  # the section, swapped in, before its button
+        card.get_by_role("button", name="Ask the ATO").click()
+        asked = page.locator(f'[data-testid="ato-request"][data-kind="{section}"]')
+        expect(asked).to_have_attribute("data-status", "answered", timeout=ANSWER_MS)
     page.get_by_role("link", name="Propose a bank account change").click()
     page.get_by_label("BSB").fill("062-000")
     page.get_by_label("Account number").fill("12345678")
