@@ -138,3 +138,16 @@ def test_an_admin_starts_the_watch_and_follows_its_progress(ato: Ato, admin: Use
     pump(lambda: DriftRun.objects.filter(pk=run.pk, finished_at__isnull=False).exists(), timeout=60)
     page = http.get(response["Location"], HTTP_HX_REQUEST="true").content.decode()
     assert "1 of 1 clients asked about" in page and 'data-finished="true"' in page
+
+
+def test_the_nightly_watch_runs_for_every_practice_able_to_ask(ato: Ato) -> None:
+    from portal.apps import CRON_JOBS
+
+    (entry,) = [job for job in CRON_JOBS if job["func"] == "demographics.jobs.drift_watch_nightly"]
+    assert entry["queue_name"] == "low"
+    person = taxpayer(ato, _BANKED)
+    client = register_client(ato, person)
+    jobs.drift_watch_nightly()
+    run = DriftRun.objects.get(practice=ato.practice)
+    pump(lambda: DriftRun.objects.filter(pk=run.pk, finished_at__isnull=False).exists(), timeout=60)
+    assert BankAccountsSnapshot.objects.filter(client=client).count() == 1
