@@ -9,6 +9,7 @@ finding, or a broken reference, fails the test."""
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import subprocess
@@ -294,7 +295,7 @@ def nav(page: Page) -> Locator:
 
 def enrol_authenticator(page: Page, base_url: str) -> tuple[str, list[str]]:
     """On /mfa/enrol/: read the hand-entry key, answer with its current code, collect the backup codes and
-    continue to the dashboard. Returns the hex secret and the backup codes."""
+    continue to the dashboard. Returns the secret (as hex, as the device stores it) and the backup codes."""
     expect(page).to_have_url(f"{base_url}/mfa/enrol/")
     qr = page.get_by_label("QR code for your authenticator app")
     expect(qr.locator("svg")).to_be_visible()  # drawn inline, not fetched from anywhere
@@ -302,9 +303,13 @@ def enrol_authenticator(page: Page, base_url: str) -> tuple[str, list[str]]:
     page.get_by_text("Can't scan? Enter the key by hand").click()
     secret_box = page.locator("code.secret")
     expect(secret_box).to_be_visible()
-    secret = secret_box.inner_text().strip()
-    assert re.fullmatch(r"[0-9a-f]{40}", secret), secret
-    page.get_by_label("Code", exact=True).fill(f"{totp(bytes.fromhex(secret)):06d}")
+    typed = secret_box.inner_text().strip()
+    # Shown in base32, groups of four, as authenticator apps expect a key typed by hand.
+    assert re.fullmatch(r"[A-Z2-7]{4}( [A-Z2-7]{4})*", typed), typed
+    key = base64.b32decode(typed.replace(" ", ""))
+    assert len(key) == 20, typed
+    secret = key.hex()
+    page.get_by_label("Code", exact=True).fill(f"{totp(key):06d}")
     page.get_by_role("button", name="Confirm").click()
     items = page.locator("[data-testid=backup-codes] li")
     expect(items).to_have_count(10)
