@@ -20,9 +20,9 @@ from __future__ import annotations
 import io
 import logging
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from datetime import date, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, Subquery
@@ -45,6 +45,7 @@ from communications.models import (
 )
 from portal.audit import audit_record
 from portal.capabilities import Role
+from portal.iterables import batched
 from portal.logging import redact_tfns
 from portal.models import AuditEvent, Practice, User
 from portal.sealing import seal_bytes, unseal_bytes
@@ -62,7 +63,6 @@ OVERLAP = timedelta(days=7)
 # Without a date stated in the letter, the days from issue to act on it, by type (the ATO's usual terms).
 DUE_DAYS = {"NOA": 21, "ASR": 28, "DEBT": 14, "PPA": 14, "AUD": 28, "REV": 28}
 DEFAULT_DUE_DAYS = 28
-T = TypeVar("T")
 
 
 class LetterError(ValueError):
@@ -179,7 +179,7 @@ def on_list_page(question: Question, reply: Reply[cc.ListResponse]) -> None:
         return
     try:
         with transaction.atomic():  # a page is applied whole or not at all
-            for chunk in _batched(items, CHUNK):
+            for chunk in batched(items, CHUNK):
                 _apply(run, chunk)
     except DocumentError as exc:
         _stop(run, f"Page {run.pages + 1} of the ATO's list could not be read ({exc}). Resume asks for it again.")
@@ -191,17 +191,6 @@ def on_list_page(question: Question, reply: Reply[cc.ListResponse]) -> None:
         _ask(run, continuation)
     else:
         _finish(run)
-
-
-def _batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
-    chunk: list[T] = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
 
 
 def _failure_words(run: SyncRun, reply: Reply[Any]) -> str:

@@ -21,10 +21,10 @@ is reported, not created: adding a client is a decision for the practice.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import Q
@@ -37,6 +37,7 @@ from clients.models import Client, ClientGroup
 from clients.tfn import mask_tfn, tfn_lookup_hash
 from portal.audit import audit_record, audit_record_system_many
 from portal.capabilities import Role
+from portal.iterables import batched
 from portal.logging import redact_tfns
 from portal.models import Practice, User
 from relationships.models import ChangeKind, Link, LinkChange, describe_level
@@ -65,7 +66,6 @@ AUDIT_ACTIONS: dict[str, str] = {
     DriftKind.LOST_ACCESS: "relationships.ended_at_ato",
     DriftKind.LEVEL_CHANGED: "relationships.level_changed_at_ato",
 }
-T = TypeVar("T")
 
 
 # --- starting and resuming ---
@@ -174,7 +174,7 @@ def on_list_page(question: Question, reply: Reply[curel.ListResponse]) -> None:
     page = _Page(run, question)
     try:
         with transaction.atomic():  # a page is applied whole or not at all, so a resumed run cannot count it twice
-            for chunk in _batched(items, CHUNK):
+            for chunk in batched(items, CHUNK):
                 page.apply(chunk)
             page.save()
     except DocumentError as exc:
@@ -187,17 +187,6 @@ def on_list_page(question: Question, reply: Reply[curel.ListResponse]) -> None:
         _ask(run, continuation)
     else:
         _finish(run, question)
-
-
-def _batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
-    chunk: list[T] = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
 
 
 def _failure_words(run: ReconcileRun, reply: Reply[Any]) -> str:
