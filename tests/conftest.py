@@ -145,4 +145,4 @@ from tests.browser_support import (  # noqa: E402, F401 - fixtures for the brows
     playwright_instance,
     rq_worker,
 )
-from tests.gateway_fixtures import sandbox  # noqa: E402, F401 - fixtures
+from tests.gateway_fixtures import credentialed, gateway, sandbox  # noqa: E402, F401 - fixtures

@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from ato_gateway import services
-from ato_gateway.models import MessageStatus, OutboxMessage
+from ato_gateway import services, tokens
+from ato_gateway.models import MachineCredential, MessageStatus, OutboxMessage
 from ato_sandbox.testing import running_sandbox
+from portal.models import Practice
 from tests.conftest import run_worker_burst
 
 
@@ -83,3 +84,33 @@ def pump(until: Callable[[], bool], timeout: float = 30) -> None:
 
 def settled(*messages: OutboxMessage) -> Callable[[], bool]:
     return lambda: all(OutboxMessage.objects.get(pk=m.pk).is_terminal for m in messages)
+
+
+DEMO_PASSWORD = "demo-keystore-password"
+
+
+@pytest.fixture
+def gateway(settings, sandbox: Sandbox) -> Iterator[Sandbox]:
+    for name, value in sandbox.env().items():
+        setattr(settings, name, value)
+    settings.GATEWAY_BACKOFF_BASE_SECONDS = 0.05
+    settings.GATEWAY_BACKOFF_CAP_SECONDS = 0.2
+    settings.GATEWAY_MAX_ATTEMPTS = 6
+    settings.ATO_READ_TIMEOUT_SECONDS = 2
+    tokens.forget_tokens()
+    sandbox.clear_faults()
+    yield sandbox
+    sandbox.clear_faults()
+
+
+@pytest.fixture
+def credentialed(practice: Practice, admin, gateway: Sandbox) -> Practice:
+    services.credential_import(
+        practice=practice,
+        data=gateway.demo_keystore.read_bytes(),
+        filename="demo-keystore.xml",
+        password=DEMO_PASSWORD,
+        actor=admin,
+    )
+    assert MachineCredential.objects.get(practice=practice).is_selected
+    return practice

@@ -4,7 +4,6 @@ stand-in ATO process, its signed reply verified, the outcome recorded and handed
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,41 +19,19 @@ from ato_gateway.services import operations, sending
 from ato_gateway.wire import keystore
 from portal.models import AuditEvent, Practice
 from tests.conftest import run_worker_burst
-from tests.gateway_fixtures import Sandbox, pump, sandbox, settled  # noqa: F401 - the fixture
+from tests.gateway_fixtures import (  # noqa: F401 - the fixtures
+    DEMO_PASSWORD,
+    Sandbox,
+    pump,
+    sandbox,
+    settled,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 FIXTURE_KEYSTORE = (
     Path(__file__).resolve().parents[1] / "ato_gateway/wire/tests/fixtures/keystores/ato-usi-test-keystore.xml"
 )
 FIXTURE_BYTES = FIXTURE_KEYSTORE.read_bytes()
-DEMO_PASSWORD = "demo-keystore-password"
-
-
-@pytest.fixture
-def gateway(settings, sandbox: Sandbox) -> Iterator[Sandbox]:  # noqa: F811
-    for name, value in sandbox.env().items():
-        setattr(settings, name, value)
-    settings.GATEWAY_BACKOFF_BASE_SECONDS = 0.05
-    settings.GATEWAY_BACKOFF_CAP_SECONDS = 0.2
-    settings.GATEWAY_MAX_ATTEMPTS = 6
-    settings.ATO_READ_TIMEOUT_SECONDS = 2
-    tokens.forget_tokens()
-    sandbox.clear_faults()
-    yield sandbox
-    sandbox.clear_faults()
-
-
-@pytest.fixture
-def credentialed(practice: Practice, admin, gateway: Sandbox) -> Practice:
-    services.credential_import(
-        practice=practice,
-        data=gateway.demo_keystore.read_bytes(),
-        filename="demo-keystore.xml",
-        password=DEMO_PASSWORD,
-        actor=admin,
-    )
-    assert MachineCredential.objects.get(practice=practice).is_selected
-    return practice
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ trust a forged reply (issue 18, items 7, 9, 10 and 11). Each test was seen to fa
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -11,43 +10,21 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from ato_gateway import services, tokens
+from ato_gateway import services
 from ato_gateway.handlers import Outcome
-from ato_gateway.models import AttemptOutcome, MachineCredential, MessageAttempt, MessageStatus, OutboxMessage
+from ato_gateway.models import AttemptOutcome, MessageAttempt, MessageStatus, OutboxMessage
 from ato_gateway.services import sending
 from portal.models import AuditEvent, Practice
-from tests.gateway_fixtures import Sandbox, pump, sandbox, settled  # noqa: F401 - the fixture
+from tests.gateway_fixtures import (  # noqa: F401 - the fixtures
+    DEMO_PASSWORD,
+    Sandbox,
+    pump,
+    sandbox,
+    settled,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
-DEMO_PASSWORD = "demo-keystore-password"
 PING_DOCUMENT = '<PingRequest xmlns="http://www.sbr.gov.au/ato/ping"><Text>{}</Text></PingRequest>'
-
-
-@pytest.fixture
-def gateway(settings, sandbox: Sandbox) -> Iterator[Sandbox]:  # noqa: F811
-    for name, value in sandbox.env().items():
-        setattr(settings, name, value)
-    settings.GATEWAY_BACKOFF_BASE_SECONDS = 0.05
-    settings.GATEWAY_BACKOFF_CAP_SECONDS = 0.2
-    settings.GATEWAY_MAX_ATTEMPTS = 6
-    settings.ATO_READ_TIMEOUT_SECONDS = 2
-    tokens.forget_tokens()
-    sandbox.clear_faults()
-    yield sandbox
-    sandbox.clear_faults()
-
-
-@pytest.fixture
-def credentialed(practice: Practice, admin, gateway: Sandbox) -> Practice:
-    services.credential_import(
-        practice=practice,
-        data=gateway.demo_keystore.read_bytes(),
-        filename="demo-keystore.xml",
-        password=DEMO_PASSWORD,
-        actor=admin,
-    )
-    assert MachineCredential.objects.get(practice=practice).is_selected
-    return practice
 
 
 @pytest.fixture
