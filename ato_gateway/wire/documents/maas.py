@@ -1,5 +1,9 @@
 """MAAS documents (schemas/maas.xsd): a super fund's member account transactions, pushed in bulk, and the
-per-transaction results, pulled."""
+per-transaction results, pulled.
+
+The ATO publishes the service (SPRMBRINFO.0001 2018) and the attributes a member account carries, but not its
+message structures (they come in the service's package from the ATO): every element name here is ours, in the
+ATO's style."""
 
 from __future__ import annotations
 
@@ -8,12 +12,14 @@ from datetime import date
 from typing import ClassVar
 
 from .codec import Document, xml
-from .common import PersonName
+from .common import Address, PersonName
 
 
 @dataclass
 class AccountEvent:
-    """What happened to the account: OPENED, CLOSED or CHANGED (the member's details), and when."""
+    """What happened to the account, and when: OPENED, CHANGED (the member's details or the account's
+    attributes), CLOSED or REOPENED (a closed account opened again; it goes with status OPEN). The events are the
+    ATO's (a new account, a change, closed, reopened); the codes are ours."""
 
     kind: str = xml("EventTypeC")
     on: date = xml("EventD")
@@ -30,10 +36,31 @@ class RecordDelimiter:
 
 
 @dataclass(kw_only=True)
+class AccountAttributes:
+    """The attributes the ATO names for MAAS (element names ours). The two codes are plain strings in the XSD so
+    that an unknown value fails its own transaction, not the batch: ``phase`` ACCUMULATION or RETIREMENT,
+    ``lost_status`` NOT_LOST, UNCONTACTABLE or INACTIVE (the values are ours, after the ATO's lost member
+    kinds)."""
+
+    phase: str = xml("AccountPhaseC")  # ACCUMULATION, RETIREMENT
+    contributions_accepted: bool = xml("ContributionsAcceptedI")
+    inward_rollovers_accepted: bool = xml("InwardRolloversAcceptedI")
+    outward_rollovers_accepted: bool = xml("MemberOutwardRolloversAcceptedI")
+    government_rollovers_accepted: bool = xml("GovernmentRolloversAcceptedI")
+    lost_status: str = xml("LostStatusC")  # NOT_LOST, UNCONTACTABLE, INACTIVE
+    defined_benefit: bool = xml("DefinedBenefitInterestI")
+    insurance: bool = xml("InsuranceI")
+    grandfathered: bool = xml("GrandfatheringI")
+    innovative_income_stream: bool = xml("InnovativeIncomeStreamProductI")
+
+
+@dataclass(kw_only=True)
 class MemberTransaction:
     """One member account as the fund reports it. The TFN is optional (a member need not quote one); the member
     number is optional in the document only so that a missing one fails its own transaction, not the batch. Its
-    record delimiter is set by the SubmitRequest that carries it."""
+    record delimiter is set by the SubmitRequest that carries it. The member's address and the account's
+    attributes are optional in the document (a transaction without them still validates) so that a sender may
+    report an event alone; the stand-in keeps the last attributes reported."""
 
     delimiter: RecordDelimiter | None = xml("RecordDelimiter", default=None)
     transaction_id: str = xml("TransactionId")
@@ -42,8 +69,10 @@ class MemberTransaction:
     tfn: str | None = xml("TaxFileNumberId", default=None)
     name: PersonName = xml("PersonNameDetails")
     birth_date: date = xml("BirthD")
+    address: Address | None = xml("AddressDetails", default=None)
     status: str = xml("AccountStatusC")  # OPEN, CLOSED
     event: AccountEvent = xml("AccountEvent")
+    attributes: AccountAttributes | None = xml("AccountAttributes", default=None)
 
 
 @dataclass
