@@ -761,13 +761,15 @@ class SandboxApp:
 
     def _control_fund(self, environ: dict[str, Any]) -> Answer:
         """Make an ABN a super fund of the register, so a practice whose credential is that ABN can report member
-        accounts (MAAS): {"abn", "name", "usi" (default: the ABN and 001)}. The generator's funds have ABNs of
-        their own; this adds one with a known ABN. Answers the fund's row."""
+        accounts (MAAS): {"abn", "name", "usi" (default: the ABN and 001), "administrator_abn" (optional: a
+        practice that administers the fund and reports for it with its own credential; absent, none)}. The
+        generator's funds have ABNs of their own; this adds one with a known ABN. Answers the fund's row."""
         try:
             spec = json.loads(self._read_body(environ) or b"{}")
             abn = str(spec["abn"])
             usi = str(spec.get("usi") or f"{abn}001")
             name = str(spec.get("name") or f"Fund {abn}")
+            administrator = str(spec["administrator_abn"]) if spec.get("administrator_abn") else None
         except (ValueError, TypeError, KeyError) as exc:
             return self._json(400, {"error": f"bad fund request: {exc}"})
         try:
@@ -779,10 +781,25 @@ class SandboxApp:
                     (abn, usi, name, abn),
                 )
                 row = db.execute("SELECT id, taxpayer_id FROM reg_funds WHERE abn = ?", (abn,)).fetchone()
+                db.execute("DELETE FROM reg_fund_administrators WHERE fund_id = ?", (row[0],))
+                if administrator is not None:
+                    db.execute(
+                        "INSERT INTO reg_fund_administrators (fund_id, abn) VALUES (?, ?)", (row[0], administrator)
+                    )
         except sqlite3.IntegrityError as exc:  # the USI is another fund's
             return self._json(400, {"error": f"bad fund request: {exc}"})
         fund_id, taxpayer_id = row
-        return self._json(200, {"id": fund_id, "abn": abn, "usi": usi, "name": name, "taxpayer_id": taxpayer_id})
+        return self._json(
+            200,
+            {
+                "id": fund_id,
+                "abn": abn,
+                "usi": usi,
+                "name": name,
+                "taxpayer_id": taxpayer_id,
+                "administrator_abn": administrator,
+            },
+        )
 
     def _control_end_link(self, environ: dict[str, Any]) -> Answer:
         """End an agent's current links to a taxpayer as if the client had done it elsewhere (behind the practice's

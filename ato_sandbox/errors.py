@@ -327,9 +327,19 @@ TABLE: tuple[ErrorCode, ...] = (
         published=True,
     ),
     _e(
+        "CMN.ATO.SPRMBRINFO.099264",
+        "Error",
+        "A more recent member account request has already been processed (its event on {LastEventDate}); this "
+        "transaction (event on {EventDate}) was not processed.",
+        "EventDate",
+        "LastEventDate",
+        published=True,
+    ),
+    _e(
         "CMN.ATO.SPRMBRINFO.FUND01",
         "Error",
-        "The sender (ABN {ABN}) is not a superannuation fund known to the ATO; the message was not processed.",
+        "The sender (ABN {ABN}) is not a superannuation fund known to the ATO, nor the administrator of one; the "
+        "message was not processed.",
         "ABN",
     ),
     _e(
@@ -340,7 +350,7 @@ TABLE: tuple[ErrorCode, ...] = (
         "Total",
     ),
     _e("CMN.ATO.SPRMBRINFO.DUP01", "Error", "The transaction identifier {TransactionId} is repeated.", "TransactionId"),
-    _e("CMN.ATO.SPRMBRINFO.USI01", "Error", "The USI {USI} is not one of the sending fund's.", "USI"),
+    _e("CMN.ATO.SPRMBRINFO.USI01", "Error", "The USI {USI} is not of a fund the sender may report for.", "USI"),
     _e("CMN.ATO.SPRMBRINFO.MBR01", "Error", "The member number is missing."),
     _e("CMN.ATO.SPRMBRINFO.TFN01", "Error", "The TFN provided is not a valid TFN (its check digit fails)."),
     _e("CMN.ATO.SPRMBRINFO.DOB01", "Error", "The date of birth {BirthDate} is in the future.", "BirthDate"),
@@ -351,6 +361,16 @@ TABLE: tuple[ErrorCode, ...] = (
         "The account status {Status} does not agree with the event {Event}.",
         "Status",
         "Event",
+    ),
+    _e("CMN.ATO.SPRMBRINFO.EVT03", "Error", "The account is not closed, so it cannot be reopened."),
+    _e("CMN.ATO.SPRMBRINFO.ATT01", "Error", "{Field}: {Value} is not a known code.", "Field", "Value"),
+    # Get (a whole-message error): the ATO holds no such account of the fund.
+    _e(
+        "CMN.ATO.SPRMBRINFO.GET01",
+        "Error",
+        "There is no member account {MemberId} of the fund {USI}.",
+        "MemberId",
+        "USI",
     ),
 )
 

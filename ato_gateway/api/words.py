@@ -251,9 +251,16 @@ PLAIN_WORDS: dict[str, str] = {
         "processed. Either report the account as closed under that other account holder, or contact the ATO to "
         "confirm who holds it; then send the transaction again, within 30 days."
     ),
+    "CMN.ATO.SPRMBRINFO.099264": (
+        "The ATO has already processed a more recent transaction for this member account (its event on "
+        "{LastEventDate}), so this older one (its event on {EventDate}) was not processed. Do not send it again "
+        "as it is: if what it reports still holds, report it as a new event dated no earlier than that more "
+        "recent one."
+    ),
     "CMN.ATO.SPRMBRINFO.FUND01": (
-        "The ATO does not know the sender (ABN {ABN}) as a super fund, so nothing in the message was processed. "
-        f"Ask {_ADMIN} to check that the machine credential is the fund's own."
+        "The ATO does not know the sender (ABN {ABN}) as a super fund or as the administrator of one, so nothing "
+        f"in the message was processed. Ask {_ADMIN} to check that the machine credential is the fund's own or "
+        "that of the practice the ATO holds as the fund's administrator."
     ),
     "CMN.ATO.SPRMBRINFO.PART01": (
         "{Failed} of the {Total} transactions were not processed; the others were. Correct the ones not "
@@ -264,7 +271,9 @@ PLAIN_WORDS: dict[str, str] = {
         "processed. Give each transaction its own reference and send it again."
     ),
     "CMN.ATO.SPRMBRINFO.USI01": (
-        f"The USI {{USI}} is not one of your fund's, {_NOT_PROCESSED} Check the USI and send the transaction again."
+        f"The USI {{USI}} is not of a fund your credential may report for, {_NOT_PROCESSED} Check the USI and "
+        "send the transaction again; if it is right, ask the ATO to record your practice as the fund's "
+        "administrator."
     ),
     "CMN.ATO.SPRMBRINFO.MBR01": (
         f"The member number is missing, {_NOT_PROCESSED} Add it and send the transaction again."
@@ -283,6 +292,18 @@ PLAIN_WORDS: dict[str, str] = {
     "CMN.ATO.SPRMBRINFO.EVT02": (
         f"The account status ({{Status}}) does not agree with the event ({{Event}}), {_NOT_PROCESSED} An account "
         "opened is open and one closed is closed: correct one of them and send the transaction again."
+    ),
+    "CMN.ATO.SPRMBRINFO.EVT03": (
+        f"The ATO does not hold this account as closed, {_NOT_PROCESSED} Only a closed account can be reopened: "
+        "report it as changed instead, or report it closed first if it was, then send the transaction again."
+    ),
+    "CMN.ATO.SPRMBRINFO.ATT01": (
+        f"{{Field}} has a code the ATO does not know ({{Value}}), {_NOT_PROCESSED} Choose one of the values the "
+        "ATO lists for it and send the transaction again."
+    ),
+    "CMN.ATO.SPRMBRINFO.GET01": (
+        "The ATO holds no member account with that number ({MemberId}) for that fund (USI {USI}). Check the "
+        "member number; if it is right, the account has not been reported yet: report it first."
     ),
     # --- ebMS-level ---
     # A part of the message lacks a property the ATO needs (its document type): the portal's fault. The ebMS
@@ -480,6 +501,7 @@ GENERIC_FAILURE_WORDS = (
 _ELEMENT_WORDS = {
     "Account": "the account",
     "Address": "the address",
+    "AccountPhaseC": "the account phase",
     "AddressDetails": "the street or postal address",
     "AuthorisedContact": "the authorised contact",
     "BirthD": "the date of birth",
@@ -492,6 +514,7 @@ _ELEMENT_WORDS = {
     "FinancialInstitutionAccountNameT": "the account name",
     "GivenNameT": "the given name",
     "LegalNameT": "the legal name",
+    "LostStatusC": "the lost member status",
     "NotForProfitI": "whether it is not-for-profit",
     "OrganisationNameT": "the organisation name",
     "OtherGivenNameT": "the other given names",
@@ -538,7 +561,7 @@ _ROLES = {
     "LCT": "luxury car tax",
 }
 _CHANNELS = {"ELEC": "to your ATO online inbox", "POST": "by post to the client", "EMAIL": "by email to the client"}
-_STATES = {"OPEN": "open", "CLOSED": "closed", "OPENED": "opened", "CHANGED": "changed"}
+_STATES = {"OPEN": "open", "CLOSED": "closed", "OPENED": "opened", "CHANGED": "changed", "REOPENED": "reopened"}
 _LEVELS = {"CLIENT": "the client", "ACCOUNT": "the account", "ROLE": "the role", "client level": "the client"}
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 # Identifiers that are not TFNs but can look like one to the TFN scan (an 8-digit agent number passes the check

@@ -141,7 +141,10 @@ _CUDTL2016 = ("CUDTL2016", "0003.2016", "http://sbr.gov.au/ato/cudtl/2016", "htt
 _CUFI = ("CUFI", "0003.2016", "http://sbr.gov.au/ato/cufi/2016", "http://www.sbr.gov.au/ato/cufi")
 _COMMPREF = ("COMMPREF", "2018", "http://sbr.gov.au/ato/commpref/2018", "http://www.sbr.gov.au/ato/commpref")
 _CC = ("CC", "0001.2016", "http://sbr.gov.au/ato/cc/2016", "http://www.sbr.gov.au/ato/cc")
-_MAAS = ("MAAS", "2018", "http://sbr.gov.au/ato/sprmbrinfo/2018", "http://www.sbr.gov.au/ato/sprmbrinfo")
+# MAAS is the ATO's SPRMBRINFO.0001 2018 [published]: its interactions "Submit or Maintain member account" (Submit,
+# bulk, pushed and pulled) and "Get or Provision of Details" (Get, single). The short name MAAS, the action strings
+# and the document names are ours, after the pattern of the others.
+_MAAS = ("MAAS", "0001.2018", "http://sbr.gov.au/ato/sprmbrinfo/2018", "http://www.sbr.gov.au/ato/sprmbrinfo")
 # The connection test: OASIS's test service and action, answered by the receiving MSH and applied to nothing.
 # Its key, what the outbox stores (service and action columns), is the short name it has always had.
 _CONNECTION_TEST = ServiceAction(
@@ -183,6 +186,7 @@ SERVICE_ACTIONS: tuple[ServiceAction, ...] = (
     _row(*_CC, "List.001.00", "CCListRequest", "CCListResponse"),
     _row(*_CC, "Get.001.00", "CCGetRequest", "CCGetResponse"),
     _row(*_MAAS, "Submit.001.00", "SPRMBRINFO", "SPRMBRINFOResponse", "push-pull", "BULK", "BulkBatch-async-push"),
+    _row(*_MAAS, "Get.001.00", "SPRMBRINFOGetRequest", "SPRMBRINFOGetResponse"),
     _CONNECTION_TEST,
 )
 
@@ -193,6 +197,7 @@ assert len(_BY_URI) == len(SERVICE_ACTIONS), "duplicate service URI/action in th
 
 PING: ServiceAction = _CONNECTION_TEST
 MAAS_SUBMIT: ServiceAction = _BY_KEY["MAAS.Submit.001.00"]
+MAAS_GET: ServiceAction = _BY_KEY["MAAS.Get.001.00"]
 
 
 def get(key: str) -> ServiceAction:

@@ -15,12 +15,25 @@ the reported status (opened on the event date when new, closed on the event date
 member's transaction is accepted but recorded against no one, as the register has no member to hold it. An open
 account held by someone other than the member reported is CMN.ATO.SPRMBRINFO.096604 and not processed; once the
 fund has closed it under its holder, the number may be reported for the new member.
+
+Every processed transaction, matched or not, also updates the fund account as the ATO holds it
+(``reg_member_reports``): its status and dates, the last event, the attributes last reported and the TFN
+validation outcome, which Get answers. A transaction whose event is older than the last one processed for that
+account is CMN.ATO.SPRMBRINFO.099264 and not processed (one of the same date is processed after it). REOPENED
+opens again an account the ATO holds as closed, keeping its opening date.
+
+The sender: a fund of the register (its ABN the signing credential's) or the administrator of funds (a practice
+reporting for several with its own credential). Each transaction's USI names the fund it is for; one the sender
+may not report for is USI01 for that transaction.
 """
 
 from __future__ import annotations
 
+import itertools
+import json
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from datetime import date
 from typing import Any
 
 from ato_gateway.wire.documents import maas
@@ -31,7 +44,12 @@ from .base import Context, handles
 
 # TFN check digits: the weighted sum of the digits is a multiple of 11.
 _TFN_WEIGHTS = {9: (1, 4, 3, 7, 5, 8, 6, 9, 10), 8: (10, 7, 8, 4, 6, 3, 5, 1)}
-_EVENT_STATUS = {"OPENED": "OPEN", "CLOSED": "CLOSED"}  # CHANGED goes with either status
+_EVENT_STATUS = {"OPENED": "OPEN", "CLOSED": "CLOSED", "REOPENED": "OPEN"}  # CHANGED goes with either status
+# The attributes' codes (documents/maas.py): an unknown one is ATT01 for its transaction.
+_ATTRIBUTE_CODES = {
+    "AccountPhaseC": ("phase", frozenset({"ACCUMULATION", "RETIREMENT"})),
+    "LostStatusC": ("lost_status", frozenset({"NOT_LOST", "UNCONTACTABLE", "INACTIVE"})),
+}
 
 
 @dataclass(frozen=True)
@@ -94,12 +112,14 @@ def match(db: sqlite3.Connection, transaction: maas.MemberTransaction) -> Match:
     return Match("MATCHED", int(person["id"]))
 
 
-def _problems(ctx: Context, fund: Any, transaction: maas.MemberTransaction, seen: set[str]) -> list[EventItem]:
+def _problems(
+    ctx: Context, funds: dict[str, int], transaction: maas.MemberTransaction, seen: set[str]
+) -> list[EventItem]:
     """Every validation error of one transaction (all of them, so the fund can correct them at once)."""
     problems = []
     if transaction.transaction_id in seen:
         problems.append(errors.item("CMN.ATO.SPRMBRINFO.DUP01", TransactionId=transaction.transaction_id))
-    if transaction.usi != fund["usi"]:
+    if transaction.usi not in funds:
         problems.append(errors.item("CMN.ATO.SPRMBRINFO.USI01", USI=transaction.usi))
     if not (transaction.member_id or "").strip():
         problems.append(errors.item("CMN.ATO.SPRMBRINFO.MBR01"))
@@ -113,6 +133,11 @@ def _problems(ctx: Context, fund: Any, transaction: maas.MemberTransaction, seen
         problems.append(
             errors.item("CMN.ATO.SPRMBRINFO.EVT02", Status=transaction.status, Event=transaction.event.kind)
         )
+    if transaction.attributes is not None:
+        for element, (name, codes) in _ATTRIBUTE_CODES.items():
+            value = getattr(transaction.attributes, name)
+            if value not in codes:
+                problems.append(errors.item("CMN.ATO.SPRMBRINFO.ATT01", Field=element, Value=value))
     return problems
 
 
@@ -148,6 +173,88 @@ def _record(db: sqlite3.Connection, fund_id: int, transaction: maas.MemberTransa
     return True
 
 
+@dataclass(frozen=True)
+class Held:
+    """A fund account as the ATO holds it from MAAS (``reg_member_reports``)."""
+
+    id: int
+    status: str
+    open_date: str | None
+    closed_date: str | None
+    event_kind: str
+    event_date: str
+    tfn_validation: str
+    attributes: str | None
+
+
+def held(db: sqlite3.Connection, fund_id: int, member_id: str) -> Held | None:
+    row = db.execute(
+        "SELECT id, status, open_date, closed_date, event_kind, event_date, tfn_validation, attributes "
+        "FROM reg_member_reports WHERE fund_id = ? AND member_number = ?",
+        (fund_id, member_id),
+    ).fetchone()
+    return Held(*row) if row is not None else None
+
+
+def _out_of_order(
+    db: sqlite3.Connection, fund_id: int, transaction: maas.MemberTransaction
+) -> tuple[Held | None, EventItem | None]:
+    """The account as held, and why the transaction cannot apply to it now: an older event than the last one
+    processed (099264), or a reopening of an account not held as closed (EVT03)."""
+    member_id = (transaction.member_id or "").strip()
+    current = held(db, fund_id, member_id)
+    on = transaction.event.on.isoformat()
+    if current is not None and on < current.event_date:
+        return current, errors.item("CMN.ATO.SPRMBRINFO.099264", EventDate=on, LastEventDate=current.event_date)
+    if transaction.event.kind == "REOPENED" and not _held_closed(db, fund_id, member_id, current):
+        return current, errors.item("CMN.ATO.SPRMBRINFO.EVT03")
+    return current, None
+
+
+def _held_closed(db: sqlite3.Connection, fund_id: int, member_id: str, current: Held | None) -> bool:
+    if current is not None:
+        return current.status == "CLOSED"
+    # An account of the register never reported through MAAS (the generator's).
+    row = db.execute(
+        "SELECT closed_date FROM reg_members WHERE fund_id = ? AND member_number = ?", (fund_id, member_id)
+    ).fetchone()
+    return row is not None and row[0] is not None
+
+
+def _keep(
+    db: sqlite3.Connection,
+    fund_id: int,
+    transaction: maas.MemberTransaction,
+    current: Held | None,
+    found: Match,
+    order: int,
+) -> None:
+    """Hold the account as this processed transaction leaves it. An account opened (or first reported) takes
+    the event's date as its opening; one reopened keeps its own; the attributes stay as last reported when the
+    transaction has none."""
+    on = transaction.event.on.isoformat()
+    kind = transaction.event.kind
+    opened = on if current is None or kind == "OPENED" else current.open_date
+    closed = None
+    if transaction.status == "CLOSED":
+        closed = current.closed_date if current is not None and current.closed_date and kind != "CLOSED" else on
+    attributes = json.dumps(asdict(transaction.attributes)) if transaction.attributes is not None else None
+    if current is None:
+        db.execute(
+            "INSERT INTO reg_member_reports (fund_id, member_number, status, open_date, closed_date, event_kind, "
+            "event_date, processed_order, tfn_validation, attributes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (fund_id, (transaction.member_id or "").strip(), transaction.status, opened, closed, kind, on, order,
+             found.outcome, attributes),
+        )  # fmt: skip
+    else:
+        db.execute(
+            "UPDATE reg_member_reports SET status = ?, open_date = ?, closed_date = ?, event_kind = ?, "
+            "event_date = ?, processed_order = ?, tfn_validation = ?, attributes = coalesce(?, attributes) "
+            "WHERE id = ?",
+            (transaction.status, opened, closed, kind, on, order, found.outcome, attributes, current.id),
+        )
+
+
 def _item(event: EventItem) -> maas.ResultItem:
     return maas.ResultItem(
         code=event.code,
@@ -170,33 +277,108 @@ def _result(
     )
 
 
-def _process(ctx: Context, fund: Any, transaction: maas.MemberTransaction, seen: set[str]) -> maas.TransactionResult:
-    problems = _problems(ctx, fund, transaction, seen)
+def _process(
+    ctx: Context,
+    funds: dict[str, int],
+    transaction: maas.MemberTransaction,
+    seen: set[str],
+    orders: itertools.count[int],
+) -> maas.TransactionResult:
+    problems = _problems(ctx, funds, transaction, seen)
     seen.add(transaction.transaction_id)
     if problems:
         return _result(transaction, problems)
+    fund_id = funds[transaction.usi]
+    current, refusal = _out_of_order(ctx.db, fund_id, transaction)
+    if refusal is not None:
+        return _result(transaction, [refusal])
     found = match(ctx.db, transaction)
-    if not _record(ctx.db, int(fund["id"]), transaction, found):
+    if not _record(ctx.db, fund_id, transaction, found):
         return _result(transaction, [errors.item("CMN.ATO.SPRMBRINFO.096604")])
+    _keep(ctx.db, fund_id, transaction, current, found, next(orders))
     if found.outcome == "UNMATCHED":
         return _result(transaction, [errors.item("CMN.ATO.SPRMBRINFO.NOT VALID")], found)
     parameters = {"CORRECTEDTFN": found.tfn} if found.tfn else {}
     return _result(transaction, [errors.item("CMN.ATO.SPRMBRINFO.VALID", **parameters)], found)
 
 
+def sender_funds(db: sqlite3.Connection, abn: str) -> dict[str, int]:
+    """The funds (USI: id) a sender may report for: its own, as a fund, and those it administers."""
+    rows = db.execute(
+        "SELECT usi, id FROM reg_funds WHERE abn = ? UNION "
+        "SELECT f.usi, f.id FROM reg_funds f JOIN reg_fund_administrators a ON a.fund_id = f.id WHERE a.abn = ?",
+        (abn, abn),
+    ).fetchall()
+    return {str(usi): int(fund_id) for usi, fund_id in rows}
+
+
+def _funds_or_fail(ctx: Context) -> dict[str, int]:
+    signer = ctx.request.signer_abn or ""
+    funds = sender_funds(ctx.db, signer) if signer else {}
+    if not funds:
+        ctx.fail("CMN.ATO.SPRMBRINFO.FUND01", ABN=signer or "(none)")
+    return funds
+
+
 @handles(maas.SubmitRequest.SERVICE_ACTION, agent_required=False)
 def submit(ctx: Context, request: maas.SubmitRequest) -> maas.SubmitResponse:
-    """The sender must be a fund of the register (its ABN the signing credential's); then every transaction is
-    validated and, when valid, processed on its own."""
-    signer = ctx.request.signer_abn or ""
-    fund = ctx.db.execute("SELECT id, usi FROM reg_funds WHERE abn = ?", (signer,)).fetchone()
-    if fund is None:
-        ctx.fail("CMN.ATO.SPRMBRINFO.FUND01", ABN=signer or "(none)")
-    fund_row = {"id": fund[0], "usi": fund[1]}
+    """The sender must be a fund of the register or the administrator of one (its ABN the signing
+    credential's); then every transaction is validated and, when valid, processed on its own, all in the one
+    storage transaction of the message."""
+    funds = _funds_or_fail(ctx)
+    last = ctx.db.execute("SELECT coalesce(max(processed_order), 0) FROM reg_member_reports").fetchone()[0]
+    orders = itertools.count(int(last) + 1)
     seen: set[str] = set()
-    results = [_process(ctx, fund_row, t, seen) for t in request.transactions]
+    results = [_process(ctx, funds, t, seen, orders) for t in request.transactions]
     failed = sum(not r.processed for r in results)
     if failed:
         ctx.warn("CMN.ATO.SPRMBRINFO.PART01", Failed=failed, Total=len(results))
         ctx.partial = failed < len(results)  # some processed, some refused: the ATO's "Partial"
     return maas.SubmitResponse(results=results)
+
+
+@handles(maas.GetRequest.SERVICE_ACTION, agent_required=False)
+def get(ctx: Context, request: maas.GetRequest) -> maas.GetResponse:
+    """One account of a fund the sender may report for, as held; an account of the register never reported
+    through MAAS is held as the register has it (its member matched). GET01 when the ATO holds no such account."""
+    funds = _funds_or_fail(ctx)
+    fund_id = funds.get(request.usi)
+    if fund_id is None:
+        ctx.fail("CMN.ATO.SPRMBRINFO.USI01", USI=request.usi)
+    member_id = request.member_id.strip()
+    current = held(ctx.db, fund_id, member_id)
+    if current is None:
+        return _from_register(ctx, fund_id, request)
+    return maas.GetResponse(
+        usi=request.usi,
+        member_id=member_id,
+        status=current.status,
+        opened=_day(current.open_date),
+        closed=_day(current.closed_date),
+        last_event=maas.AccountEvent(current.event_kind, date.fromisoformat(current.event_date)),
+        attributes=maas.AccountAttributes(**json.loads(current.attributes)) if current.attributes else None,
+        tfn_validation=current.tfn_validation,
+    )
+
+
+def _from_register(ctx: Context, fund_id: int, request: maas.GetRequest) -> maas.GetResponse:
+    row = ctx.db.execute(
+        "SELECT open_date, closed_date FROM reg_members WHERE fund_id = ? AND member_number = ?",
+        (fund_id, request.member_id.strip()),
+    ).fetchone()
+    if row is None:
+        ctx.fail("CMN.ATO.SPRMBRINFO.GET01", MemberId=request.member_id, USI=request.usi)
+    opened, closed = row
+    return maas.GetResponse(
+        usi=request.usi,
+        member_id=request.member_id.strip(),
+        status="CLOSED" if closed else "OPEN",
+        opened=_day(opened),
+        closed=_day(closed),
+        last_event=maas.AccountEvent("CLOSED" if closed else "OPENED", date.fromisoformat(closed or opened)),
+        tfn_validation="MATCHED",
+    )
+
+
+def _day(value: str | None) -> date | None:
+    return date.fromisoformat(value) if value else None

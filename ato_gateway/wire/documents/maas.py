@@ -125,3 +125,31 @@ class SubmitResponse(Document):
     ROOT: ClassVar[str] = "SPRMBRINFOResponse"
     SERVICE_ACTION: ClassVar[str] = "MAAS.Submit.001.00"
     results: list[TransactionResult] = xml("TransactionResult", default_factory=list)
+
+
+@dataclass
+class GetRequest(Document):
+    """The "Get or Provision of Details" interaction: one member account of one of the sender's funds."""
+
+    ROOT: ClassVar[str] = "SPRMBRINFOGetRequest"
+    SERVICE_ACTION: ClassVar[str] = "MAAS.Get.001.00"
+    usi: str = xml("UniqueSuperannuationIdentifierId")
+    member_id: str = xml("MemberId")
+
+
+@dataclass(kw_only=True)
+class GetResponse(Document):
+    """The account as the ATO holds it from the transactions it processed: its status and dates, the last event
+    processed, the last attributes reported (None when none were) and the last TFN validation outcome (MATCHED,
+    CORRECTED, PROVIDED or UNMATCHED, as in a TransactionResult)."""
+
+    ROOT: ClassVar[str] = "SPRMBRINFOGetResponse"
+    SERVICE_ACTION: ClassVar[str] = "MAAS.Get.001.00"
+    usi: str = xml("UniqueSuperannuationIdentifierId")
+    member_id: str = xml("MemberId")
+    status: str = xml("AccountStatusC")  # OPEN, CLOSED
+    opened: date | None = xml("AccountOpenedD", default=None)
+    closed: date | None = xml("AccountClosedD", default=None)
+    last_event: AccountEvent = xml("AccountEvent")
+    attributes: AccountAttributes | None = xml("AccountAttributes", default=None)
+    tfn_validation: str = xml("TaxFileNumberValidationC")
