@@ -33,6 +33,7 @@ class Capability(StrEnum):
     VIEW_AUDIT = "view_audit"
     OPERATE_GATEWAY = "operate_gateway"
     MANAGE_CREDENTIALS = "manage_credentials"
+    MANAGE_SUPER_FUNDS = "manage_super_funds"
 
     @property
     def label(self) -> str:
@@ -54,6 +55,7 @@ CAPABILITY_LABELS: dict[Capability, str] = {
     Capability.VIEW_AUDIT: "Search the audit trail",
     Capability.OPERATE_GATEWAY: "Operate the ATO gateway (message log, resend)",
     Capability.MANAGE_CREDENTIALS: "Manage machine credentials",
+    Capability.MANAGE_SUPER_FUNDS: "Manage super funds",
 }
 
 ROLE_CAPABILITIES: dict[Role, frozenset[Capability]] = {
@@ -68,6 +70,7 @@ ROLE_CAPABILITIES: dict[Role, frozenset[Capability]] = {
             Capability.MANAGE_RELATIONSHIPS,
             Capability.UPDATE_CLIENT_DETAILS,
             Capability.UPDATE_BANK_DETAILS,
+            Capability.MANAGE_SUPER_FUNDS,
         }
     ),
     Role.READ_ONLY: frozenset({Capability.VIEW_CLIENTS}),

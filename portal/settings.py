@@ -357,6 +357,9 @@ GATEWAY_SEND_THREADS = env_int("GATEWAY_SEND_THREADS", 8)
 GATEWAY_RESIGN_AFTER_SECONDS = float(env_str("GATEWAY_RESIGN_AFTER_SECONDS", "60"))
 # A row claimed by a worker that has not finished within this long is presumed lost with its worker.
 # It must outlast the send job's own timeout (GATEWAY_JOB_TIMEOUT_SECONDS), or a slow batch would be sent twice.
+# Member account transactions in one MAAS Submit message (superannuation): a foundation data load of 100,000
+# accounts is 100 messages, each small enough for the ATO and for a handler reading its results as a stream.
+MAAS_BATCH_SIZE = env_int("MAAS_BATCH_SIZE", 1000)
 GATEWAY_JOB_TIMEOUT_SECONDS = env_int("GATEWAY_JOB_TIMEOUT_SECONDS", 900)
 GATEWAY_CLAIM_LEASE_SECONDS = env_int("GATEWAY_CLAIM_LEASE_SECONDS", 1200)
 # A pushed message whose response has not come back by then is given up (a dead letter, shown in the console).

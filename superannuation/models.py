@@ -324,8 +324,8 @@ class TransactionQuerySet(models.QuerySet["Transaction"]):
         return self.filter(member__in=Member.objects.visible_to(user))
 
     def pending(self) -> TransactionQuerySet:
-        """Events recorded but not yet in a batch: the next real-time report sends them."""
-        return self.filter(batch__isnull=True)
+        """Events recorded but not yet claimed by a report: the next real-time report sends them."""
+        return self.filter(batch__isnull=True, report__isnull=True)
 
 
 class Transaction(models.Model):
@@ -333,6 +333,11 @@ class Transaction(models.Model):
 
     member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="transactions")
     batch = models.ForeignKey(Batch, null=True, blank=True, on_delete=models.PROTECT, related_name="transactions")
+    # The report that will send it (claimed by a real-time report or made by a resubmission), until it is in a batch.
+    report = models.ForeignKey("Report", null=True, blank=True, on_delete=models.PROTECT, related_name="transactions")
+    # 096604 remediated by closing the account under the other holder: that holder's name and date of birth
+    # ({"family_name", "given_names", "date_of_birth"}) are reported in place of the member's.
+    holder = models.JSONField(default=dict, blank=True)
     # The MAAS TransactionId: unique, so a resubmission is a new transaction pointing at the one it corrects.
     transaction_id = models.CharField(max_length=40, unique=True)
     event = models.CharField(max_length=8, choices=EventKind.choices)
@@ -357,6 +362,7 @@ class Transaction(models.Model):
         indexes = [
             models.Index(fields=["batch", "id"], name="transaction_batch"),
             models.Index(fields=["member", "-id"], name="transaction_member"),
+            models.Index(fields=["report", "id"], name="transaction_report"),
         ]
 
     def __str__(self) -> str:

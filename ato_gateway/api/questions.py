@@ -8,13 +8,22 @@ the ``ato_gateway/_question.html`` fragment, pending and then answered, without 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from ato_gateway.answers import question_reply
-from ato_gateway.models import MachineCredential, MessageStatus, OutboxMessage, Question, QuestionState
+from ato_gateway.models import (
+    AttemptOutcome,
+    MachineCredential,
+    MessageAttempt,
+    MessageStatus,
+    OutboxMessage,
+    Question,
+    QuestionState,
+)
 from ato_gateway.replies import Item, Reply
 from ato_gateway.services import Subject, outbox_enqueue_many, outbox_send_one
 from ato_gateway.wire import registry
@@ -101,6 +110,17 @@ def refusal_in_plain_words(question: Question, reply: Reply[Any] | None = None) 
         return [failure_in_plain_words(question.failure_code, question.failure)]
     reply = reply if reply is not None else question_reply(question)
     return [item_in_plain_words(i) for i in reply.errors] or ["The ATO refused the request without saying why."]
+
+
+def question_receipt_at(question: Question) -> datetime | None:
+    """When the ATO's technical receipt of a pushed message came: the end of the send attempt it answered (the
+    obligation to lodge is met then). None while the message has not been received."""
+    attempt = (
+        MessageAttempt.objects.filter(message_id=question.message_id, kind="send", outcome=AttemptOutcome.OK)
+        .order_by("number")
+        .first()
+    )
+    return attempt.started_at + timedelta(milliseconds=attempt.duration_ms) if attempt is not None else None
 
 
 def question_send_now(question: Question, *, worker: str) -> bool:
