@@ -63,3 +63,16 @@ class RedactTFNFilter(logging.Filter):
             # Formatters reuse exc_text when it is set, so the traceback is printed redacted.
             record.exc_text = redact_tfns(logging.Formatter().formatException(record.exc_info))
         return True
+
+
+class ClientErrorWithoutTracebackFilter(logging.Filter):
+    """Django logs every 4xx response a view raised (a 403 from a role check, a 404) with the exception's traceback.
+    A refusal is the portal working as meant, not a fault to debug: one line says who was refused what, and the
+    traceback, a dozen lines of Django's own frames per refusal, is left out. 5xx records keep theirs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        status = getattr(record, "status_code", None)
+        if isinstance(status, int) and 400 <= status < 500:
+            record.exc_info = None
+            record.exc_text = None
+        return True

@@ -381,6 +381,7 @@ LOGGING = {
     "filters": {
         "redact_tfn": {"()": "portal.logging.RedactTFNFilter"},
         "require_debug_false": {"()": "django.utils.log.RequireDebugFalse"},
+        "client_error_without_traceback": {"()": "portal.logging.ClientErrorWithoutTracebackFilter"},
     },
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {
@@ -397,6 +398,8 @@ LOGGING = {
         # Printed by the root's console handler (propagating), mailed by this one.
         "django": {"handlers": ["mail_admins"], "level": "INFO"},
         "django.server": {"handlers": ["django.server"], "level": "INFO", "propagate": False},
+        # A 403 or 404 is one line, not a traceback (portal/logging.py says why).
+        "django.request": {"filters": ["client_error_without_traceback"]},
         "django.db.backends": {"level": "INFO"},
         "rq.worker": {"level": "INFO"},
     },

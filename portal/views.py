@@ -18,6 +18,7 @@ from django_otp import devices_for_user
 from portal import services
 from portal.apps import restricted_visible
 from portal.audit import audit_record
+from portal.audit_words import actions_matching
 from portal.capabilities import CAPABILITY_LABELS, ROLE_CAPABILITIES, Capability, Role
 from portal.decorators import capability_required
 from portal.forms import (
@@ -261,7 +262,8 @@ def audit_search(request: PortalRequest) -> HttpResponse:
     if form.is_valid():
         data = form.cleaned_data
         if data["q"]:
-            events = events.filter(Q(action__icontains=data["q"]) | Q(object_repr__icontains=data["q"]))
+            by_words = Q(action__in=actions_matching(data["q"]))
+            events = events.filter(Q(action__icontains=data["q"]) | by_words | Q(object_repr__icontains=data["q"]))
         if data["actor"]:
             events = events.filter(actor_label__iexact=data["actor"])
         if data["date_from"]:

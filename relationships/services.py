@@ -93,8 +93,14 @@ def request_document(req: AtoRequest) -> codec.Document:
 
 
 def _subject(req: AtoRequest) -> Subject:
-    """What the gateway's console shows the question is about (masked: the identifier is a TFN at times)."""
-    return Subject(SUBJECT, str(req.pk), f"{req.get_kind_display()} {req.masked_identifier}")
+    """What the gateway's console shows the question is about: whom, by name, since "Link *** *** 909" alone says
+    nothing to a person (the identifier masked: it is a TFN at times)."""
+    # The names the request carries first: a bulk link's hundreds of rows must not cost a query each.
+    name = req.organisation_name or ", ".join(part for part in (req.family_name.upper(), req.given_name) if part)
+    if not name and req.client_id is not None:
+        name = req.client.display_name if req.client else ""
+    words = " ".join(part for part in (req.get_kind_display(), name, req.masked_identifier) if part)
+    return Subject(SUBJECT, str(req.pk), words)
 
 
 def _send(req: AtoRequest) -> None:

@@ -4,6 +4,7 @@ from typing import Any
 
 from django import template
 
+from portal.audit_words import event_in_words
 from portal.paths import path_of
 
 register = template.Library()
@@ -12,6 +13,12 @@ register = template.Library()
 @register.filter
 def get_item(mapping: dict[str, Any], key: str) -> Any:
     return mapping.get(key)
+
+
+@register.filter
+def event_words(action: str) -> str:
+    """An audit event's code in words (portal/audit_words.py)."""
+    return event_in_words(action)
 
 
 @register.simple_tag

@@ -1,0 +1,134 @@
+"""The rough edges a new practice met in its first hour, each pinned by a test that failed before its fix."""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+from collections.abc import Callable
+
+import pytest
+from django.db import transaction
+from django.test import Client as HttpClient
+from django.urls import reverse
+from django.utils import timezone
+
+from ato_gateway import services as gateway_services
+from ato_gateway.models import AttemptOutcome, MessageAttempt, OutboxMessage
+from clients.models import Client
+from portal.audit import audit_record
+from portal.audit_words import EVENT_WORDS
+from portal.models import Practice, User
+from relationships import services as relationships
+
+pytestmark = pytest.mark.django_db
+
+
+def _ping(practice: Practice) -> OutboxMessage:
+    document = '<PingRequest xmlns="http://www.sbr.gov.au/ato/ping"><Text>hi</Text></PingRequest>'
+    with transaction.atomic():
+        return gateway_services.outbox_enqueue(
+            practice=practice, service="PING", action="Ping.001.00", documents=[("PingRequest", document)]
+        )
+
+
+def test_message_page_title_is_plain_text(admin: User, login) -> None:
+    message = _ping(admin.practice)
+    html = login(admin).get(reverse("ato_gateway:message", args=[message.pk])).content.decode()
+    title = re.search(r"<title>(.*?)</title>", html, re.S)
+    assert title is not None
+    assert "<" not in title.group(1)
+
+
+def _printed_by_the_console(run: Callable[[], object]) -> str:
+    """What the application's own console handlers print while `run` runs (pytest's capture handlers left out)."""
+    printed = io.StringIO()
+    streams = [
+        h
+        for h in logging.getLogger().handlers + logging.getLogger("django.server").handlers
+        if isinstance(h, logging.StreamHandler) and not type(h).__module__.startswith("_pytest")
+    ]
+    old = [h.setStream(printed) for h in streams]
+    try:
+        run()
+    finally:
+        for handler, stream in zip(streams, old, strict=True):
+            if stream is not None:
+                handler.setStream(stream)
+    return printed.getvalue()
+
+
+def test_a_403_is_one_log_line_without_a_traceback(reader: User, login) -> None:
+    http = login(reader)
+    printed = _printed_by_the_console(lambda: http.get(reverse("portal:staff_list")))
+    lines = [line for line in printed.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Forbidden" in lines[0] and "/staff/" in lines[0], printed
+    assert "Traceback" not in printed
+
+
+def test_the_console_names_the_client_a_link_is_for(agent: User, admin: User, login) -> None:
+    relationships.link_search(
+        user=agent, identifier_kind="TFN", identifier="876543210", family_name="Green", given_name="Liam"
+    )
+    client = Client.objects.create(practice=agent.practice, kind="company", organisation_name="Acme Pty Ltd")
+    relationships.link_search(user=agent, identifier_kind="ABN", identifier="53004085616", client=client)
+    html = login(admin).get(reverse("ato_gateway:console")).content.decode()
+    assert "GREEN, Liam *** *** 210" in html
+    assert "Acme Pty Ltd 53004085616" in html
+
+
+def test_last_success_has_one_full_stop(admin: User, login) -> None:
+    message = _ping(admin.practice)
+    # 3 a.m.: Django's default date format spells the hour "a.m.", and the sentence adds its own full stop.
+    at = timezone.make_aware(timezone.datetime(2026, 12, 2, 3, 5), timezone.get_current_timezone())
+    MessageAttempt.objects.create(message=message, number=1, started_at=at, outcome=AttemptOutcome.OK)
+    html = login(admin).get(reverse("ato_gateway:console")).content.decode()
+    assert "Last success: 2 Dec 2026 03:05:00." in html
+    assert ".." not in re.sub(r"<[^>]+>", "", html).replace("…", "")
+
+
+def test_the_audit_search_shows_events_in_words(admin: User, login) -> None:
+    audit_record("staff.deactivated", actor=admin, target_repr="Bob Tester")
+    http = login(admin)
+    html = http.get(reverse("portal:audit_search")).content.decode()
+    assert "Deactivated a staff member" in html
+    # Found by its words as well as by its code.
+    found = http.get(reverse("portal:audit_search"), {"q": "deactivated a staff"}).content.decode()
+    assert "Bob Tester" in found
+
+
+def test_every_audit_code_the_portal_records_has_words() -> None:
+    from pathlib import Path
+
+    from django.conf import settings
+
+    codes: set[str] = set()
+    for app in ("portal", "clients", "relationships", "demographics", "communications", "ato_gateway"):
+        for source in (Path(settings.BASE_DIR) / app).rglob("*.py"):
+            if "tests" in source.parts or "migrations" in source.parts:
+                continue
+            text = source.read_text()
+            codes |= set(re.findall(r'audit_record(?:_system_many)?\(\s*"([a-z_]+\.[a-z_]+|logout)"', text))
+    missing = sorted(code for code in codes if code not in EVENT_WORDS)
+    assert codes and not missing
+
+
+@pytest.mark.parametrize("tab", ["relationships", "details", "communications"])
+def test_a_tab_without_its_app_says_what_is_true(tab: str, agent: User, login, monkeypatch: pytest.MonkeyPatch) -> None:
+    from portal import apps
+
+    monkeypatch.delitem(apps.CLIENT_TABS, tab)
+    client = Client.objects.create(practice=agent.practice, kind="company", organisation_name="Acme Pty Ltd")
+    html = login(agent).get(reverse("clients:detail", args=[client.pk]), {"tab": tab}).content.decode()
+    assert "switched on" not in html
+    assert "does not include" in html
+
+
+def test_the_favicon_is_linked_and_served(agent: User, login) -> None:
+    http = login(agent)
+    html = http.get(reverse("portal:dashboard")).content.decode()
+    icon = re.search(r'<link rel="icon" href="([^"]+)"', html)
+    assert icon is not None
+    response = HttpClient().get(icon.group(1))
+    assert response.status_code == 200
+    assert b"<svg" in b"".join(response.streaming_content)  # type: ignore[attr-defined]
