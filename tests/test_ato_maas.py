@@ -14,7 +14,7 @@ from ato_gateway import api, handlers, services, tokens
 from ato_gateway.api import Question, Reply
 from ato_gateway.models import MachineCredential, MessageStatus, OutboxMessage
 from ato_gateway.wire.documents import maas
-from ato_gateway.wire.documents.common import PersonName
+from ato_gateway.wire.documents.common import Address, PersonName
 from tests.ato_fixtures import DEMO_ABN, Ato, error_codes
 from tests.gateway_fixtures import pump
 
@@ -277,3 +277,193 @@ def test_the_pulled_results_reach_the_handler_registered_for_the_purpose(ato: At
         handlers.unregister("tests.maas_results")
     assert len(got) == 1 and got[0].document is not None
     assert [r.transaction_id for r in got[0].document.results] == [f"T-H-1-{person['id']}"]
+
+
+# --- the account as the ATO holds it: attributes, Get, the order of events, reopening ---
+
+ATTRIBUTES = maas.AccountAttributes(
+    phase="ACCUMULATION",
+    contributions_accepted=True,
+    inward_rollovers_accepted=True,
+    outward_rollovers_accepted=False,
+    government_rollovers_accepted=True,
+    lost_status="NOT_LOST",
+    defined_benefit=False,
+    insurance=True,
+    grandfathered=False,
+    innovative_income_stream=False,
+)
+RETIRED = replace(
+    ATTRIBUTES, phase="RETIREMENT", contributions_accepted=False, lost_status="UNCONTACTABLE", grandfathered=True
+)
+
+
+def _get(ato: Ato, usi: str, member: str) -> Reply[maas.GetResponse]:
+    return ato.result(maas.GetRequest(usi, member))
+
+
+def _held(ato: Ato, usi: str, member: str) -> maas.GetResponse:
+    reply = _get(ato, usi, member)
+    assert reply.ok and reply.document is not None, reply.items
+    return reply.document
+
+
+def test_the_attributes_reported_are_held_and_come_back_through_get(ato: Ato, usi: str):
+    person = _people(ato, 1)[0]
+    home = Address("1 Harbour Street", locality="Sydney", state="NSW", postcode="2000")
+    _, reply = _submit(ato, _transaction(person, usi, "A-1", address=home, attributes=ATTRIBUTES))
+    assert _results(reply)[0].processed
+    held = _held(ato, usi, "A-1")
+    assert (held.usi, held.member_id, held.status, held.opened, held.closed) == (usi, "A-1", "OPEN", EVENT_DAY, None)
+    assert (held.last_event, held.tfn_validation) == (maas.AccountEvent("OPENED", EVENT_DAY), "MATCHED")
+    assert held.attributes == ATTRIBUTES
+    # A change without attributes leaves them as they were; one with attributes replaces them.
+    later = date(2026, 11, 10)
+    _submit(ato, _transaction(person, usi, "A-1", transaction_id="A-1b", event=maas.AccountEvent("CHANGED", later)))
+    held = _held(ato, usi, "A-1")
+    assert (held.attributes, held.last_event, held.opened) == (
+        ATTRIBUTES,
+        maas.AccountEvent("CHANGED", later),
+        EVENT_DAY,
+    )
+    changed = _transaction(
+        person, usi, "A-1", transaction_id="A-1c", event=maas.AccountEvent("CHANGED", later), attributes=RETIRED
+    )
+    _submit(ato, changed)
+    assert _held(ato, usi, "A-1").attributes == RETIRED
+
+
+def test_an_unmatched_account_is_held_with_its_outcome_and_an_unknown_one_is_refused(ato: Ato, usi: str):
+    person = _people(ato, 1)[0]
+    _submit(ato, _transaction(person, usi, "A-2", name=PersonName("Nobody-Matches", "Pat"), attributes=ATTRIBUTES))
+    held = _held(ato, usi, "A-2")
+    assert (held.status, held.tfn_validation, held.attributes) == ("OPEN", "UNMATCHED", ATTRIBUTES)
+    assert _account(ato, "A-2") is None  # no member of the register holds it
+    # An account never reported is one the ATO does not hold.
+    reply = _get(ato, usi, "NEVER-REPORTED")
+    assert error_codes(reply) == ["CMN.ATO.SPRMBRINFO.GET01"] and reply.document is None
+    assert reply.errors[0].parameters == {"MemberId": "NEVER-REPORTED", "USI": usi}
+
+
+def test_an_unknown_attribute_code_fails_its_transaction_only(ato: Ato, usi: str):
+    first, second = _people(ato, 2)
+    odd = replace(ATTRIBUTES, phase="PENSION", lost_status="MISSING")
+    _, reply = _submit(ato, _transaction(first, usi, "A-3", attributes=odd), _transaction(second, usi, "A-4"))
+    bad, good = _results(reply)
+    assert (bad.processed, good.processed) == (False, True)
+    assert [(i.code, i.parameters) for i in bad.items] == [
+        ("CMN.ATO.SPRMBRINFO.ATT01", [maas.Parameter("Field", "AccountPhaseC"), maas.Parameter("Value", "PENSION")]),
+        ("CMN.ATO.SPRMBRINFO.ATT01", [maas.Parameter("Field", "LostStatusC"), maas.Parameter("Value", "MISSING")]),
+    ]
+    assert error_codes(_get(ato, usi, "A-3")) == ["CMN.ATO.SPRMBRINFO.GET01"]
+
+
+def test_an_event_older_than_one_processed_is_099264_and_not_processed(ato: Ato, usi: str):
+    person = _people(ato, 1)[0]
+    newer, older = date(2026, 11, 20), date(2026, 11, 12)
+    _submit(ato, _transaction(person, usi, "O-1", event=maas.AccountEvent("OPENED", newer), attributes=ATTRIBUTES))
+    stale = _transaction(
+        person, usi, "O-1", transaction_id="O-1-stale", event=maas.AccountEvent("CHANGED", older), attributes=RETIRED
+    )
+    # The same day as the last one processed is not older: it is processed after it.
+    same_day = _transaction(person, usi, "O-1", transaction_id="O-1-same", event=maas.AccountEvent("CHANGED", newer))
+    _, reply = _submit(ato, stale, same_day)
+    refused, processed = _results(reply)
+    assert (refused.processed, refused.tfn_validation, processed.processed) == (False, None, True)
+    assert [(i.code, i.severity) for i in refused.items] == [("CMN.ATO.SPRMBRINFO.099264", "Error")]
+    assert {p.name: p.value for p in refused.items[0].parameters} == {
+        "EventDate": older.isoformat(),
+        "LastEventDate": newer.isoformat(),
+    }
+    held = _held(ato, usi, "O-1")
+    assert (held.attributes, held.last_event) == (ATTRIBUTES, maas.AccountEvent("CHANGED", newer))
+    # Within one batch too: the older of two transactions for an account, sent second, is refused.
+    _, reply = _submit(
+        ato,
+        _transaction(person, usi, "O-2", transaction_id="O-2-new", event=maas.AccountEvent("OPENED", newer)),
+        _transaction(person, usi, "O-2", transaction_id="O-2-old", event=maas.AccountEvent("CHANGED", older)),
+    )
+    assert [(r.processed, _codes(r)) for r in _results(reply)] == [
+        (True, ["CMN.ATO.SPRMBRINFO.VALID"]),
+        (False, ["CMN.ATO.SPRMBRINFO.099264"]),
+    ]
+
+
+def test_a_closed_account_is_reopened_keeping_its_opening_date(ato: Ato, usi: str):
+    person = _people(ato, 1)[0]
+    closed_on, reopened_on = date(2026, 11, 10), date(2026, 11, 20)
+    _submit(ato, _transaction(person, usi, "RO-1"))
+    # An account still open cannot be reopened; REOPENED goes with status OPEN.
+    _, reply = _submit(
+        ato,
+        _transaction(person, usi, "RO-1", transaction_id="RO-1-early", event=maas.AccountEvent("REOPENED", closed_on)),
+    )
+    assert [(r.processed, _codes(r)) for r in _results(reply)] == [(False, ["CMN.ATO.SPRMBRINFO.EVT03"])]
+    closing = _transaction(
+        person, usi, "RO-1", transaction_id="RO-1-close", status="CLOSED", event=maas.AccountEvent("CLOSED", closed_on)
+    )
+    _submit(ato, closing)
+    assert (_held(ato, usi, "RO-1").status, (_account(ato, "RO-1") or {}).get("closed_date")) == (
+        "CLOSED",
+        closed_on.isoformat(),
+    )
+    reopening = _transaction(
+        person, usi, "RO-1", transaction_id="RO-1-re", event=maas.AccountEvent("REOPENED", reopened_on)
+    )
+    wrong_status = replace(reopening, transaction_id="RO-1-closed", status="CLOSED")
+    _, reply = _submit(ato, wrong_status, reopening)
+    assert [(r.processed, _codes(r)) for r in _results(reply)] == [
+        (False, ["CMN.ATO.SPRMBRINFO.EVT02"]),
+        (True, ["CMN.ATO.SPRMBRINFO.VALID"]),
+    ]
+    held = _held(ato, usi, "RO-1")
+    assert (held.status, held.opened, held.closed) == ("OPEN", EVENT_DAY, None)
+    assert held.last_event == maas.AccountEvent("REOPENED", reopened_on)
+    account = _account(ato, "RO-1")
+    assert account is not None and (account["taxpayer_id"], account["open_date"], account["closed_date"]) == (
+        person["id"],
+        EVENT_DAY.isoformat(),
+        None,
+    )
+
+
+# --- a practice administering funds ---
+
+FUND_A_ABN, FUND_B_ABN, FUND_C_ABN = "11000000001", "11000000002", "11000000003"
+
+
+def test_an_administrators_credential_reports_for_each_of_its_funds_and_no_other(ato: Ato):
+    def fund(abn: str, administrator: str | None) -> str:
+        spec = {"abn": abn, "name": f"Fund {abn}", "administrator_abn": administrator}
+        row: dict[str, Any] = ato.sandbox.control("POST", "fund", json=spec)
+        assert row["administrator_abn"] == administrator
+        return str(row["usi"])
+
+    usi_a, usi_b = fund(FUND_A_ABN, DEMO_ABN), fund(FUND_B_ABN, DEMO_ABN)
+    usi_c = fund(FUND_C_ABN, None)  # a fund the practice does not administer
+    first, second, third = _people(ato, 3)
+    _, reply = _submit(
+        ato, _transaction(first, usi_a, "AD-1"), _transaction(second, usi_b, "AD-2"), _transaction(third, usi_c, "AD-3")
+    )
+    assert [(r.processed, _codes(r)) for r in _results(reply)] == [
+        (True, ["CMN.ATO.SPRMBRINFO.VALID"]),
+        (True, ["CMN.ATO.SPRMBRINFO.VALID"]),
+        (False, ["CMN.ATO.SPRMBRINFO.USI01"]),
+    ]
+    rows = ato.query(
+        "SELECT f.usi, m.member_number, m.taxpayer_id FROM reg_members m JOIN reg_funds f ON f.id = m.fund_id "
+        "WHERE m.member_number LIKE 'AD-%' ORDER BY m.member_number"
+    )
+    assert rows == [
+        {"usi": usi_a, "member_number": "AD-1", "taxpayer_id": first["id"]},
+        {"usi": usi_b, "member_number": "AD-2", "taxpayer_id": second["id"]},
+    ]
+    assert _held(ato, usi_b, "AD-2").tfn_validation == "MATCHED"
+    assert error_codes(_get(ato, usi_b, "AD-1")) == ["CMN.ATO.SPRMBRINFO.GET01"]  # the account is fund A's
+    refused = _get(ato, usi_c, "AD-3")
+    assert error_codes(refused) == ["CMN.ATO.SPRMBRINFO.USI01"] and refused.errors[0].parameters == {"USI": usi_c}
+    # Once no longer the administrator, the practice reports for neither: the sender is no fund at all.
+    fund(FUND_A_ABN, None)
+    fund(FUND_B_ABN, None)
+    _, reply = _submit(ato, _transaction(first, usi_a, "AD-1", transaction_id="AD-1-again"))
+    assert error_codes(reply) == ["CMN.ATO.SPRMBRINFO.FUND01"] and reply.document is None
