@@ -31,5 +31,6 @@ urlpatterns = [
     path("relationships/", include("relationships.urls")),
     path("communications/", include("communications.urls")),
     path("demographics/", include("demographics.urls")),
+    path("super/", include("superannuation.urls")),
     path("healthz", views.healthz, name="healthz"),
 ]

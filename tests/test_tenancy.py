@@ -19,6 +19,7 @@ from demographics.models import AddressBulk, AddressChange, BankChange, DriftRun
 from portal.models import User
 from relationships.models import AtoRequest, BulkJob, BulkRow
 from relationships.reconcile.models import Drift, ReconcileRun, RelationshipAlert
+from superannuation.models import Batch, Member, MemberImport, Report, SuperFund, Transaction, WorkItem
 from tests.conftest import add_clients
 
 pytestmark = pytest.mark.django_db
@@ -79,6 +80,28 @@ OBJECTS: dict[str, dict[str, str]] = {
     "demographics:bank_callback": {"pk": "bankchange"},
     "demographics:bank_approve": {"pk": "bankchange"},
     "demographics:watch": {"pk": "driftrun"},
+    "superannuation:fund": {"pk": "superfund"},
+    "superannuation:import_upload": {"pk": "superfund"},
+    "superannuation:export": {"pk": "superfund"},
+    "superannuation:report_csv": {"pk": "superfund"},
+    "superannuation:foundation": {"pk": "superfund"},
+    "superannuation:realtime": {"pk": "superfund"},
+    "superannuation:import": {"pk": "superimport"},
+    "superannuation:import_progress": {"pk": "superimport"},
+    "superannuation:member": {"pk": "supermember"},
+    "superannuation:member_edit": {"pk": "supermember"},
+    "superannuation:member_status": {"pk": "supermember"},
+    "superannuation:reveal_tfn": {"pk": "supermember"},
+    "superannuation:report": {"pk": "superreport"},
+    "superannuation:report_progress": {"pk": "superreport"},
+    "superannuation:batch": {"pk": "superbatch"},
+    "superannuation:batch_resubmit": {"pk": "superbatch"},
+    "superannuation:item": {"pk": "superitem"},
+    "superannuation:item_apply": {"pk": "superitem"},
+    "superannuation:item_step": {"pk": "superitem"},
+    "superannuation:item_extension": {"pk": "superitem"},
+    "superannuation:item_remediation": {"pk": "superitem"},
+    "superannuation:item_resolve": {"pk": "superitem"},
 }
 # Objects of the whole practice rather than of a group's clients, for the walk as staff restricted to groups.
 PRACTICE_WIDE = {"run", "commsync", "addressbulk", "driftrun"}
@@ -174,7 +197,9 @@ def ours(practice, admin, agent):
         numbers_on_file=["0299990000"],
     )
     driftrun = DriftRun.objects.create(practice=practice)
+    super_objects = _super_objects(practice, agent, now)
     return {
+        **super_objects,
         "addresschange": addresschange,
         "addressbulk": addressbulk,
         "bankchange": bankchange,
@@ -191,6 +216,32 @@ def ours(practice, admin, agent):
         "import": job,
         "message": message,
         "credential": credential,
+    }
+
+
+def _super_objects(practice, agent, now):
+    """A fund of ours with no client of the register: only the practice's unrestricted staff reach it."""
+    fund = SuperFund.objects.create(practice=practice, name="OURS fund", abn=practice.abn, usi=f"{practice.abn}001")
+    member = Member.objects.create(
+        fund=fund, member_number="OURS1", family_name="OURSMEMBER", date_of_birth=now.date(), opened_on=now.date()
+    )
+    report = Report.objects.create(fund=fund, kind="foundation", total=1, built_at=now, finished_at=now)
+    batch = Batch.objects.create(fund=fund, kind="foundation", report=report, state="answered", size=1)
+    sent = Transaction.objects.create(
+        member=member, batch=batch, transaction_id="OURS-T1", event="opened", event_on=now.date(), tfn_given=False,
+        processed=False, meaning="validation_error", answered_at=now,
+    )
+    item = WorkItem.objects.create(
+        fund=fund, member=member, transaction=sent, meaning=sent.meaning, aware_at=now, due_on=now.date()
+    )
+    upload = MemberImport.objects.create(fund=fund, uploaded_by=agent, filename="ours-members.csv")
+    return {
+        "superfund": fund,
+        "supermember": member,
+        "superreport": report,
+        "superbatch": batch,
+        "superitem": item,
+        "superimport": upload,
     }
 
 
@@ -222,13 +273,15 @@ def test_foreign_ids_give_404(ours, outsider, login):
     assert AddressChange.objects.get(pk=ours["addresschange"].pk).submit_question_id is None
     bankchange = BankChange.objects.get(pk=ours["bankchange"].pk)
     assert (bankchange.called_at, bankchange.approved_at) == (None, None)
+    assert WorkItem.objects.get(pk=ours["superitem"].pk).state == "open"
+    assert not ours["superfund"].reports.exclude(pk=ours["superreport"].pk).exists()
 
 
 def test_list_pages_show_nothing_of_ours(ours, outsider, login):
     http = login(outsider)
     client = ours["client"]
     needles = [client.display_name, client.abn, ours["staff"].username, "ours.csv", "OURS ping", "ours@test"]
-    needles += ["OURS run", "OURS drift", "OURS letter", "OURS sync", "OURS document"]
+    needles += ["OURS run", "OURS drift", "OURS letter", "OURS sync", "OURS document", "OURS fund", "OURSMEMBER"]
     for name, pattern in patterns():
         if pattern.pattern.converters or name in ("portal:logout", "portal:login", "healthz"):
             continue
@@ -316,7 +369,7 @@ def test_foreign_ids_give_404_to_staff_restricted_to_another_group(ours, restric
 def test_list_pages_show_nothing_of_another_group_to_restricted_staff(ours, restricted, login):
     http = login(restricted)
     client = ours["client"]
-    needles = [client.display_name, client.abn, "ours.csv", "OURS ping", "ours@test", "OURS drift"]
+    needles = [client.display_name, client.abn, "ours.csv", "OURS ping", "ours@test", "OURS drift", "OURS fund"]
     for name, pattern in patterns():
         if pattern.pattern.converters or name in ("portal:logout", "portal:login", "healthz"):
             continue

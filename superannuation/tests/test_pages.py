@@ -1,0 +1,329 @@
+"""The superannuation pages, without a browser: each renders for an agent with what a person reads, another
+practice's objects are 404, read-only staff see no change button and get 403 on every POST, the empty states say
+what to do, and the worklist's queries do not grow with its page. Rows are written straight into the database:
+the services that make them are tested with the real stand-in ATO in their own modules."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, timedelta
+from itertools import count
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test import Client as HttpClient
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from portal.models import Practice, User
+from portal.sealing import seal
+from superannuation import item_views
+from superannuation.models import (
+    Batch,
+    BatchState,
+    Meaning,
+    Member,
+    MemberImport,
+    Report,
+    ReportKind,
+    SuperFund,
+    Transaction,
+    WorkItem,
+)
+
+pytestmark = pytest.mark.django_db
+Login = Callable[[User], HttpClient]
+_ids = count(1)
+
+
+def fund_of(practice: Practice, name: str = "Harbour Super", usi: str = "53004085616001") -> SuperFund:
+    return SuperFund.objects.create(practice=practice, name=name, abn=usi[:11], usi=usi)
+
+
+def member_of(fund: SuperFund, family: str, **fields: Any) -> Member:
+    member = Member(
+        fund=fund,
+        member_number=f"M{next(_ids):06}",
+        family_name=family,
+        given_names="Jane",
+        date_of_birth=date(1980, 4, 1),
+        opened_on=date(2020, 7, 1),
+        **fields,
+    )
+    member.set_tfn("123456782")
+    member.save()
+    return member
+
+
+def answered(batch: Batch, member: Member, meaning: Meaning, *, processed: bool = True, **fields: Any) -> Transaction:
+    return Transaction.objects.create(
+        member=member,
+        batch=batch,
+        transaction_id=f"T{next(_ids)}",
+        event="opened",
+        event_on=date(2020, 7, 1),
+        tfn_given=True,
+        processed=processed,
+        meaning=meaning,
+        answered_at=timezone.now(),
+        **fields,
+    )
+
+
+def item_for(t: Transaction, *, days_ago: int = 3) -> WorkItem:
+    aware = timezone.now() - timedelta(days=days_ago)
+    return WorkItem.objects.create(
+        fund=t.member.fund,
+        member=t.member,
+        transaction=t,
+        meaning=t.meaning,
+        aware_at=aware,
+        due_on=WorkItem.due_from(aware),
+    )
+
+
+def world_of(practice: Practice, user: User) -> dict[str, Any]:
+    """A fund after its foundation load: a batch of four answered (matched, corrected, a validation error, 096604),
+    the three that need action on the worklist, and an import with a bad row."""
+    fund = fund_of(practice)
+    members = [member_of(fund, name) for name in ("ADAMS", "BROWN", "CLARKE", "DAVIS")]
+    now = timezone.now()
+    report = Report.objects.create(fund=fund, kind=ReportKind.FOUNDATION, total=4, built_at=now, finished_at=now)
+    batch = Batch.objects.create(
+        fund=fund,
+        kind=ReportKind.FOUNDATION,
+        report=report,
+        state=BatchState.ANSWERED,
+        size=4,
+        receipt_at=now,
+        pulled_at=now,
+    )
+    matched = answered(batch, members[0], Meaning.MATCHED)
+    corrected = answered(batch, members[1], Meaning.CORRECTED, corrected_tfn=seal("876543210"))
+    failed = answered(
+        batch,
+        members[2],
+        Meaning.VALIDATION_ERROR,
+        processed=False,
+        items=[{"code": "CMN.ATO.SPRMBRINFO.000001", "severity": "Error", "text": "The date of birth is invalid."}],
+    )
+    other = answered(batch, members[3], Meaning.OTHER_HOLDER, processed=False)
+    job = MemberImport.objects.create(
+        fund=fund,
+        uploaded_by=user,
+        filename="members.csv",
+        total_rows=5,
+        done_rows=5,
+        added=4,
+        finished_at=now,
+        errors=[{"row": 6, "member_number": "M9", "messages": ["The TFN is not valid."]}],
+    )
+    return {
+        "fund": fund,
+        "member": members[1],
+        "report": report,
+        "batch": batch,
+        "matched": matched,
+        "failed": failed,
+        "corrected_item": item_for(corrected),
+        "failed_item": item_for(failed, days_ago=40),
+        "other_item": item_for(other),
+        "import": job,
+    }
+
+
+@pytest.fixture
+def world(practice: Practice, agent: User) -> dict[str, Any]:
+    return world_of(practice, agent)
+
+
+def pages(w: dict[str, Any]) -> dict[str, str]:
+    fund = w["fund"].pk
+    fund_url = reverse("superannuation:fund", args=[fund])
+    return {
+        "funds": reverse("superannuation:funds"),
+        "members": fund_url,
+        "import": f"{fund_url}?tab=import",
+        "reporting": f"{fund_url}?tab=reporting",
+        "worklist": f"{fund_url}?tab=worklist",
+        "reports": f"{fund_url}?tab=reports",
+        "import_detail": reverse("superannuation:import", args=[w["import"].pk]),
+        "import_progress": reverse("superannuation:import_progress", args=[w["import"].pk]),
+        "member": reverse("superannuation:member", args=[w["member"].pk]),
+        "member_edit": reverse("superannuation:member_edit", args=[w["member"].pk]),
+        "report": reverse("superannuation:report", args=[w["report"].pk]),
+        "report_progress": reverse("superannuation:report_progress", args=[w["report"].pk]),
+        "batch": reverse("superannuation:batch", args=[w["batch"].pk]),
+        "practice_worklist": reverse("superannuation:worklist"),
+        "corrected_item": reverse("superannuation:item", args=[w["corrected_item"].pk]),
+        "other_item": reverse("superannuation:item", args=[w["other_item"].pk]),
+        "failed_item": reverse("superannuation:item", args=[w["failed_item"].pk]),
+    }
+
+
+def posts(w: dict[str, Any]) -> list[str]:
+    fund, member, item = w["fund"].pk, w["member"].pk, w["corrected_item"].pk
+    return [
+        reverse("superannuation:fund_add"),
+        reverse("superannuation:import_upload", args=[fund]),
+        reverse("superannuation:foundation", args=[fund]),
+        reverse("superannuation:realtime", args=[fund]),
+        reverse("superannuation:member_edit", args=[member]),
+        reverse("superannuation:member_status", args=[member]),
+        reverse("superannuation:reveal_tfn", args=[member]),
+        reverse("superannuation:batch_resubmit", args=[w["batch"].pk]),
+        *(reverse(f"superannuation:item_{action}", args=[item]) for action in ACTIONS),
+    ]
+
+
+ACTIONS = ("apply", "step", "extension", "remediation", "resolve")
+FORM = {"contact": "x", "found": "x", "resolution": "x", "on": "2026-01-01", "family_name": "X", "transactions": "1"}
+
+
+def test_every_page_renders_for_an_agent_with_what_a_person_reads(
+    world: dict[str, Any], agent: User, login: Login
+) -> None:
+    http = login(agent)
+    bodies = {}
+    for name, url in pages(world).items():
+        response = http.get(url)
+        assert response.status_code == 200, f"{name}: {response.status_code}"
+        bodies[name] = response.content.decode()
+    assert "Harbour Super" in bodies["funds"] and ">4<" in bodies["funds"]  # its members
+    assert "1 overdue" in bodies["funds"]
+    assert "BROWN" in bodies["members"] and "*** *** 782" in bodies["members"] and "123456782" not in bodies["members"]
+    assert "Download the template" in bodies["import"] and "The TFN is not valid." in bodies["import_detail"]
+    assert (
+        "1 matched" in bodies["report"] and "1 corrected" in bodies["report"] and "2 not processed" in bodies["report"]
+    )
+    assert "Overdue by 10 days" in bodies["worklist"] and "27 days left" in bodies["worklist"]
+    assert bodies["worklist"].index("Overdue by 10 days") < bodies["worklist"].index("27 days left")
+    assert "Update your records with the TFN supplied." in bodies["corrected_item"]
+    assert "Yes, apply it" in bodies["corrected_item"] and "must not be given to employers" in bodies["corrected_item"]
+    assert (
+        "different account holder" in bodies["other_item"] and 'data-testid="resubmit-disabled"' in bodies["other_item"]
+    )
+    assert "cannot be resubmitted until one of the two" in bodies["other_item"]
+    assert "will not be processed" in bodies["failed_item"]
+    assert "Report 4 accounts" not in bodies["reporting"]  # the foundation load is done: no second start
+    assert "Super funds" in http.get(reverse("portal:dashboard")).content.decode()
+
+
+def test_the_batch_offers_only_the_failed_transactions_and_holds_back_an_unremediated_096604(
+    world: dict[str, Any], agent: User, login: Login
+) -> None:
+    html = login(agent).get(reverse("superannuation:batch", args=[world["batch"].pk])).content.decode()
+    assert f'name="transactions" value="{world["failed"].pk}"' in html
+    assert f'value="{world["matched"].pk}"' not in html  # processed: cannot be chosen
+    other = world["other_item"].transaction
+    assert f'id="resend-{other.pk}" aria-describedby="why-{other.pk}"' in html
+    assert f'name="transactions" value="{other.pk}"' not in html
+    WorkItem.objects.filter(pk=world["other_item"].pk).update(remediation=WorkItem.Remediation.IDENTITY_CONFIRMED)
+    html = login(agent).get(reverse("superannuation:batch", args=[world["batch"].pk])).content.decode()
+    assert f'name="transactions" value="{other.pk}"' in html
+
+
+def test_another_practice_gets_404_for_every_object(world: dict[str, Any], outsider: User, login: Login) -> None:
+    http = login(outsider)
+    for name, url in pages(world).items():
+        if name in ("funds", "practice_worklist"):
+            assert (
+                "Harbour Super" not in http.get(url).content.decode() and "BROWN" not in http.get(url).content.decode()
+            )
+            continue
+        assert http.get(url).status_code == 404, name
+    for url in posts(world)[1:]:
+        assert http.post(url, FORM).status_code == 404, url
+    assert not WorkItem.objects.filter(state="resolved").exists() and world["fund"].reports.count() == 1
+
+
+def test_read_only_staff_see_but_get_no_change_buttons_and_403_on_every_post(
+    world: dict[str, Any], reader: User, login: Login
+) -> None:
+    http = login(reader)
+    for name, url in pages(world).items():
+        if name == "member_edit":
+            continue
+        html = http.get(url).content.decode()
+        for button in (
+            "Add a fund",
+            "Yes, apply it",
+            "Record the step",
+            "Resubmit the chosen",
+            "Send the pending",
+            "Start the foundation",
+            'type="checkbox"',
+            "Reveal",
+            ">Edit<",
+            "Close the account",
+        ):
+            assert button not in html, f"{name} offers {button!r}"
+    for url in posts(world):
+        assert http.post(url, FORM).status_code == 403, url
+    assert not WorkItem.objects.filter(state="resolved").exists() and not Transaction.objects.pending().exists()
+
+
+def test_empty_states_say_what_to_do(practice: Practice, agent: User, login: Login) -> None:
+    http = login(agent)
+    html = http.get(reverse("superannuation:funds")).content.decode()
+    assert "No super funds yet." in html and "Add a fund" in html
+    fund = fund_of(practice)
+    html = http.get(reverse("superannuation:fund", args=[fund.pk])).content.decode()
+    assert "This fund has no members yet." in html and "Import them from a CSV" in html
+    html = http.get(reverse("superannuation:fund", args=[fund.pk]) + "?tab=reporting").content.decode()
+    assert "Import the members, then start the foundation data load." in html
+    html = http.get(reverse("superannuation:worklist")).content.decode()
+    assert 'data-testid="no-items"' in html and "Nothing to do" in html
+    member_of(fund, "ZED")
+    html = http.get(reverse("superannuation:fund", args=[fund.pk]), {"q": "nobody"}).content.decode()
+    assert "No member matches" in html
+
+
+def test_members_are_searched_and_paged_by_name(
+    practice: Practice, agent: User, login: Login, monkeypatch: Any
+) -> None:
+    from superannuation import views
+
+    monkeypatch.setattr(views, "PAGE", 2)
+    fund = fund_of(practice)
+    for name in ("EVANS", "ADAMS", "DAVIS", "BROWN", "CLARKE"):
+        member_of(fund, name)
+    http = login(agent)
+    url, seen = reverse("superannuation:fund", args=[fund.pk]), []
+    query = ""
+    for _ in range(5):
+        response = http.get(f"{url}?{query}")
+        seen += [m.family_name for m in response.context["members"]]
+        query = response.context["next_query"]
+        if not query:
+            break
+    assert seen == ["ADAMS", "BROWN", "CLARKE", "DAVIS", "EVANS"]
+    found = http.get(url, {"q": "cla"}).context["members"]
+    assert [m.family_name for m in found] == ["CLARKE"]
+
+
+def test_the_worklist_query_count_does_not_grow_with_its_page(
+    practice: Practice, agent: User, login: Login, monkeypatch: Any
+) -> None:
+    world = world_of(practice, agent)
+    http = login(agent)
+    url = reverse("superannuation:worklist")
+    http.get(url)  # the session's first request reads more of it than the rest
+    counts = []
+    for size in (1, 3):
+        monkeypatch.setattr(item_views, "PAGE", size)
+        with CaptureQueriesContext(connection) as queries:
+            response = http.get(url)
+        assert len(response.context["items"]) == size
+        counts.append(len(queries))
+    batch = world["batch"]
+    for name in ("ELLIS", "FORD", "GRANT", "HALL"):
+        item_for(answered(batch, member_of(world["fund"], name), Meaning.PLEASE_RESOLVE))
+    monkeypatch.setattr(item_views, "PAGE", 7)
+    with CaptureQueriesContext(connection) as queries:
+        response = http.get(url)
+    assert len(response.context["items"]) == 7
+    counts.append(len(queries))
+    assert len(set(counts)) == 1, counts
