@@ -105,9 +105,11 @@ def pushed_only(ato: Ato, timeout: float = 60) -> None:
     """Build and push, but do not pull: the results wait at the ATO."""
     run_worker_burst()
     pump(
-        lambda: not OutboxMessage.objects.filter(
-            practice=ato.practice, status__in=[MessageStatus.PENDING, MessageStatus.RETRY, MessageStatus.SENDING]
-        ).exists(),
+        lambda: (
+            not OutboxMessage.objects.filter(
+                practice=ato.practice, status__in=[MessageStatus.PENDING, MessageStatus.RETRY, MessageStatus.SENDING]
+            ).exists()
+        ),
         timeout=timeout,
     )
 

@@ -66,7 +66,7 @@ def foundation(ato: Ato, fund: SuperFund) -> Report:
 
 def test_a_foundation_load_reports_every_open_account_and_opens_items_only_where_the_table_says(
     ato: Ato, fund: SuperFund, settings: Any
-):
+) -> None:
     settings.MAAS_BATCH_SIZE = 3  # several batches, one message each
     matched = people(ato, 3)
     corrected, unmatched = people(ato, 2, offset=3)
@@ -123,7 +123,7 @@ def test_a_foundation_load_reports_every_open_account_and_opens_items_only_where
     assert corrected["tfn"] not in json.dumps(corrected_tx.items)
 
 
-def test_a_batch_delivered_twice_changes_nothing(ato: Ato, fund: SuperFund):
+def test_a_batch_delivered_twice_changes_nothing(ato: Ato, fund: SuperFund) -> None:
     corrected = people(ato, 1)[0]
     import_members(ato.user, fund, member_file([row(corrected, "C-1", tfn=wrong_tfn(corrected["tfn"]))]))
     report = foundation(ato, fund)
@@ -138,7 +138,7 @@ def test_a_batch_delivered_twice_changes_nothing(ato: Ato, fund: SuperFund):
     assert list(WorkItem.objects.values_list("pk", "aware_at")) == [(item.pk, item.aware_at)]
 
 
-def test_the_clock_starts_at_the_pull_not_at_the_receipt(ato: Ato, fund: SuperFund):
+def test_the_clock_starts_at_the_pull_not_at_the_receipt(ato: Ato, fund: SuperFund) -> None:
     """The push was received three days before the fund pulled its results: the 30 days run from the pull."""
     corrected = people(ato, 1)[0]
     import_members(ato.user, fund, member_file([row(corrected, "C-1", tfn=wrong_tfn(corrected["tfn"]))]))
@@ -157,7 +157,9 @@ def test_the_clock_starts_at_the_pull_not_at_the_receipt(ato: Ato, fund: SuperFu
     assert item.due_on == timezone.localdate() + timedelta(days=30)
 
 
-def test_a_corrected_tfn_is_applied_once_kept_in_the_history_and_audited_without_the_tfn(ato: Ato, fund: SuperFund):
+def test_a_corrected_tfn_is_applied_once_kept_in_the_history_and_audited_without_the_tfn(
+    ato: Ato, fund: SuperFund
+) -> None:
     corrected = people(ato, 1)[0]
     given = wrong_tfn(corrected["tfn"])
     import_members(ato.user, fund, member_file([row(corrected, "C-1", tfn=given)]))
@@ -180,7 +182,7 @@ def test_a_corrected_tfn_is_applied_once_kept_in_the_history_and_audited_without
     assert TfnChange.objects.count() == 1
 
 
-def test_a_batch_of_ten_with_four_failures_resubmits_only_the_four(ato: Ato, fund: SuperFund):
+def test_a_batch_of_ten_with_four_failures_resubmits_only_the_four(ato: Ato, fund: SuperFund) -> None:
     group = people(ato, 10)
     import_members(ato.user, fund, member_file([row(p, f"B-{n}") for n, p in enumerate(group)]))
     # Four members whose data the ATO will refuse: a TFN failing its check, a date of birth in the future.
@@ -202,7 +204,7 @@ def test_a_batch_of_ten_with_four_failures_resubmits_only_the_four(ato: Ato, fun
     with pytest.raises(ValidationError, match="processed this transaction"):
         services.transactions_resubmit(user=ato.user, fund=fund, transactions=[processed[0], failed[0]])
     # Corrected, then resubmitted: the resubmission carries the four alone, with the members' current data.
-    by_number = {p_n: p for p_n, p in ((f"B-{n}", p) for n, p in enumerate(group))}
+    by_number = {f"B-{n}": p for n, p in enumerate(group)}
     for member in broken:
         person = by_number[member.member_number]
         services.member_change(user=ato.user, member=member, date_of_birth=person["birth_date"], tfn=person["tfn"])
@@ -221,7 +223,7 @@ def test_a_batch_of_ten_with_four_failures_resubmits_only_the_four(ato: Ato, fun
 
 def test_096604_is_held_until_remediated_then_closed_under_the_other_holder_and_resubmitted(
     ato: Ato, fund: SuperFund
-):
+) -> None:
     holder, newcomer = people(ato, 2)
     import_members(ato.user, fund, member_file([row(holder, "H-1")]))
     foundation(ato, fund)
@@ -265,7 +267,7 @@ def test_096604_is_held_until_remediated_then_closed_under_the_other_holder_and_
     assert item.state == ItemState.RESOLVED
 
 
-def test_a_batch_refused_whole_says_why_loses_nothing_and_is_resent_whole(today_at_ato: Ato):
+def test_a_batch_refused_whole_says_why_loses_nothing_and_is_resent_whole(today_at_ato: Ato) -> None:
     """The practice's ABN is not a fund at the ATO (FUND01): nothing is processed; once it is, the same accounts
     are sent again, each once."""
     ato = today_at_ato
@@ -288,7 +290,7 @@ def test_a_batch_refused_whole_says_why_loses_nothing_and_is_resent_whole(today_
 
 def test_an_ato_outage_during_a_foundation_load_reports_every_account_exactly_once(
     ato: Ato, fund: SuperFund, settings: Any
-):
+) -> None:
     settings.MAAS_BATCH_SIZE = 4
     settings.GATEWAY_MAX_ATTEMPTS = 40
     group = people(ato, 10)
@@ -307,7 +309,7 @@ def test_an_ato_outage_during_a_foundation_load_reports_every_account_exactly_on
     assert attempts.exclude(outcome="ok").exists(), "the outage was not met: the test proves nothing"
 
 
-def test_a_second_foundation_load_while_one_runs_is_refused(ato: Ato, fund: SuperFund):
+def test_a_second_foundation_load_while_one_runs_is_refused(ato: Ato, fund: SuperFund) -> None:
     import_members(ato.user, fund, member_file([row(people(ato, 1)[0], "A-1")]))
     services.foundation_load_start(user=ato.user, fund=fund)
     with pytest.raises(ValidationError, match="already under way"):
@@ -316,7 +318,7 @@ def test_a_second_foundation_load_while_one_runs_is_refused(ato: Ato, fund: Supe
     assert Report.objects.filter(kind=ReportKind.FOUNDATION).count() == 1
 
 
-def test_after_the_load_a_new_member_and_its_changes_are_real_time_events(ato: Ato, fund: SuperFund):
+def test_after_the_load_a_new_member_and_its_changes_are_real_time_events(ato: Ato, fund: SuperFund) -> None:
     first, second = people(ato, 2)
     import_members(ato.user, fund, member_file([row(first, "E-1")]))
     foundation(ato, fund)

@@ -5,6 +5,7 @@ only. Pure functions: no database."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from typing import Any
 
 import pytest
 from django.utils import timezone
@@ -64,19 +65,19 @@ def refused(*codes: str) -> Outcome:
         (refused(MORE_RECENT_CODE), REALTIME, True, Meaning.MORE_RECENT, True),
     ],
 )
-def test_each_row_of_the_table(outcome: Outcome, kind: str, tfn_given: bool, meaning: Meaning, action: bool):
+def test_each_row_of_the_table(outcome: Outcome, kind: str, tfn_given: bool, meaning: Meaning, action: bool) -> None:
     got = classify(outcome, kind=kind, tfn_given=tfn_given)
     assert got == meaning
     assert (got in NEEDS_ACTION) is action
 
 
-def test_the_account_holder_code_wins_over_every_other_item():
+def test_the_account_holder_code_wins_over_every_other_item() -> None:
     """096604 names what must be remediated first, even beside another validation error."""
     both = refused("CMN.ATO.SPRMBRINFO.TFN01", OTHER_HOLDER_CODE)
     assert classify(both, kind=REALTIME, tfn_given=True) == Meaning.OTHER_HOLDER
 
 
-def test_the_clock_runs_thirty_days_from_the_day_of_the_pull_in_the_practices_time_zone(settings):
+def test_the_clock_runs_thirty_days_from_the_day_of_the_pull_in_the_practices_time_zone(settings: Any) -> None:
     assert settings.TIME_ZONE == "Australia/Sydney"
     # 23:30 UTC on 1 March is 10:30 on 2 March in Sydney: the fund became aware on the 2nd.
     pulled = datetime(2026, 3, 1, 23, 30, tzinfo=UTC)
@@ -84,14 +85,14 @@ def test_the_clock_runs_thirty_days_from_the_day_of_the_pull_in_the_practices_ti
     assert WorkItem.due_from(datetime(2026, 3, 1, 12, 0, tzinfo=UTC)) == date(2026, 3, 31)
 
 
-def test_days_left_counts_down_to_the_due_date_and_below_zero_when_overdue():
+def test_days_left_counts_down_to_the_due_date_and_below_zero_when_overdue() -> None:
     item = WorkItem(due_on=date(2026, 4, 1), aware_at=timezone.now())
     assert item.days_left(date(2026, 3, 25)) == 7
     assert item.days_left(date(2026, 4, 1)) == 0
     assert item.days_left(date(2026, 4, 3)) == -2
 
 
-def test_only_a_remediated_096604_may_be_resubmitted():
+def test_only_a_remediated_096604_may_be_resubmitted() -> None:
     assert not WorkItem(meaning=Meaning.OTHER_HOLDER).may_resubmit
     assert WorkItem(meaning=Meaning.OTHER_HOLDER, remediation=WorkItem.Remediation.IDENTITY_CONFIRMED).may_resubmit
     assert WorkItem(meaning=Meaning.VALIDATION_ERROR).may_resubmit
