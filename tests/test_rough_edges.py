@@ -132,3 +132,26 @@ def test_the_favicon_is_linked_and_served(agent: User, login) -> None:
     response = HttpClient().get(icon.group(1))
     assert response.status_code == 200
     assert b"<svg" in b"".join(response.streaming_content)  # type: ignore[attr-defined]
+
+
+def test_the_next_page_link_carries_no_name(agent: User, login, settings) -> None:
+    import base64
+    from urllib.parse import unquote
+
+    from tests.conftest import add_clients
+
+    settings.CLIENT_LIST_PAGE_SIZE = 5
+    add_clients(agent.practice, 12)
+    http = login(agent)
+    first = http.get(reverse("clients:list"))
+    last = first.context["clients"][-1]
+    link = re.search(r'<a href="\?([^"]*after=([^"&]*))" rel="next">', first.content.decode())
+    assert link is not None
+    cursor = unquote(link.group(2))
+    family = last.sort_name.split(",")[0]
+    assert family not in cursor.lower()
+    decoded = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("latin-1").lower()
+    assert family not in decoded
+    # Still keyset paging: the second page starts after the first page's last client.
+    second = http.get(reverse("clients:list"), {"after": cursor}).context["clients"]
+    assert second and second[0].sort_name >= last.sort_name and second[0].pk != last.pk
