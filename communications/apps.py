@@ -19,6 +19,7 @@ class CommunicationsConfig(AppConfig):
         CLIENT_TABS["communications"] = "communications:client_tab"
         api.register(services.LIST_PURPOSE, services.on_list_page, stream="communications")
         api.register(services.DOCUMENT_PURPOSE, services.on_document)
+        api.register(services.PREFERENCE_PURPOSE, services.on_preference)
         DASHBOARD_PANELS.append(views.dashboard_panel)
         post_save.connect(services.clients_saved, sender=Client, dispatch_uid="communications.rematch")
         post_save.connect(services.staff_saved, sender=User, dispatch_uid="communications.leaver")

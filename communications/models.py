@@ -124,6 +124,16 @@ class DueSource(models.TextChoices):
     RULE = "rule", "by the rule for its type"
 
 
+class ToldHow(models.TextChoices):
+    """How the practice passed a letter on to its client."""
+
+    EMAIL = "email", "By email"
+    PHONE = "phone", "By phone"
+    POST = "post", "By post"
+    IN_PERSON = "in_person", "In person"
+    PORTAL = "portal", "Through the client's own portal or app"
+
+
 class LetterQuerySet(models.QuerySet["Letter"]):
     def visible_to(self, user: User) -> LetterQuerySet:
         """The practice's letters; staff restricted to groups see only their groups' clients' letters (an
@@ -143,6 +153,10 @@ class LetterQuerySet(models.QuerySet["Letter"]):
 
     def overdue(self, today: date | None = None) -> LetterQuerySet:
         return self.open().filter(due__lt=today or timezone.localdate())
+
+    def to_pass_on(self) -> LetterQuerySet:
+        """Letters the ATO sent to the practice instead of the client, that the client has not been told of yet."""
+        return self.filter(to_practice=True, told_on__isnull=True)
 
 
 class Letter(models.Model):
@@ -172,6 +186,14 @@ class Letter(models.Model):
     document_state = models.CharField(max_length=10, choices=DocumentState.choices, default=DocumentState.WAITING)
     document_error = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # Where the client's preference (its own, else the practice default, else the ATO's: the agent's inbox) sent
+    # the letter. True: the client had no notice from the ATO, so the practice must pass the letter on.
+    to_practice = models.BooleanField(default=True)
+    told_on = models.DateField(null=True, blank=True)  # when the client was told
+    told_how = models.CharField(max_length=12, choices=ToldHow.choices, blank=True, default="")
+    told_by = models.ForeignKey(  # who told the client (not necessarily who recorded it: the audit says that)
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     objects = LetterQuerySet.as_manager()
 
@@ -185,6 +207,11 @@ class Letter(models.Model):
             models.Index(fields=["client", "-issued"], name="comms_letter_client"),
             models.Index(
                 fields=["practice", "tfn_hash"], condition=Q(client__isnull=True), name="comms_letter_unmatched"
+            ),
+            models.Index(
+                fields=["practice", "-issued", "-id"],
+                condition=Q(to_practice=True, told_on__isnull=True),
+                name="comms_letter_to_pass_on",
             ),
         ]
 
@@ -203,9 +230,13 @@ class Letter(models.Model):
     def is_overdue(self) -> bool:
         return self.is_open and self.due is not None and self.due < timezone.localdate()
 
+    @property
+    def must_pass_on(self) -> bool:
+        return self.to_practice and self.told_on is None
+
 
 def get_letter_or_404(user: User, pk: int) -> Letter:
-    return get_object_or_404(Letter.objects.visible_to(user).select_related("client", "owner"), pk=pk)
+    return get_object_or_404(Letter.objects.visible_to(user).select_related("client", "owner", "told_by"), pk=pk)
 
 
 class LetterDocument(models.Model):
@@ -220,3 +251,37 @@ class LetterDocument(models.Model):
 
     def __str__(self) -> str:
         return self.file_name
+
+
+# The channel that sends a client's letters to the agent's online inbox rather than to the client (COMMPREF).
+TO_PRACTICE_CHANNEL = "ELEC"
+
+
+class Preference(models.Model):
+    """Where the ATO sends the letters (COMMPREF), as it last answered: the practice default (``client`` None) or a
+    client's. ``own`` is false when the client has no preference of its own and the default applies to it."""
+
+    practice = models.ForeignKey(Practice, on_delete=models.PROTECT, related_name="+")
+    client = models.ForeignKey(Client, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    channel = models.CharField(max_length=10)
+    email = models.CharField(max_length=250, blank=True)
+    own = models.BooleanField(default=True)
+    updated = models.DateField(null=True, blank=True)  # when it was set at the ATO; None: never (the ATO's default)
+    checked_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["practice"], condition=Q(client__isnull=True), name="comms_one_default_preference"
+            ),
+            models.UniqueConstraint(
+                fields=["practice", "client"], condition=Q(client__isnull=False), name="comms_one_preference_a_client"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel} ({'practice default' if self.client_id is None else 'client'})"
+
+    @property
+    def to_practice(self) -> bool:
+        return self.channel == TO_PRACTICE_CHANNEL

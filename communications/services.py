@@ -20,28 +20,32 @@ from __future__ import annotations
 import io
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef, Subquery
+from django.db.models import Exists, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from ato_gateway import api
 from ato_gateway.api import DocumentError, Question, Reply, Subject
-from ato_gateway.wire.documents import cc
+from ato_gateway.wire.documents import cc, commpref
+from ato_gateway.wire.documents.common import ClientIdentifier
 from clients.models import Client, ClientGroup
 from clients.tfn import tfn_lookup_hash
 from communications.models import (
     OPEN_STATES,
+    TO_PRACTICE_CHANNEL,
     DocumentState,
     DueSource,
     Letter,
     LetterDocument,
     LetterState,
+    Preference,
     SyncRun,
     SyncStatus,
+    ToldHow,
 )
 from portal.audit import audit_record
 from portal.capabilities import Role
@@ -56,6 +60,8 @@ SUBJECT = "commsync"
 LETTER_SUBJECT = "letter"
 LIST_PURPOSE = "communications.list_page"  # a page of the ATO's list of letters, read as a stream
 DOCUMENT_PURPOSE = "communications.document"  # one letter's document
+PREFERENCE_SUBJECT = "commpref"
+PREFERENCE_PURPOSE = "communications.preference"  # where the ATO sends a client's letters (COMMPREF Get)
 PAGE_SIZE = 500
 CHUNK = 250  # letters applied together: bounds memory and each query's IN list
 # A sync asks from the last finished one's end, less a margin for letters the ATO dates back.
@@ -258,6 +264,7 @@ def _apply(run: SyncRun, chunk: list[cc.Communication]) -> None:
             "tfn_hash", "pk"
         )
     )
+    sent_to_practice = _sent_to_practice(practice, [c for c in clients.values() if c])
     letters = Letter.objects.bulk_create(
         [
             Letter(
@@ -273,6 +280,7 @@ def _apply(run: SyncRun, chunk: list[cc.Communication]) -> None:
                 issued=c.issued,
                 due=due_by_rule(c.kind, c.issued),
                 due_source=DueSource.RULE,
+                to_practice=sent_to_practice(clients.get(hashes[c.id])),
             )
             for c in new.values()
         ]
@@ -356,8 +364,10 @@ def letters_rematch(*, practice: Practice | None = None, client: Client | None =
         Letter.objects.filter(pk__in=ids).update(client_id=Subquery(match.values("pk")[:1]))
         matched = list(Letter.objects.filter(pk__in=ids).only("pk", "practice_id", "client_id", "owner_id"))
         for practice_id in {letter.practice_id for letter in matched}:
-            _assign_owners(
-                Practice(pk=practice_id), [letter for letter in matched if letter.practice_id == practice_id]
+            of_practice = [letter for letter in matched if letter.practice_id == practice_id]
+            _assign_owners(Practice(pk=practice_id), of_practice)
+            _follow_preferences(
+                Practice(pk=practice_id), {letter.client_id for letter in of_practice if letter.client_id}
             )
     return len(ids)
 
@@ -366,6 +376,108 @@ def clients_saved(sender: type[Client], instance: Client, **kwargs: Any) -> None
     """post_save of a client: its letters, if any were waiting unmatched, are matched after the save commits."""
     if instance.tfn_hash:
         transaction.on_commit(lambda: letters_rematch(client=instance))
+
+
+# --- where the ATO sends the letters (COMMPREF), and passing letters on ---
+
+
+def _sent_to_practice(practice: Practice, client_ids: Iterable[int]) -> Callable[[int | None], bool]:
+    """Whether the ATO sends a client's letters to the practice, by the preferences it last answered: the client's
+    own, else the practice default, else the ATO's own default (the agent's inbox). The last is the safe side: a
+    letter of unknown destination is one to pass on."""
+    known = {
+        p.client_id: p.to_practice
+        for p in Preference.objects.filter(practice=practice).filter(
+            Q(client__isnull=True) | Q(client_id__in=set(client_ids), own=True)
+        )
+    }
+    default = known.pop(None, True)
+    return lambda client_id: known.get(client_id, default) if client_id is not None else default
+
+
+def _follow_preferences(practice: Practice, client_ids: Iterable[int]) -> None:
+    """Letters not passed on yet take where the clients' preferences now send them (a letter already passed on
+    keeps its record)."""
+    ids = set(client_ids)
+    sent = _sent_to_practice(practice, ids)
+    by_destination: dict[bool, list[int]] = {}
+    for client_id in ids:
+        by_destination.setdefault(sent(client_id), []).append(client_id)
+    for to_practice, clients in by_destination.items():
+        Letter.objects.filter(practice=practice, client_id__in=clients, told_on__isnull=True).exclude(
+            to_practice=to_practice
+        ).update(to_practice=to_practice)
+
+
+def preferences_refresh(*, user: User, clients: Iterable[Client]) -> list[Question]:
+    """Ask the ATO where it sends the letters: the practice default and each client's preference (COMMPREF Get, one
+    question a client, recorded in one insert whatever their number). Clients without a TFN are skipped: the ATO
+    names clients by TFN."""
+    practice = user.tenant
+    asks: list[tuple[commpref.GetRequest, Subject | None]] = [
+        (commpref.GetRequest(), Subject(PREFERENCE_SUBJECT, "default", "The practice default"))
+    ]
+    asks += [
+        (
+            commpref.GetRequest(client=ClientIdentifier.of(tfn=client.reveal_tfn())),
+            Subject(PREFERENCE_SUBJECT, str(client.pk), client.display_name),
+        )
+        for client in clients
+        if client.tfn_hash and client.practice_id == practice.pk
+    ]
+    with transaction.atomic(durable=True):
+        questions = api.ask_many(asks, practice=practice, by=user, purpose=PREFERENCE_PURPOSE)
+        audit_record(
+            "communications.preferences_asked", actor=user, practice=practice, details={"clients": len(asks) - 1}
+        )
+    return questions
+
+
+def on_preference(question: Question, reply: Reply[commpref.GetResponse]) -> None:
+    """The handler of COMMPREF Get: keep what the ATO answered, and let the letters not passed on yet follow it."""
+    if question.subject_type != PREFERENCE_SUBJECT or not reply.answered or reply.document is None:
+        return  # a refusal is shown on the question itself; the preference last known stays
+    practice = Practice.objects.get(pk=question.practice_id)
+    answer = reply.document.preference
+    client_id = None if question.subject_id == "default" else int(question.subject_id)
+    if client_id is not None and not Client.objects.filter(pk=client_id, practice=practice).exists():
+        return  # the client was removed from the register since
+    values = {
+        "channel": answer.channel,
+        "email": answer.email or "",
+        "own": client_id is None or not answer.practice_default,
+        "updated": answer.updated,
+        "checked_at": timezone.now(),
+    }
+    Preference.objects.update_or_create(practice=practice, client_id=client_id, defaults=values)
+    if client_id is not None:
+        _follow_preferences(practice, [client_id])
+        return
+    # The default applies to the unmatched letters and to every client without a preference of its own.
+    own = Preference.objects.filter(practice=practice, client_id=OuterRef("client_id"), own=True)
+    Letter.objects.filter(practice=practice, told_on__isnull=True).exclude(Exists(own)).exclude(
+        to_practice=answer.channel == TO_PRACTICE_CHANNEL
+    ).update(to_practice=answer.channel == TO_PRACTICE_CHANNEL)
+
+
+def letter_told_record(*, user: User, letter: Letter, on: date, how: str, told_by: User) -> None:
+    """Record when, how and by whom the client was told of a letter the ATO sent to the practice instead."""
+    if how not in ToldHow.values:
+        raise LetterError("Choose how the client was told.")
+    if on > timezone.localdate() or on < letter.issued:
+        raise LetterError("The client was told between the letter's issue and today: check the date.")
+    if told_by.practice_id != letter.practice_id or not told_by.is_active:
+        raise LetterError("Choose the member of staff of the practice who told the client.")
+    with transaction.atomic(durable=True):
+        changed = Letter.objects.visible_to(user).filter(pk=letter.pk).update(told_on=on, told_how=how, told_by=told_by)
+        if not changed:
+            raise LetterError("This letter is not one you can change.")
+        audit_record(
+            "communications.client_told",
+            actor=user,
+            target=letter,
+            details={"on": str(on), "how": how, "by": told_by.pk},
+        )
 
 
 # --- a letter's document ---

@@ -10,6 +10,7 @@ urlpatterns: list[URLPattern] = [
     path("letters/<int:pk>/", views.letter_detail, name="letter"),
     path("letters/<int:pk>/document.pdf", views.letter_pdf, name="letter_pdf"),
     path("letters/<int:pk>/refetch/", views.letter_refetch, name="letter_refetch"),
+    path("letters/<int:pk>/told/", views.letter_told, name="letter_told"),
     path("clients/<int:pk>/", views.client_tab, name="client_tab"),
     path("syncs/", views.syncs, name="syncs"),
     path("syncs/start/", views.sync_start, name="sync_start"),

@@ -24,6 +24,7 @@ from communications.models import (
     LetterQuerySet,
     LetterState,
     SyncRun,
+    ToldHow,
     get_letter_or_404,
     get_sync_or_404,
 )
@@ -59,6 +60,11 @@ class FilterForm(forms.Form):
     issued_from = forms.DateField(label="Issued from", required=False, widget=forms.DateInput(attrs={"type": "date"}))
     issued_to = forms.DateField(label="Issued to", required=False, widget=forms.DateInput(attrs={"type": "date"}))
     unmatched = forms.BooleanField(label="Only letters not matched to a client", required=False)
+    told = forms.ChoiceField(
+        label="Passed on to the client",
+        required=False,
+        choices=[("", "Any"), ("no", "Not yet passed on (sent to the practice)"), ("yes", "Passed on")],
+    )
 
     def __init__(self, *args: Any, owners: list[User], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -100,6 +106,10 @@ class FilterForm(forms.Form):
             letters = letters.filter(issued__lte=data["issued_to"])
         if data["unmatched"]:
             letters = letters.filter(client__isnull=True)
+        if data["told"] == "no":
+            letters = letters.to_pass_on()
+        elif data["told"] == "yes":
+            letters = letters.filter(told_on__isnull=False)
         return letters
 
 
@@ -175,6 +185,22 @@ def _change(request: PortalRequest, letters: list[Letter], form: ChangeForm, own
     )
 
 
+class ToldForm(forms.Form):
+    on = forms.DateField(label="Told on", widget=forms.DateInput(attrs={"type": "date"}))
+    how = forms.ChoiceField(label="The client was told", choices=ToldHow.choices, widget=forms.RadioSelect)
+    by = forms.ChoiceField(label="Told by")
+
+    def __init__(self, *args: Any, owners: list[User], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        by = self.fields["by"]
+        assert isinstance(by, forms.ChoiceField)
+        by.choices = [(str(u.pk), u.display_name) for u in owners]
+
+
+def _told_form(user: User, owners: list[User], data: QueryDict | None = None) -> ToldForm:
+    return ToldForm(data, owners=owners, initial={"on": timezone.localdate(), "by": str(user.pk)})
+
+
 @capability_required(Capability.VIEW_CLIENTS)
 def letter_detail(request: PortalRequest, pk: int) -> HttpResponse:
     user = request.user
@@ -193,9 +219,43 @@ def letter_detail(request: PortalRequest, pk: int) -> HttpResponse:
             else:
                 messages.success(request, "The letter is updated.")
                 return redirect("communications:letter", pk=letter.pk)
-    has_document = hasattr(letter, "document")
-    context = {"letter": letter, "form": form, "can_act": can_act, "has_document": has_document}
+    context = {
+        "letter": letter,
+        "form": form,
+        "told_form": _told_form(user, owners),
+        "can_act": can_act,
+        "has_document": hasattr(letter, "document"),
+    }
     return render(request, "communications/letter.html", context)
+
+
+@capability_required(Capability.EDIT_CLIENTS)
+@require_POST
+def letter_told(request: PortalRequest, pk: int) -> HttpResponse:
+    """Record that the client was told of a letter the ATO sent to the practice instead."""
+    user = request.user
+    letter = get_letter_or_404(user, pk)
+    owners = _owners(user)
+    told_form = _told_form(user, owners, request.POST)
+    if told_form.is_valid():
+        data = told_form.cleaned_data
+        try:
+            told_by = next(u for u in owners if str(u.pk) == data["by"])
+            services.letter_told_record(user=user, letter=letter, on=data["on"], how=data["how"], told_by=told_by)
+        except services.LetterError as exc:
+            told_form.add_error(None, str(exc))
+        else:
+            messages.success(request, "Recorded: the client has been told of this letter.")
+            return redirect("communications:letter", pk=letter.pk)
+    form = ChangeForm(owners=owners, initial={"state": letter.state, "note": letter.note})
+    context = {
+        "letter": letter,
+        "form": form,
+        "told_form": told_form,
+        "can_act": True,
+        "has_document": hasattr(letter, "document"),
+    }
+    return render(request, "communications/letter.html", context, status=400)
 
 
 @capability_required(Capability.VIEW_CLIENTS)
