@@ -449,10 +449,11 @@ def on_preference(question: Question, reply: Reply[commpref.GetResponse]) -> Non
         "updated": answer.updated,
         "checked_at": timezone.now(),
     }
-    Preference.objects.update_or_create(practice=practice, client_id=client_id, defaults=values)
     if client_id is not None:
+        Preference.objects.update_or_create(practice=practice, client_id=client_id, defaults=values)
         _follow_preferences(practice, [client_id])
         return
+    Preference.objects.update_or_create(practice=practice, client__isnull=True, defaults=values)
     # The default applies to the unmatched letters and to every client without a preference of its own.
     own = Preference.objects.filter(practice=practice, client_id=OuterRef("client_id"), own=True)
     Letter.objects.filter(practice=practice, told_on__isnull=True).exclude(Exists(own)).exclude(
