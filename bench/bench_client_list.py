@@ -203,7 +203,15 @@ def sign_in(port: int, username: str) -> dict[str, str]:
     cookies: dict[str, str] = {}
     status, _, page = get(port, "/login/", cookies)
     assert status == 200, f"GET /login/ answered {status}"
-    form = {"username": username, "password": BENCH_PASSWORD, "csrfmiddlewaretoken": csrf_token(page)}
+    from portal.models import User
+
+    practice = User.objects.select_related("practice").get(username=username).tenant.code
+    form = {
+        "practice": practice,
+        "username": username,
+        "password": BENCH_PASSWORD,
+        "csrfmiddlewaretoken": csrf_token(page),
+    }
     status, headers, _ = request(port, "POST", "/login/", cookies=cookies, form=form)
     assert status == 302 and headers["location"] == "/mfa/verify/", f"password step answered {status}"
     status, _, page = get(port, "/mfa/verify/", cookies)

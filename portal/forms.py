@@ -7,14 +7,20 @@ from django.contrib.auth import forms as auth_forms
 from django.contrib.auth import password_validation
 
 from portal.capabilities import Role
-from portal.models import User
+from portal.models import Practice, User
 
 ROLE_CHOICES = [(r.value, r.label) for r in Role]
 
 
 class LoginForm(forms.Form):
+    practice = forms.CharField(
+        label="Practice code",
+        max_length=40,
+        help_text="Your practice's code, on your invitation and on Your account.",
+        widget=forms.TextInput(attrs={"autocomplete": "organization", "autocapitalize": "none"}),
+    )
     username = forms.CharField(
-        max_length=150, widget=forms.TextInput(attrs={"autofocus": True, "autocomplete": "username"})
+        max_length=150, widget=forms.TextInput(attrs={"autocomplete": "username", "autocapitalize": "none"})
     )
     password = forms.CharField(widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}))
 
@@ -34,9 +40,14 @@ class StaffInviteForm(forms.Form):
     email = forms.EmailField()
     role = forms.ChoiceField(choices=ROLE_CHOICES, initial=Role.AGENT.value)
 
+    def __init__(self, practice: Practice, *args: Any, **kwargs: Any) -> None:
+        self.practice = practice
+        super().__init__(*args, **kwargs)
+
     def clean_username(self) -> str:
+        # Only this practice's staff: usernames in other practices are theirs to know, and do not clash.
         username: str = self.cleaned_data["username"]
-        if User.objects.filter(username__iexact=username).exists():
+        if User.objects.in_practice(self.practice).filter(username__iexact=username).exists():
             raise forms.ValidationError("That username is taken.")
         return username
 

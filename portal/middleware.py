@@ -79,8 +79,9 @@ class RequireMFAMiddleware:
         return self.get_response(request)
 
 
-# The only backend that signs staff in (axes' backend authenticates nobody); its get_user() is a plain read by pk.
-_MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
+# The only backend that signs staff in (axes' backend authenticates nobody); its get_user() is ModelBackend's, a
+# plain read by pk.
+_MODEL_BACKEND = "portal.backends.PracticeBackend"
 
 
 class OTPMiddleware(DjangoOTPMiddleware):

@@ -10,7 +10,9 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models.functions import Lower
 from django.utils import timezone
+from django.utils.text import slugify
 from ipware.ip import get_client_ip
 from stdnum.au import abn as abn_check
 
@@ -34,10 +36,28 @@ class Practice(models.Model):
     contact_name = models.CharField(max_length=200, blank=True)
     contact_email = models.EmailField(blank=True)
     contact_phone = models.CharField(max_length=30, blank=True)
+    # Typed at sign-in beside the username: usernames are unique only within a practice, so that choosing one never
+    # tells a practice which names another practice uses. Not a secret (it is on every invitation).
+    code = models.SlugField("Practice code", max_length=40, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
         return self.name
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self.code:
+            self.code = practice_code_for(self.name)
+        super().save(*args, **kwargs)
+
+
+def practice_code_for(name: str) -> str:
+    """A sign-in code from the practice's name ("Harbour Tax" -> "harbour-tax"), numbered if another has it."""
+    base = slugify(name)[:34].strip("-") or "practice"
+    code, n = base, 1
+    while Practice.objects.filter(code=code).exists():
+        n += 1
+        code = f"{base}-{n}"
+    return code
 
 
 class StaffQuerySet(models.QuerySet["User"]):
@@ -55,10 +75,26 @@ class StaffManager(UserManager["User"]):
     def in_practice(self, practice: Practice) -> StaffQuerySet:
         return self.get_queryset().in_practice(practice)
 
+    def for_sign_in(self, *, practice_code: str, username: str) -> User | None:
+        """The one account a practice code and username name (both compared without case), or None."""
+        return (
+            self.get_queryset()
+            .filter(practice__code__iexact=practice_code.strip(), username__iexact=username.strip())
+            .select_related("practice")
+            .first()
+        )
+
 
 class User(AbstractUser):
     """A member of a practice's staff. Access is granted by role, which maps to named capabilities."""
 
+    # Unique within the practice only (Meta.constraints), not across practices: see Practice.code.
+    username = models.CharField(
+        "username",
+        max_length=150,
+        validators=[AbstractUser.username_validator],
+        help_text="150 characters or fewer. Letters, digits and @/./+/-/_ only.",
+    )
     practice = models.ForeignKey(Practice, on_delete=models.PROTECT, null=True, related_name="staff")
     role = models.CharField(max_length=20, choices=[(r.value, r.label) for r in Role], default=Role.READ_ONLY)
     # When set, the person sees only clients in the groups they are assigned to (clients.ClientGroup.staff).
@@ -73,6 +109,13 @@ class User(AbstractUser):
 
     class Meta:
         ordering = ["last_name", "first_name", "username"]
+        constraints = [
+            models.UniqueConstraint(Lower("username"), "practice", name="username_unique_in_practice"),
+            # Accounts of no practice (none can sign in to the portal) count as one practice of their own.
+            models.UniqueConstraint(
+                Lower("username"), condition=models.Q(practice__isnull=True), name="username_unique_without_practice"
+            ),
+        ]
 
     if TYPE_CHECKING:
 

@@ -60,10 +60,10 @@ def _address_failure_count(ip: str | None) -> None:
         cache.set(key, 1, timeout)
 
 
-def login_failed_record(*, request: PortalRequest, username: str) -> None:
+def login_failed_record(*, request: PortalRequest, practice_code: str, username: str) -> None:
     """Filed under the named account's practice, if there is one, so its admins see attempts on their staff."""
     _address_failure_count(client_ip(request))
-    target = User.objects.filter(username=username).select_related("practice").first()
+    target = User.objects.for_sign_in(practice_code=practice_code, username=username)
     locked = getattr(request, "axes_locked_out", False)
     with transaction.atomic():
         audit_record(
@@ -71,7 +71,7 @@ def login_failed_record(*, request: PortalRequest, username: str) -> None:
             request=request,
             practice=target.practice if target is not None else None,
             target=target,
-            details={"username": username[:150]},
+            details={"practice_code": practice_code[:40], "username": username[:150]},
         )
 
 
@@ -113,7 +113,7 @@ def staff_accept_invite(*, request: PortalRequest, user: User, password: str) ->
         user.invite_expires_at = None
         user.save(update_fields=["password", "invite_token_hash", "invite_expires_at"])
         audit_record("staff.invite_accepted", request=request, actor=user, target=user)
-    login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    login(request, user, backend="portal.backends.PracticeBackend")
 
 
 def staff_change_role(*, admin: User, user: User, role: Role) -> None:
@@ -162,7 +162,8 @@ def staff_password_confirmed(*, request: PortalRequest, password: str) -> bool:
     """The signed-in person typed their password again. Through authenticate(), so that wrong guesses count
     towards the same lockout as at sign-in."""
     user = request.user
-    return authenticate(request, username=user.get_username(), password=password) == user
+    practice = user.tenant.code
+    return authenticate(request, practice=practice, username=user.get_username(), password=password) == user
 
 
 def staff_change_password(*, request: PortalRequest, password: str) -> None:

@@ -169,6 +169,10 @@ TEMPLATES = [
     }
 ]
 
+# The username is unique within its practice only (portal.User's constraint); portal.backends.PracticeBackend, which
+# signs in by practice code and username, is why that is safe.
+SILENCED_SYSTEM_CHECKS = ["auth.W004"]
+
 DATABASES = {
     "default": dj_database_url.parse(
         env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'var' / 'portal.sqlite3'}"),
@@ -195,7 +199,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     # The client list's covering index has included columns, which SQLite ignores (it stays a plain index).
-    SILENCED_SYSTEM_CHECKS = ["models.W040"]
+    SILENCED_SYSTEM_CHECKS.append("models.W040")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -220,7 +224,9 @@ RQ = {"COMMIT_MODE": "on_db_commit", "WORKER_CLASS": "portal.worker.Worker"}
 AUTH_USER_MODEL = "portal.User"
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    # Practice code, username and password: usernames are unique only within a practice. In place of Django's
+    # ModelBackend, whose look-up by username alone would find several people.
+    "portal.backends.PracticeBackend",
 ]
 LOGIN_URL = "portal:login"
 LOGIN_REDIRECT_URL = "portal:dashboard"
@@ -239,6 +245,7 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_LOCKOUT_TEMPLATE = "portal/locked_out.html"
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
+AXES_USERNAME_CALLABLE = "portal.backends.axes_username"
 # How many reverse proxies of our own stand in front of the application, each appending the address it was reached
 # from to X-Forwarded-For (docker-compose.yml's TLS proxy is one). The client's address is the one the outermost of
 # them saw; anything further left was written by the client and is not believed. 0: no proxy, REMOTE_ADDR is the

@@ -34,19 +34,37 @@ from portal.forms import (
 from portal.http import PortalRequest
 from portal.models import AuditEvent, User, client_ip, get_staff_or_404
 
+# The practice code of the last sign-in in this browser, so that staff type it once, not at every sign-in.
+PRACTICE_COOKIE = "portal_practice"
+
 
 def login_view(request: PortalRequest) -> HttpResponse:
-    form = LoginForm(request.POST or None)
+    remembered = request.COOKIES.get(PRACTICE_COOKIE, "")[:40]
+    form = LoginForm(request.POST or None, initial={"practice": remembered})
+    form.fields["username" if remembered else "practice"].widget.attrs["autofocus"] = True
     if request.method == "POST" and services.login_address_paused(ip=client_ip(request)):
-        services.login_failed_record(request=request, username=request.POST.get("username", ""))
+        services.login_failed_record(
+            request=request, practice_code=request.POST.get("practice", ""), username=request.POST.get("username", "")
+        )
         return render(request, "portal/locked_out.html", {"address_paused": True}, status=429)
     if request.method == "POST" and form.is_valid():
-        user = authenticate(request, username=form.cleaned_data["username"], password=form.cleaned_data["password"])
+        data = form.cleaned_data
+        user = authenticate(request, practice=data["practice"], username=data["username"], password=data["password"])
         if user is not None:
             login(request, user)
-            return redirect("portal:mfa_verify" if any(devices_for_user(user)) else "portal:mfa_enrol")
-        services.login_failed_record(request=request, username=form.cleaned_data["username"])
-        form.add_error(None, "The username or password is not right.")
+            response = redirect("portal:mfa_verify" if any(devices_for_user(user)) else "portal:mfa_enrol")
+            response.set_cookie(
+                PRACTICE_COOKIE,
+                user.tenant.code,
+                max_age=400 * 24 * 3600,
+                secure=request.is_secure(),
+                httponly=True,
+                samesite="Lax",
+            )
+            return response
+        services.login_failed_record(request=request, practice_code=data["practice"], username=data["username"])
+        # One message for every part: which part was wrong would tell whether a practice code or username exists.
+        form.add_error(None, "The practice code, username or password is not right.")
     return render(request, "portal/login.html", {"form": form, "expired": "expired" in request.GET})
 
 
@@ -160,7 +178,7 @@ def staff_list(request: PortalRequest) -> HttpResponse:
 
 @capability_required(Capability.MANAGE_STAFF)
 def staff_add(request: PortalRequest) -> HttpResponse:
-    form = StaffInviteForm(request.POST or None)
+    form = StaffInviteForm(request.user.tenant, request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         user, token = services.staff_invite(

@@ -269,9 +269,10 @@ def at_dashboard(page: Page, base_url: str) -> None:
 
 
 def sign_in(page: Page, base_url: str, username: str, code: str | None = None, password: str = PASSWORD) -> None:
-    """Password, then the second factor at /mfa/verify/ (the current TOTP code of the user's device unless
-    `code` is given), ending at the dashboard."""
+    """Practice code and password, then the second factor at /mfa/verify/ (the current TOTP code of the user's
+    device unless `code` is given), ending at the dashboard."""
     page.goto(f"{base_url}/login/")
+    page.get_by_label("Practice code").fill(practice_code_of(username))
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password", exact=True).fill(password)
     page.get_by_role("button", name="Continue").click()
@@ -281,6 +282,11 @@ def sign_in(page: Page, base_url: str, username: str, code: str | None = None, p
     page.get_by_label("Code", exact=True).fill(code)
     page.get_by_role("button", name="Verify").click()
     at_dashboard(page, base_url)
+
+
+def practice_code_of(username: str) -> str:
+    """The practice code to sign in with, for a test's user (tests give each username to one practice)."""
+    return User.objects.select_related("practice").get(username=username).tenant.code
 
 
 def sign_out(page: Page, base_url: str) -> None:

@@ -60,7 +60,7 @@ def current_code(user: User) -> str:
 def verified_client(user: User) -> HttpClient:
     """A test client signed in with password and second factor, the way the session looks after real MFA."""
     http = HttpClient()
-    http.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+    http.force_login(user, backend="portal.backends.PracticeBackend")
     session = http.session
     session[DEVICE_ID_SESSION_KEY] = TOTPDevice.objects.get(user=user).persistent_id
     session.save()

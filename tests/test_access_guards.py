@@ -17,7 +17,8 @@ pytestmark = pytest.mark.django_db
 def test_backup_codes_cannot_be_minted_between_password_and_second_factor(admin):
     """If the MFA middleware let this page through, codes made here would verify and sign the person in."""
     http = HttpClient()
-    assert http.post(reverse("portal:login"), {"username": "alice", "password": PASSWORD}).status_code == 302
+    credentials = {"practice": admin.practice.code, "username": "alice", "password": PASSWORD}
+    assert http.post(reverse("portal:login"), credentials).status_code == 302
     response = http.post(reverse("portal:mfa_backup_codes"))
     assert response.status_code == 302 and response["Location"] == reverse("portal:mfa_verify")
     assert not StaticDevice.objects.filter(user=admin).exists()

@@ -19,8 +19,9 @@ from tests.conftest import PASSWORD, current_code, make_user, verified_client
 pytestmark = pytest.mark.django_db
 
 
-def sign_in(http: HttpClient, username: str, password: str = PASSWORD):  # type: ignore[no-untyped-def]
-    return http.post(reverse("portal:login"), {"username": username, "password": password})
+def sign_in(http: HttpClient, username: str, password: str = PASSWORD, practice: str = "harbour-tax"):  # type: ignore[no-untyped-def]
+    """The sign-in form; the practice code defaults to the `practice` fixture's (Harbour Tax)."""
+    return http.post(reverse("portal:login"), {"practice": practice, "username": username, "password": password})
 
 
 def test_password_alone_does_not_reach_the_dashboard(admin):

@@ -39,6 +39,7 @@ def test_first_sign_in_enrols_an_authenticator_then_signs_in_with_totp_and_backu
     user = make_user(firm, "nina", Role.AGENT, mfa=False)
 
     page.goto(f"{base_url}/login/")
+    page.get_by_label("Practice code").fill(firm.code)
     page.get_by_label("Username").fill("nina")
     page.get_by_label("Password", exact=True).fill(PASSWORD)
     page.get_by_role("button", name="Continue").click()
@@ -114,10 +115,11 @@ def test_admin_invites_a_member_then_deactivates_them_and_their_session_ends(
     invitee_page.goto(f"{base_url}/clients/")
     expect(invitee_page).to_have_url(re.compile(rf"^{re.escape(base_url)}/login/"))
     expect(invitee_page.get_by_role("heading", name="Sign in")).to_be_visible()
+    invitee_page.get_by_label("Practice code").fill(firm.code)
     invitee_page.get_by_label("Username").fill("dana")
     invitee_page.get_by_label("Password", exact=True).fill("Quokka-ledger-7319-sunrise")
     invitee_page.get_by_role("button", name="Continue").click()
-    expect(invitee_page.get_by_role("alert")).to_contain_text("The username or password is not right.")
+    expect(invitee_page.get_by_role("alert")).to_contain_text("The practice code, username or password is not right.")
 
 
 def test_agent_imports_csv_with_two_bad_rows_then_finds_a_client(

@@ -21,7 +21,7 @@ def sign_in(forwarded_for: str | None, username: str, password: str, proxy: str 
     http = HttpClient(REMOTE_ADDR=proxy)
     if forwarded_for is not None:
         http.defaults["HTTP_X_FORWARDED_FOR"] = forwarded_for
-    return http.post(reverse("portal:login"), {"username": username, "password": password})
+    return http.post(reverse("portal:login"), {"practice": "harbour-tax", "username": username, "password": password})
 
 
 @override_settings(TRUSTED_PROXY_COUNT=1)
@@ -47,7 +47,7 @@ def test_what_the_client_writes_into_the_header_is_not_believed(admin):
     }
     # Nor any other header the proxy does not write.
     HttpClient(REMOTE_ADDR=PROXY, HTTP_X_FORWARDED_FOR="198.51.100.9", HTTP_X_REAL_IP="192.0.2.1").post(
-        reverse("portal:login"), {"username": "alice", "password": "wrong-password"}
+        reverse("portal:login"), {"practice": "harbour-tax", "username": "alice", "password": "wrong-password"}
     )
     assert AuditEvent.objects.filter(action="login.failed").first().ip_address == "198.51.100.9"
 

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.django_db
 
 def session_with_device(user: User, persistent_id: str) -> HttpClient:
     http = HttpClient()
-    http.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+    http.force_login(user, backend="portal.backends.PracticeBackend")
     session = http.session
     session[DEVICE_ID_SESSION_KEY] = persistent_id
     session.save()

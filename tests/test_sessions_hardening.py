@@ -59,7 +59,7 @@ def test_new_backup_codes_need_the_password_again(agent):
 def test_the_key_to_type_is_base32_and_gives_the_same_codes(practice):
     user = make_user(practice, "newbie", "agent", mfa=False)
     http = HttpClient()
-    http.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+    http.force_login(user, backend="portal.backends.PracticeBackend")
     page = http.get(reverse("portal:mfa_enrol"))
     typed = page.context["secret"]
     device = TOTPDevice.objects.get(user=user, confirmed=False)

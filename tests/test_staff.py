@@ -103,7 +103,8 @@ def test_agents_and_readers_cannot_open_admin_pages(name, agent, reader, login):
 def test_reset_mfa_forces_re_enrolment(admin, agent, login):
     login(admin).post(reverse("portal:staff_reset_mfa", args=[agent.pk]))
     http = HttpClient()
-    response = http.post(reverse("portal:login"), {"username": "bob", "password": "correct-horse-battery-staple"})
+    credentials = {"practice": agent.practice.code, "username": "bob", "password": "correct-horse-battery-staple"}
+    response = http.post(reverse("portal:login"), credentials)
     assert response["Location"] == reverse("portal:mfa_enrol")
 
 

@@ -49,7 +49,7 @@ class Command(BaseCommand):
                 contact_email="office@demo-practice.example",
             )
         for username, first, last, role in DEMO_STAFF:
-            user = User.objects.filter(username=username).first()
+            user = User.objects.in_practice(practice).filter(username=username).first()
             if user is None:
                 user = User.objects.create_user(
                     username=username,

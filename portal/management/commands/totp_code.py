@@ -13,11 +13,17 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("username")
+        parser.add_argument("--practice", default="", help="practice code, needed when several practices use the name")
 
-    def handle(self, *args: Any, username: str, **options: Any) -> None:
+    def handle(self, *args: Any, username: str, practice: str, **options: Any) -> None:
         if not settings.DEBUG:
             raise CommandError("totp_code is a development aid and runs only with DJANGO_DEBUG=1.")
-        device = TOTPDevice.objects.filter(user__username=username, confirmed=True).first()
+        devices = TOTPDevice.objects.filter(user__username=username, confirmed=True)
+        if practice:
+            devices = devices.filter(user__practice__code=practice)
+        if devices.count() > 1:
+            raise CommandError(f"Several practices have a {username}: name one with --practice CODE.")
+        device = devices.first()
         if device is None:
             raise CommandError(f"{username} has no confirmed authenticator.")
         code = totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits, drift=device.drift)
