@@ -306,6 +306,7 @@ class ImportJob(models.Model):
     content = SealedField(blank=True)  # the uploaded CSV, sealed; "" once deleted
     status = models.CharField(max_length=12, choices=ImportStatus.choices, default=ImportStatus.UPLOADED)
     total_rows = models.PositiveIntegerField(default=0)
+    invalid_rows = models.PositiveIntegerField(default=0)  # rows that fail their own checks, counted at upload
     next_row = models.PositiveIntegerField(default=0)
     created_count = models.PositiveIntegerField(default=0)
     error_count = models.PositiveIntegerField(default=0)
@@ -325,6 +326,10 @@ class ImportJob(models.Model):
 
     def __str__(self) -> str:
         return f"Import of {self.filename}"
+
+    @property
+    def importable_rows(self) -> int:
+        return self.total_rows - self.invalid_rows
 
     @property
     def percent(self) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import django_rq
 from django.conf import settings
@@ -176,6 +176,7 @@ def import_upload(*, user: User, filename: str, raw: bytes) -> ImportJob:
             filename=filename[:200],
             content=seal(text, keyring=TFN_KEYS),  # the file holds full TFNs
             total_rows=total,
+            invalid_rows=_invalid_rows(text),
         )
         audit_record("clients.import_uploaded", actor=user, target=job, details={"rows": total})
     return job
@@ -186,17 +187,33 @@ def import_file_text(job: ImportJob) -> str:
     return unseal(job.content, keyring=TFN_KEYS) if job.content else ""
 
 
-def import_preview(job: ImportJob, limit: int = 10) -> list[tuple[int, ClientRow | None, list[RowError]]]:
-    preview: list[tuple[int, ClientRow | None, list[RowError]]] = []
+class PreviewRow(NamedTuple):
+    number: int
+    row: ClientRow | None  # None: the row has problems and will not be imported
+    errors: list[RowError]
+    name: str  # as the file spells it, so that a row with problems can be found in the file
+
+
+def import_preview(job: ImportJob, limit: int = 10) -> list[PreviewRow]:
+    preview: list[PreviewRow] = []
     text = import_file_text(job)
     if not text:
         return preview
     for row_number, row in iter_rows(text):
         client, errors = validate_row(row_number, row)
-        preview.append((row_number, client, errors))
+        name = row.get("organisation_name") or ", ".join(
+            part for part in (row.get("family_name", ""), row.get("given_names", "")) if part
+        )
+        preview.append(PreviewRow(row_number, client, errors, name))
         if len(preview) >= limit:
             break
     return preview
+
+
+def _invalid_rows(text: str) -> int:
+    """How many rows fail their own checks, so that the preview offers to import only the rest (duplicates of the
+    register are found only as the import writes)."""
+    return sum(1 for row_number, row in iter_rows(text) if validate_row(row_number, row)[0] is None)
 
 
 def import_start(*, user: User, job: ImportJob) -> None:
@@ -385,7 +402,8 @@ def _write_chunk_rest(
     ImportJob.objects.filter(pk=job.pk).update(
         next_row=next_row,
         created_count=F("created_count") + len(created),
-        error_count=F("error_count") + len(errors),
+        # Rows, not errors: one row with three problems is one row not imported.
+        error_count=F("error_count") + len({e.row_number for e in errors}),
         heartbeat_at=timezone.now(),
     )
 

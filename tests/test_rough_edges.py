@@ -155,3 +155,31 @@ def test_the_next_page_link_carries_no_name(agent: User, login, settings) -> Non
     # Still keyset paging: the second page starts after the first page's last client.
     second = http.get(reverse("clients:list"), {"after": cursor}).context["clients"]
     assert second and second[0].sort_name >= last.sort_name and second[0].pk != last.pk
+
+
+@pytest.mark.django_db(transaction=True)  # the import job is enqueued when its transaction commits
+def test_an_import_counts_rows_not_errors(agent: User, login) -> None:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from clients.models import ImportJob, ImportStatus
+    from clients.testdata import make_client_rows, rows_to_csv
+    from tests.conftest import run_worker_burst
+
+    rows = make_client_rows(4, seed=3)
+    # One bad row with three problems: an unknown kind, a TFN that fails its check, an ABN that is not one.
+    rows[1].update(kind="spaceship", tfn="123456789", abn="12345678901", organisation_name="Orbit Holdings")
+    http = login(agent)
+    upload = SimpleUploadedFile("clients.csv", rows_to_csv(rows).encode(), "text/csv")
+    http.post(reverse("clients:import_upload"), {"file": upload})
+    job = ImportJob.objects.get()
+    preview = http.get(reverse("clients:import_detail", args=[job.pk])).content.decode()
+    assert "Import 3 rows" in preview and "Import 4 rows" not in preview
+    bad = re.search(r"<tr><td>3</td>\s*<td>([^<]*)</td>", preview)
+    assert bad is not None and bad.group(1) == "Orbit Holdings"
+
+    http.post(reverse("clients:import_start", args=[job.pk]))
+    run_worker_burst()
+    job.refresh_from_db()
+    assert job.status == ImportStatus.DONE and job.row_errors.count() >= 3
+    done = http.get(reverse("clients:import_detail", args=[job.pk])).content.decode()
+    assert "3 clients added, 1 row not imported" in done

@@ -151,7 +151,7 @@ def test_rotate_drop_the_old_keys_and_everything_still_opens(settings, gateway, 
     assert PulledResponse.objects.get(pk=pulled.pk).reply() == ("application/soap+xml", b"<reply>TFN 123456782</reply>")
     assert MachineCredential.objects.get(pk=credential.pk).private_key().key_size >= 2048
     assert AtoRequest.objects.get(pk=request.pk).identifier() == TFN
-    assert [row.family_name for _, row, _ in import_preview(ImportJob.objects.get(pk=upload.pk)) if row] == ["Nguyen"]
+    assert [p.row.family_name for p in import_preview(ImportJob.objects.get(pk=upload.pk)) if p.row] == ["Nguyen"]
 
     # A relationship goes on to its next step: the search's question and answer open, and the Validate that follows
     # asks with the identifier sealed under the old key.
