@@ -35,7 +35,9 @@ _PARSER_OPTIONS = {
     "dtd_validation": False,
     "huge_tree": False,
     "remove_blank_text": False,
-    "collect_ids": False,
+    # True, though no ID is looked up: with False, lxml asks libxml2 to skip IDs through the same flags that make
+    # it load a DOCTYPE's external subset, and the parser opened the file a hidden (UTF-16) DOCTYPE named.
+    "collect_ids": True,
 }
 
 # lxml parsers are not safe to share between threads, and the stand-in ATO runs threaded workers.

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
+from lxml import etree
 
 from ato_gateway import wire
 from ato_gateway.wire import MalformedMessage, UnsafeXML, xmlsafe
@@ -60,3 +63,77 @@ def test_hostile_payloads_inside_a_message_are_refused(pki: Pki) -> None:
             wire.sts_parse_issue_response(payload, sts_certificate=pki.ato)
         with pytest.raises(UnsafeXML):
             wire.keystore.list_credentials(payload)
+
+
+def test_only_bytes_are_parsed() -> None:
+    with pytest.raises(TypeError, match="takes bytes"):
+        xmlsafe.parse("<a/>")  # type: ignore[arg-type]
+    for data in (b"<a>1</a>", bytearray(b"<a>1</a>"), memoryview(b"<a>1</a>")):
+        assert xmlsafe.parse(data).text == "1"  # type: ignore[arg-type]  # any bytes-like object is taken
+
+
+def test_the_limits_are_inclusive_and_named_in_the_refusal() -> None:
+    """The console shows the refusal to whoever investigates a message: it names the size or depth found."""
+    document = b"<a>" + b"x" * 43 + b"</a>"  # 50 bytes
+    assert xmlsafe.parse(document, max_bytes=50).text == "x" * 43
+    with pytest.raises(UnsafeXML) as refused:
+        xmlsafe.parse(document, max_bytes=49)
+    assert str(refused.value) == "XML document of 50 bytes exceeds the limit of 49 bytes"
+    assert xmlsafe.parse(b"<a>" * 64 + b"</a>" * 64) is not None  # MAX_DEPTH elements deep is allowed
+    assert xmlsafe.parse(b"<a>" * 5 + b"</a>" * 5, max_depth=5) is not None
+    with pytest.raises(UnsafeXML) as refused:
+        xmlsafe.parse(b"<a>" * 6 + b"</a>" * 6, max_depth=5)
+    assert str(refused.value) == "XML nests deeper than 5 elements"
+    with pytest.raises(UnsafeXML, match="nests deeper than 64 elements"):
+        xmlsafe.parse(b"<a>" * 65 + b"</a>" * 65)
+
+
+def test_the_quick_look_refuses_either_declaration_before_parsing() -> None:
+    """The raw bytes are looked at before lxml sees them: a DOCTYPE alone, or an entity declaration alone (even
+    where a parser would drop it, in a comment), is refused by that look and not by a later layer."""
+    quick = "XML with a DOCTYPE or entity declaration is refused (entity expansion / XXE attack)"
+    for data in (EXTERNAL_DTD, b"<a><!-- <!ENTITY x 'y'> --></a>", b"<!DOCTYPE a><a/>"):
+        with pytest.raises(UnsafeXML) as refused:
+            xmlsafe.parse(data)
+        assert str(refused.value) == quick
+
+
+def test_a_parse_error_about_entities_or_doctypes_is_unsafe_not_merely_malformed() -> None:
+    with pytest.raises(UnsafeXML, match=r"^XML refused: Entity 'foo' not defined"):
+        xmlsafe.parse(b"<a>&foo;</a>")
+    hidden = '<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE><r/>'.encode("utf-16")
+    with pytest.raises(UnsafeXML, match=r"^XML refused: .*DOCTYPE"):
+        xmlsafe.parse(hidden)
+    with pytest.raises(MalformedMessage, match=r"^XML is not well-formed: .*end"):
+        xmlsafe.parse(b"<a></b>")
+
+
+def test_a_hidden_doctype_is_refused_by_the_parsed_trees_check() -> None:
+    hidden = '<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE r><r/>'.encode("utf-16")
+    with pytest.raises(UnsafeXML) as refused:
+        xmlsafe.parse(hidden)
+    assert str(refused.value) == "XML with a DOCTYPE is refused (entity expansion / XXE attack)"
+
+
+def test_values_are_read_as_exclusive_c14n_signs_them() -> None:
+    """Comments and processing instructions go, so `.text` is the whole signed value; whitespace between elements
+    stays, so a digest over it still matches; a text node beyond libxml2's own limit is refused."""
+    root = xmlsafe.parse(b"<a>\n  <id>abc<!---->def</id><?pi x?>\n  <b>x<?cut?>y</b>\n</a>")
+    assert [e.text for e in root] == ["abcdef", "xy"]
+    assert etree.tostring(root) == b"<a>\n  <id>abcdef</id>\n  <b>xy</b>\n</a>"
+    with pytest.raises(MalformedMessage):
+        xmlsafe.parse(b"<a>" + b"x" * 10_000_001 + b"</a>")
+
+
+def test_dtd_validation_is_not_asked_of_a_document_without_one() -> None:
+    assert xmlsafe.parse(b'<a xmlns="urn:x"><b/></a>').tag == "{urn:x}a"
+
+
+def test_each_thread_has_a_parser_of_its_own() -> None:
+    here = xmlsafe._parser()
+    assert xmlsafe._parser() is here  # made once per thread, not once per message
+    there: list[etree.XMLParser] = []
+    worker = threading.Thread(target=lambda: there.append(xmlsafe._parser()))
+    worker.start()
+    worker.join()
+    assert there[0] is not here
