@@ -239,7 +239,7 @@ def check_trust(certificate: x509.Certificate, trust: Trust, *, now: datetime | 
         # e.g. Certificate.verify_directly_issued_by inside the trust function: not issued by that CA
         raise CertificateUntrusted(
             f"the signer's certificate {certificate.subject.rfc4514_string()} is not trusted: "
-            f"{exc or type(exc).__name__}"
+            f"{str(exc) or type(exc).__name__}"
         ) from exc
     if accepted is False:
         raise CertificateUntrusted(f"the signer's certificate {certificate.subject.rfc4514_string()} is not trusted")
