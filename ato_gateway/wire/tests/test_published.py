@@ -179,6 +179,23 @@ def test_every_action_names_the_atos_logical_endpoint() -> None:
     assert registry.get("CUREL.Search.004.00").endpoint == registry.PING.endpoint == "Single-sync"
 
 
+def test_maas_is_the_published_sprmbrinfo_0001_2018_with_its_two_interactions() -> None:
+    """Submit or Maintain member account (bulk, pushed, its results pulled) and Get or Provision of Details
+    (single), in the one service; the short name and action strings are ours."""
+    maas_actions = [sa for sa in registry.SERVICE_ACTIONS if sa.service == "MAAS"]
+    assert [sa.key for sa in maas_actions] == ["MAAS.Submit.001.00", "MAAS.Get.001.00"]
+    assert {(sa.version, sa.service_uri) for sa in maas_actions} == {
+        ("0001.2018", "http://sbr.gov.au/ato/sprmbrinfo/2018")
+    }
+    assert (registry.MAAS_SUBMIT.pattern, registry.MAAS_SUBMIT.endpoint) == ("push-pull", "BulkBatch-async-push")
+    assert (registry.MAAS_GET.pattern, registry.MAAS_GET.endpoint, registry.MAAS_GET.bulk) == (
+        "single-sync",
+        "Single-sync",
+        False,
+    )
+    assert registry.by_uri("http://sbr.gov.au/ato/sprmbrinfo/2018", "Get.001.00") is registry.MAAS_GET
+
+
 def test_a_bulk_message_delimits_its_records_in_one_document() -> None:
     def member(transaction_id: str) -> maas.MemberTransaction:
         return maas.MemberTransaction(
