@@ -131,6 +131,8 @@ if env_bool("ATO_SANDBOX", DEBUG):
     INSTALLED_APPS.append("ato_sandbox")
 
 MIDDLEWARE = [
+    # First: the health probe comes by address over plain HTTP, before the host check and the https redirect.
+    "portal.health.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
