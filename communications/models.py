@@ -9,11 +9,13 @@ continuation that asked for it, and the counts so far, so that it can stop anywh
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 from django.conf import settings
-from django.db import models
-from django.db.models import Exists, OuterRef, Q
+from django.contrib.postgres.search import SearchQuery, SearchVector, SearchVectorField
+from django.db import connection, models
+from django.db.models import Exists, OuterRef, Q, TextField, Value
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
@@ -134,6 +136,40 @@ class ToldHow(models.TextChoices):
     PORTAL = "portal", "Through the client's own portal or app"
 
 
+# --- what of a letter is searchable ---
+#
+# A letter's document is sealed at rest because it carries the client's TFN. Searching its text needs an index that
+# is not sealed, so what goes into it is decided here: the words of the title and of the text pypdf extracts, as a
+# PostgreSQL tsvector (stemmed lexemes, not the text), without any run of eight or more digits, or of digits grouped
+# as the ATO prints a TFN or an ABN ("123 456 782", "53 004 085 616"). That drops every TFN (8 or 9 digits) and ABN
+# a letter can state, and long reference numbers with them, while years, amounts, phone numbers and dates
+# ("21/12/2026") stay searchable. A tsvector keeps numbers as lexemes in the clear, so without this rule the index
+# would hold the TFN the sealing protects.
+SEARCH_CONFIG = "english"
+_ID_LIKE = re.compile(r"(?<!\d)(?:\d{8,}|\d{2,3}(?:[ -]\d{3}){2,3})(?!\d)")
+_QUERY_SYNTAX = re.compile(r"[&|!():*<>'\\]")  # tsquery's own operators: a searcher's words are only words
+
+
+def searchable(text: str) -> str:
+    """The text with every digit run that could be a TFN taken out: what may be indexed."""
+    return _ID_LIKE.sub(" ", text)
+
+
+def search_vector(title: str, text: str = "") -> SearchVector:
+    """The index of a letter: its title weighs more than its text (a match in the title ranks first)."""
+    vector = SearchVector(Value(searchable(title), output_field=TextField()), config=SEARCH_CONFIG, weight="A")
+    if text:
+        vector = vector + SearchVector(
+            Value(searchable(text), output_field=TextField()), config=SEARCH_CONFIG, weight="B"
+        )
+    return vector
+
+
+def full_text() -> bool:
+    """PostgreSQL has the full-text index; SQLite (the laptop default) searches titles by substring."""
+    return connection.vendor == "postgresql"
+
+
 class LetterQuerySet(models.QuerySet["Letter"]):
     def visible_to(self, user: User) -> LetterQuerySet:
         """The practice's letters; staff restricted to groups see only their groups' clients' letters (an
@@ -153,6 +189,18 @@ class LetterQuerySet(models.QuerySet["Letter"]):
 
     def overdue(self, today: date | None = None) -> LetterQuerySet:
         return self.open().filter(due__lt=today or timezone.localdate())
+
+    def matching(self, words: str) -> LetterQuerySet:
+        """Letters whose title or text has every word given, each as the start of a word ("remind" finds
+        "reminder"). A word that is all digits of a TFN's length finds nothing: those are not indexed."""
+        if not full_text():
+            return self.filter(title__icontains=words.strip())
+        terms = _QUERY_SYNTAX.sub(" ", searchable(words)).split()
+        if not terms:
+            return self.none()
+        # Each term quoted, so that PostgreSQL's parser reads it as it read the letter ("21/12/2026" is one word).
+        query = SearchQuery(" & ".join(f"'{term}':*" for term in terms), config=SEARCH_CONFIG, search_type="raw")
+        return self.filter(search=query)
 
     def to_pass_on(self) -> LetterQuerySet:
         """Letters the ATO sent to the practice instead of the client, that the client has not been told of yet."""
@@ -194,6 +242,9 @@ class Letter(models.Model):
     told_by = models.ForeignKey(  # who told the client (not necessarily who recorded it: the audit says that)
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # The title's and the text's words (see searchable() for what is left out); PostgreSQL only (with a GIN index
+    # its migration makes there), NULL on SQLite.
+    search = SearchVectorField(null=True, editable=False)
 
     objects = LetterQuerySet.as_manager()
 

@@ -46,6 +46,8 @@ from communications.models import (
     SyncRun,
     SyncStatus,
     ToldHow,
+    full_text,
+    search_vector,
 )
 from portal.audit import audit_record
 from portal.capabilities import Role
@@ -265,6 +267,7 @@ def _apply(run: SyncRun, chunk: list[cc.Communication]) -> None:
         )
     )
     sent_to_practice = _sent_to_practice(practice, [c for c in clients.values() if c])
+    indexed = full_text()
     letters = Letter.objects.bulk_create(
         [
             Letter(
@@ -281,6 +284,7 @@ def _apply(run: SyncRun, chunk: list[cc.Communication]) -> None:
                 due=due_by_rule(c.kind, c.issued),
                 due_source=DueSource.RULE,
                 to_practice=sent_to_practice(clients.get(hashes[c.id])),
+                search=search_vector(c.title[:300]) if indexed else None,
             )
             for c in new.values()
         ]
@@ -555,13 +559,13 @@ def on_document(question: Question, reply: Reply[cc.GetResponse]) -> None:
         size=len(attachment.content),
         content=seal_bytes(attachment.content),
     )
-    letter.document_state, letter.document_error = DocumentState.STORED, ""
-    fields = ["document_state", "document_error"]
+    changes: dict[str, Any] = {"document_state": DocumentState.STORED, "document_error": ""}
     stated = due_in_text(text)
     if stated is not None:
-        letter.due, letter.due_source = stated, DueSource.LETTER
-        fields += ["due", "due_source"]
-    letter.save(update_fields=fields)
+        changes |= {"due": stated, "due_source": DueSource.LETTER}
+    if full_text():
+        changes["search"] = search_vector(letter.title, text)
+    Letter.objects.filter(pk=letter.pk).update(**changes)
 
 
 def _document_failed(letter: Letter, words: str) -> None:

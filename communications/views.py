@@ -44,7 +44,7 @@ def _owners(user: User) -> list[User]:
 
 class FilterForm(forms.Form):
     client = forms.IntegerField(required=False, widget=forms.HiddenInput)
-    q = forms.CharField(label="Title contains", required=False, max_length=100)
+    q = forms.CharField(label="Words in the title or the letter", required=False, max_length=100)
     kind = forms.ChoiceField(label="Type", required=False, choices=[("", "Any type"), *KIND_WORDS.items()])
     state = forms.ChoiceField(
         label="State",
@@ -83,7 +83,7 @@ class FilterForm(forms.Form):
         if data["client"]:
             letters = letters.filter(client_id=data["client"])
         if data["q"].strip():
-            letters = letters.filter(title__icontains=data["q"].strip())
+            letters = letters.matching(data["q"])
         if data["kind"]:
             letters = letters.filter(kind=data["kind"])
         if data["state"] == "open":

@@ -9,7 +9,7 @@ from typing import Any
 from fpdf import FPDF
 
 from clients.models import Client, ClientKind
-from communications.models import DocumentState, Letter, LetterDocument
+from communications.models import DocumentState, Letter, LetterDocument, search_vector
 from portal.models import Practice
 from portal.sealing import seal_bytes
 
@@ -53,6 +53,7 @@ def letter(practice: Practice, *, document: bytes | None = None, **fields: Any) 
         "document_state": DocumentState.STORED if document else DocumentState.WAITING,
     }
     values.update(fields)
+    values.setdefault("search", search_vector(values["title"]))
     made = Letter.objects.create(practice=practice, **values)
     if document is not None:
         LetterDocument.objects.create(
