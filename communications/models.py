@@ -15,7 +15,7 @@ from datetime import date
 from django.conf import settings
 from django.contrib.postgres.search import SearchQuery, SearchVector, SearchVectorField
 from django.db import connection, models
-from django.db.models import Exists, OuterRef, Q, TextField, Value
+from django.db.models import Exists, Expression, OuterRef, Q, TextField, Value
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
@@ -155,9 +155,11 @@ def searchable(text: str) -> str:
     return _ID_LIKE.sub(" ", text)
 
 
-def search_vector(title: str, text: str = "") -> SearchVector:
+def search_vector(title: str, text: str = "") -> Expression:
     """The index of a letter: its title weighs more than its text (a match in the title ranks first)."""
-    vector = SearchVector(Value(searchable(title), output_field=TextField()), config=SEARCH_CONFIG, weight="A")
+    vector: Expression = SearchVector(
+        Value(searchable(title), output_field=TextField()), config=SEARCH_CONFIG, weight="A"
+    )
     if text:
         vector = vector + SearchVector(
             Value(searchable(text), output_field=TextField()), config=SEARCH_CONFIG, weight="B"
