@@ -5,10 +5,21 @@ again by the services, whose ValidationError messages the views put back on the 
 from __future__ import annotations
 
 from django import forms
+from django.core.exceptions import ValidationError
 
 from superannuation.models import AccountPhase, LostStatus, Member, WorkItem
 
-DATE = forms.DateInput(attrs={"type": "date"})
+# A date field's value as the browser's date control reads it (ISO), whatever the locale's date format.
+DATE = forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"})
+
+
+def put_errors(form: forms.Form, problem: ValidationError) -> None:
+    """The services' ValidationError on the form: by field where the form has the field, else at the top."""
+    if not hasattr(problem, "error_dict"):
+        form.add_error(None, problem.messages)
+        return
+    for field, errors in problem.message_dict.items():
+        form.add_error(field if field in form.fields else None, errors)
 
 
 class FundForm(forms.Form):
@@ -38,6 +49,7 @@ class MemberForm(forms.Form):
 
     family_name = forms.CharField(label="Family name", max_length=100)
     given_names = forms.CharField(label="Given names", max_length=150, required=False)
+    date_of_birth = forms.DateField(label="Date of birth", widget=DATE)
     address_line1 = forms.CharField(label="Address", max_length=100, required=False)
     address_line2 = forms.CharField(label="Address line 2", max_length=100, required=False)
     locality = forms.CharField(label="Suburb or town", max_length=60, required=False)
@@ -55,8 +67,8 @@ class MemberForm(forms.Form):
     innovative_income_stream = forms.BooleanField(label="Innovative income stream product", required=False)
 
     @classmethod
-    def for_member(cls, member: Member) -> MemberForm:
-        return cls(initial={name: getattr(member, name) for name in cls.base_fields})
+    def initial_for(cls, member: Member) -> dict[str, object]:
+        return {name: getattr(member, name) for name in cls.base_fields}
 
     def changed_fields(self) -> dict[str, object]:
         return {name: self.cleaned_data[name] for name in self.changed_data}

@@ -17,7 +17,7 @@ from portal.capabilities import Capability
 from portal.decorators import capability_required
 from portal.http import PortalRequest
 from superannuation import services
-from superannuation.forms import ExtensionForm, RemediationForm, ResolveForm, StepForm
+from superannuation.forms import ExtensionForm, RemediationForm, ResolveForm, StepForm, put_errors
 from superannuation.models import ItemState, Meaning, ReasonableStep, SuperFund, WorkItem
 from superannuation.views import may_manage
 
@@ -164,7 +164,7 @@ def item_step(request: PortalRequest, pk: int) -> HttpResponse:
                 evidence=evidence.read() if evidence else None,
             )
         except ValidationError as problem:
-            form.add_error(None, problem)
+            put_errors(form, problem)
         else:
             return _done(request, item, "The step is recorded.")
     return _again(request, item, step_form=form)
@@ -179,7 +179,7 @@ def item_extension(request: PortalRequest, pk: int) -> HttpResponse:
         try:
             services.extension_record(user=request.user, item=item, **form.cleaned_data)
         except ValidationError as problem:
-            form.add_error(None, problem)
+            put_errors(form, problem)
         else:
             return _done(request, item, f"Recorded. The item is now due {form.cleaned_data['new_due_on']:%-d %B %Y}.")
     return _again(request, item, extension_form=form)
@@ -200,7 +200,7 @@ def item_remediation(request: PortalRequest, pk: int) -> HttpResponse:
                 holder=form.holder(),
             )
         except ValidationError as problem:
-            form.add_error(None, problem)
+            put_errors(form, problem)
         else:
             return _done(request, item, "The remediation is recorded: the transaction may now be resubmitted.")
     return _again(request, item, remediation_form=form)
@@ -215,7 +215,7 @@ def item_resolve(request: PortalRequest, pk: int) -> HttpResponse:
         try:
             services.item_resolve(user=request.user, item=item, resolution=form.cleaned_data["resolution"])
         except ValidationError as problem:
-            form.add_error(None, problem)
+            put_errors(form, problem)
         else:
             return _done(request, item, "The item is resolved.")
     return _again(request, item, resolve_form=form)

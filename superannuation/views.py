@@ -21,7 +21,7 @@ from portal.capabilities import Capability
 from portal.decorators import capability_required
 from portal.http import PortalRequest
 from superannuation import services
-from superannuation.forms import FundForm, ImportForm, MemberForm, MemberSearchForm, StatusForm
+from superannuation.forms import FundForm, ImportForm, MemberForm, MemberSearchForm, StatusForm, put_errors
 from superannuation.models import Member, MemberImport, SuperFund, WorkItem
 
 PAGE = 50
@@ -40,13 +40,6 @@ def tab_url(fund: SuperFund, tab: str) -> str:
 
 def may_manage(request: PortalRequest) -> bool:
     return request.user.has_capability(Capability.MANAGE_SUPER_FUNDS)
-
-
-def refuse_read_only(request: PortalRequest) -> HttpResponse | None:
-    """Read-only staff see a fund's pages but every POST is refused."""
-    if request.method == "POST" and not may_manage(request):
-        return HttpResponse("You can see super funds but not change them.", status=403)
-    return None
 
 
 def get_fund(request: PortalRequest, pk: int) -> SuperFund:
@@ -83,7 +76,7 @@ def fund_add(request: PortalRequest) -> HttpResponse:
         try:
             fund = services.fund_create(user=request.user, **form.cleaned_data)
         except ValidationError as problem:
-            form.add_error(None, problem)
+            put_errors(form, problem)
         else:
             messages.success(request, f"{fund} is added. Import its members next.")
             return redirect(tab_url(fund, "import"))
@@ -209,22 +202,18 @@ def member_detail(request: PortalRequest, pk: int) -> HttpResponse:
     return render(request, "superannuation/member.html", context)
 
 
-@capability_required(Capability.VIEW_CLIENTS)
+@capability_required(Capability.MANAGE_SUPER_FUNDS)
 def member_edit(request: PortalRequest, pk: int) -> HttpResponse:
     member = get_member(request, pk)
-    form = MemberForm(request.POST) if request.method == "POST" else MemberForm.for_member(member)
-    if refused := refuse_read_only(request):
-        return refused
-    if request.method == "POST":
-        form.initial = MemberForm.for_member(member).initial
-        if form.is_valid():
-            try:
-                services.member_change(user=request.user, member=member, **form.changed_fields())
-            except ValidationError as problem:
-                form.add_error(None, problem)
-            else:
-                messages.success(request, "Saved. The change is reported to the ATO with the next real-time report.")
-                return redirect("superannuation:member", pk=member.pk)
+    form = MemberForm(request.POST or None, initial=MemberForm.initial_for(member))
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.member_change(user=request.user, member=member, **form.changed_fields())
+        except ValidationError as problem:
+            put_errors(form, problem)
+        else:
+            messages.success(request, "Saved. The change is reported to the ATO with the next real-time report.")
+            return redirect("superannuation:member", pk=member.pk)
     context = {"member": member, "fund": member.fund, "form": form}
     return render(request, "superannuation/member_edit.html", context, status=400 if form.errors else 200)
 
