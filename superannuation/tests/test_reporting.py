@@ -11,11 +11,13 @@ from typing import Any
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.utils import timezone
 
 from ato_gateway.models import MessageAttempt, OutboxMessage
+from ato_gateway.wire.documents import maas
 from portal.models import AuditEvent
-from superannuation import services
+from superannuation import reporting, services
 from superannuation.models import (
     Batch,
     BatchState,
@@ -131,7 +133,11 @@ def test_a_batch_delivered_twice_changes_nothing(ato: Ato, fund: SuperFund) -> N
     item = WorkItem.objects.get()
     before = list(Transaction.objects.values_list("pk", "processed", "meaning", "answered_at"))
     assert batch.question is not None
-    redeliver(OutboxMessage.objects.get(pk=batch.question.message_id))
+    message = OutboxMessage.objects.get(pk=batch.question.message_id)
+    redeliver(message)
+    # And the handler itself, handed the same answer again (as a resend after a handler failure would).
+    with transaction.atomic():
+        reporting.on_batch_answer(batch.question, ato.stream(message, maas.SubmitResponse, "results"))
     batch_after = Batch.objects.get(pk=batch.pk)
     assert (batch_after.pulled_at, batch_after.state) == (batch.pulled_at, BatchState.ANSWERED)
     assert list(Transaction.objects.values_list("pk", "processed", "meaning", "answered_at")) == before
