@@ -98,6 +98,12 @@ MODULES: dict[str, Module] = {
         slow=True,
     ),
 }
+    # Seed 003's table and the 30-day clock: what a fund must act on, and by when.
+    "super": Module(
+        ["superannuation/models.py"],
+        ["superannuation/tests/test_table.py"],
+        functions=["classify", "remediation_due"],
+    ),
 
 
 def copy_tree(target: Path, extra: list[str]) -> None:

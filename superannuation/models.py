@@ -369,6 +369,12 @@ class Transaction(models.Model):
         return f"{self.get_event_display()} of member {self.member_id} ({self.transaction_id})"
 
 
+def remediation_due(aware_at: datetime) -> date:
+    """The 30-day clock: 30 days from the day the responses were pulled (in the practice's time zone), the moment
+    the ATO deems the fund aware; not the day of the send nor of the technical receipt."""
+    return timezone.localdate(aware_at) + timedelta(days=REMEDIATION_DAYS)
+
+
 class ItemState(models.TextChoices):
     OPEN = "open", "To do"
     RESOLVED = "resolved", "Resolved"
@@ -434,8 +440,7 @@ class WorkItem(models.Model):
 
     @staticmethod
     def due_from(aware_at: datetime) -> date:
-        """30 days from the day the responses were pulled (in the practice's time zone)."""
-        return timezone.localdate(aware_at) + timedelta(days=REMEDIATION_DAYS)
+        return remediation_due(aware_at)
 
     def days_left(self, today: date | None = None) -> int:
         return (self.due_on - (today or timezone.localdate())).days
