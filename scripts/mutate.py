@@ -58,7 +58,12 @@ MODULES: dict[str, Module] = {
     ),
     "mfa": Module(
         ["portal/middleware.py", "portal/session_user.py"],
-        ["tests/test_auth.py", "tests/test_session_user.py", "tests/test_access_guards.py"],
+        [
+            "tests/test_auth.py",
+            "tests/test_session_user.py",
+            "tests/test_session_limits.py",
+            "tests/test_access_guards.py",
+        ],
     ),
     "tfn": Module(
         ["clients/tfn.py", "portal/logging.py"],
@@ -84,6 +89,7 @@ MODULES: dict[str, Module] = {
             "ato_gateway/wire/tests/test_signatures.py",
             "ato_gateway/wire/tests/test_xmlsafe.py",
             "ato_gateway/wire/tests/test_layers.py",
+            "ato_gateway/wire/tests/test_wsse_checks.py",
         ],
     ),
     "front-door": Module(
@@ -97,13 +103,13 @@ MODULES: dict[str, Module] = {
         functions=["on_answer", "_apply_links", "_apply_removal", "_history"],
         slow=True,
     ),
-}
     # Seed 003's table and the 30-day clock: what a fund must act on, and by when.
     "super": Module(
         ["superannuation/models.py"],
         ["superannuation/tests/test_table.py"],
         functions=["classify", "remediation_due"],
     ),
+}
 
 
 def copy_tree(target: Path, extra: list[str]) -> None:

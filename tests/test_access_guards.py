@@ -8,7 +8,8 @@ from django.test import Client as HttpClient
 from django.urls import reverse
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 
-from clients.models import AccountKind, AccountRole, ClientAccount, ClientGroup
+from clients.models import AccountKind, AccountRole, Client, ClientAccount, ClientGroup
+from portal.capabilities import Capability, Role
 from tests.conftest import PASSWORD, add_clients
 
 pytestmark = pytest.mark.django_db
@@ -42,3 +43,24 @@ def test_read_only_staff_cannot_create_client_groups(practice, reader, login):
     assert response.status_code == 403
     assert ClientGroup.objects.count() == before
     assert not ClientGroup.objects.filter(name="Mine now").exists()
+
+
+def test_a_refusal_names_the_permission_missing_and_a_stranger_is_sent_to_sign_in(practice, reader, login):
+    """The 403 page tells staff which permission to ask a practice admin for; someone not signed in is not told
+    what the page needs, only asked to sign in. Neither adds a client."""
+    row = {"kind": "individual", "family_name": "Added", "given_names": "By", "tfn": ""}
+    page = login(reader).post(reverse("clients:add"), row)
+    assert page.status_code == 403
+    assert "You need the “Add and edit clients” permission for this page." in page.content.decode()
+    stranger = HttpClient().post(reverse("clients:add"), row)
+    assert stranger.status_code == 302 and stranger["Location"].startswith(reverse("portal:login") + "?next=")
+    assert not Client.objects.filter(family_name="Added").exists()
+
+
+def test_each_role_is_shown_by_its_name(practice, admin, agent, reader, login):
+    labels = {Role.PRACTICE_ADMIN: "Practice admin", Role.AGENT: "Agent", Role.READ_ONLY: "Read-only"}
+    assert {role: role.label for role in Role} == labels
+    staff = login(admin).get(reverse("portal:staff_list")).content.decode()
+    assert all(f"<td>{label}</td>" in staff for label in labels.values())
+    assert Capability.MANAGE_GROUPS.label == "Manage client groups"
+    assert len({c.label for c in Capability}) == len(Capability)  # every capability has words of its own
