@@ -69,6 +69,9 @@ def test_every_main_page_has_a_title_of_its_own(admin: User, login: Any, clients
         reverse("portal:audit_search"),
         reverse("ato_gateway:console"),
         reverse("portal:account"),
+        reverse("superannuation:funds"),
+        reverse("superannuation:fund_add"),
+        reverse("superannuation:worklist"),
     ]
     titles = {}
     for path in pages:

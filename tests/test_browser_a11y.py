@@ -305,6 +305,9 @@ MAIN_PAGES = [
     "/gateway/",
     "/gateway/messages/{message}/",
     "/account/",
+    "/super/",
+    "/super/add/",
+    "/super/worklist/",
 ]
 
 
