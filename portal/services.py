@@ -14,6 +14,7 @@ import qrcode.image.svg
 from django.conf import settings
 from django.contrib.auth import authenticate, login, update_session_auth_hash
 from django.core.cache import cache
+from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 from django_otp import login as otp_login
@@ -142,6 +143,51 @@ def staff_reactivate(*, admin: User, user: User) -> None:
         user.deactivated_at = None
         user.save(update_fields=["is_active", "deactivated_at"])
         audit_record("staff.reactivated", actor=admin, target=user)
+
+
+def staff_invite_email(*, user: User, link: str) -> None:
+    """The invitation goes by email (settings.EMAIL_BACKEND: the console in development), so that the admin need
+    not carry the link to the person; the admin's page shows it too, for a person whose mail is slow."""
+    send_mail(
+        subject=f"You are invited to {user.practice.name}'s Practice Portal",
+        message=(
+            f"Hello {user.first_name or user.username},\n\n{user.practice.name} has made you an account in its "
+            f"Practice Portal, with the username {user.username}.\n\nChoose your password here (the link works "
+            f"once, for {INVITE_LIFETIME.days} days):\n{link}\n\nThen you set up an authenticator app on your "
+            "phone for the second step of signing in.\n\nIf you did not expect this, ignore this email."
+        ),
+        from_email=None,
+        recipient_list=[user.email],
+    )
+
+
+def staff_invite_pending(user: User) -> bool:
+    """An invitation not yet accepted (or withdrawn, then the account reactivated): no password chosen yet, never
+    signed in."""
+    return user.is_active and user.last_login is None and not user.has_usable_password()
+
+
+def staff_invite_renew(*, admin: User, user: User) -> str:
+    """A fresh link, valid for INVITE_LIFETIME again; the earlier link stops working (only the new hash is kept)."""
+    token = secrets.token_urlsafe(32)
+    with transaction.atomic(durable=True):
+        user.invite_token_hash = _token_hash(token)
+        user.invite_expires_at = timezone.now() + INVITE_LIFETIME
+        user.save(update_fields=["invite_token_hash", "invite_expires_at"])
+        audit_record("staff.invite_resent", actor=admin, target=user)
+    return token
+
+
+def staff_invite_withdraw(*, admin: User, user: User) -> None:
+    """The link stops working at once, and the account that was waiting for it is deactivated (it never had a
+    password); an admin can reactivate it and invite again."""
+    with transaction.atomic(durable=True):
+        user.invite_token_hash = ""
+        user.invite_expires_at = None
+        user.is_active = False
+        user.deactivated_at = timezone.now()
+        user.save(update_fields=["invite_token_hash", "invite_expires_at", "is_active", "deactivated_at"])
+        audit_record("staff.invite_withdrawn", actor=admin, target=user)
 
 
 def staff_reset_password(*, admin: User, user: User) -> str:

@@ -190,6 +190,7 @@ def staff_add(request: PortalRequest) -> HttpResponse:
             role=Role(data["role"]),
         )
         link = request.build_absolute_uri(reverse("portal:accept_invite", args=[token]))
+        services.staff_invite_email(user=user, link=link)
         return render(request, "portal/staff_invited.html", {"invitee": user, "link": link})
     return render(request, "portal/staff_add.html", {"form": form})
 
@@ -205,13 +206,25 @@ def staff_detail(request: PortalRequest, pk: int) -> HttpResponse:
             services.staff_change_role(admin=request.user, user=member, role=Role(form.cleaned_data["role"]))
             messages.success(request, f"{member.display_name} is now {member.role_label}.")
             return redirect("portal:staff_detail", pk=member.pk)
-    return render(request, "portal/staff_detail.html", {"member": member, "form": form})
+    context = {"member": member, "form": form, "invite_pending": services.staff_invite_pending(member)}
+    return render(request, "portal/staff_detail.html", context)
+
+
+def _confirm_page(request: PortalRequest, member: User, *, action: str, button: str, consequence: str) -> HttpResponse:
+    """The step before a change an admin cannot take back from the staff page: what it does, and the one button
+    that does it. The staff page's buttons come here by GET (no JavaScript needed); only this page's form posts."""
+    context = {"member": member, "action": action, "button": button, "consequence": consequence}
+    return render(request, "portal/staff_confirm.html", context)
 
 
 @capability_required(Capability.MANAGE_STAFF)
-@require_POST
 def staff_deactivate(request: PortalRequest, pk: int) -> HttpResponse:
     member = get_staff_or_404(request.user, pk)
+    if request.method != "POST" and member != request.user and member.is_active:
+        consequence = "They are signed out everywhere at once and cannot sign in until an admin reactivates them."
+        return _confirm_page(
+            request, member, action="portal:staff_deactivate", button="Deactivate", consequence=consequence
+        )
     if member == request.user:
         messages.error(request, "You cannot deactivate yourself.")
     elif member.is_active:
@@ -230,11 +243,46 @@ def staff_reactivate(request: PortalRequest, pk: int) -> HttpResponse:
 
 
 @capability_required(Capability.MANAGE_STAFF)
-@require_POST
 def staff_reset_mfa(request: PortalRequest, pk: int) -> HttpResponse:
     member = get_staff_or_404(request.user, pk)
+    if request.method != "POST":
+        consequence = (
+            "Their authenticator, backup codes and passkeys stop working and they are signed out everywhere; at their "
+            "next sign-in, after their password, they set up an authenticator again."
+        )
+        return _confirm_page(
+            request, member, action="portal:staff_reset_mfa", button="Reset two-step sign-in", consequence=consequence
+        )
     services.staff_reset_mfa(admin=request.user, user=member)
     messages.success(request, f"{member.display_name} must enrol an authenticator at their next sign-in.")
+    return redirect("portal:staff_detail", pk=member.pk)
+
+
+@capability_required(Capability.MANAGE_STAFF)
+@require_POST
+def staff_invite_resend(request: PortalRequest, pk: int) -> HttpResponse:
+    member = get_staff_or_404(request.user, pk)
+    if services.staff_invite_pending(member):
+        token = services.staff_invite_renew(admin=request.user, user=member)
+        link = request.build_absolute_uri(reverse("portal:accept_invite", args=[token]))
+        services.staff_invite_email(user=member, link=link)
+        return render(request, "portal/staff_invited.html", {"invitee": member, "link": link})
+    return redirect("portal:staff_detail", pk=member.pk)
+
+
+@capability_required(Capability.MANAGE_STAFF)
+def staff_invite_withdraw(request: PortalRequest, pk: int) -> HttpResponse:
+    member = get_staff_or_404(request.user, pk)
+    if not services.staff_invite_pending(member):
+        return redirect("portal:staff_detail", pk=member.pk)
+    if request.method != "POST":
+        consequence = "The link in their invitation stops working, and the account waiting for it is deactivated."
+        button = "Withdraw the invitation"
+        return _confirm_page(
+            request, member, action="portal:staff_invite_withdraw", button=button, consequence=consequence
+        )
+    services.staff_invite_withdraw(admin=request.user, user=member)
+    messages.success(request, f"The invitation to {member.display_name} is withdrawn: its link no longer works.")
     return redirect("portal:staff_detail", pk=member.pk)
 
 

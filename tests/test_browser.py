@@ -106,6 +106,10 @@ def test_admin_invites_a_member_then_deactivates_them_and_their_session_ends(
     expect(row).to_contain_text("Active")
     row.get_by_role("link", name="Dana Fisher").click()
     admin_page.get_by_role("button", name="Deactivate (leaver)").click()
+    # It asks first, on a page of its own; nothing has changed yet.
+    expect(admin_page.get_by_role("heading", level=1)).to_contain_text("Deactivate: Dana Fisher?")
+    assert User.objects.get(username="dana").is_active
+    admin_page.get_by_role("button", name="Deactivate", exact=True).click()
     expect(admin_page.get_by_role("heading", level=1)).to_contain_text("Deactivated")
     expect(admin_page.get_by_role("status")).to_contain_text("Dana Fisher is deactivated")
     expect(admin_page.get_by_role("button", name="Reactivate")).to_be_visible()

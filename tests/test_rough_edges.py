@@ -183,3 +183,78 @@ def test_an_import_counts_rows_not_errors(agent: User, login) -> None:
     assert job.status == ImportStatus.DONE and job.row_errors.count() >= 3
     done = http.get(reverse("clients:import_detail", args=[job.pk])).content.decode()
     assert "3 clients added, 1 row not imported" in done
+
+
+def test_deactivating_asks_first(admin: User, agent: User, login) -> None:
+    http = login(admin)
+    detail = http.get(reverse("portal:staff_detail", args=[agent.pk])).content.decode()
+    # The staff page's button only opens the question: a GET form, no CSRF token, nothing done.
+    form = re.search(r'<form method="(\w+)" action="([^"]+)"><button class="danger" type="submit">Deactivate', detail)
+    assert form is not None and form.group(1) == "get"
+    asked = http.get(form.group(2))
+    assert asked.status_code == 200 and "Deactivate: Bob Tester?" in asked.content.decode()
+    agent.refresh_from_db()
+    assert agent.is_active
+    http.post(form.group(2))
+    agent.refresh_from_db()
+    assert not agent.is_active
+
+
+def test_resetting_the_second_factor_asks_first(admin: User, agent: User, login) -> None:
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    http = login(admin)
+    detail = http.get(reverse("portal:staff_detail", args=[agent.pk])).content.decode()
+    form = re.search(r'<form method="(\w+)" action="([^"]+)"><button type="submit">Reset two-step', detail)
+    assert form is not None and form.group(1) == "get"
+    asked = http.get(form.group(2)).content.decode()
+    assert "Reset two-step sign-in: Bob Tester?" in asked and 'method="post"' in asked
+    assert TOTPDevice.objects.filter(user=agent).exists()
+    http.post(form.group(2))
+    assert not TOTPDevice.objects.filter(user=agent).exists()
+
+
+def _invite(http: HttpClient) -> User:
+    http.post(
+        reverse("portal:staff_add"),
+        {"username": "dana", "first_name": "Dana", "last_name": "Fisher", "email": "dana@example.com", "role": "agent"},
+    )
+    return User.objects.get(username="dana")
+
+
+def _link_in(body: str) -> str:
+    found = re.search(r"https?://\S+/invite/[^/\s]+/", body)
+    assert found is not None, body
+    return found.group(0)
+
+
+def test_an_invitation_is_emailed_and_can_be_sent_again(admin: User, login, mailoutbox) -> None:
+    http = login(admin)
+    invitee = _invite(http)
+    assert len(mailoutbox) == 1 and mailoutbox[0].to == ["dana@example.com"]
+    first = _link_in(mailoutbox[0].body)
+    assert HttpClient().get(first).status_code == 200
+
+    detail = http.get(reverse("portal:staff_detail", args=[invitee.pk])).content.decode()
+    assert 'data-testid="invite-pending"' in detail
+    page = http.post(reverse("portal:staff_invite_resend", args=[invitee.pk])).content.decode()
+    assert len(mailoutbox) == 2
+    second = _link_in(mailoutbox[1].body)
+    assert second != first and second in page
+    assert HttpClient().get(first).status_code == 404  # the earlier link no longer works
+    assert HttpClient().get(second).status_code == 200
+
+
+def test_a_withdrawn_invitation_no_longer_works(admin: User, login, mailoutbox) -> None:
+    http = login(admin)
+    invitee = _invite(http)
+    link = _link_in(mailoutbox[0].body)
+    url = reverse("portal:staff_invite_withdraw", args=[invitee.pk])
+    assert "Withdraw the invitation: Dana Fisher?" in http.get(url).content.decode()
+    assert HttpClient().get(link).status_code == 200  # asking changed nothing
+    http.post(url)
+    assert HttpClient().get(link).status_code == 404
+    refused = HttpClient().post(link, {"password1": "a-new-long-password-1", "password2": "a-new-long-password-1"})
+    assert refused.status_code == 404
+    invitee.refresh_from_db()
+    assert not invitee.is_active and not invitee.has_usable_password()

@@ -30,6 +30,8 @@ OBJECTS: dict[str, dict[str, str]] = {
     "portal:staff_deactivate": {"pk": "staff"},
     "portal:staff_reactivate": {"pk": "staff"},
     "portal:staff_reset_mfa": {"pk": "staff"},
+    "portal:staff_invite_resend": {"pk": "staff"},
+    "portal:staff_invite_withdraw": {"pk": "staff"},
     "portal:staff_reset_password": {"pk": "staff"},
     "clients:staff_groups": {"pk": "staff"},
     "clients:detail": {"pk": "client"},
