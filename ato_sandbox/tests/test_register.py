@@ -428,3 +428,20 @@ def test_finders(tiny: sqlite3.Connection) -> None:
     assert register.agent_by_tan(tiny, "nope") is None
     tiny.row_factory = sqlite3.Row  # the helpers answer plain dicts whatever the connection's row factory
     assert register.current_links(tiny, 1, 1)[0]["account_id"] == 11
+
+
+def test_a_new_register_forgets_what_maas_reported_and_who_administers_funds() -> None:
+    """The accounts MAAS reported and the funds' administrators belong to the register they were reported to:
+    generating another leaves none behind (they would point at funds that no longer exist)."""
+    db, _ = _generate(taxpayers=50, agents=())
+    fund_id = db.execute(
+        "INSERT INTO reg_funds (abn, usi, name) VALUES ('11000000001', '11000000001001', 'F')"
+    ).lastrowid
+    db.execute("INSERT INTO reg_fund_administrators (fund_id, abn) VALUES (?, '53004085616')", (fund_id,))
+    db.execute(
+        "INSERT INTO reg_member_reports (fund_id, member_number, status, event_kind, event_date, processed_order, "
+        "tfn_validation) VALUES (?, 'M-1', 'OPEN', 'OPENED', '2026-11-02', 1, 'MATCHED')",
+        (fund_id,),
+    )
+    register.generate(db, seed=8, taxpayers=50, today=TODAY)
+    assert [_count(db, f"SELECT count(*) FROM {table}") for table in register.REPORTED_TABLES] == [0, 0]  # noqa: S608
