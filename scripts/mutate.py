@@ -103,6 +103,19 @@ MODULES: dict[str, Module] = {
         functions=["on_answer", "_apply_links", "_apply_removal", "_history"],
         slow=True,
     ),
+    # The four-eyes approval of a bank account change: the call-back, the second member's code, the expiry.
+    "four-eyes": Module(
+        ["demographics/bank.py"],
+        ["demographics/tests/test_bank.py"],
+        functions=["bank_change_record_callback", "bank_change_approve", "_expire_if_due"],
+        slow=True,
+    ),
+    # A letter's due date (read from its text, else its kind's rule) and its owner (who looks after its client).
+    "letters": Module(
+        ["communications/services.py"],
+        ["communications/tests/test_letter_rules.py"],
+        functions=["due_by_rule", "due_in_text", "_looked_after_by", "_assign_owners"],
+    ),
     # Seed 003's table and the 30-day clock: what a fund must act on, and by when.
     "super": Module(
         ["superannuation/models.py"],
