@@ -306,6 +306,8 @@ def _import_chunk(job: MemberImport, chunk: list[tuple[int, dict[str, str]]], la
     with transaction.atomic(durable=True):
         fund = SuperFund.objects.select_for_update().get(pk=job.fund_id)
         locked = MemberImport.objects.select_for_update().get(pk=job.pk)
+        if locked.done_rows >= last_row:
+            return  # another run of the job (a retry of one thought lost) has written these rows
         valid: list[tuple[int, MemberRow]] = []
         errors: list[dict[str, Any]] = []
         for number, raw in chunk:

@@ -22,7 +22,7 @@ from clients.models import Client, ClientGroup
 from portal.capabilities import Capability, Role
 from portal.models import AuditEvent, Practice, User
 from portal.sealing import unseal_bytes
-from superannuation import services
+from superannuation import importing, services
 from superannuation.importing import TEMPLATE
 from superannuation.models import (
     Batch,
@@ -30,6 +30,7 @@ from superannuation.models import (
     ItemState,
     Meaning,
     Member,
+    MemberImport,
     Report,
     ReportKind,
     SuperFund,
@@ -237,6 +238,26 @@ def test_unknown_codes_and_bad_values_are_named_per_row(admin: User, fund: Super
     assert "insurance: write yes or no" in messages["C"]
     assert "state" in messages["D"]
     assert job.added == 1 and Member.objects.get(member_number="E").phase == "retirement"
+
+
+@committed
+def test_a_file_is_written_in_chunks_and_an_interrupted_import_resumes_after_the_last_chunk(
+    admin: User, fund: SuperFund, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(importing, "CHUNK", 2)
+    rows = [{"member_number": f"N-{n}", "family_name": "F", "date_of_birth": "1980-01-01"} for n in range(5)]
+    rows.append({"member_number": "N-0", "family_name": "Again", "date_of_birth": "1980-01-01"})
+    job = services.member_import_start(user=admin, fund=fund, filename="m.csv", content=member_file(rows))
+    # As a worker killed after its first chunk leaves it: two rows written with their progress.
+    add_member(fund, "N-0")
+    add_member(fund, "N-1")
+    MemberImport.objects.filter(pk=job.pk).update(done_rows=2, added=2)
+    run_worker_burst()
+    job.refresh_from_db()
+    assert (job.added, job.done_rows, job.total_rows) == (5, 6, 6)
+    assert [(e["row"], e["member_number"]) for e in job.errors] == [(7, "N-0")]
+    assert "appears earlier in this file" in job.errors[0]["messages"][0]
+    assert sorted(Member.objects.values_list("member_number", flat=True)) == [f"N-{n}" for n in range(5)]
 
 
 @committed
