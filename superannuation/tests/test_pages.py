@@ -327,3 +327,95 @@ def test_the_worklist_query_count_does_not_grow_with_its_page(
     assert len(response.context["items"]) == 7
     counts.append(len(queries))
     assert len(set(counts)) == 1, counts
+
+
+def test_staff_restricted_to_groups_reach_only_the_funds_of_their_groups_clients(
+    practice: Practice, agent: User, login: Login
+) -> None:
+    from clients.models import Client, ClientGroup
+
+    client = Client.objects.create(practice=practice, kind="company", organisation_name="Harbour Super Pty Ltd")
+    group = ClientGroup.objects.create(practice=practice, name="Super")
+    group.clients.add(client)
+    group.staff.add(agent)
+    agent.restricted_to_groups = True
+    agent.save(update_fields=["restricted_to_groups"])
+    theirs = fund_of(practice)
+    SuperFund.objects.filter(pk=theirs.pk).update(client=client)
+    hidden = fund_of(practice, "Hidden Super", "51824753556001")
+    http = login(agent)
+    listed = http.get(reverse("superannuation:funds")).content.decode()
+    assert "Harbour Super" in listed and "Hidden Super" not in listed
+    assert http.get(reverse("superannuation:fund", args=[theirs.pk])).status_code == 200
+    assert http.get(reverse("superannuation:fund", args=[hidden.pk])).status_code == 404
+    member = member_of(hidden, "HIDDEN")
+    assert http.get(reverse("superannuation:member", args=[member.pk])).status_code == 404
+
+
+def test_the_dashboard_shows_what_is_due_this_week_and_overdue(
+    world: dict[str, Any], agent: User, login: Login
+) -> None:
+    WorkItem.objects.filter(pk=world["other_item"].pk).update(due_on=timezone.localdate() + timedelta(days=2))
+    html = login(agent).get(reverse("portal:dashboard")).content.decode()
+    panel = html[html.index("Super funds: TFN responses") :]
+    assert "1 due this week" in panel and "1 overdue" in panel and "3 open in all" in panel
+    assert "1 item overdue: the 30 days to act have passed." in panel
+
+
+def test_an_item_s_forms_record_through_the_services_and_say_what_is_wrong(
+    world: dict[str, Any], agent: User, login: Login
+) -> None:
+    http = login(agent)
+    item = world["failed_item"]
+    url = reverse("superannuation:item", args=[item.pk])
+    step = http.post(
+        reverse("superannuation:item_step", args=[item.pk]), {"contact": "The member, by email", "found": "Typo"}
+    )
+    assert step.status_code == 302 and item.steps.get().found == "Typo"
+    earlier = (item.due_on - timedelta(days=1)).isoformat()
+    refused = http.post(
+        reverse("superannuation:item_extension", args=[item.pk]),
+        {
+            "requested_on": timezone.localdate().isoformat(),
+            "requested_of": "SuperCRT@ato.gov.au",
+            "new_due_on": earlier,
+        },
+    )
+    assert refused.status_code == 400 and "must be after the current due date" in refused.content.decode()
+    later = timezone.localdate() + timedelta(days=20)
+    http.post(
+        reverse("superannuation:item_extension", args=[item.pk]),
+        {"requested_on": timezone.localdate().isoformat(), "requested_of": "SuperCRT@ato.gov.au", "new_due_on": later},
+    )
+    item.refresh_from_db()
+    assert item.due_on == later and "20 days left" in http.get(url).content.decode()
+    other = world["other_item"]
+    missing = http.post(
+        reverse("superannuation:item_remediation", args=[other.pk]), {"remediation": "identity_confirmed"}
+    )
+    assert missing.status_code == 400 and "Say whom at the ATO confirmed the identity" in missing.content.decode()
+    http.post(
+        reverse("superannuation:item_remediation", args=[other.pk]),
+        {"remediation": "identity_confirmed", "note": "Confirmed by the ATO's super line on 1 Dec, ref 42"},
+    )
+    other.refresh_from_db()
+    assert (
+        other.may_resubmit
+        and 'data-testid="remediation-done"'
+        in http.get(reverse("superannuation:item", args=[other.pk])).content.decode()
+    )
+    http.post(reverse("superannuation:item_resolve", args=[item.pk]), {"resolution": "Corrected and resubmitted"})
+    item.refresh_from_db()
+    assert item.state == "resolved" and item.resolution == "Corrected and resubmitted"
+    assert 'name="resolution"' not in http.get(url).content.decode()  # nothing more to do on a resolved item
+
+
+def test_a_fund_the_services_refuse_is_shown_on_its_field(practice: Practice, agent: User, login: Login) -> None:
+    http = login(agent)
+    form = {"name": "Harbour Super", "abn": "53004085616", "usi": "51824753556001"}
+    response = http.post(reverse("superannuation:fund_add"), form)
+    assert response.status_code == 400 and not SuperFund.objects.exists()
+    assert "begins with the fund" in response.content.decode() and 'href="#id_usi"' in response.content.decode()
+    added = http.post(reverse("superannuation:fund_add"), {**form, "usi": "53004085616001"})
+    fund = SuperFund.objects.get()
+    assert added.status_code == 302 and added["Location"].endswith(f"/super/{fund.pk}/?tab=import")
