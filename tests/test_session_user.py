@@ -5,8 +5,10 @@ goes down Django's and django-otp's own path, which rejects or cleans the sessio
 from __future__ import annotations
 
 import pytest
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 from django.db import connection
 from django.test import Client as HttpClient
+from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django_otp import DEVICE_ID_SESSION_KEY
@@ -115,3 +117,46 @@ def test_the_one_query_read_finds_no_device_of_another_user_or_unconfirmed(admin
     assert confirmed_device_with_user(TOTPDevice, theirs.pk, agent.pk) is None
     TOTPDevice.objects.filter(pk=theirs.pk).update(confirmed=False)
     assert confirmed_device_with_user(TOTPDevice, theirs.pk, admin.pk) is None
+
+
+def session_with(user: User, **values: object) -> HttpClient:
+    """A verified session, then some of its keys set to what a damaged or forged session store might hold."""
+    http = session_with_device(user, TOTPDevice.objects.get(user=user).persistent_id)
+    session = http.session
+    for key, value in values.items():
+        session[key] = value
+    session.save()
+    return http
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {BACKEND_SESSION_KEY: "django.contrib.auth.backends.ModelBackend"},  # a backend not configured
+        {HASH_SESSION_KEY: 12345},  # not a string
+        {SESSION_KEY: None},
+        {DEVICE_ID_SESSION_KEY: "nosuchapp.device/1"},
+    ],
+    ids=["backend", "hash", "user id", "device model"],
+)
+def test_a_session_the_fast_path_cannot_read_goes_the_way_django_and_django_otp_take_it(admin, values):
+    """Refused and sent to sign in or to verify, never let in, and never a server error."""
+    response = session_with(admin, **values).get(reverse("clients:list"))
+    assert response.status_code == 302
+    assert response["Location"].startswith((reverse("portal:login"), reverse("portal:mfa_verify")))
+
+
+@override_settings(AUTHENTICATION_BACKENDS=["axes.backends.AxesStandaloneBackend"])
+def test_a_session_of_a_backend_no_longer_configured_is_not_signed_in(admin):
+    response = session_with(admin).get(reverse("clients:list"))
+    assert response.status_code == 302 and response["Location"].startswith(reverse("portal:login"))
+
+
+def test_the_one_query_read_of_someone_without_a_practice(db):
+    from portal.session_user import confirmed_device_with_user
+
+    loner = User.objects.create_user(username="loner", password="a-long-password-2026", role=Role.AGENT)
+    device = TOTPDevice.objects.create(user=loner, name="phone", confirmed=True)
+    found = confirmed_device_with_user(TOTPDevice, device.pk, loner.pk)
+    assert found is not None and found.pk == device.pk and found.user.pk == loner.pk
+    assert found.user.practice_id is None and found.user.practice is None
