@@ -258,3 +258,58 @@ def test_a_withdrawn_invitation_no_longer_works(admin: User, login, mailoutbox) 
     assert refused.status_code == 404
     invitee.refresh_from_db()
     assert not invitee.is_active and not invitee.has_usable_password()
+
+
+def _attempts(message: OutboxMessage, outcomes: list[str], *, start: int = 1, ago: int = 0) -> None:
+    """Attempts one second apart, the last `ago` seconds ago."""
+    now = timezone.now()
+    MessageAttempt.objects.bulk_create(
+        MessageAttempt(
+            message=message,
+            number=start + i,
+            started_at=now - timezone.timedelta(seconds=ago + len(outcomes) - i),
+            outcome=outcome,
+            error_code="" if outcome == AttemptOutcome.OK else "HTTP:503",
+        )
+        for i, outcome in enumerate(outcomes)
+    )
+
+
+def test_the_outage_banner_rises_on_the_latest_failures_of_the_practice_alone(
+    admin: User, outsider: User, login
+) -> None:
+    ours, theirs = _ping(admin.practice), _ping(outsider.practice)
+    # A busy morning of successes, then the ATO stops answering: three failures in a row, just now.
+    _attempts(ours, [AttemptOutcome.OK] * 20, ago=60)
+    _attempts(theirs, [AttemptOutcome.OK] * 20, ago=60)
+    banner = "The ATO is not answering reliably"
+    assert banner not in login(admin).get(reverse("portal:dashboard")).content.decode()
+    _attempts(ours, [AttemptOutcome.TRANSIENT] * 3, start=21)
+    from django.core.cache import cache
+
+    cache.clear()  # the banner's figure is cached for 15 s
+    health = gateway_services.gateway_health(practice=admin.practice)
+    assert health.error_rate < 0.5 and health.failing
+    assert banner in login(admin).get(reverse("portal:dashboard")).content.decode()
+    assert banner not in login(outsider).get(reverse("portal:dashboard")).content.decode()
+
+
+def test_two_failures_in_a_row_do_not_raise_it(admin: User, login) -> None:
+    ours = _ping(admin.practice)
+    _attempts(ours, [AttemptOutcome.OK] * 20 + [AttemptOutcome.TRANSIENT] * 2)
+    assert not gateway_services.gateway_health(practice=admin.practice).failing
+
+
+def test_a_retry_is_never_scheduled_before_its_row_is_due(admin: User) -> None:
+    import django_rq
+    from rq.registry import ScheduledJobRegistry
+
+    from ato_gateway.services import sending
+
+    message = _ping(admin.practice)
+    due = timezone.now() + timezone.timedelta(seconds=1.3)
+    sending.outbox_dispatch([message.pk], delay=due - timezone.now())
+    # RQ's scheduler takes a job once the clock passes its score (whole seconds): the score is when it may run.
+    registry = ScheduledJobRegistry(queue=django_rq.get_queue("high"))
+    scores = [score for _, score in django_rq.get_connection("high").zrange(registry.key, 0, -1, withscores=True)]
+    assert scores and all(score >= due.timestamp() for score in scores), (scores, due.timestamp())

@@ -175,5 +175,25 @@ def gateway_health(*, practice: Practice, window: timedelta = timedelta(minutes=
         .values_list("started_at", flat=True)
         .first()
     )
-    failing = attempts >= 5 and failures / attempts >= 0.5
+    # Either half of a busy window failed, or the practice's latest few attempts all failed just now: an outage that
+    # starts after a morning of successes is failing at once, though the earlier successes outweigh it in the
+    # window (a 40-second outage never raised the banner on the ratio alone).
+    failing = (attempts >= 5 and failures / attempts >= 0.5) or _latest_attempts_failed(practice)
     return Health(attempts, failures, last_success, failing)
+
+
+# The outage banner's second rule: this many of the practice's latest attempts failed, all within this long.
+RECENT_FAILURES_IN_A_ROW = 3
+RECENT_FAILURES_WITHIN = timedelta(minutes=5)
+
+
+def _latest_attempts_failed(practice: Practice) -> bool:
+    latest = list(
+        MessageAttempt.objects.filter(message__practice=practice)
+        .order_by("-started_at", "-id")
+        .values_list("outcome", "error_code", "started_at")[:RECENT_FAILURES_IN_A_ROW]
+    )
+    since = timezone.now() - RECENT_FAILURES_WITHIN
+    return len(latest) == RECENT_FAILURES_IN_A_ROW and all(
+        outcome == AttemptOutcome.TRANSIENT and code != "EBMS:0006" and at >= since for outcome, code, at in latest
+    )

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import django_rq
@@ -132,12 +132,21 @@ def outbox_dispatch(ids: list[int], *, delay: timedelta | None = None) -> None:
     OutboxMessage.objects.filter(pk__in=ids).update(enqueued_at=timezone.now())
     queue = django_rq.get_queue("high")
     size = settings.GATEWAY_BATCH_SIZE
+    at = _whole_second_at_or_after(timezone.now() + delay) if delay else None
     for start in range(0, len(ids), size):
         chunk = ids[start : start + size]
-        if delay:
-            queue.enqueue_in(delay, SEND_JOB, chunk, job_timeout=settings.GATEWAY_JOB_TIMEOUT_SECONDS)
+        if at is not None:
+            queue.enqueue_at(at, SEND_JOB, chunk, job_timeout=settings.GATEWAY_JOB_TIMEOUT_SECONDS)
         else:
             queue.enqueue(SEND_JOB, chunk, job_timeout=settings.GATEWAY_JOB_TIMEOUT_SECONDS)
+
+
+def _whole_second_at_or_after(moment: datetime) -> datetime:
+    """RQ's scheduler keeps a job's time in whole seconds, cut down (calendar.timegm of the time tuple), so a job
+    asked for 12:00:02.8 was taken at 12:00:02, before its row was due: its claim found nothing, and the sweeper sent
+    the retry some 30 s later. Rounded up, the job comes at most a second late, never early."""
+    whole = moment.replace(microsecond=0)
+    return whole if whole == moment else whole + timedelta(seconds=1)
 
 
 TRANSIENT_EBMS = {"EBMS:0005", "EBMS:0006"}
