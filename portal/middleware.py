@@ -19,8 +19,17 @@ if TYPE_CHECKING:
     from portal.http import PortalRequest
     from portal.models import User
 
-# Paths a signed-in person may reach before finishing MFA.
-_MFA_EXEMPT_NAMES = ("portal:login", "portal:logout", "portal:mfa_verify", "portal:mfa_enrol")
+# Paths a signed-in person may reach before finishing MFA: the passkey's ceremony at the second-factor step and its
+# script's messages among them, but not adding a passkey, which needs a second factor passed first.
+_MFA_EXEMPT_NAMES = (
+    "portal:login",
+    "portal:logout",
+    "portal:mfa_verify",
+    "portal:mfa_enrol",
+    "otp_webauthn:credential-authentication-begin",
+    "otp_webauthn:credential-authentication-complete",
+    "otp_webauthn:js-i18n-catalog",
+)
 
 
 class SessionIdleTimeoutMiddleware:

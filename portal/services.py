@@ -20,6 +20,7 @@ from django.utils import timezone
 from django_otp import login as otp_login
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
+from django_otp_webauthn.models import WebAuthnCredential
 
 from portal.audit import audit_record
 from portal.capabilities import Role
@@ -225,13 +226,17 @@ def staff_change_password(*, request: PortalRequest, password: str) -> None:
 
 
 def staff_reset_mfa(*, admin: User, user: User) -> None:
-    """For a lost phone: removes every second factor and ends every session, so that whoever has the phone (and
-    perhaps a signed-in browser) cannot enrol an authenticator of their own: the next sign-in needs the password."""
+    """For a lost phone: removes every second factor, passkeys too, and ends every session, so that whoever has the
+    phone (and perhaps a signed-in browser) cannot enrol an authenticator of their own: the next sign-in needs the
+    password."""
     with transaction.atomic(durable=True):
         TOTPDevice.objects.filter(user=user).delete()
         StaticDevice.objects.filter(user=user).delete()
+        # The count of the credentials themselves: delete()'s total includes their attestations.
+        _, deleted = WebAuthnCredential.objects.filter(user=user).delete()
+        passkeys = deleted.get(WebAuthnCredential._meta.label, 0)
         user.end_sessions()
-        audit_record("staff.mfa_reset", actor=admin, target=user)
+        audit_record("staff.mfa_reset", actor=admin, target=user, details={"passkeys_removed": passkeys})
 
 
 def mfa_enrolment_device(user: User) -> TOTPDevice:
@@ -304,6 +309,17 @@ def mfa_verify(*, request: PortalRequest, token: str) -> str | None:
     factor = "backup_code" if isinstance(device, StaticDevice) else "totp"
     audit_record("login.succeeded", request=request, details={"factor": factor})
     return None
+
+
+def passkey_remove(*, user: User, pk: int) -> bool:
+    """Removes one of the person's own passkeys; False if they have none of that id. Their authenticator app stays,
+    so this never leaves them without a second factor."""
+    with transaction.atomic(durable=True):
+        _, deleted = WebAuthnCredential.objects.filter(user=user, pk=pk).delete()
+        removed = deleted.get(WebAuthnCredential._meta.label, 0)
+        if removed:
+            audit_record("mfa.passkey_removed", actor=user, target=user, details={"passkey": pk})
+    return bool(removed)
 
 
 def practice_create(*, name: str, abn: str, agent_number: str = "", contact_email: str = "") -> Practice:

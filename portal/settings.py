@@ -114,6 +114,7 @@ INSTALLED_APPS = [
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
+    "django_otp_webauthn",
     "django_htmx",
     "django_rq",
     "axes",
@@ -259,6 +260,21 @@ AXES_CLIENT_IP_CALLABLE = "portal.models.client_ip"
 LOGIN_ADDRESS_FAILURE_LIMIT = env_int("LOGIN_ADDRESS_FAILURE_LIMIT", 30)
 
 OTP_TOTP_ISSUER = env_str("OTP_TOTP_ISSUER", "Practice Portal")
+
+# Passkeys (WebAuthn), as a second factor beside the authenticator app; never instead of the password
+# (portal/passkeys.py). The relying party ID is the site's host name: a passkey made for it works only there, so it
+# must not change once staff have passkeys. A browser offers passkeys only on https or on localhost, never on an IP
+# address: `make run` is at http://127.0.0.1:8000, so open http://localhost:8000 to try them.
+# Without settings of their own, production takes the first of DJANGO_ALLOWED_HOSTS, served over https.
+_SITE_HOSTS = [h for h in ALLOWED_HOSTS if h not in ("*", "testserver") and not h.startswith(".")] or ["localhost"]
+OTP_WEBAUTHN_RP_ID = env_str("OTP_WEBAUTHN_RP_ID", "localhost" if DEBUG else _SITE_HOSTS[0])
+OTP_WEBAUTHN_RP_NAME = env_str("OTP_WEBAUTHN_RP_NAME", "Practice Portal")
+# Every origin (scheme, host and port) that pages asking for a passkey are served from.
+OTP_WEBAUTHN_ALLOWED_ORIGINS = env_list(
+    "OTP_WEBAUTHN_ALLOWED_ORIGINS", "http://localhost:8000" if DEBUG else f"https://{_SITE_HOSTS[0]}"
+)
+OTP_WEBAUTHN_ALLOW_PASSWORDLESS_LOGIN = False
+OTP_WEBAUTHN_HELPER_CLASS = "portal.passkeys.PasskeyHelper"
 
 # Sessions: an absolute lifetime plus an idle timeout enforced by SessionIdleTimeoutMiddleware.
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"

@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from portal import views
+from portal import passkeys, views
 
 portal_patterns = [
     path("", views.dashboard, name="dashboard"),
@@ -11,6 +11,7 @@ portal_patterns = [
     path("mfa/backup-codes/", views.mfa_new_backup_codes, name="mfa_backup_codes"),
     path("account/", views.account, name="account"),
     path("account/password/", views.password_change, name="password_change"),
+    path("account/passkeys/<int:pk>/remove/", views.passkey_remove, name="passkey_remove"),
     path("session/keep-alive/", views.keep_alive, name="keep_alive"),
     path("invite/<str:token>/", views.accept_invite, name="accept_invite"),
     path("staff/", views.staff_list, name="staff_list"),
@@ -28,6 +29,7 @@ portal_patterns = [
 
 urlpatterns = [
     path("", include((portal_patterns, "portal"))),
+    path("passkeys/", include((passkeys.urlpatterns, "otp_webauthn"))),
     path("clients/", include("clients.urls")),
     path("gateway/", include("ato_gateway.urls")),
     path("relationships/", include("relationships.urls")),

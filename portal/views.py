@@ -33,6 +33,7 @@ from portal.forms import (
 )
 from portal.http import PortalRequest
 from portal.models import AuditEvent, User, client_ip, get_staff_or_404
+from portal.passkeys import passkeys_of
 
 # The practice code of the last sign-in in this browser, so that staff type it once, not at every sign-in.
 PRACTICE_COOKIE = "portal_practice"
@@ -103,7 +104,8 @@ def mfa_verify(request: PortalRequest) -> HttpResponse:
         if problem is None:
             return redirect("portal:dashboard")
         form.add_error("token", problem)
-    return render(request, "portal/mfa_verify.html", {"form": form})
+    context = {"form": form, "has_passkey": bool(passkeys_of(request.user))}
+    return render(request, "portal/mfa_verify.html", context)
 
 
 @login_required
@@ -117,7 +119,8 @@ def mfa_new_backup_codes(request: PortalRequest) -> HttpResponse:
     ):
         form.add_error("password", "That password is not right.")
         audit_record("mfa.backup_codes_refused", request=request, target=request.user)
-        return render(request, "portal/account.html", {"reauth_form": form}, status=400)
+        context = {"reauth_form": form, "passkeys": passkeys_of(request.user)}
+        return render(request, "portal/account.html", context, status=400)
     codes = services.mfa_replace_backup_codes(user=request.user)
     audit_record("mfa.backup_codes_replaced", request=request, target=request.user)
     return render(request, "portal/mfa_backup_codes.html", {"codes": codes})
@@ -144,7 +147,16 @@ def keep_alive(request: PortalRequest) -> HttpResponse:
 
 @login_required
 def account(request: PortalRequest) -> HttpResponse:
-    return render(request, "portal/account.html", {"reauth_form": ConfirmPasswordForm()})
+    context = {"reauth_form": ConfirmPasswordForm(), "passkeys": passkeys_of(request.user)}
+    return render(request, "portal/account.html", context)
+
+
+@login_required
+@require_POST
+def passkey_remove(request: PortalRequest, pk: int) -> HttpResponse:
+    if services.passkey_remove(user=request.user, pk=pk):
+        messages.success(request, "The passkey is removed. Sign in with your authenticator app or another passkey.")
+    return redirect("portal:account")
 
 
 def accept_invite(request: PortalRequest, token: str) -> HttpResponse:

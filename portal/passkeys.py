@@ -1,0 +1,100 @@
+"""Passkeys (WebAuthn) as a second factor, through django-otp-webauthn: its ceremonies and browser script, with the
+portal's names and audit trail.
+
+A passkey is offered only after the password, at the second-factor step beside the authenticator code, and can be
+added only by a session that has already passed a second factor (RequireMFAMiddleware keeps the registration URLs
+from any other). Passwordless sign-in stays off (settings.OTP_WEBAUTHN_ALLOW_PASSWORDLESS_LOGIN): the practice code,
+username and password come first, always."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.http import HttpResponse
+from django.urls import path
+from django.utils import timezone
+from django.views.i18n import JavaScriptCatalog
+from django_otp_webauthn import exceptions
+from django_otp_webauthn.helpers import WebAuthnHelper
+from django_otp_webauthn.models import WebAuthnCredential
+from django_otp_webauthn.views import (
+    BeginCredentialAuthenticationView,
+    BeginCredentialRegistrationView,
+    CompleteCredentialAuthenticationView,
+    CompleteCredentialRegistrationView,
+)
+
+from portal.audit import audit_record
+from portal.models import User
+
+
+class PasskeyHelper(WebAuthnHelper):
+    """The library's helper, naming the account as staff know it and recording each new passkey with its audit
+    event in one transaction."""
+
+    def get_credential_name(self, user: Any) -> str:
+        # What the browser lists among its passkeys: a username alone may be taken in several practices.
+        assert isinstance(user, User)
+        return f"{user.username}@{user.tenant.code}"
+
+    def get_credential_display_name(self, user: Any) -> str:
+        assert isinstance(user, User)
+        return f"{user.display_name} ({user.tenant.name})"
+
+    def create_credential(self, user: Any, response: Any, parsed_credential: Any, original_data: dict) -> Any:
+        device = super().create_credential(user, response, parsed_credential, original_data)
+        device.name = f"Passkey added {timezone.localtime():%-d %b %Y}"
+        return device
+
+    def register_complete(self, user: Any, state: dict, data: dict) -> Any:
+        with transaction.atomic():
+            device = super().register_complete(user, state, data)
+            audit_record("mfa.passkey_added", request=self.request, target=user, details={"passkey": device.pk})
+        return device
+
+
+def _refused(exc: Exception) -> str:
+    return exc.code if isinstance(exc, exceptions.OTPWebAuthnApiError) else type(exc).__name__
+
+
+class PasskeyRegistrationComplete(CompleteCredentialRegistrationView):
+    def handle_exception(self, exc: Exception) -> HttpResponse:
+        if self.request.user.is_authenticated:
+            audit_record("mfa.passkey_refused", request=self.request, details={"reason": _refused(exc)})
+        return super().handle_exception(exc)  # type: ignore[no-any-return]
+
+
+class PasskeyAuthenticationComplete(CompleteCredentialAuthenticationView):
+    """The second factor by passkey. The session already holds the password's user (the ceremony is refused
+    otherwise, passwordless sign-in being off), and the passkey must be that user's (the library checks)."""
+
+    def complete_auth(self, device: Any) -> Any:
+        with transaction.atomic():
+            super().complete_auth(device)
+            audit_record("login.succeeded", request=self.request, details={"factor": "passkey"})
+
+    def handle_exception(self, exc: Exception) -> HttpResponse:
+        if self.request.user.is_authenticated:
+            audit_record(
+                "login.mfa_failed", request=self.request, details={"factor": "passkey", "reason": _refused(exc)}
+            )
+        return super().handle_exception(exc)  # type: ignore[no-any-return]
+
+
+# The names the library's template tags reverse, under its namespace "otp_webauthn" (see portal/urls.py).
+urlpatterns = [
+    path("registration/begin/", BeginCredentialRegistrationView.as_view(), name="credential-registration-begin"),
+    path("registration/complete/", PasskeyRegistrationComplete.as_view(), name="credential-registration-complete"),
+    path("authentication/begin/", BeginCredentialAuthenticationView.as_view(), name="credential-authentication-begin"),
+    path(
+        "authentication/complete/",
+        PasskeyAuthenticationComplete.as_view(),
+        name="credential-authentication-complete",
+    ),
+    path("jsi18n/", JavaScriptCatalog.as_view(packages=["django_otp_webauthn"]), name="js-i18n-catalog"),
+]
+
+
+def passkeys_of(user: User) -> list[WebAuthnCredential]:
+    return list(WebAuthnCredential.objects.filter(user=user, confirmed=True).order_by("created_at"))
