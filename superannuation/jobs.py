@@ -9,8 +9,10 @@ def member_import_run(import_pk: int) -> None:
     importing.member_import_run(import_pk)
 
 
-def report_build(report_pk: int) -> int:
-    return reporting.report_build(report_pk)
+def report_build(report_pk: int) -> None:
+    """One batch of the report, then the next in a job of its own."""
+    if reporting.report_build_step(report_pk):
+        reporting.report_enqueue(report_pk)
 
 
 def reports_resume() -> int:

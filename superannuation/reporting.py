@@ -121,15 +121,17 @@ def reports_unbuilt() -> list[int]:
 
 
 def report_build(report_pk: int) -> int:
-    """Build the report's batches until every transaction is in one; returns the batches built by this run."""
+    """Build the report's batches until every transaction is in one (for a command; the worker builds one batch
+    a job); returns the batches built by this run."""
     built = 0
-    while _build_one(report_pk):
+    while report_build_step(report_pk):
         built += 1
     return built
 
 
-def _build_one(report_pk: int) -> bool:
-    """One batch and its question, committed together; False when the report is built."""
+def report_build_step(report_pk: int) -> bool:
+    """One batch and its question, committed together; False when the report is built. A job builds one batch
+    and queues the next, so a foundation load of 100,000 accounts is a hundred short jobs, never one long one."""
     size = settings.MAAS_BATCH_SIZE
     with transaction.atomic(durable=True):
         report = Report.objects.select_for_update().select_related("fund", "fund__practice").get(pk=report_pk)
@@ -245,7 +247,8 @@ def on_batch_answer(question: Question, reply: Reply[maas.SubmitResponse]) -> No
     if question.subject_type != SUBJECT:
         return
     batch = (
-        Batch.objects.select_for_update()
+        # Only the batch's row: the report's and the fund's are the builder's to lock, in its own order.
+        Batch.objects.select_for_update(of=("self",))
         .select_related("report", "fund")
         .filter(pk=int(question.subject_id), question=question)
         .first()
