@@ -201,6 +201,8 @@ CREATE TABLE IF NOT EXISTS reg_member_reports (
     attributes TEXT,                       -- JSON of the last attributes reported, NULL when none were
     UNIQUE (fund_id, member_number)
 );
+-- Each Submit starts its order after the last one's: found by the index, not a scan of every account reported.
+CREATE INDEX IF NOT EXISTS reg_member_reports_order ON reg_member_reports (processed_order);
 
 CREATE TABLE IF NOT EXISTS reg_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
