@@ -8,7 +8,7 @@ from django.contrib import messages
 from django.contrib.auth import authenticate, login, logout
 from django.contrib.auth.decorators import login_required
 from django.db.models import Q
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -154,8 +154,9 @@ def account(request: PortalRequest) -> HttpResponse:
 @login_required
 @require_POST
 def passkey_remove(request: PortalRequest, pk: int) -> HttpResponse:
-    if services.passkey_remove(user=request.user, pk=pk):
-        messages.success(request, "The passkey is removed. Sign in with your authenticator app or another passkey.")
+    if not services.passkey_remove(user=request.user, pk=pk):
+        raise Http404("You have no passkey of that number.")  # another person's is as absent as one never made
+    messages.success(request, "The passkey is removed. Sign in with your authenticator app or another passkey.")
     return redirect("portal:account")
 
 

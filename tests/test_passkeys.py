@@ -130,7 +130,7 @@ def test_staff_remove_their_own_passkeys_only_and_it_is_audited(agent, admin, lo
     own, theirs = passkey(agent), passkey(admin)
     http = login(agent)
     assert 'data-testid="passkeys"' in http.get(reverse("portal:account")).content.decode()
-    http.post(reverse("portal:passkey_remove", args=[theirs.pk]))
+    assert http.post(reverse("portal:passkey_remove", args=[theirs.pk])).status_code == 404
     assert WebAuthnCredential.objects.filter(pk=theirs.pk).exists()
     http.post(reverse("portal:passkey_remove", args=[own.pk]))
     assert not WebAuthnCredential.objects.filter(pk=own.pk).exists()

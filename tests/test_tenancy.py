@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from cryptography.hazmat.primitives import serialization
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django_otp_webauthn.models import WebAuthnCredential
 
 from ato_gateway.models import MachineCredential, OutboxMessage
 from ato_gateway.wire import keystore
@@ -33,6 +34,7 @@ OBJECTS: dict[str, dict[str, str]] = {
     "portal:staff_invite_resend": {"pk": "staff"},
     "portal:staff_invite_withdraw": {"pk": "staff"},
     "portal:staff_reset_password": {"pk": "staff"},
+    "portal:passkey_remove": {"pk": "passkey"},
     "clients:staff_groups": {"pk": "staff"},
     "clients:detail": {"pk": "client"},
     "clients:edit": {"pk": "client"},
@@ -200,8 +202,12 @@ def ours(practice, admin, agent):
     )
     driftrun = DriftRun.objects.create(practice=practice)
     super_objects = _super_objects(practice, agent, now)
+    passkey = WebAuthnCredential.objects.create(
+        user=agent, name="OURS passkey", credential_id=b"ours", public_key=b"ours", sign_count=0
+    )
     return {
         **super_objects,
+        "passkey": passkey,
         "addresschange": addresschange,
         "addressbulk": addressbulk,
         "bankchange": bankchange,
@@ -277,6 +283,7 @@ def test_foreign_ids_give_404(ours, outsider, login):
     assert (bankchange.called_at, bankchange.approved_at) == (None, None)
     assert WorkItem.objects.get(pk=ours["superitem"].pk).state == "open"
     assert not ours["superfund"].reports.exclude(pk=ours["superreport"].pk).exists()
+    assert WebAuthnCredential.objects.filter(pk=ours["passkey"].pk).exists()
 
 
 def test_list_pages_show_nothing_of_ours(ours, outsider, login):
