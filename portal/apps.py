@@ -41,6 +41,22 @@ def _session_started(sender: Any, request: Any, user: Any, **kwargs: Any) -> Non
         request.session["signed_in_at"] = int(time.time())
 
 
+def background_paused_banner(request: Any) -> list[tuple[str, str]]:
+    """While Redis is down the pages still work (portal/cache.py), but nothing runs in the background: no job is
+    queued or taken. Said once, on every page, so that nobody waits on a progress bar that cannot move."""
+    from portal.cache import redis_unreachable
+
+    if not redis_unreachable():
+        return []
+    return [
+        (
+            "warning",
+            "Background work is paused: the portal cannot reach its job queue. Pages work as usual, and what you "
+            "ask of the ATO is kept and sent once the queue is back; imports, syncs and progress bars wait until then.",
+        )
+    ]
+
+
 class PortalConfig(AppConfig):
     name = "portal"
     verbose_name = "Practice portal"
@@ -49,4 +65,5 @@ class PortalConfig(AppConfig):
         from django.contrib.auth.signals import user_logged_in
 
         user_logged_in.connect(_session_started, dispatch_uid="portal.session_started")
+        BANNERS.append(background_paused_banner)
         CRON_JOBS.append({"func": "portal.jobs.verify_audit_chains", "queue_name": "low", "cron": "15 2 * * *"})

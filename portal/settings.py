@@ -212,6 +212,8 @@ CACHES = {
         "BACKEND": "portal.cache.RedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "portal"),
+        # A Redis that drops packets must not hold a page for long: the cache then answers as a miss.
+        "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 1.0},
     }
 }
 
