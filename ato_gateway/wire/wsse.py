@@ -420,7 +420,18 @@ def _transform_xml(
             raise SignatureInvalid("the enveloped-signature transform is used on an element that does not hold it")
         path.append(parent.index(node))
         node = parent
-    copy = deepcopy(element)
+    if prefixes:
+        # Prefixes named by InclusiveNamespaces are rendered if in scope, which an ancestor's declaration is: a
+        # copy of the element alone loses those, so the whole document is copied and the element found in it.
+        outer: list[int] = []
+        while (parent := node.getparent()) is not None:
+            outer.append(parent.index(node))
+            node = parent
+        copy = deepcopy(node)
+        for position in reversed(outer):
+            copy = copy[position]
+    else:
+        copy = deepcopy(element)
     target = copy
     for position in reversed(path):
         target = target[position]

@@ -247,6 +247,7 @@ def test_keyinfo_must_be_there(pki: Pki) -> None:
     ("uri", "why"),
     [
         ("bst-1", "not a same-document reference"),
+        ("xbst-1", "not a same-document reference, though it ends in the token's id"),
         ("", "empty"),
         (None, "no URI at all"),
         ("#id-body", "an element that is no BinarySecurityToken"),
@@ -409,14 +410,17 @@ def test_a_reference_needs_a_uri_of_a_kind_the_profile_knows(pki: Pki) -> None:
     assert refusal(message, pki) == "the signature refers to #elsewhere, which is not in the message"
 
 
-@pytest.mark.parametrize("algorithm", [None, "http://www.w3.org/2001/04/xmldsig-more#md5"])
+@pytest.mark.parametrize("algorithm", [None, "", "http://www.w3.org/2001/04/xmldsig-more#md5"])
 def test_a_reference_must_name_a_known_digest(pki: Pki, algorithm: str | None) -> None:
+    """None: no DigestMethod at all; "": a DigestMethod without its Algorithm."""
     message = signed(pki)
     [reference] = message.references()
     method = reference.find(q(ns.DS, "DigestMethod"))
     assert method is not None
     if algorithm is None:
         reference.remove(method)
+    elif algorithm == "":
+        del method.attrib["Algorithm"]
     else:
         method.set("Algorithm", algorithm)
     resign(message, pki)
@@ -535,7 +539,7 @@ def test_a_reference_that_holds_its_own_signature_needs_the_enveloped_transform(
     )
 
 
-def without_signature(element: etree._Element) -> bytes:
+def without_signature(element: etree._Element, *, prefixes: list[str] | None = None) -> bytes:
     """The enveloped-signature transform written out another way: serialise, cut the signature's bytes out."""
     copy = etree.fromstring(etree.tostring(element.getroottree().getroot()))
     ids = wsse.id_index(copy)
@@ -551,19 +555,25 @@ def without_signature(element: etree._Element) -> bytes:
             parent.text = (parent.text or "") + tail
         parent.remove(found)
         break
-    return wsse.exc_c14n(target)
+    return wsse.exc_c14n(target, prefixes)
 
 
-@pytest.mark.parametrize("first", [False, True], ids=["after the token", "first in its parent"])
-def test_the_enveloped_transform_leaves_out_the_signature_and_keeps_the_text_after_it(pki: Pki, first: bool) -> None:
+@pytest.mark.parametrize(
+    ("first", "before"),
+    [(False, " between "), (False, None), (True, "before "), (True, None)],
+    ids=["after the token's text", "after the token", "first after text", "first"],
+)
+def test_the_enveloped_transform_leaves_out_the_signature_and_keeps_the_text_after_it(
+    pki: Pki, first: bool, before: str | None
+) -> None:
     root, security, body = envelope(pki, security_text="")
     security.set(q(ns.WSU, "Id"), "id-security")
     token = security[0]
     if first:
         security.remove(token)
-        security.text = "before "
+        security.text = before
     else:
-        token.tail = " between "
+        token.tail = before
     spec = wsse.ReferenceSpec("#id-security", (ns.ENVELOPED_SIGNATURE, ns.EXC_C14N), "")
     signature = wsse.sign(
         security,
@@ -577,7 +587,7 @@ def test_the_enveloped_transform_leaves_out_the_signature_and_keeps_the_text_aft
     message = Signed(root, security, body, signature)
     expected = without_signature(security)
     assert b"after" in expected and b"<ds:Signature" not in expected
-    assert (b"before  after" if first else b" between  after") in expected
+    assert f">{before or ''} after<".encode() in expected
     redigest(message, pki, expected)
     verified = wsse.verify_message(root, attachments={}, trust=pki.certificate, must_cover=[security])
     assert verified.elements == [security] and verified.references[0].transforms == (
@@ -729,3 +739,61 @@ def test_a_signature_goes_where_it_is_asked(pki: Pki) -> None:
         q(ns.DS, "KeyInfo"),
     ]
     assert first.find(f"{q(ns.DS, 'KeyInfo')}/{q(ns.WSSE, 'SecurityTokenReference')}") is not None
+
+
+def test_exclusive_c14n_leaves_out_unused_namespaces_and_comments() -> None:
+    """Trees built by our own code (not through xmlsafe) may hold comments: the signed form never does."""
+    root = etree.fromstring(b'<a xmlns:u="urn:u" xmlns:v="urn:v"><b v:x="1"><!-- c --><c/></b></a>')
+    assert wsse.exc_c14n(root[0]) == b'<b xmlns:v="urn:v" v:x="1"><c></c></b>'
+    assert wsse.exc_c14n(root[0], ["u"]) == b'<b xmlns:u="urn:u" xmlns:v="urn:v" v:x="1"><c></c></b>'
+    assert wsse.exc_c14n(root[0], iter(["u"])) == wsse.exc_c14n(root[0], ["u"])  # any iterable of prefixes
+    assert wsse.exc_c14n(root[0], []) == wsse.exc_c14n(root[0])
+    assert wsse.digest_b64(b"abc") == base64.b64encode(hashlib.sha256(b"abc").digest()).decode()
+
+
+def test_a_transform_without_its_algorithm_is_named_as_empty(pki: Pki) -> None:
+    message = signed(pki)
+    transform = message.references()[0].find(f"{q(ns.DS, 'Transforms')}/{q(ns.DS, 'Transform')}")
+    assert transform is not None
+    del transform.attrib["Algorithm"]
+    resign(message, pki)
+    assert refusal(message, pki) == "unsupported transforms [''] for an XML reference (exclusive C14N only)"
+
+
+def test_an_id_of_one_character_is_referred_to(pki: Pki) -> None:
+    message = signed(pki)
+    message.body.set(q(ns.WSU, "Id"), "b")
+    [reference] = message.references()
+    reference.set("URI", "#b")
+    redigest(message, pki, wsse.exc_c14n(message.body))
+    assert verify(message, pki).references[0].uri == "#b"
+
+
+def test_signedinfo_as_built_has_no_text_between_its_elements() -> None:
+    """ds:SignedInfo and ds:Transforms take elements only (the XML Signature schema)."""
+    spec = wsse.ReferenceSpec("#a", (ns.ENVELOPED_SIGNATURE, ns.EXC_C14N), "RElH")
+    info = etree.fromstring(wsse.signed_info_xml([spec, spec]).encode())
+    assert all(not (e.text or "").strip() for e in info.iter() if len(e)), "text inside an element of elements"
+    assert all(e.tail is None for e in info.iter())
+    assert len(info.findall(f"{q(ns.DS, 'Reference')}/{q(ns.DS, 'Transforms')}/{q(ns.DS, 'Transform')}")) == 4
+
+
+def test_the_enveloped_transform_renders_inclusive_prefixes_declared_above_the_element(pki: Pki) -> None:
+    """Canonicalisation works on the element in its document: a prefix that InclusiveNamespaces names and an
+    ancestor declares (S12, declared on the Envelope) is rendered, as another implementation renders it."""
+    root, security, body = envelope(pki)
+    security.set(q(ns.WSU, "Id"), "id-security")
+    signature = wsse.sign(
+        security,
+        key=pki.key,
+        references=[wsse.ReferenceSpec("#id-security", (ns.ENVELOPED_SIGNATURE, ns.EXC_C14N), "")],
+        key_info_xml=wsse.x509_data_key_info_xml(wsse.certificate_b64(pki.certificate)),
+    )
+    message = Signed(root, security, body, signature)
+    transform = message.references()[0].findall(f"{q(ns.DS, 'Transforms')}/{q(ns.DS, 'Transform')}")[1]
+    etree.SubElement(transform, q(ns.EC, "InclusiveNamespaces"), PrefixList="S12")
+    expected = without_signature(security, prefixes=["S12"])
+    assert f'xmlns:S12="{ns.SOAP12}"'.encode() in expected
+    redigest(message, pki, expected)
+    verified = wsse.verify_message(root, attachments={}, trust=pki.certificate, must_cover=[security])
+    assert verified.elements == [security]

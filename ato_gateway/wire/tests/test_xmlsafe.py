@@ -66,7 +66,7 @@ def test_hostile_payloads_inside_a_message_are_refused(pki: Pki) -> None:
 
 
 def test_only_bytes_are_parsed() -> None:
-    with pytest.raises(TypeError, match="takes bytes"):
+    with pytest.raises(TypeError, match=r"^xmlsafe\.parse takes bytes$"):
         xmlsafe.parse("<a/>")  # type: ignore[arg-type]
     for data in (b"<a>1</a>", bytearray(b"<a>1</a>"), memoryview(b"<a>1</a>")):
         assert xmlsafe.parse(data).text == "1"  # type: ignore[arg-type]  # any bytes-like object is taken
@@ -130,10 +130,28 @@ def test_dtd_validation_is_not_asked_of_a_document_without_one() -> None:
 
 
 def test_each_thread_has_a_parser_of_its_own() -> None:
+    """Made once per thread, not once per message; in a new thread (a worker's), made with the same options."""
     here = xmlsafe._parser()
-    assert xmlsafe._parser() is here  # made once per thread, not once per message
+    assert xmlsafe._parser() is here
     there: list[etree.XMLParser] = []
-    worker = threading.Thread(target=lambda: there.append(xmlsafe._parser()))
+    parsed: list[str] = []
+
+    def work() -> None:
+        there.extend([xmlsafe._parser(), xmlsafe._parser()])
+        parsed.append(etree.tostring(xmlsafe.parse(b"<a><!-- gone -->x<?pi gone?>y</a>")).decode())
+
+    worker = threading.Thread(target=work)
     worker.start()
     worker.join()
-    assert there[0] is not here
+    assert isinstance(there[0], etree.XMLParser) and there[0] is there[1] and there[0] is not here
+    assert parsed == ["<a>xy</a>"]
+
+
+def test_an_entity_reference_left_in_a_tree_is_refused() -> None:
+    """The last layer, on its own: whatever parser made the tree, a reference to an entity is not let through."""
+    root = etree.fromstring(b"<a><b/></a>")
+    root[0].append(etree.Entity("secret"))
+    with pytest.raises(UnsafeXML) as refused:
+        xmlsafe._check_tree(root, xmlsafe.MAX_DEPTH)
+    assert str(refused.value) == "XML with an entity reference (&secret;) is refused"
+    xmlsafe._check_tree(etree.fromstring(b"<a><b/></a>"), xmlsafe.MAX_DEPTH)
