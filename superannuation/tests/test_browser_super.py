@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 from django.utils import timezone
-from playwright.sync_api import Page, expect
+from playwright.sync_api import FilePayload, Page, expect
 
 from ato_gateway.models import OutboxMessage
 from portal.capabilities import Role
@@ -97,9 +97,8 @@ def test_a_fund_administrator_reports_20_members_and_works_through_the_ato_s_res
     page.get_by_label("USI").fill(str(answer["usi"]))
     page.get_by_role("button", name="Add the fund").click()
     expect(page).to_have_title(f"Import members — {FUND} — Super funds — Practice Portal")
-    page.get_by_label("Member file (CSV)").set_input_files(
-        files=[{"name": "members.csv", "mimeType": "text/csv", "buffer": member_file(rows)}]
-    )
+    upload: FilePayload = {"name": "members.csv", "mimeType": "text/csv", "buffer": member_file(rows)}
+    page.get_by_label("Member file (CSV)").set_input_files(files=upload)
     page.get_by_role("button", name="Import", exact=True).click()
     expect(page.get_by_test_id("import-counts")).to_have_text(
         "Finished: 20 added · 0 updated · 0 rows with problems", timeout=RUN_MS
