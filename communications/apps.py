@@ -28,6 +28,7 @@ class CommunicationsConfig(AppConfig):
             [
                 {"func": "communications.jobs.sync_nightly", "queue_name": "low", "cron": "0 2 * * *"},
                 {"func": "communications.jobs.letters_rematch", "queue_name": "low", "cron": "*/10 * * * *"},
+                {"func": "communications.jobs.documents_ask_all", "queue_name": "low", "cron": "5-59/10 * * * *"},
                 {"func": "communications.jobs.digest_daily", "queue_name": "low", "cron": "0 7 * * *"},
             ]
         )

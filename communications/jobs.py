@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from communications import services
+from portal.models import Practice
 
 
 def sync_nightly() -> list[int]:
@@ -12,6 +13,14 @@ def sync_nightly() -> list[int]:
 def letters_rematch() -> int:
     """Letters left unmatched, matched to clients an import has added since (imports write without signals)."""
     return services.letters_rematch()
+
+
+def documents_ask(practice_id: int) -> int:
+    return services.documents_ask(practice=Practice.objects.get(pk=practice_id))
+
+
+def documents_ask_all() -> int:
+    return services.documents_ask_all()
 
 
 def digest_daily() -> int:

@@ -235,6 +235,9 @@ class Letter(models.Model):
     closed_at = models.DateTimeField(null=True, blank=True)
     document_state = models.CharField(max_length=10, choices=DocumentState.choices, default=DocumentState.WAITING)
     document_error = models.CharField(max_length=500, blank=True)
+    # False until CC Get is asked for the document: a sync asks for its letters' documents after its last page,
+    # so that the list's pages never queue behind thousands of documents on the worker.
+    document_asked = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
     # Where the client's preference (its own, else the practice default, else the ATO's: the agent's inbox) sent
     # the letter. True: the client had no notice from the ATO, so the practice must pass the letter on.
@@ -266,6 +269,7 @@ class Letter(models.Model):
                 condition=Q(to_practice=True, told_on__isnull=True),
                 name="comms_letter_to_pass_on",
             ),
+            models.Index(fields=["practice", "id"], condition=Q(document_asked=False), name="comms_letter_to_ask"),
         ]
 
     def __str__(self) -> str:
@@ -308,6 +312,11 @@ class LetterDocument(models.Model):
 
 # The channel that sends a client's letters to the agent's online inbox rather than to the client (COMMPREF).
 TO_PRACTICE_CHANNEL = "ELEC"
+CHANNEL_WORDS = {
+    "ELEC": "To the practice's online inbox (the client gets no notice from the ATO)",
+    "POST": "By post to the client",
+    "EMAIL": "By email to the client",
+}
 
 
 class Preference(models.Model):
@@ -338,3 +347,7 @@ class Preference(models.Model):
     @property
     def to_practice(self) -> bool:
         return self.channel == TO_PRACTICE_CHANNEL
+
+    @property
+    def channel_words(self) -> str:
+        return CHANNEL_WORDS.get(self.channel, self.channel)

@@ -66,6 +66,7 @@ PREFERENCE_SUBJECT = "commpref"
 PREFERENCE_PURPOSE = "communications.preference"  # where the ATO sends a client's letters (COMMPREF Get)
 PAGE_SIZE = 500
 CHUNK = 250  # letters applied together: bounds memory and each query's IN list
+DOCUMENT_CHUNK = 1000  # letters whose documents are asked for in one transaction
 # A sync asks from the last finished one's end, less a margin for letters the ATO dates back.
 OVERLAP = timedelta(days=7)
 # Without a date stated in the letter, the days from issue to act on it, by type (the ATO's usual terms).
@@ -225,6 +226,8 @@ def _finish(run: SyncRun) -> None:
     run.status, run.finished_at = SyncStatus.DONE, timezone.now()
     run.save(update_fields=["status", "finished_at"])
     letters_rematch(practice=run.practice)
+    practice_id = run.practice.pk
+    transaction.on_commit(lambda: documents_ask_enqueue(practice_id))
     audit_record(
         "communications.synced",
         practice=run.practice,
@@ -285,13 +288,46 @@ def _apply(run: SyncRun, chunk: list[cc.Communication]) -> None:
                 due_source=DueSource.RULE,
                 to_practice=sent_to_practice(clients.get(hashes[c.id])),
                 search=search_vector(c.title[:300]) if indexed else None,
+                document_asked=False,
             )
             for c in new.values()
         ]
     )
     run.letters_new += len(letters)
     _assign_owners(practice, [letter for letter in letters if letter.client_id is not None])
-    _ask_documents(practice, letters, by=run.started_by)
+
+
+def documents_ask_enqueue(practice_id: int) -> None:
+    import django_rq
+
+    django_rq.get_queue("low").enqueue("communications.jobs.documents_ask", practice_id)
+
+
+def documents_ask(*, practice: Practice) -> int:
+    """Ask for the documents of the practice's letters not asked for yet, DOCUMENT_CHUNK letters a transaction; not
+    while a sync is running (its last page asks again). Returns how many were asked for."""
+    asked = 0
+    while not SyncRun.objects.filter(practice=practice, status=SyncStatus.RUNNING).exists():
+        with transaction.atomic(durable=True):
+            letters = list(
+                Letter.objects.select_for_update(skip_locked=True)
+                .filter(practice=practice, document_asked=False)
+                .order_by("id")
+                .only("pk", "ato_id")[:DOCUMENT_CHUNK]
+            )
+            if not letters:
+                break
+            _ask_documents(practice, letters, by=None)
+            Letter.objects.filter(pk__in=[letter.pk for letter in letters]).update(document_asked=True)
+        asked += len(letters)
+    return asked
+
+
+def documents_ask_all() -> int:
+    """The scheduler's safety net: every practice's letters whose documents were never asked for (a finished
+    sync's job that was lost, or letters of a sync that stopped and was never resumed)."""
+    practices = Letter.objects.filter(document_asked=False).values_list("practice_id", flat=True).distinct()
+    return sum(documents_ask(practice=Practice(pk=practice_id)) for practice_id in list(practices))
 
 
 def _ask_documents(practice: Practice, letters: list[Letter], *, by: User | None) -> None:
@@ -463,6 +499,27 @@ def on_preference(question: Question, reply: Reply[commpref.GetResponse]) -> Non
     Letter.objects.filter(practice=practice, told_on__isnull=True).exclude(Exists(own)).exclude(
         to_practice=answer.channel == TO_PRACTICE_CHANNEL
     ).update(to_practice=answer.channel == TO_PRACTICE_CHANNEL)
+
+
+def preferences_coverage(*, user: User) -> dict[str, Any]:
+    """Where the ATO sends the letters of the clients the user sees, by the answers held: how many come to the
+    practice, how many go to the clients themselves (letters the practice does not see), how many were never asked
+    about; and the practice default."""
+    clients = Client.objects.visible_to(user)
+    own = Preference.objects.filter(practice=user.tenant, client__in=clients, own=True)
+    default = Preference.objects.filter(practice=user.tenant, client__isnull=True).first()
+    asked = Preference.objects.filter(practice=user.tenant, client_id=OuterRef("pk"))
+    own_to_practice = own.filter(channel=TO_PRACTICE_CHANNEL).count()
+    own_elsewhere = own.exclude(channel=TO_PRACTICE_CHANNEL).count()
+    following = clients.filter(Exists(asked.filter(own=False))).count()
+    default_to_practice = default is None or default.to_practice
+    return {
+        "default": default,
+        "clients": clients.count(),
+        "to_practice": own_to_practice + (following if default_to_practice else 0),
+        "elsewhere": own_elsewhere + (0 if default_to_practice else following),
+        "never_asked": clients.exclude(Exists(asked)).count(),
+    }
 
 
 def letter_told_record(*, user: User, letter: Letter, on: date, how: str, told_by: User) -> None:

@@ -16,13 +16,15 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from clients.models import get_client_or_404
+from clients.models import Client, get_client_or_404
 from communications import services
 from communications.models import (
     KIND_WORDS,
+    TO_PRACTICE_CHANNEL,
     Letter,
     LetterQuerySet,
     LetterState,
+    Preference,
     SyncRun,
     ToldHow,
     get_letter_or_404,
@@ -344,6 +346,47 @@ def sync_detail(request: PortalRequest, pk: int) -> HttpResponse:
 def sync_progress(request: PortalRequest, pk: int) -> HttpResponse:
     run = get_sync_or_404(request.user, pk)
     return render(request, "communications/_sync_progress.html", {"run": run})
+
+
+@capability_required(Capability.VIEW_CLIENTS)
+def preferences(request: PortalRequest) -> HttpResponse:
+    """The coverage report: where the ATO sends the clients' letters, and the clients whose letters the practice
+    does not see (their preference sends them to the client), in pages of PAGE by name."""
+    user = request.user
+    elsewhere = (
+        Preference.objects.filter(practice=user.tenant, client__in=Client.objects.visible_to(user))
+        .exclude(channel=TO_PRACTICE_CHANNEL)
+        .filter(own=True)
+        .select_related("client")
+        .order_by("client__sort_name", "client_id")
+    )
+    after = request.GET.get("after", "")
+    if after.isdigit() and (last := elsewhere.filter(client_id=int(after)).first()) and last.client:
+        name = last.client.sort_name
+        elsewhere = elsewhere.filter(
+            Q(client__sort_name__gt=name) | Q(client__sort_name=name, client_id__gt=last.client_id)
+        )
+    page = list(elsewhere[: PAGE + 1])
+    context = {
+        **services.preferences_coverage(user=user),
+        "elsewhere_page": page[:PAGE],
+        "next_after": page[PAGE - 1].client_id if len(page) > PAGE else None,
+        "can_ask": user.has_capability(Capability.EDIT_CLIENTS),
+    }
+    return render(request, "communications/preferences.html", context)
+
+
+@capability_required(Capability.EDIT_CLIENTS)
+@require_POST
+def preferences_ask(request: PortalRequest) -> HttpResponse:
+    clients = Client.objects.visible_to(request.user).exclude(tfn_hash="")
+    questions = services.preferences_refresh(user=request.user, clients=clients.iterator(chunk_size=2000))
+    messages.success(
+        request,
+        f"Asking the ATO where it sends the letters of {len(questions) - 1} clients; "
+        "this page shows the answers as they come.",
+    )
+    return redirect("communications:preferences")
 
 
 def dashboard_panel(request: PortalRequest) -> dict[str, Any]:

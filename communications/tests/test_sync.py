@@ -412,3 +412,33 @@ def test_a_letter_the_practice_is_no_longer_linked_for_says_so_in_plain_words(at
     assert [i.code for i in api.reply(question).errors] == ["CMN.ATO.AUTH.002"]
     assert held.document_error == " ".join(api.refusal_in_plain_words(question)) != ""
     assert not LetterDocument.objects.exists()
+
+
+def test_documents_are_asked_for_after_the_last_page_so_no_page_queues_behind_them(
+    few_letters: Ato, admin: User, small_pages: None
+) -> None:
+    run = services.sync_start(practice=few_letters.practice, actor=admin, today=TODAY)
+    assert run.current_question is not None
+    outbox_send_one(run.current_question.message_id, worker="test")  # page 1 applied; page 2 asked
+    assert Letter.objects.filter(document_asked=False).count() == services.PAGE_SIZE
+    assert not Question.objects.filter(purpose=services.DOCUMENT_PURPOSE).exists()
+    assert services.documents_ask(practice=few_letters.practice) == 0  # not while the sync runs
+
+    run = finished(run)
+    documents_settled()
+    assert not Letter.objects.filter(document_asked=False).exists()
+    assert Letter.objects.filter(document_state=DocumentState.STORED).count() == run.letters_new
+    assert Question.objects.filter(purpose=services.DOCUMENT_PURPOSE).count() == run.letters_new
+    assert services.documents_ask_all() == 0  # asked once
+
+
+def test_the_safety_net_asks_for_documents_a_lost_job_left(practice: Any, admin: User) -> None:
+    forgotten = [letter(practice, document_asked=False) for _ in range(3)]
+    asked_before = letter(practice)
+    assert services.documents_ask_all() == 3
+    assert {q.subject_id for q in Question.objects.filter(purpose=services.DOCUMENT_PURPOSE)} == {
+        str(x.pk) for x in forgotten
+    }
+    asked_before.refresh_from_db()
+    assert asked_before.document_asked
+    assert "communications.jobs.documents_ask_all" in {job["func"] for job in CRON_JOBS}

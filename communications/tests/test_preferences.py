@@ -1,0 +1,107 @@
+"""The coverage report: where the ATO sends each client's letters (as it last answered COMMPREF Get), and the
+clients whose letters the practice does not see; and asking the ATO again for every client."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from django.test import Client as HttpClient
+from django.urls import reverse
+
+from ato_gateway.api import Question
+from clients.models import Client, ClientGroup
+from communications import services, views
+from communications.models import Preference
+from portal.models import Practice, User
+
+pytestmark = pytest.mark.django_db
+Login = Callable[[User], HttpClient]
+
+
+def _client(practice: Practice, name: str, tfn: str = "") -> Client:
+    client = Client(practice=practice, kind="company", organisation_name=name)
+    if tfn:
+        client.set_tfn(tfn)
+    client.save()
+    return client
+
+
+@pytest.fixture
+def held(practice: Practice) -> dict[str, Client]:
+    """Two clients whose letters go to them (post, email), one with its own preference for the practice's inbox,
+    one following the practice default (the practice's inbox), one never asked about."""
+    clients = {
+        "post": _client(practice, "Bravo Pty Ltd", "123456782"),
+        "email": _client(practice, "Alpha Trust", "876543210"),
+        "inbox": _client(practice, "Charlie Pty Ltd"),
+        "follows": _client(practice, "Delta Pty Ltd"),
+        "never": _client(practice, "Echo Pty Ltd"),
+    }
+    Preference.objects.create(practice=practice, client=None, channel="ELEC")
+    Preference.objects.create(practice=practice, client=clients["post"], channel="POST")
+    Preference.objects.create(practice=practice, client=clients["email"], channel="EMAIL", email="a@example.com.au")
+    Preference.objects.create(practice=practice, client=clients["inbox"], channel="ELEC")
+    Preference.objects.create(practice=practice, client=clients["follows"], channel="ELEC", own=False)
+    return clients
+
+
+def test_the_coverage_report_counts_and_lists_the_clients_whose_letters_the_practice_does_not_see(
+    held: dict[str, Client], admin: User, login: Login
+) -> None:
+    response = login(admin).get(reverse("communications:preferences"))
+    assert response.status_code == 200
+    context = response.context
+    assert (context["clients"], context["to_practice"], context["elsewhere"], context["never_asked"]) == (5, 2, 2, 1)
+    assert [p.client.display_name for p in context["elsewhere_page"]] == ["Alpha Trust", "Bravo Pty Ltd"]
+    page = response.content.decode()
+    assert "By email to the client (a@example.com.au)" in page and "By post to the client" in page
+
+
+def test_a_practice_default_of_paper_moves_the_clients_that_follow_it(
+    held: dict[str, Client], practice: Practice, admin: User
+) -> None:
+    Preference.objects.filter(practice=practice, client=None).update(channel="POST")
+    coverage = services.preferences_coverage(user=admin)
+    assert (coverage["to_practice"], coverage["elsewhere"]) == (1, 3)
+
+
+def test_the_list_pages_by_name_without_repeating_a_client(
+    practice: Practice, admin: User, login: Login, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(views, "PAGE", 2)
+    for n in range(5):
+        Preference.objects.create(practice=practice, client=_client(practice, f"Client {n}"), channel="POST")
+    viewer, seen, url = login(admin), [], reverse("communications:preferences")
+    for _ in range(5):
+        response = viewer.get(url)
+        seen += [p.client.display_name for p in response.context["elsewhere_page"]]
+        if response.context["next_after"] is None:
+            break
+        url = f"{reverse('communications:preferences')}?after={response.context['next_after']}"
+    assert seen == [f"Client {n}" for n in range(5)]
+
+
+def test_restricted_staff_see_only_their_groups_clients(
+    held: dict[str, Client], practice: Practice, agent: User, login: Login
+) -> None:
+    group = ClientGroup.objects.create(practice=practice, name="Payroll")
+    group.clients.add(held["post"])
+    group.staff.add(agent)
+    agent.restricted_to_groups = True
+    agent.save()
+    context = login(agent).get(reverse("communications:preferences")).context
+    assert (context["clients"], context["elsewhere"]) == (1, 1)
+    assert [p.client_id for p in context["elsewhere_page"]] == [held["post"].pk]
+
+
+def test_asking_for_every_client_asks_once_for_the_default_and_once_a_client_with_a_tfn(
+    held: dict[str, Client], admin: User, reader: User, login: Login
+) -> None:
+    assert login(reader).post(reverse("communications:preferences_ask")).status_code == 403
+    assert not Question.objects.exists()
+    assert login(admin).post(reverse("communications:preferences_ask")).status_code == 302
+    asked = Question.objects.filter(purpose=services.PREFERENCE_PURPOSE)
+    assert sorted(asked.values_list("subject_id", flat=True)) == sorted(
+        ["default", str(held["post"].pk), str(held["email"].pk)]
+    )
