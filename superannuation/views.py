@@ -189,7 +189,13 @@ def members_export(request: PortalRequest, pk: int) -> StreamingHttpResponse:
 @capability_required(Capability.VIEW_CLIENTS)
 def member_detail(request: PortalRequest, pk: int) -> HttpResponse:
     member = get_member(request, pk)
-    transactions = member.transactions.select_related("batch", "work_item").order_by("-pk")[:50]
+    from superannuation.item_views import WORDS
+
+    # Each response in plain words: what it means, from seed 003's table.
+    transactions = [
+        (t, WORDS[t.meaning][0] if t.meaning else "")
+        for t in member.transactions.select_related("batch", "work_item").order_by("-pk")[:50]
+    ]
     context = {
         "member": member,
         "fund": member.fund,

@@ -419,3 +419,27 @@ def test_a_fund_the_services_refuse_is_shown_on_its_field(practice: Practice, ag
     added = http.post(reverse("superannuation:fund_add"), {**form, "usi": "53004085616001"})
     fund = SuperFund.objects.get()
     assert added.status_code == 302 and added["Location"].endswith(f"/super/{fund.pk}/?tab=import")
+
+
+def test_exports_are_masked_and_a_reveal_is_audited_without_the_tfn(
+    world: dict[str, Any], agent: User, login: Login
+) -> None:
+    from portal.models import AuditEvent
+
+    http = login(agent)
+    fund = world["fund"]
+    export = http.get(reverse("superannuation:export", args=[fund.pk]))
+    body = b"".join(export.streaming_content).decode()
+    assert export["Content-Type"].startswith("text/csv") and "BROWN" in body and "782" in body
+    assert "123456782" not in body
+    report = b"".join(http.get(reverse("superannuation:report_csv", args=[fund.pk])).streaming_content).decode()
+    assert "Matched and corrected (s299TA notice),1" in report
+    template = http.get(reverse("superannuation:import_template")).content.decode()
+    assert template.startswith("member_number,family_name,")
+    member = world["member"]
+    page = http.get(reverse("superannuation:member", args=[member.pk])).content.decode()
+    assert "The TFN provided is incorrect" in page  # the response in plain words
+    revealed = http.post(reverse("superannuation:reveal_tfn", args=[member.pk])).content.decode()
+    assert "123 456 782" in revealed and "data-announce" in revealed
+    event = AuditEvent.objects.get(action="superannuation.tfn_revealed")
+    assert event.object_id == str(member.pk) and "123456782" not in str(event.details) + event.object_repr
