@@ -26,10 +26,12 @@ from demographics.models import (
     BankChange,
     BankChangeStatus,
     DriftAlert,
+    DriftAlertRead,
     DriftRun,
     Service,
     Snapshot,
 )
+from portal.audit import audit_record
 from portal.capabilities import Role
 from portal.models import Practice, User
 
@@ -99,6 +101,15 @@ def _tell_staff(alert: DriftAlert) -> None:
         from_email=None,
         recipient_list=recipients,
     )
+
+
+def drift_alert_mark_read(*, user: User, alert: DriftAlert) -> None:
+    """The member has seen the alert: it leaves their dashboard, and stays on the others' until each has seen it.
+    Marking it twice changes nothing (a second click, or a second tab)."""
+    with transaction.atomic():
+        _, created = DriftAlertRead.objects.get_or_create(alert=alert, user=user)
+        if created:
+            audit_record("demographics.drift_alert_read", actor=user, target=alert, details={"urgent": alert.urgent})
 
 
 def drift_watch_start(*, practice: Practice) -> DriftRun:

@@ -240,8 +240,16 @@ class DriftRun(models.Model):
         return f"Drift watch of {self.started_at:%Y-%m-%d %H:%M}"
 
 
+class DriftAlertQuerySet(models.QuerySet["DriftAlert"]):
+    def unread_by(self, user: Any) -> DriftAlertQuerySet:
+        return self.exclude(reads__user=user)
+
+
 class DriftAlert(models.Model):
-    """A change at the ATO that no accepted change of the portal's explains; urgent when it is a bank account."""
+    """A change at the ATO that no accepted change of the portal's explains; urgent when it is a bank account.
+
+    Each member who is told marks it read for themselves: one member's having seen a possible fraud must not hide
+    it from the others who were told."""
 
     practice = models.ForeignKey("portal.Practice", on_delete=models.PROTECT, related_name="+")
     client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="+")
@@ -251,8 +259,22 @@ class DriftAlert(models.Model):
     after = models.JSONField(default=list)  # what it holds now
     found_at = models.DateTimeField(auto_now_add=True)
 
+    objects = DriftAlertQuerySet.as_manager()
+
     class Meta:
         ordering = ["-urgent", "-found_at", "-pk"]
 
     def __str__(self) -> str:
         return f"{'Urgent: ' if self.urgent else ''}{self.get_service_display()} changed at the ATO for {self.client}"
+
+
+class DriftAlertRead(models.Model):
+    alert = models.ForeignKey(DriftAlert, on_delete=models.CASCADE, related_name="reads")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    read_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["alert", "user"], name="drift_alert_read_once")]
+
+    def __str__(self) -> str:
+        return f"Alert {self.alert_id} read by user {self.user_id}"

@@ -13,6 +13,7 @@ urlpatterns = [
     path("address-changes/<int:pk>/submit/", address_views.change_submit, name="address_submit"),
     path("address-changes/bulk/", address_views.bulk_start, name="bulk_start"),
     path("address-changes/bulk/<int:pk>/", address_views.bulk_detail, name="address_bulk"),
+    path("alerts/<int:pk>/read/", views.alert_read, name="alert_read"),
     path("watch/", views.watch_start, name="watch_start"),
     path("watch/<int:pk>/", views.watch_detail, name="watch"),
     path("clients/<int:pk>/bank/propose/", bank_views.propose, name="bank_propose"),

@@ -81,8 +81,9 @@ def ask(request: PortalRequest, pk: int) -> HttpResponse:
 
 def drift_panel(request: PortalRequest) -> dict[str, Any]:
     """The dashboard's drift panel: changes at the ATO the practice did not make, for the clients this user sees,
-    urgent (bank accounts) first."""
-    alerts = DriftAlert.objects.filter(client__in=Client.objects.visible_to(request.user)).select_related("client")
+    urgent (bank accounts) first, until this user has marked them read."""
+    visible = DriftAlert.objects.filter(client__in=Client.objects.visible_to(request.user))
+    alerts = visible.unread_by(request.user).select_related("client")
     return {
         "title": "Changes at the ATO",
         "template": "demographics/drift_panel.html",
@@ -90,6 +91,17 @@ def drift_panel(request: PortalRequest) -> dict[str, Any]:
         "urgent": alerts.filter(urgent=True).count(),
         "last_run": DriftRun.objects.filter(practice=request.user.tenant).first(),
     }
+
+
+@capability_required(Capability.VIEW_CLIENTS)
+@require_POST
+def alert_read(request: PortalRequest, pk: int) -> HttpResponse:
+    """Seeing an alert changes nothing at the ATO or in the register, so anyone it is shown to may mark it read."""
+    from demographics import drift
+
+    visible = DriftAlert.objects.filter(client__in=Client.objects.visible_to(request.user))
+    drift.drift_alert_mark_read(user=request.user, alert=get_object_or_404(visible, pk=pk))
+    return redirect("portal:dashboard")
 
 
 @capability_required(Capability.OPERATE_GATEWAY)

@@ -16,7 +16,7 @@ from ato_gateway.models import MachineCredential, OutboxMessage
 from ato_gateway.wire import keystore
 from clients.models import ClientAccount, ImportJob
 from communications.models import Letter, SyncRun
-from demographics.models import AddressBulk, AddressChange, BankChange, DriftRun
+from demographics.models import AddressBulk, AddressChange, BankChange, DriftAlert, DriftRun
 from portal.models import User
 from relationships.models import AtoRequest, BulkJob, BulkRow
 from relationships.reconcile.models import Drift, ReconcileRun, RelationshipAlert
@@ -84,6 +84,7 @@ OBJECTS: dict[str, dict[str, str]] = {
     "demographics:bank_callback": {"pk": "bankchange"},
     "demographics:bank_approve": {"pk": "bankchange"},
     "demographics:watch": {"pk": "driftrun"},
+    "demographics:alert_read": {"pk": "driftalert"},
     "superannuation:fund": {"pk": "superfund"},
     "superannuation:import_upload": {"pk": "superfund"},
     "superannuation:export": {"pk": "superfund"},
@@ -201,6 +202,7 @@ def ours(practice, admin, agent):
         numbers_on_file=["0299990000"],
     )
     driftrun = DriftRun.objects.create(practice=practice)
+    driftalert = DriftAlert.objects.create(practice=practice, client=client, service="bank", urgent=True)
     super_objects = _super_objects(practice, agent, now)
     passkey = WebAuthnCredential.objects.create(
         user=agent, name="OURS passkey", credential_id=b"ours", public_key=b"ours", sign_count=0
@@ -212,6 +214,7 @@ def ours(practice, admin, agent):
         "addressbulk": addressbulk,
         "bankchange": bankchange,
         "driftrun": driftrun,
+        "driftalert": driftalert,
         "letter": letter,
         "commsync": commsync,
         "run": run,

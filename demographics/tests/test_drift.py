@@ -17,7 +17,7 @@ from ato_gateway.wire.documents.common import ClientIdentifier
 from clients.models import Client, ClientGroup
 from demographics import drift, jobs
 from demographics.models import BankAccountsSnapshot, BankChange, BankChangeStatus, DriftAlert, DriftRun
-from portal.models import User
+from portal.models import AuditEvent, User
 from tests.ato_fixtures import Ato
 from tests.gateway_fixtures import pump
 
@@ -151,3 +151,29 @@ def test_the_nightly_watch_runs_for_every_practice_able_to_ask(ato: Ato) -> None
     run = DriftRun.objects.get(practice=ato.practice)
     pump(lambda: DriftRun.objects.filter(pk=run.pk, finished_at__isnull=False).exists(), timeout=60)
     assert BankAccountsSnapshot.objects.filter(client=client).count() == 1
+
+
+def test_each_member_marks_an_alert_read_for_themselves(
+    ato: Ato, agent: User, admin: User, outsider: User, login: Any
+) -> None:
+    person = taxpayer(ato, _BANKED)
+    client = register_client(ato, person)
+    ask_and_wait(login(agent), client, "bank")
+    _change_at_the_ato(ato, person, "55667788")
+    _watch(ato)
+    [alert] = DriftAlert.objects.filter(client=client)
+    read = reverse("demographics:alert_read", args=[alert.pk])
+    assert login(outsider).post(read).status_code == 404  # another practice's alert
+    assert not alert.reads.exists()  # type: ignore[attr-defined]
+    http = login(admin)
+    dashboard = reverse("portal:dashboard")
+    assert 'data-testid="fraud-alert"' in http.get(dashboard).content.decode()
+    assert http.post(read)["Location"] == dashboard
+    assert http.post(read).status_code == 302  # a second click changes nothing
+    page = http.get(dashboard).content.decode()
+    assert 'data-testid="fraud-alert"' not in page and "…788" not in page
+    # The agent was told too, and has not seen it: it stays on theirs.
+    page = login(agent).get(dashboard).content.decode()
+    assert 'data-testid="fraud-alert"' in page and "…788" in page
+    events = AuditEvent.objects.filter(action="demographics.drift_alert_read")
+    assert [(e.actor_id, e.object_id) for e in events] == [(admin.pk, str(alert.pk))]
