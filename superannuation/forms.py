@@ -29,6 +29,12 @@ class FundForm(forms.Form):
         label="USI", max_length=20, help_text="The Unique Superannuation Identifier: the fund's ABN and 3 digits."
     )
 
+    link_client = forms.BooleanField(
+        label="Link the fund to its client in the register (the client with the fund's ABN)",
+        required=False,
+        help_text="Staff restricted to client groups see the fund through that client's groups; others see every fund.",
+    )
+
     def clean_abn(self) -> str:
         return self.cleaned_data["abn"].replace(" ", "")
 

@@ -17,6 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from clients.models import Client
 from portal.capabilities import Capability
 from portal.decorators import capability_required
 from portal.http import PortalRequest
@@ -43,7 +44,7 @@ def may_manage(request: PortalRequest) -> bool:
 
 
 def get_fund(request: PortalRequest, pk: int) -> SuperFund:
-    return get_object_or_404(SuperFund.objects.visible_to(request.user), pk=pk)
+    return get_object_or_404(SuperFund.objects.visible_to(request.user).select_related("client"), pk=pk)
 
 
 def get_member(request: PortalRequest, pk: int) -> Member:
@@ -61,10 +62,14 @@ def _count(queryset: Any) -> Coalesce:
 def funds(request: PortalRequest) -> HttpResponse:
     today = timezone.localdate()
     items = WorkItem.objects.open().filter(fund=OuterRef("pk"))
-    rows = SuperFund.objects.visible_to(request.user).annotate(
-        member_count=_count(Member.objects.filter(fund=OuterRef("pk"))),
-        open_items=_count(items),
-        overdue_items=_count(items.filter(due_on__lt=today)),
+    rows = (
+        SuperFund.objects.visible_to(request.user)
+        .select_related("client")
+        .annotate(
+            member_count=_count(Member.objects.filter(fund=OuterRef("pk"))),
+            open_items=_count(items),
+            overdue_items=_count(items.filter(due_on__lt=today)),
+        )
     )
     return render(request, "superannuation/funds.html", {"funds": rows, "can_manage": may_manage(request)})
 
@@ -73,8 +78,15 @@ def funds(request: PortalRequest) -> HttpResponse:
 def fund_add(request: PortalRequest) -> HttpResponse:
     form = FundForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        client = None
+        if data.pop("link_client"):
+            client = Client.objects.visible_to(request.user).filter(abn=data["abn"]).order_by("pk").first()
+            if client is None:
+                form.add_error("link_client", "No client of the register you can see has this ABN.")
+                return render(request, "superannuation/fund_add.html", {"form": form}, status=400)
         try:
-            fund = services.fund_create(user=request.user, **form.cleaned_data)
+            fund = services.fund_create(user=request.user, client=client, **data)
         except ValidationError as problem:
             put_errors(form, problem)
         else:

@@ -443,3 +443,24 @@ def test_exports_are_masked_and_a_reveal_is_audited_without_the_tfn(
     assert "123 456 782" in revealed and "data-announce" in revealed
     event = AuditEvent.objects.get(action="superannuation.tfn_revealed")
     assert event.object_id == str(member.pk) and "123456782" not in str(event.details) + event.object_repr
+
+
+def test_a_fund_added_with_its_client_is_linked_to_the_client_with_its_abn(
+    practice: Practice, agent: User, login: Login
+) -> None:
+    from clients.models import Client
+
+    http = login(agent)
+    form = {"name": "Harbour Super", "abn": "53004085616", "usi": "53004085616001", "link_client": "on"}
+    missing = http.post(reverse("superannuation:fund_add"), form)
+    assert missing.status_code == 400 and "No client of the register" in missing.content.decode()
+    assert not SuperFund.objects.exists()
+    client = Client.objects.create(
+        practice=practice, kind="trust", organisation_name="Harbour Super", abn="53004085616"
+    )
+    http.post(reverse("superannuation:fund_add"), form)
+    assert SuperFund.objects.get().client == client
+    assert (
+        f'href="{reverse("clients:detail", args=[client.pk])}"'
+        in http.get(reverse("superannuation:funds")).content.decode()
+    )
