@@ -205,13 +205,15 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     SILENCED_SYSTEM_CHECKS.append("models.W040")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
+# The project's own Redis database when REDIS_URL is not given (REDIS_DB, 0-15): scripts/run-dev picks one per
+# checkout, so that two of them, or another app on the same Redis, never share queues or cache.
+REDIS_URL = env_str("REDIS_URL", f"redis://127.0.0.1:6379/{env_int('REDIS_DB', 0)}")
 CACHES = {
     "default": {
         # Django's Redis backend, reusing its redis.Redis client instead of building one per call (portal/cache.py).
         "BACKEND": "portal.cache.RedisCache",
         "LOCATION": REDIS_URL,
-        "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "portal"),
+        "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "practice-portal"),
         # A Redis that drops packets must not hold a page for long: the cache then answers as a miss.
         "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 1.0},
     }

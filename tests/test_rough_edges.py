@@ -313,3 +313,30 @@ def test_a_retry_is_never_scheduled_before_its_row_is_due(admin: User) -> None:
     registry = ScheduledJobRegistry(queue=django_rq.get_queue("high"))
     scores = [score for _, score in django_rq.get_connection("high").zrange(registry.key, 0, -1, withscores=True)]
     assert scores and all(score >= due.timestamp() for score in scores), (scores, due.timestamp())
+
+
+def test_the_project_redis_db_and_cache_prefix_are_settings() -> None:
+    """Without REDIS_URL the portal takes the project's Redis db (REDIS_DB), not db 0 of whatever Redis listens, and
+    its cache keys carry the project's prefix; REDIS_URL and CACHE_KEY_PREFIX (what the tests set) still win."""
+    import os
+    import subprocess
+    import sys
+
+    from django.conf import settings
+
+    show = "from django.conf import settings as s; print(s.REDIS_URL, s.CACHES['default']['KEY_PREFIX'])"
+    base = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "CACHE_KEY_PREFIX", "REDIS_DB")}
+
+    def shown(**env: str) -> str:
+        result = subprocess.run(
+            [sys.executable, "manage.py", "shell", "-c", show],
+            cwd=settings.BASE_DIR,
+            env={**base, "DJANGO_DEBUG": "1", **env},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return result.stdout.strip().splitlines()[-1]
+
+    assert shown(REDIS_DB="4") == "redis://127.0.0.1:6379/4 practice-portal"
+    assert shown(REDIS_DB="4", REDIS_URL="redis://x:1/9", CACHE_KEY_PREFIX="t") == "redis://x:1/9 t"
