@@ -16,6 +16,9 @@ EVENT_WORDS: dict[str, str] = {
     "mfa.enrolment_failed": "Authenticator set-up failed",
     "mfa.backup_codes_replaced": "Made new backup codes",
     "mfa.backup_codes_refused": "New backup codes refused (password not confirmed)",
+    "mfa.passkey_added": "Added a passkey",
+    "mfa.passkey_removed": "Removed a passkey",
+    "mfa.passkey_refused": "A passkey was refused",
     # Staff and the practice
     "practice.created": "Practice created",
     "staff.invited": "Invited a staff member",
@@ -67,6 +70,7 @@ EVENT_WORDS: dict[str, str] = {
     "relationships.alerts_read": "Read the lost-access alerts",
     # Demographics
     "demographics.snapshot_ask": "Asked the ATO for a client's details",
+    "demographics.drift_alert_read": "Read a drift alert",
     "demographics.address_validate": "Checked an address change with the ATO",
     "demographics.address_submit": "Sent an address change to the ATO",
     "demographics.address_bulk": "Started a bulk address change",

@@ -150,9 +150,9 @@ def staff_invite_email(*, user: User, link: str) -> None:
     """The invitation goes by email (settings.EMAIL_BACKEND: the console in development), so that the admin need
     not carry the link to the person; the admin's page shows it too, for a person whose mail is slow."""
     send_mail(
-        subject=f"You are invited to {user.practice.name}'s Practice Portal",
+        subject=f"You are invited to {user.tenant.name}'s Practice Portal",
         message=(
-            f"Hello {user.first_name or user.username},\n\n{user.practice.name} has made you an account in its "
+            f"Hello {user.first_name or user.username},\n\n{user.tenant.name} has made you an account in its "
             f"Practice Portal, with the username {user.username}.\n\nChoose your password here (the link works "
             f"once, for {INVITE_LIFETIME.days} days):\n{link}\n\nThen you set up an authenticator app on your "
             "phone for the second step of signing in.\n\nIf you did not expect this, ignore this email."

@@ -56,7 +56,7 @@ def redis_down(settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 
 @pytest.mark.django_db
 def test_every_page_renders_without_redis(redis_down: str, admin: User) -> None:
-    client = add_clients(admin.practice, 3)[0]
+    client = add_clients(admin.tenant, 3)[0]
     http = verified_client(admin)  # the session is written, and then read, with Redis down
     for name in PAGES:
         response = http.get(reverse(name))

@@ -5,7 +5,8 @@ from __future__ import annotations
 import io
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
 
 import pytest
 from django.db import transaction
@@ -33,7 +34,7 @@ def _ping(practice: Practice) -> OutboxMessage:
 
 
 def test_message_page_title_is_plain_text(admin: User, login) -> None:
-    message = _ping(admin.practice)
+    message = _ping(admin.tenant)
     html = login(admin).get(reverse("ato_gateway:message", args=[message.pk])).content.decode()
     title = re.search(r"<title>(.*?)</title>", html, re.S)
     assert title is not None
@@ -70,7 +71,7 @@ def test_the_console_names_the_client_a_link_is_for(agent: User, admin: User, lo
     relationships.link_search(
         user=agent, identifier_kind="TFN", identifier="876543210", family_name="Green", given_name="Liam"
     )
-    client = Client.objects.create(practice=agent.practice, kind="company", organisation_name="Acme Pty Ltd")
+    client = Client.objects.create(practice=agent.tenant, kind="company", organisation_name="Acme Pty Ltd")
     relationships.link_search(user=agent, identifier_kind="ABN", identifier="53004085616", client=client)
     html = login(admin).get(reverse("ato_gateway:console")).content.decode()
     assert "GREEN, Liam *** *** 210" in html
@@ -78,9 +79,9 @@ def test_the_console_names_the_client_a_link_is_for(agent: User, admin: User, lo
 
 
 def test_last_success_has_one_full_stop(admin: User, login) -> None:
-    message = _ping(admin.practice)
+    message = _ping(admin.tenant)
     # 3 a.m.: Django's default date format spells the hour "a.m.", and the sentence adds its own full stop.
-    at = timezone.make_aware(timezone.datetime(2026, 12, 2, 3, 5), timezone.get_current_timezone())
+    at = timezone.make_aware(datetime(2026, 12, 2, 3, 5), timezone.get_current_timezone())
     MessageAttempt.objects.create(message=message, number=1, started_at=at, outcome=AttemptOutcome.OK)
     html = login(admin).get(reverse("ato_gateway:console")).content.decode()
     assert "Last success: 2 Dec 2026 03:05:00." in html
@@ -118,7 +119,7 @@ def test_a_tab_without_its_app_says_what_is_true(tab: str, agent: User, login, m
     from portal import apps
 
     monkeypatch.delitem(apps.CLIENT_TABS, tab)
-    client = Client.objects.create(practice=agent.practice, kind="company", organisation_name="Acme Pty Ltd")
+    client = Client.objects.create(practice=agent.tenant, kind="company", organisation_name="Acme Pty Ltd")
     html = login(agent).get(reverse("clients:detail", args=[client.pk]), {"tab": tab}).content.decode()
     assert "switched on" not in html
     assert "does not include" in html
@@ -141,7 +142,7 @@ def test_the_next_page_link_carries_no_name(agent: User, login, settings) -> Non
     from tests.conftest import add_clients
 
     settings.CLIENT_LIST_PAGE_SIZE = 5
-    add_clients(agent.practice, 12)
+    add_clients(agent.tenant, 12)
     http = login(agent)
     first = http.get(reverse("clients:list"))
     last = first.context["clients"][-1]
@@ -260,14 +261,14 @@ def test_a_withdrawn_invitation_no_longer_works(admin: User, login, mailoutbox) 
     assert not invitee.is_active and not invitee.has_usable_password()
 
 
-def _attempts(message: OutboxMessage, outcomes: list[str], *, start: int = 1, ago: int = 0) -> None:
+def _attempts(message: OutboxMessage, outcomes: Sequence[str], *, start: int = 1, ago: int = 0) -> None:
     """Attempts one second apart, the last `ago` seconds ago."""
     now = timezone.now()
     MessageAttempt.objects.bulk_create(
         MessageAttempt(
             message=message,
             number=start + i,
-            started_at=now - timezone.timedelta(seconds=ago + len(outcomes) - i),
+            started_at=now - timedelta(seconds=ago + len(outcomes) - i),
             outcome=outcome,
             error_code="" if outcome == AttemptOutcome.OK else "HTTP:503",
         )
@@ -278,7 +279,7 @@ def _attempts(message: OutboxMessage, outcomes: list[str], *, start: int = 1, ag
 def test_the_outage_banner_rises_on_the_latest_failures_of_the_practice_alone(
     admin: User, outsider: User, login
 ) -> None:
-    ours, theirs = _ping(admin.practice), _ping(outsider.practice)
+    ours, theirs = _ping(admin.tenant), _ping(outsider.tenant)
     # A busy morning of successes, then the ATO stops answering: three failures in a row, just now.
     _attempts(ours, [AttemptOutcome.OK] * 20, ago=60)
     _attempts(theirs, [AttemptOutcome.OK] * 20, ago=60)
@@ -288,16 +289,16 @@ def test_the_outage_banner_rises_on_the_latest_failures_of_the_practice_alone(
     from django.core.cache import cache
 
     cache.clear()  # the banner's figure is cached for 15 s
-    health = gateway_services.gateway_health(practice=admin.practice)
+    health = gateway_services.gateway_health(practice=admin.tenant)
     assert health.error_rate < 0.5 and health.failing
     assert banner in login(admin).get(reverse("portal:dashboard")).content.decode()
     assert banner not in login(outsider).get(reverse("portal:dashboard")).content.decode()
 
 
 def test_two_failures_in_a_row_do_not_raise_it(admin: User, login) -> None:
-    ours = _ping(admin.practice)
+    ours = _ping(admin.tenant)
     _attempts(ours, [AttemptOutcome.OK] * 20 + [AttemptOutcome.TRANSIENT] * 2)
-    assert not gateway_services.gateway_health(practice=admin.practice).failing
+    assert not gateway_services.gateway_health(practice=admin.tenant).failing
 
 
 def test_a_retry_is_never_scheduled_before_its_row_is_due(admin: User) -> None:
@@ -306,12 +307,13 @@ def test_a_retry_is_never_scheduled_before_its_row_is_due(admin: User) -> None:
 
     from ato_gateway.services import sending
 
-    message = _ping(admin.practice)
-    due = timezone.now() + timezone.timedelta(seconds=1.3)
+    message = _ping(admin.tenant)
+    due = timezone.now() + timedelta(seconds=1.3)
     sending.outbox_dispatch([message.pk], delay=due - timezone.now())
     # RQ's scheduler takes a job once the clock passes its score (whole seconds): the score is when it may run.
     registry = ScheduledJobRegistry(queue=django_rq.get_queue("high"))
-    scores = [score for _, score in django_rq.get_connection("high").zrange(registry.key, 0, -1, withscores=True)]
+    scored = django_rq.get_connection("high").zrange(registry.key, 0, -1, withscores=True)
+    scores = [float(entry[1]) for entry in scored]
     assert scores and all(score >= due.timestamp() for score in scores), (scores, due.timestamp())
 
 
