@@ -65,7 +65,7 @@ class NotReady(Exception):
 
 def address_change_submit(*, user: User, change: AddressChange) -> AddressChange:
     with transaction.atomic():
-        locked = AddressChange.objects.select_for_update().select_related("client").get(pk=change.pk)
+        locked = AddressChange.objects.select_for_update(of=("self",)).select_related("client").get(pk=change.pk)
         if locked.status != AddressChangeStatus.VALIDATED:  # a second click finds it submitted already
             raise NotReady("Only an address the ATO has checked and would accept can be submitted.")
         _submit(locked, by=user)

@@ -119,7 +119,10 @@ def drift_watch_start(*, practice: Practice) -> DriftRun:
 def drift_watch_step(run_id: int) -> bool:
     """Ask about the next chunk of clients; False once every client has been asked (the run is finished)."""
     with transaction.atomic():
-        run = DriftRun.objects.select_for_update().select_related("practice").get(pk=run_id)
+        # The run's row only: locking the practice's too (select_related joins it) held every transaction that
+        # records an answer of the practice's at its commit (its foreign-key check) behind the whole step, and
+        # deadlocked one that had taken the audit chain's head first.
+        run = DriftRun.objects.select_for_update(of=("self",)).select_related("practice").get(pk=run_id)
         if run.finished_at is not None:
             return False
         chunk = list(Client.objects.filter(practice=run.practice, pk__gt=run.last_client_id).order_by("pk")[:CHUNK])
