@@ -3,8 +3,9 @@
 
 The stand-in ATO gets a register in which the bench practice's agent has BENCH_COMMS_CLIENTS clients with about
 BENCH_COMMS_LETTERS letters each; the portal's register holds the same clients, so the letters are matched. One
-worker process (the project's worker class on the "high" queue with its scheduler, as production runs it:
-bench/_list_worker.py, which also registers the reference pager) does everything:
+worker process (the project's worker class on the "high", "default" and "low" queues with its scheduler, as
+production runs it, with bench/_list_worker.py's reference pager registered beside the apps' handlers: this
+script with --worker) does everything:
 
 1. the reference: CC List paged through the real gateway by a handler that keeps nothing of a letter;
 2. the sync: ``communications.services.sync_start`` to the run's last page applied (the letters' metadata), then
@@ -110,9 +111,9 @@ def sync(figures: Figures, data_dir: str) -> None:
         note(f"portal register: {register_clients(control, practice)} clients")
 
         log = Path(data_dir, "worker.log")
-        command = [PY, "-m", "bench._list_worker"]
+        command = [PY, __file__, "--worker"]
         if PROFILE:
-            command = [PY, "-m", "cProfile", "-o", PROFILE, "-m", "bench._list_worker"]
+            command = [PY, "-m", "cProfile", "-o", PROFILE, __file__, "--worker"]
         with open(log, "wb") as output:
             worker = subprocess.Popen(
                 command, cwd=ROOT, env=bench_env(**ato), stdout=output, stderr=subprocess.STDOUT, start_new_session=True
@@ -187,7 +188,26 @@ def sync(figures: Figures, data_dir: str) -> None:
     figures.goal(f"worker RSS <= {GOAL_MB:.0f} MB", peak_mb <= GOAL_MB)
 
 
+def worker_main() -> None:
+    import django
+
+    django.setup()
+    from django.db import connections
+
+    from bench._list_worker import register_handlers
+
+    register_handlers()
+    import django_rq
+
+    worker = django_rq.get_worker("high", "default", "low")  # the settings' worker class, as in production
+    connections.close_all()
+    worker.work(with_scheduler=True, logging_level="WARNING")
+
+
 def main() -> int:
+    if "--worker" in sys.argv:
+        worker_main()
+        return 0
     figures = Figures()
     with bench_database(), tempfile.TemporaryDirectory() as data_dir:
         sync(figures, data_dir)

@@ -15,7 +15,7 @@ from datetime import date
 from django.conf import settings
 from django.contrib.postgres.search import SearchQuery, SearchVector, SearchVectorField
 from django.db import connection, models
-from django.db.models import Exists, Expression, OuterRef, Q, TextField, Value
+from django.db.models import Exists, Expression, F, Func, OuterRef, Q, TextField, Value
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
@@ -165,6 +165,13 @@ def search_vector(title: str, text: str = "") -> Expression:
             Value(searchable(text), output_field=TextField()), config=SEARCH_CONFIG, weight="B"
         )
     return vector
+
+
+def title_vector() -> Expression:
+    """search_vector() of the row's own title, in SQL, for many letters in one UPDATE (PostgreSQL's regular
+    expressions take the same pattern)."""
+    title = Func(F("title"), Value(_ID_LIKE.pattern), Value(" "), Value("g"), function="regexp_replace")
+    return SearchVector(title, config=SEARCH_CONFIG, weight="A")
 
 
 def full_text() -> bool:

@@ -125,3 +125,22 @@ def test_the_index_holds_no_tfn_or_abn_while_the_document_states_them(stored: di
 )
 def test_what_of_a_letter_is_indexed(text: str, indexed: str) -> None:
     assert searchable(text) == indexed
+
+
+def test_a_synced_letter_is_found_by_its_title_before_its_document_arrives(
+    practice: Practice, admin: User, login: Login
+) -> None:
+    from communications.models import SyncRun
+
+    run = SyncRun.objects.create(practice=practice, issued_from=date(2026, 1, 1), issued_to=date(2026, 11, 30))
+    title = "Running balance account reminder for 123 456 782"
+    page = [
+        cc.Communication(id="1", client=ClientIdentifier.of(tfn=TFN), kind="ASR", title=title, issued=run.issued_to)
+    ]
+    services._apply(run, page)
+    assert _titles(login(admin), "balance remind") == [title]
+    assert _titles(login(admin), "782") == []
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT search::text FROM communications_letter")
+        [index] = cursor.fetchone()
+    assert "'balanc':2a" in index.lower() and "782" not in index and "123" not in index
