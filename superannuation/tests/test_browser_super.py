@@ -93,8 +93,8 @@ def test_a_fund_administrator_reports_20_members_and_works_through_the_ato_s_res
     expect(page.get_by_test_id("no-funds")).to_be_visible()
     page.get_by_role("link", name="Add a fund").click()
     page.get_by_label("Fund name").fill(FUND)
-    page.get_by_label("ABN").fill(DEMO_ABN)
-    page.get_by_label("USI").fill(str(answer["usi"]))
+    page.get_by_label("ABN", exact=True).fill(DEMO_ABN)
+    page.get_by_label("USI", exact=True).fill(str(answer["usi"]))
     page.get_by_role("button", name="Add the fund").click()
     expect(page).to_have_title(f"Import members — {FUND} — Super funds — Practice Portal")
     upload: FilePayload = {"name": "members.csv", "mimeType": "text/csv", "buffer": member_file(rows)}

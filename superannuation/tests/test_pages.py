@@ -464,3 +464,22 @@ def test_a_fund_added_with_its_client_is_linked_to_the_client_with_its_abn(
         f'href="{reverse("clients:detail", args=[client.pk])}"'
         in http.get(reverse("superannuation:funds")).content.decode()
     )
+
+
+def test_every_item_says_what_its_response_means_and_what_to_do_in_seed_003_s_words(
+    world: dict[str, Any], agent: User, login: Login
+) -> None:
+    from django.utils.html import escape
+
+    from superannuation.models import NEEDS_ACTION
+
+    http = login(agent)
+    for meaning in NEEDS_ACTION:
+        t = answered(world["batch"], member_of(world["fund"], "EVERY"), meaning, processed=False)
+        html = http.get(reverse("superannuation:item", args=[item_for(t).pk])).content.decode()
+        means, to_do = item_views.WORDS[meaning]
+        assert escape(means) in html and escape(to_do) in html, meaning
+    assert "more recent member account request has already been processed" in item_views.WORDS[Meaning.MORE_RECENT][0]
+    assert item_views.WORDS[Meaning.UNMATCHED_FOUNDATION][1] == (
+        "During the foundation data load you are not required to take any action."
+    )
