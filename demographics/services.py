@@ -9,7 +9,7 @@ refuses is asked again in its 2016 version, as a new snapshot."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 PURPOSE = "demographics.snapshot"
 SUBJECT_PREFIX = "demographics."
-PAGE_SIZE = 500  # the ATO's largest page: a client's lists fit in one
+PAGE_SIZE = 500  # the ATO's largest page; a longer list is asked for page by page
 # Refusals about the client or the practice's authority, which the 2016 version would refuse the same way.
 _NOT_A_VERSION_PROBLEM = ("CMN.ATO.AUTH.", "CMN.ATO.GEN.ID")
 USAGE_NAMES = {
@@ -230,7 +230,19 @@ def on_snapshot(question: Question, reply: Reply[Any]) -> None:
     if reply.answered and reply.document is not None:
         if snapshot.answered_at is not None:
             return
-        snapshot.answered_at, snapshot.facts = timezone.now(), FACTS[service](reply.document)
+        facts = (snapshot.facts or []) + FACTS[service](reply.document)
+        if continuation := getattr(reply.document, "continuation", None):
+            # A list longer than a page: the snapshot collects every page, and is answered (and compared) with
+            # the last. It follows the newest page's question, so a page delivered again finds no snapshot.
+            request = replace(api.question_request(question), continuation=continuation)  # type: ignore[type-var]
+            about = _subject(service, snapshot.client)
+            snapshot.question = api.ask(
+                request, practice=snapshot.client.practice, by=question.asked_by, purpose=PURPOSE, about=about
+            )
+            snapshot.facts = facts
+            snapshot.save(update_fields=["question", "facts"])
+            return
+        snapshot.answered_at, snapshot.facts = timezone.now(), facts
         snapshot.save(update_fields=["answered_at", "facts"])
         from demographics.drift import drift_check  # the watch reads these services: imported when used
 

@@ -259,3 +259,28 @@ def test_periods_in_words() -> None:
 
     assert services._period(Period(date(2020, 1, 1))) == "from 2020-01-01, current"
     assert services._period(Period(date(2020, 1, 1), date(2021, 1, 1))) == "from 2020-01-01 to 2021-01-01"
+
+
+def test_a_list_longer_than_a_page_is_read_page_by_page(ato: Ato, agent: User, login: Any, monkeypatch: Any) -> None:
+    long = (
+        "(SELECT COUNT(*) FROM reg_addresses a WHERE a.taxpayer_id = t.id AND a.account_id IS NULL "
+        "AND a.usage != 'CNT') >= 3"
+    )
+    person = taxpayer(ato, long)
+    client = register_client(ato, person)
+    [held] = ato.query(
+        "SELECT COUNT(*) AS n FROM reg_addresses WHERE taxpayer_id = ? AND account_id IS NULL AND usage != 'CNT'",
+        person["id"],
+    )
+    monkeypatch.setattr(services, "PAGE_SIZE", 2)
+    http = login(agent)
+    response = http.post(reverse("demographics:ask", args=[client.pk]), {"service": "addresses"})
+    assert response.status_code == 200
+    snapshot = AddressesSnapshot.objects.get(client=client)
+    pump(lambda: AddressesSnapshot.objects.filter(pk=snapshot.pk, answered_at__isnull=False).exists(), timeout=60)
+    snapshot.refresh_from_db()
+    assert len(snapshot.facts or []) == held["n"]
+    asked = api.Question.objects.filter(purpose=services.PURPOSE, state=api.QuestionState.ANSWERED)
+    assert asked.count() == (held["n"] + 1) // 2  # one question a page of two
+    page = http.get(reverse("demographics:client_tab", args=[client.pk]) + "?section=addresses").content.decode()
+    assert all(escape(str(f["value"])) in page for f in snapshot.facts or [])
