@@ -11,6 +11,7 @@ portal_patterns = [
     path("mfa/backup-codes/", views.mfa_new_backup_codes, name="mfa_backup_codes"),
     path("account/", views.account, name="account"),
     path("account/password/", views.password_change, name="password_change"),
+    path("account/passkeys/confirm/", views.passkey_confirm_password, name="passkey_confirm_password"),
     path("account/passkeys/<int:pk>/remove/", views.passkey_remove, name="passkey_remove"),
     path("session/keep-alive/", views.keep_alive, name="keep_alive"),
     path("invite/<str:token>/", views.accept_invite, name="accept_invite"),

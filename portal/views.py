@@ -33,7 +33,7 @@ from portal.forms import (
 )
 from portal.http import PortalRequest
 from portal.models import AuditEvent, User, client_ip, get_staff_or_404
-from portal.passkeys import passkeys_of
+from portal.passkeys import passkey_registration_confirm, passkey_registration_confirmed, passkeys_of
 
 # The practice code of the last sign-in in this browser, so that staff type it once, not at every sign-in.
 PRACTICE_COOKIE = "portal_practice"
@@ -119,7 +119,11 @@ def mfa_new_backup_codes(request: PortalRequest) -> HttpResponse:
     ):
         form.add_error("password", "That password is not right.")
         audit_record("mfa.backup_codes_refused", request=request, target=request.user)
-        context = {"reauth_form": form, "passkeys": passkeys_of(request.user)}
+        context = {
+            "reauth_form": form,
+            "passkey_form": ConfirmPasswordForm(prefix="passkey"),
+            "passkeys": passkeys_of(request.user),
+        }
         return render(request, "portal/account.html", context, status=400)
     codes = services.mfa_replace_backup_codes(user=request.user)
     audit_record("mfa.backup_codes_replaced", request=request, target=request.user)
@@ -147,8 +151,30 @@ def keep_alive(request: PortalRequest) -> HttpResponse:
 
 @login_required
 def account(request: PortalRequest) -> HttpResponse:
-    context = {"reauth_form": ConfirmPasswordForm(), "passkeys": passkeys_of(request.user)}
+    context = {
+        "reauth_form": ConfirmPasswordForm(),
+        "passkey_form": ConfirmPasswordForm(prefix="passkey"),
+        "passkey_confirmed": passkey_registration_confirmed(request),
+        "passkeys": passkeys_of(request.user),
+    }
     return render(request, "portal/account.html", context)
+
+
+@login_required
+@require_POST
+def passkey_confirm_password(request: PortalRequest) -> HttpResponse:
+    """The password again before adding a passkey, as before new backup codes: a second factor of one's own must not
+    be had from a session left open on a shared desk."""
+    form = ConfirmPasswordForm(request.POST, prefix="passkey")
+    if not (
+        form.is_valid() and services.staff_password_confirmed(request=request, password=form.cleaned_data["password"])
+    ):
+        form.add_error("password", "That password is not right.")
+        audit_record("mfa.passkey_refused", request=request, target=request.user, details={"reason": "password"})
+        context = {"reauth_form": ConfirmPasswordForm(), "passkey_form": form, "passkeys": passkeys_of(request.user)}
+        return render(request, "portal/account.html", context, status=400)
+    passkey_registration_confirm(request)
+    return redirect(f"{reverse('portal:account')}#passkeys")
 
 
 @login_required

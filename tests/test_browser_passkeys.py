@@ -72,10 +72,16 @@ def test_add_a_passkey_then_sign_in_with_password_and_passkey(
 
     page.goto(f"{base_url}/account/")
     expect(page.get_by_text("You have no passkey.")).to_be_visible()
+    # The password again first, as for new backup codes.
+    passkey_form = page.locator("form", has=page.get_by_role("button", name="Continue to add a passkey"))
+    passkey_form.get_by_label("Your password").fill(PASSWORD)
+    passkey_form.get_by_role("button", name="Continue to add a passkey").click()
     page.get_by_role("button", name="Add a passkey").click()
     passkeys = page.get_by_test_id("passkeys").get_by_role("listitem")
     expect(passkeys).to_have_count(1)
     expect(passkeys.first).to_contain_text("not used yet")
+    # One passkey for each time the password is typed.
+    expect(page.get_by_role("button", name="Continue to add a passkey")).to_be_visible()
     stored = WebAuthnCredential.objects.get(user=user)
     assert stored.confirmed
     held = cdp.send("WebAuthn.getCredentials", {"authenticatorId": authenticator})["credentials"]

@@ -14,6 +14,7 @@ from django_otp_webauthn.models import WebAuthnCredential
 
 from portal.capabilities import Role
 from portal.models import AuditEvent, User
+from portal.passkeys import CONFIRMATION_SECONDS
 from tests.conftest import PASSWORD, make_user
 
 pytestmark = pytest.mark.django_db
@@ -90,15 +91,31 @@ def test_nobody_signs_in_by_passkey_alone(agent):
     assert refused.status_code == 403 and refused.json()["code"] == "passwordless_login_disabled"
 
 
-def test_adding_a_passkey_needs_a_second_factor_passed_first(agent, login):
+def test_adding_a_passkey_needs_a_second_factor_passed_first_and_the_password_again(agent, login):
     http = after_password("bob")
     response = http.post(reverse("otp_webauthn:credential-registration-begin"))
     assert response.status_code == 302 and response["Location"] == reverse("portal:mfa_verify")
-    begun = login(agent).post(reverse("otp_webauthn:credential-registration-begin"))
+    verified = login(agent)
+    begin = reverse("otp_webauthn:credential-registration-begin")
+    refused = verified.post(begin)
+    assert refused.status_code == 403 and refused.json()["code"] == "password_needed"
+    assert "passkey-register-button" not in verified.get(reverse("portal:account")).content.decode()
+    wrong = verified.post(reverse("portal:passkey_confirm_password"), {"passkey-password": "not-it"})
+    assert wrong.status_code == 400 and verified.post(begin).status_code == 403
+    refusal = AuditEvent.objects.get(action="mfa.passkey_refused", actor=agent)  # the wrong password's
+    assert refusal.details == {"reason": "password"}
+    verified.post(reverse("portal:passkey_confirm_password"), {"passkey-password": PASSWORD})
+    assert 'id="passkey-register-button"' in verified.get(reverse("portal:account")).content.decode()
+    begun = verified.post(begin)
     assert begun.status_code == 200
     options = begun.json()
     assert options["rp"] == {"id": "localhost", "name": "Practice Portal"}
     assert options["user"]["name"] == "bob@harbour-tax"  # the name alone may be another practice's too
+    # The typed password is good for five minutes.
+    session = verified.session
+    session["passkey_password_confirmed_at"] -= CONFIRMATION_SECONDS + 1
+    session.save()
+    assert verified.post(begin).status_code == 403
 
 
 def test_a_refused_passkey_is_audited_and_does_not_sign_in(agent):
