@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import re
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
@@ -23,6 +24,8 @@ from portal.models import Practice, User
 from relationships import services as relationships
 
 pytestmark = pytest.mark.django_db
+# The access review's browser test drives Playwright's sync API, whose event loop runs in this thread.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
 def _ping(practice: Practice) -> OutboxMessage:
@@ -342,3 +345,24 @@ def test_the_project_redis_db_and_cache_prefix_are_settings() -> None:
 
     assert shown(REDIS_DB="4") == "redis://127.0.0.1:6379/4 practice-portal"
     assert shown(REDIS_DB="4", REDIS_URL="redis://x:1/9", CACHE_KEY_PREFIX="t") == "redis://x:1/9 t"
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_the_access_review_fits_a_1280_px_screen(page, base_url: str, firm: Practice) -> None:
+    from portal.capabilities import Role
+    from tests.browser_support import sign_in
+    from tests.conftest import make_user
+
+    make_user(firm, "alice", Role.PRACTICE_ADMIN)
+    make_user(firm, "bob", Role.AGENT)
+    make_user(firm, "rita", Role.READ_ONLY)
+    page.set_viewport_size({"width": 1280, "height": 800})
+    sign_in(page, base_url, "alice")
+    page.goto(f"{base_url}{reverse('portal:access_review')}")
+    region = page.get_by_role("region", name="Access by staff member")
+    # Nothing of the table is hidden behind the region's scrollbar, and its last column ends on the screen.
+    assert region.evaluate("el => el.scrollWidth - el.clientWidth") <= 0
+    assert page.locator("table.matrix").evaluate("t => t.getBoundingClientRect().right") <= 1280
+    last_heading = page.locator("table.matrix th.cap").last
+    assert last_heading.evaluate("th => th.getBoundingClientRect().right") <= 1280
