@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from clients.validation import clean_birth_date, clean_tfn
 from portal.audit import audit_record
+from portal.db.bulk import insert_many, update_many
 from portal.iterables import batched
 from portal.models import User
 from portal.sealing import seal_bytes, unseal_bytes
@@ -353,9 +354,9 @@ def _import_chunk(job: MemberImport, chunk: list[tuple[int, dict[str, str]]], la
                 if tfn_change is not None:
                     tfn_changes.append(tfn_change)
                 changed.append(member)
-        Member.objects.bulk_create(new)
+        insert_many(new, returning_pk=True)  # the new members' keys, for their events
         if changed:
-            Member.objects.bulk_update(
+            update_many(
                 changed, [*_MEMBER_FIELDS, "tfn_ciphertext", "tfn_hash", "tfn_last3", "tfn_from_ato", "updated_at"]
             )
         TfnChange.objects.bulk_create(tfn_changes)

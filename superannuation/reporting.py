@@ -32,6 +32,7 @@ from ato_gateway.wire.documents import maas
 from ato_gateway.wire.documents.common import Address, PersonName
 from clients.tfn import encrypt_tfn, looks_like_tfn, mask_tfn
 from portal.audit import audit_record
+from portal.db.bulk import insert_many, update_many
 from portal.iterables import batched
 from portal.models import User
 from superannuation.access import require_manage, visible_fund
@@ -172,9 +173,9 @@ def report_build_step(report_pk: int) -> bool:
         for t in transactions:
             t.batch = batch
         if report.kind == ReportKind.FOUNDATION:
-            Transaction.objects.bulk_create(transactions)
+            insert_many(transactions)
         else:
-            Transaction.objects.bulk_update(transactions, ["batch", "tfn_given"])
+            update_many(transactions, ["batch", "tfn_given"])
         question = api.ask(
             maas.SubmitRequest(transactions=documents),
             practice=fund.practice,
@@ -330,11 +331,10 @@ def _apply(batch: Batch, chunk: list[maas.TransactionResult], pulled_at: datetim
             )
         if t.resubmission_of_id is not None and result.processed:
             resolved.append(t.resubmission_of_id)
-    Transaction.objects.bulk_update(
-        transactions, ["processed", "tfn_validation", "corrected_tfn", "items", "meaning", "answered_at"]
-    )
-    Member.objects.bulk_update(list(members.values()), ["tfn_validation", "reported_at"])
-    WorkItem.objects.bulk_create(items, ignore_conflicts=True)
+    # One UPDATE a row sent in one go, not bulk_update's CASE per field and row (seconds of Python at 1,000).
+    update_many(transactions, ["processed", "tfn_validation", "corrected_tfn", "items", "meaning", "answered_at"])
+    update_many(list(members.values()), ["tfn_validation", "reported_at"])
+    insert_many(items)
     if resolved:
         _resolve_resubmitted(resolved, pulled_at)
 
