@@ -17,7 +17,7 @@ from portal.capabilities import Capability
 from portal.decorators import capability_required
 from portal.http import PortalRequest
 from superannuation import services
-from superannuation.models import Batch, Meaning, Report, ReportKind, SuperFund, Transaction
+from superannuation.models import Batch, BatchState, Meaning, Report, ReportKind, SuperFund, Transaction
 from superannuation.views import get_fund, may_manage, tab_url
 
 # The meanings counted together on a report's page: what the fund administrator reads first.
@@ -48,7 +48,7 @@ def reporting_context(request: PortalRequest, fund: SuperFund) -> dict[str, Any]
         )[:20],
         "pending": Transaction.objects.filter(member__fund=fund).pending().count(),
         "foundation_done": foundation_done(fund),
-        "running": fund.reports.filter(finished_at__isnull=True).exists(),
+        "foundation_running": fund.reports.filter(kind=ReportKind.FOUNDATION, finished_at__isnull=True).first(),
     }
 
 
@@ -118,10 +118,23 @@ def _batch(request: PortalRequest, pk: int) -> Batch:
     return get_object_or_404(Batch.objects.visible_to(request.user).select_related("fund", "report"), pk=pk)
 
 
+def _choosable(t: Transaction, whole: bool) -> str:
+    """ "yes" when the transaction may be resubmitted, "held" for a 096604 not remediated yet, else "" (processed,
+    resubmitted already, or not answered yet)."""
+    if t.processed or hasattr(t, "resubmitted_as") or not (t.processed is False or whole):
+        return ""
+    item = getattr(t, "work_item", None)
+    return "held" if item is not None and not item.may_resubmit else "yes"
+
+
 @capability_required(Capability.VIEW_CLIENTS)
 def batch_detail(request: PortalRequest, pk: int) -> HttpResponse:
     batch = _batch(request, pk)
-    transactions = batch.transactions.select_related("member", "work_item", "resubmitted_as__batch").order_by("pk")
+    whole = batch.state in (BatchState.REFUSED, BatchState.FAILED)  # nothing of it was answered: all may go again
+    transactions = [
+        (t, _choosable(t, whole))
+        for t in batch.transactions.select_related("member", "work_item", "resubmitted_as__batch").order_by("pk")
+    ]
     context = {
         "batch": batch,
         "fund": batch.fund,

@@ -483,3 +483,32 @@ def test_every_item_says_what_its_response_means_and_what_to_do_in_seed_003_s_wo
     assert item_views.WORDS[Meaning.UNMATCHED_FOUNDATION][1] == (
         "During the foundation data load you are not required to take any action."
     )
+
+
+def test_a_batch_refused_whole_says_why_and_offers_every_transaction_again(
+    world: dict[str, Any], agent: User, login: Login
+) -> None:
+    fund = world["fund"]
+    report = Report.objects.create(fund=fund, kind=ReportKind.REALTIME, total=2, built_at=timezone.now())
+    refused = Batch.objects.create(
+        fund=fund,
+        kind=ReportKind.REALTIME,
+        report=report,
+        state=BatchState.REFUSED,
+        size=2,
+        refusal=["The ATO does not know this fund's USI."],
+    )
+    sent = [
+        Transaction.objects.create(
+            member=member_of(fund, name), batch=refused, transaction_id=f"R{next(_ids)}", event="changed",
+            event_on=date(2026, 11, 1), tfn_given=True,
+        )
+        for name in ("REFUSED", "AGAIN")
+    ]  # fmt: skip
+    html = login(agent).get(reverse("superannuation:batch", args=[refused.pk])).content.decode()
+    assert "The ATO refused the whole batch" in html and "does not know this fund" in html
+    assert all(f'name="transactions" value="{t.pk}"' in html for t in sent)
+    # An unanswered transaction of a batch still waiting for its answer is not offered.
+    Batch.objects.filter(pk=refused.pk).update(state=BatchState.AWAITING, refusal=[])
+    html = login(agent).get(reverse("superannuation:batch", args=[refused.pk])).content.decode()
+    assert 'name="transactions"' not in html
