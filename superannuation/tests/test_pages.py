@@ -429,10 +429,10 @@ def test_exports_are_masked_and_a_reveal_is_audited_without_the_tfn(
     http = login(agent)
     fund = world["fund"]
     export = http.get(reverse("superannuation:export", args=[fund.pk]))
-    body = b"".join(export.streaming_content).decode()
+    body = export.getvalue().decode()
     assert export["Content-Type"].startswith("text/csv") and "BROWN" in body and "782" in body
     assert "123456782" not in body
-    report = b"".join(http.get(reverse("superannuation:report_csv", args=[fund.pk])).streaming_content).decode()
+    report = http.get(reverse("superannuation:report_csv", args=[fund.pk])).getvalue().decode()
     assert "Matched and corrected (s299TA notice),1" in report
     template = http.get(reverse("superannuation:import_template")).content.decode()
     assert template.startswith("member_number,family_name,")
