@@ -196,3 +196,17 @@ def test_a_fund_administrator_reports_20_members_and_works_through_the_ato_s_res
     assert other.state == ItemState.RESOLVED
     [account] = world.query("SELECT status FROM reg_member_reports WHERE member_number = 'M-00'")
     assert account["status"] != "CLOSED"  # reopened for its new holder, after it was closed under the first
+
+    # A narrow screen (320 px): the pages with their tables, lists and forms fit; a wide table scrolls in its box.
+    page.set_viewport_size({"width": 320, "height": 640})
+    fund = holder_member.fund_id
+    paths = [f"/super/{fund}/?tab={tab}" for tab in ("members", "import", "reporting", "worklist", "reports")]
+    paths += [f"/super/batches/{foundation.pk}/", f"/super/items/{other.pk}/", f"/super/members/{holder_member.pk}/"]
+    for path in paths:
+        page.goto(base_url + path)
+        wide = page.evaluate(
+            "[...document.querySelectorAll('body *')].filter(e => !e.closest('.table-scroll') && "
+            "e.getBoundingClientRect().right > document.scrollingElement.clientWidth + 0.5)"
+            ".slice(-3).map(e => e.outerHTML.slice(0, 120))"
+        )
+        assert wide == [], (path, wide)
