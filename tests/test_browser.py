@@ -157,7 +157,7 @@ def test_agent_imports_csv_with_two_bad_rows_then_finds_a_client(
     page.get_by_role("button", name="Upload and preview").click()
 
     # Preview: nothing is imported yet, and the bad rows in the first ten are already flagged.
-    expect(page.get_by_text("40 rows found.")).to_be_visible()
+    expect(page.get_by_text("40 rows found, 2 with problems that keep them out of the import.")).to_be_visible()
     preview = page.locator("table.preview tbody tr")
     expect(preview).to_have_count(10)
     expect(preview.nth(bad_tfn)).to_contain_text("tfn: This TFN fails the TFN check")
@@ -166,7 +166,7 @@ def test_agent_imports_csv_with_two_bad_rows_then_finds_a_client(
 
     polls: list[str] = []
     page.on("request", lambda r: polls.append(r.url) if "/progress/" in r.url and r.headers.get("hx-request") else None)
-    page.get_by_role("button", name="Import 40 rows").click()
+    page.get_by_role("button", name="Import 38 rows").click()
     status = page.get_by_test_id("import-status")
     expect(status).to_have_text("Queued")  # no worker yet: the page polls while the job waits
     expect(page.locator("#import-progress")).to_have_attribute("hx-trigger", "every 1s")
