@@ -226,7 +226,13 @@ RQ_QUEUES = {
 # Jobs are pushed only when the transaction that wrote their rows commits: a worker must never pick up a
 # job whose row it cannot yet see, and a rolled-back request must enqueue nothing.
 # Jobs run in the worker process, not a forked child per job (portal/worker.py says why).
-RQ = {"COMMIT_MODE": "on_db_commit", "WORKER_CLASS": "portal.worker.Worker"}
+# Queues are named RQ_QUEUE_PREFIX + their key here in Redis (portal/queues.py says why).
+RQ = {
+    "COMMIT_MODE": "on_db_commit",
+    "WORKER_CLASS": "portal.worker.Worker",
+    "QUEUE_CLASS": "portal.queues.PrefixedQueue",
+}
+RQ_QUEUE_PREFIX = env_str("RQ_QUEUE_PREFIX", "practice-portal:")
 
 AUTH_USER_MODEL = "portal.User"
 AUTHENTICATION_BACKENDS = [

@@ -366,3 +366,33 @@ def test_the_access_review_fits_a_1280_px_screen(page, base_url: str, firm: Prac
     assert page.locator("table.matrix").evaluate("t => t.getBoundingClientRect().right") <= 1280
     last_heading = page.locator("table.matrix th.cap").last
     assert last_heading.evaluate("th => th.getBoundingClientRect().right") <= 1280
+
+
+@pytest.mark.django_db(transaction=True)  # on_db_commit: pushed at once only outside a transaction
+def test_the_queues_have_the_projects_names(settings) -> None:
+    """Another app's worker, or a second checkout's, listening on "high" never sees the portal's jobs."""
+    import django_rq
+
+    from portal.jobs import verify_audit_chains
+
+    queue = django_rq.get_queue("high")
+    assert queue.name == settings.RQ_QUEUE_PREFIX + "high" and settings.RQ_QUEUE_PREFIX
+    queue.enqueue(verify_audit_chains)
+    connection = django_rq.get_connection("high")
+    assert connection.llen("rq:queue:high") == 0 and connection.llen(queue.key) == 1
+
+
+@pytest.mark.django_db(transaction=True)  # on_db_commit: pushed at once only outside a transaction
+def test_cron_jobs_land_in_the_queues_the_workers_listen_on() -> None:
+    import importlib
+
+    import django_rq
+    from rq.cron import CronJob
+
+    from portal.jobs import verify_audit_chains
+
+    importlib.import_module("portal.cron")  # what `manage.py rqcron portal.cron` loads
+    connection = django_rq.get_connection("low")
+    CronJob(queue_name="low", func=verify_audit_chains, interval=60).enqueue(connection)
+    assert django_rq.get_queue("low").count == 1
+    assert connection.llen("rq:queue:low") == 0
