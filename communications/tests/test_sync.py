@@ -23,6 +23,7 @@ from portal.apps import CRON_JOBS
 from portal.models import AuditEvent, User
 from portal.sealing import unseal_bytes
 from tests.ato_fixtures import AGENT_TAN, Ato, redeliver
+from tests.conftest import run_worker_burst
 from tests.gateway_fixtures import pump
 from tests.questions import fabricate_question
 
@@ -432,10 +433,15 @@ def test_documents_are_asked_for_after_the_last_page_so_no_page_queues_behind_th
     assert services.documents_ask_all() == 0  # asked once
 
 
-def test_the_safety_net_asks_for_documents_a_lost_job_left(practice: Any, admin: User) -> None:
+def test_the_safety_net_asks_for_documents_a_lost_job_left(
+    practice: Any, admin: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(services, "DOCUMENT_CHUNK", 2)  # a chunk a job: the first job enqueues the next
     forgotten = [letter(practice, document_asked=False) for _ in range(3)]
     asked_before = letter(practice)
-    assert services.documents_ask_all() == 3
+    assert services.documents_ask_all() == 2
+    run_worker_burst()
+    assert not Letter.objects.filter(document_asked=False).exists()
     assert {q.subject_id for q in Question.objects.filter(purpose=services.DOCUMENT_PURPOSE)} == {
         str(x.pk) for x in forgotten
     }
