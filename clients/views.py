@@ -40,7 +40,17 @@ from portal.http import PortalRequest
 from portal.models import get_staff_or_404
 from portal.sealing import InvalidToken, seal_json, unseal_json
 
-TABS = ("overview", "relationships", "details", "communications")
+# The tabs the client page itself can say something on when their app is not installed (the template's empty
+# states): a link to one of them, bookmarked or shared, still opens it and says what is true.
+BUILT_IN_TABS = ("overview", "relationships", "details", "communications")
+
+
+def client_tabs() -> tuple[str, ...]:
+    """The tab bar: overview and relationships first, then each installed domain app's tab in the order the apps
+    are installed (portal.apps.CLIENT_TABS), so that the bar shows only what this installation has."""
+    from portal.apps import CLIENT_TABS
+
+    return ("overview", "relationships", *[name for name in CLIENT_TABS if name not in ("overview", "relationships")])
 
 
 def _cursor(client: Client | ClientRow) -> str:
@@ -158,15 +168,16 @@ def client_list(request: PortalRequest) -> HttpResponse:
 @capability_required(Capability.VIEW_CLIENTS)
 def client_detail(request: PortalRequest, pk: int) -> HttpResponse:
     client = get_client_or_404(request.user, pk)
+    tabs = client_tabs()
     tab = request.GET.get("tab", "overview")
-    tab = tab if tab in TABS else "overview"
+    tab = tab if tab in tabs or tab in BUILT_IN_TABS else "overview"
     accounts = client.accounts.prefetch_related("roles")
     from portal.apps import CLIENT_TABS
 
     context = {
         "client": client,
         "tab": tab,
-        "tabs": TABS,
+        "tabs": tabs,
         # A tab a domain app fills: its fragment is fetched by htmx from the app's own URL.
         "tab_url": reverse(CLIENT_TABS[tab], args=[client.pk]) if tab in CLIENT_TABS else "",
         "accounts": accounts,
@@ -244,7 +255,7 @@ def account_add(request: PortalRequest, pk: int) -> HttpResponse:
     context = {
         "client": client,
         "tab": "overview",
-        "tabs": TABS,
+        "tabs": client_tabs(),
         "accounts": client.accounts.all(),
         "account_form": form,
         "client_groups": client.groups.all(),

@@ -80,6 +80,22 @@ class MemberForm(forms.Form):
         return {name: self.cleaned_data[name] for name in self.changed_data}
 
 
+class MemberAddForm(MemberForm):
+    """A new member account: its number, the day it opened and the TFN as quoted, besides what may be changed."""
+
+    member_number = forms.CharField(label="Member account number", max_length=40)
+    opened_on = forms.DateField(label="Opened on", widget=DATE)
+    tfn = forms.CharField(
+        label="TFN (optional)",
+        max_length=11,
+        required=False,
+        help_text="As the member quoted it; leave it empty if they did not. It is stored sealed and shown masked.",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "inputmode": "numeric"}),
+    )
+
+    field_order = ["member_number", "opened_on", "family_name", "given_names", "date_of_birth", "tfn"]
+
+
 class StatusForm(forms.Form):
     on = forms.DateField(label="On", widget=DATE, help_text="The day the account was closed or reopened.")
 

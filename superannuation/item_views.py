@@ -11,12 +11,15 @@ from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.http import content_disposition_header
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from portal.capabilities import Capability
 from portal.decorators import capability_required
 from portal.http import PortalRequest
 from superannuation import services
+from superannuation.evidence import step_evidence_read
 from superannuation.forms import ExtensionForm, RemediationForm, ResolveForm, StepForm, put_errors
 from superannuation.models import ItemState, Meaning, ReasonableStep, SuperFund, WorkItem
 from superannuation.views import may_manage
@@ -111,7 +114,7 @@ def _context(request: PortalRequest, item: WorkItem, **forms: Any) -> dict[str, 
         "days_left": item.days_left(),
         "is_open": item.state == ItemState.OPEN,
         "may_apply": item.meaning in (Meaning.CORRECTED, Meaning.PROVIDED) and bool(item.transaction.corrected_tfn),
-        "steps": item.steps.select_related("taken_by"),
+        "steps": item.steps.select_related("taken_by").defer("evidence"),  # the files are read only when downloaded
         "extensions": item.extensions.select_related("recorded_by"),
         "can_manage": may_manage(request),
         "step_form": forms.get("step_form") or StepForm(),
@@ -168,6 +171,16 @@ def item_step(request: PortalRequest, pk: int) -> HttpResponse:
         else:
             return _done(request, item, "The step is recorded.")
     return _again(request, item, step_form=form)
+
+
+@capability_required(Capability.MANAGE_SUPER_FUNDS)
+@never_cache
+def step_evidence(request: PortalRequest, pk: int) -> HttpResponse:
+    name, content = step_evidence_read(user=request.user, step_id=pk)
+    # Always a download, never shown inline: the file is whatever was uploaded, so the browser must not render it.
+    response = HttpResponse(content, content_type="application/octet-stream")
+    response["Content-Disposition"] = content_disposition_header(as_attachment=True, filename=name)
+    return response
 
 
 @capability_required(Capability.MANAGE_SUPER_FUNDS)

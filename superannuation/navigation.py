@@ -1,5 +1,5 @@
-"""Where the superannuation pages appear in the portal: the main navigation and the dashboard's panel of what is
-due this week and overdue on the practice's worklist."""
+"""Where the superannuation pages appear in the portal: the main navigation, the dashboard's panel of what is
+due this week and overdue on the practice's worklist, and a client's Super tab."""
 
 from __future__ import annotations
 
@@ -24,7 +24,8 @@ def dashboard_panel(request: PortalRequest) -> dict[str, Any]:
 
 def register() -> None:
     """Called once from the app's ready()."""
-    from portal.apps import DASHBOARD_PANELS, NAV_ITEMS
+    from portal.apps import CLIENT_TABS, DASHBOARD_PANELS, NAV_ITEMS
 
     NAV_ITEMS.append(("Super funds", "superannuation:funds", "view_clients"))
     DASHBOARD_PANELS.append(dashboard_panel)
+    CLIENT_TABS["super"] = "superannuation:client_tab"

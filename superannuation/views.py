@@ -22,7 +22,15 @@ from portal.capabilities import Capability
 from portal.decorators import capability_required
 from portal.http import PortalRequest
 from superannuation import services
-from superannuation.forms import FundForm, ImportForm, MemberForm, MemberSearchForm, StatusForm, put_errors
+from superannuation.forms import (
+    FundForm,
+    ImportForm,
+    MemberAddForm,
+    MemberForm,
+    MemberSearchForm,
+    StatusForm,
+    put_errors,
+)
 from superannuation.models import Member, MemberImport, SuperFund, WorkItem
 
 PAGE = 50
@@ -58,25 +66,43 @@ def _count(queryset: Any) -> Coalesce:
     )
 
 
+def _with_counts(funds: Any) -> Any:
+    """The funds with their members, open items and overdue items counted, one query for the lot."""
+    items = WorkItem.objects.open().filter(fund=OuterRef("pk"))
+    return funds.select_related("client").annotate(
+        member_count=_count(Member.objects.filter(fund=OuterRef("pk"))),
+        open_items=_count(items),
+        overdue_items=_count(items.filter(due_on__lt=timezone.localdate())),
+    )
+
+
 @capability_required(Capability.VIEW_CLIENTS)
 def funds(request: PortalRequest) -> HttpResponse:
-    today = timezone.localdate()
-    items = WorkItem.objects.open().filter(fund=OuterRef("pk"))
-    rows = (
-        SuperFund.objects.visible_to(request.user)
-        .select_related("client")
-        .annotate(
-            member_count=_count(Member.objects.filter(fund=OuterRef("pk"))),
-            open_items=_count(items),
-            overdue_items=_count(items.filter(due_on__lt=today)),
-        )
-    )
+    rows = _with_counts(SuperFund.objects.visible_to(request.user))
     return render(request, "superannuation/funds.html", {"funds": rows, "can_manage": may_manage(request)})
+
+
+@capability_required(Capability.VIEW_CLIENTS)
+def client_tab(request: PortalRequest, pk: int) -> HttpResponse:
+    """A client's Super tab: the funds the practice administers that are this client, with what needs doing."""
+    client = get_object_or_404(Client.objects.visible_to(request.user), pk=pk)
+    rows = list(_with_counts(SuperFund.objects.visible_to(request.user).filter(client=client)))
+    context = {"client": client, "funds": rows, "can_manage": may_manage(request)}
+    return render(request, "superannuation/_client_tab.html", context)
+
+
+def _initial_from_client(request: PortalRequest) -> dict[str, Any]:
+    """ "Add the fund" from a client's Super tab: its name and ABN filled in, and the link to it ticked."""
+    pk = request.GET.get("client", "")
+    client = Client.objects.visible_to(request.user).filter(pk=int(pk)).first() if pk.isdigit() else None
+    if client is None:
+        return {}
+    return {"name": client.display_name, "abn": client.abn, "link_client": bool(client.abn)}
 
 
 @capability_required(Capability.MANAGE_SUPER_FUNDS)
 def fund_add(request: PortalRequest) -> HttpResponse:
-    form = FundForm(request.POST or None)
+    form = FundForm(request.POST or None, initial=_initial_from_client(request))
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
         client = None
@@ -94,6 +120,48 @@ def fund_add(request: PortalRequest) -> HttpResponse:
             return redirect(tab_url(fund, "import"))
     status = 400 if form.errors else 200
     return render(request, "superannuation/fund_add.html", {"form": form}, status=status)
+
+
+@capability_required(Capability.MANAGE_SUPER_FUNDS)
+def fund_edit(request: PortalRequest, pk: int) -> HttpResponse:
+    fund = get_fund(request, pk)
+    initial = {"name": fund.name, "abn": fund.abn, "usi": fund.usi, "link_client": fund.client_id is not None}
+    form = FundForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        client = None
+        if data.pop("link_client"):
+            client = Client.objects.visible_to(request.user).filter(abn=data["abn"]).order_by("pk").first()
+            if client is None:
+                form.add_error("link_client", "No client of the register you can see has this ABN.")
+        if not form.errors:
+            try:
+                services.fund_update(user=request.user, fund=fund, client=client, **data)
+            except ValidationError as problem:
+                put_errors(form, problem)
+            else:
+                messages.success(request, "Saved.")
+                return redirect("superannuation:fund", pk=fund.pk)
+    context = {"fund": fund, "form": form}
+    return render(request, "superannuation/fund_edit.html", context, status=400 if form.errors else 200)
+
+
+@capability_required(Capability.MANAGE_SUPER_FUNDS)
+def member_add(request: PortalRequest, pk: int) -> HttpResponse:
+    fund = get_fund(request, pk)
+    # The attributes start as a new account's defaults (contributions and rollovers accepted, not lost).
+    initial = {**MemberForm.initial_for(Member()), "opened_on": timezone.localdate()}
+    form = MemberAddForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            member = services.member_add(user=request.user, fund=fund, **form.cleaned_data)
+        except ValidationError as problem:
+            put_errors(form, problem)
+        else:
+            messages.success(request, f"{member.display_name} is added. The next real-time report tells the ATO.")
+            return redirect("superannuation:member", pk=member.pk)
+    context = {"fund": fund, "form": form}
+    return render(request, "superannuation/member_add.html", context, status=400 if form.errors else 200)
 
 
 def _members(request: PortalRequest, fund: SuperFund) -> dict[str, Any]:

@@ -5,6 +5,7 @@ the services that make them are tested with the real stand-in ATO in their own m
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import date, timedelta
 from itertools import count
@@ -153,6 +154,8 @@ def pages(w: dict[str, Any]) -> dict[str, str]:
         "import_progress": reverse("superannuation:import_progress", args=[w["import"].pk]),
         "member": reverse("superannuation:member", args=[w["member"].pk]),
         "member_edit": reverse("superannuation:member_edit", args=[w["member"].pk]),
+        "fund_edit": reverse("superannuation:fund_edit", args=[fund]),
+        "member_add": reverse("superannuation:member_add", args=[fund]),
         "report": reverse("superannuation:report", args=[w["report"].pk]),
         "report_progress": reverse("superannuation:report_progress", args=[w["report"].pk]),
         "batch": reverse("superannuation:batch", args=[w["batch"].pk]),
@@ -170,6 +173,8 @@ def posts(w: dict[str, Any]) -> list[str]:
         reverse("superannuation:import_upload", args=[fund]),
         reverse("superannuation:foundation", args=[fund]),
         reverse("superannuation:realtime", args=[fund]),
+        reverse("superannuation:fund_edit", args=[fund]),
+        reverse("superannuation:member_add", args=[fund]),
         reverse("superannuation:member_edit", args=[member]),
         reverse("superannuation:member_status", args=[member]),
         reverse("superannuation:reveal_tfn", args=[member]),
@@ -244,7 +249,8 @@ def test_read_only_staff_see_but_get_no_change_buttons_and_403_on_every_post(
 ) -> None:
     http = login(reader)
     for name, url in pages(world).items():
-        if name == "member_edit":
+        if name in ("member_edit", "fund_edit", "member_add"):
+            assert http.get(url).status_code == 403, name
             continue
         html = http.get(url).content.decode()
         for button in (
@@ -512,3 +518,132 @@ def test_a_batch_refused_whole_says_why_and_offers_every_transaction_again(
     Batch.objects.filter(pk=refused.pk).update(state=BatchState.AWAITING, refusal=[])
     html = login(agent).get(reverse("superannuation:batch", args=[refused.pk])).content.decode()
     assert 'name="transactions"' not in html
+
+
+def test_a_client_that_is_a_fund_has_a_super_tab_with_its_counts_and_links(
+    world: dict[str, Any], practice: Practice, agent: User, login: Login
+) -> None:
+    from clients.models import Client
+
+    fund = world["fund"]
+    client = Client.objects.create(practice=practice, kind="trust", organisation_name="Harbour Super", abn=fund.abn)
+    SuperFund.objects.filter(pk=fund.pk).update(client=client)
+    http = login(agent)
+    page = http.get(reverse("clients:detail", args=[client.pk]), {"tab": "super"}).content.decode()
+    tab_url = reverse("superannuation:client_tab", args=[client.pk])
+    assert '<a href="?tab=super" aria-current="page">Super</a>' in page and f'hx-get="{tab_url}"' in page
+    tabs = re.findall(r'href="\?tab=(\w+)"', page)
+    assert tabs[:2] == ["overview", "relationships"] and tabs[-1] == "super"
+    html = http.get(tab_url).content.decode()
+    cells = [re.sub(r"<[^>]+>", "", cell).strip() for cell in re.findall(r"<td>(.*?)</td>", html)]
+    assert cells[:5] == ["Harbour Super", fund.usi, "4", "3", "1 overdue"]  # members, open items, overdue
+    fund_url = reverse("superannuation:fund", args=[fund.pk])
+    assert f'href="{fund_url}?tab=worklist"' in html and f'href="{fund_url}?tab=reports"' in html
+    assert 'data-testid="no-super"' not in html
+
+
+def test_a_client_that_is_no_fund_says_how_to_add_it_and_the_form_starts_from_the_client(
+    world: dict[str, Any], practice: Practice, agent: User, reader: User, outsider: User, login: Login
+) -> None:
+    from clients.models import Client
+
+    client = Client.objects.create(
+        practice=practice, kind="trust", organisation_name="Bayside Super", abn="53004085616"
+    )
+    html = login(agent).get(reverse("superannuation:client_tab", args=[client.pk])).content.decode()
+    add_url = f"{reverse('superannuation:fund_add')}?client={client.pk}"
+    assert "Bayside Super is not a super fund the practice administers." in html and f'href="{add_url}"' in html
+    assert "Harbour Super" not in html  # the practice's other fund is not this client's
+    form = login(agent).get(add_url).content.decode()
+    assert 'value="Bayside Super"' in form and 'value="53004085616"' in form
+    assert re.search(r'name="link_client"[^>]*checked', form)
+    read_only = login(reader).get(reverse("superannuation:client_tab", args=[client.pk])).content.decode()
+    assert "someone who manages super funds adds it" in read_only and add_url not in read_only
+    assert login(outsider).get(reverse("superannuation:client_tab", args=[client.pk])).status_code == 404
+    assert 'name="name"' in login(outsider).get(add_url).content.decode()  # another practice's client: no values
+    assert "Bayside" not in login(outsider).get(add_url).content.decode()
+
+
+def test_a_fund_is_edited_from_its_page_through_the_service(world: dict[str, Any], agent: User, login: Login) -> None:
+    from portal.models import AuditEvent
+
+    fund = world["fund"]
+    http = login(agent)
+    edit_url = reverse("superannuation:fund_edit", args=[fund.pk])
+    assert f'href="{edit_url}"' in http.get(reverse("superannuation:fund", args=[fund.pk])).content.decode()
+    form = {"name": "Harbour Super", "abn": fund.abn, "usi": f"{fund.abn}01"}  # 13 digits
+    refused = http.post(edit_url, form)
+    assert refused.status_code == 400 and "14 digits in all" in refused.content.decode()
+    response = http.post(edit_url, {**form, "name": "Harbour Members Super", "usi": f"{fund.abn}002"})
+    assert response.status_code == 302 and response["Location"] == reverse("superannuation:fund", args=[fund.pk])
+    fund.refresh_from_db()
+    assert (fund.name, fund.usi) == ("Harbour Members Super", f"{fund.abn}002")
+    event = AuditEvent.objects.get(action="superannuation.fund_updated")
+    assert sorted(event.details["changed"]) == ["name", "usi"]
+
+
+def test_a_member_added_from_the_fund_s_page_is_reported_as_opened(
+    world: dict[str, Any], agent: User, login: Login
+) -> None:
+    fund = world["fund"]
+    http = login(agent)
+    add_url = reverse("superannuation:member_add", args=[fund.pk])
+    assert f'href="{add_url}"' in http.get(reverse("superannuation:fund", args=[fund.pk])).content.decode()
+    assert re.search(r'name="contributions_accepted"[^>]*checked', http.get(add_url).content.decode())
+    form = {
+        "member_number": "NEW1",
+        "opened_on": "2026-11-02",
+        "family_name": "EVANS",
+        "given_names": "Kim",
+        "date_of_birth": "1990-02-03",
+        "tfn": "123 456 782",
+        "phase": "accumulation",
+        "lost_status": "not_lost",
+        "contributions_accepted": "on",
+    }
+    bad = http.post(add_url, {**form, "tfn": "123456789"})
+    assert bad.status_code == 400 and not fund.members.filter(member_number="NEW1").exists()
+    response = http.post(add_url, form)
+    member = fund.members.get(member_number="NEW1")
+    assert response.status_code == 302 and response["Location"] == reverse("superannuation:member", args=[member.pk])
+    assert member.masked_tfn.endswith("782") and member.opened_on == date(2026, 11, 2)
+    assert list(member.transactions.values_list("event", "event_on")) == [("opened", date(2026, 11, 2))]
+    again = http.post(add_url, form)
+    assert again.status_code == 400 and "already in this fund" in again.content.decode()
+
+
+def test_a_step_s_evidence_downloads_as_an_attachment_audited_without_the_tfn(
+    world: dict[str, Any], agent: User, reader: User, outsider: User, login: Login
+) -> None:
+    from portal.models import AuditEvent
+    from superannuation.models import ReasonableStep
+
+    item = world["failed_item"]
+    letter = b"%PDF-1.4 The member confirmed TFN 123456782 by letter."
+    http = login(agent)
+    http.post(
+        reverse("superannuation:item_step", args=[item.pk]),
+        {"contact": "The member, by letter", "found": "The TFN was mistyped.", "evidence": _upload(letter)},
+    )
+    step = ReasonableStep.objects.get(item=item)
+    assert b"123456782" not in step.evidence.encode() and step.evidence  # sealed at rest
+    url = reverse("superannuation:step_evidence", args=[step.pk])
+    assert "123456782" not in url
+    assert f'href="{url}"' in http.get(reverse("superannuation:item", args=[item.pk])).content.decode()
+    response = http.get(url)
+    assert response.status_code == 200 and response.content == letter
+    assert response["Content-Disposition"] == 'attachment; filename="letter-123.pdf"'
+    assert response["Content-Type"] == "application/octet-stream"
+    event = AuditEvent.objects.get(action="superannuation.evidence_downloaded")
+    assert event.object_id == str(item.pk) and event.details == {"step": step.pk, "bytes": len(letter)}
+    assert "123456782" not in str(event.details) + event.object_repr
+    assert login(reader).get(url).status_code == 403 and login(outsider).get(url).status_code == 404
+    bare = ReasonableStep.objects.create(item=item, contact="x", found="x")
+    assert http.get(reverse("superannuation:step_evidence", args=[bare.pk])).status_code == 404
+    assert AuditEvent.objects.filter(action="superannuation.evidence_downloaded").count() == 1
+
+
+def _upload(content: bytes) -> Any:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    return SimpleUploadedFile("letter-123.pdf", content, content_type="application/pdf")
