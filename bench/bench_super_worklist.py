@@ -27,6 +27,7 @@ import tempfile
 import time
 from datetime import date, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -35,6 +36,9 @@ os.environ.setdefault("BENCH_REDIS_URL", "redis://127.0.0.1:6379/11")
 
 from bench._common import Figures, bench_database, free_port, make_practice_admin, note
 from bench.bench_client_list import request, sign_in, start_gunicorn, stop
+
+if TYPE_CHECKING:
+    from portal.models import User
 
 MEMBERS = int(os.environ.get("BENCH_SUPER_MEMBERS", "100000"))
 OPEN_ITEMS = int(os.environ.get("BENCH_SUPER_OPEN_ITEMS", "12000"))
@@ -46,7 +50,7 @@ FAMILY = ["Nguyen", "Smith", "Williams", "Brown", "Jones", "Singh", "Taylor", "W
 GIVEN = ["Olivia", "Jack", "Charlotte", "Noah", "Amelia", "Oliver", "Isla", "William", "Mia", "Leo", "Ava", "Henry"]
 
 
-def build(practice_admin: object) -> dict[str, int]:
+def build(user: User) -> dict[str, int]:
     """The fund, its members, their answered transactions and the items; returns the funds' pks."""
     from django.db import connection
     from django.utils import timezone
@@ -66,8 +70,8 @@ def build(practice_admin: object) -> dict[str, int]:
         WorkItem,
     )
 
-    user = practice_admin
-    practice = user.practice  # type: ignore[attr-defined]
+    practice = user.practice
+    assert practice is not None
     now = timezone.now()
     big = SuperFund.objects.create(
         practice=practice, name="Harbour Members Super", abn="53004085616", usi="53004085616001"
