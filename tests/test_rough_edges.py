@@ -396,3 +396,23 @@ def test_cron_jobs_land_in_the_queues_the_workers_listen_on() -> None:
     CronJob(queue_name="low", func=verify_audit_chains, interval=60).enqueue(connection)
     assert django_rq.get_queue("low").count == 1
     assert connection.llen("rq:queue:low") == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_retry_is_sent_by_rqs_scheduler_alone(live_server, rq_worker, credentialed: Practice, gateway) -> None:
+    """A real `rqworker --with-scheduler` and no sweeper: a retry whose job fired before its row was due was never
+    sent at all here (in production the sweeper took it 30 s later)."""
+    import time
+
+    from ato_gateway.models import MessageStatus
+
+    gateway.faults(next=["http_503", "ok"])
+    slow_backoff = {"GATEWAY_BACKOFF_BASE_SECONDS": "2", "GATEWAY_BACKOFF_CAP_SECONDS": "2"}
+    rq_worker(env_extra={**gateway.env(), **slow_backoff}, scheduler=True)
+    message = _ping(credentialed)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not OutboxMessage.objects.get(pk=message.pk).is_terminal:
+        time.sleep(0.2)
+    message.refresh_from_db()
+    assert message.status == MessageStatus.DONE
+    assert list(message.attempt_log.values_list("outcome", flat=True)) == ["transient", "ok"]
