@@ -18,9 +18,19 @@ from clients.models import ClientAccount, ImportJob
 from communications.models import Letter, SyncRun
 from demographics.models import AddressBulk, AddressChange, BankChange, DriftAlert, DriftRun
 from portal.models import User
+from portal.sealing import seal
 from relationships.models import AtoRequest, BulkJob, BulkRow
 from relationships.reconcile.models import Drift, ReconcileRun, RelationshipAlert
-from superannuation.models import Batch, Member, MemberImport, Report, SuperFund, Transaction, WorkItem
+from superannuation.models import (
+    Batch,
+    Member,
+    MemberImport,
+    ReasonableStep,
+    Report,
+    SuperFund,
+    Transaction,
+    WorkItem,
+)
 from tests.conftest import add_clients
 
 pytestmark = pytest.mark.django_db
@@ -107,6 +117,10 @@ OBJECTS: dict[str, dict[str, str]] = {
     "superannuation:item_extension": {"pk": "superitem"},
     "superannuation:item_remediation": {"pk": "superitem"},
     "superannuation:item_resolve": {"pk": "superitem"},
+    "superannuation:client_tab": {"pk": "client"},
+    "superannuation:fund_edit": {"pk": "superfund"},
+    "superannuation:member_add": {"pk": "superfund"},
+    "superannuation:step_evidence": {"pk": "superstep"},
 }
 # Objects of the whole practice rather than of a group's clients, for the walk as staff restricted to groups.
 PRACTICE_WIDE = {"run", "commsync", "addressbulk", "driftrun"}
@@ -246,7 +260,11 @@ def _super_objects(practice, agent, now):
         fund=fund, member=member, transaction=sent, meaning=sent.meaning, aware_at=now, due_on=now.date()
     )
     upload = MemberImport.objects.create(fund=fund, uploaded_by=agent, filename="ours-members.csv")
+    step = ReasonableStep.objects.create(
+        item=item, contact="OURS contact", found="OURS found", evidence_name="ours.pdf", evidence=seal("OURS letter")
+    )
     return {
+        "superstep": step,
         "superfund": fund,
         "supermember": member,
         "superreport": report,
