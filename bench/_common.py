@@ -66,6 +66,10 @@ def production_env(**extra: str) -> dict[str, str]:
         "CSRF_COOKIE_SECURE": "0",
         "SECURE_HSTS_SECONDS": "0",
         "STATIC_MANIFEST": "0",
+        # The software's registration, which production must be given and development defaults.
+        "SBR_PRODUCT_ID": settings.SBR_PRODUCT_ID,
+        "SBR_BMS_VENDOR": settings.SBR_BMS_VENDOR,
+        "SBR_BMS_NAME": settings.SBR_BMS_NAME,
     }
     return bench_env(**{**production, **extra})
 
