@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -208,7 +209,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # The project's own Redis database when REDIS_URL is not given (REDIS_DB, 0-15): scripts/run-dev picks one per
 # checkout, so that two of them, or another app on the same Redis, never share queues or cache.
 REDIS_URL = env_str("REDIS_URL", f"redis://127.0.0.1:6379/{env_int('REDIS_DB', 0)}")
-CACHES = {
+# Any: the entries mix strings and the OPTIONS dict, and readers (tests/browser_support.py) take KEY_PREFIX as text.
+CACHES: dict[str, dict[str, Any]] = {
     "default": {
         # Django's Redis backend, reusing its redis.Redis client instead of building one per call (portal/cache.py).
         "BACKEND": "portal.cache.RedisCache",
