@@ -77,6 +77,7 @@ OBJECTS: dict[str, dict[str, str]] = {
     "communications:letter": {"pk": "letter"},
     "communications:letter_pdf": {"pk": "letter"},
     "communications:letter_refetch": {"pk": "letter"},
+    "communications:letter_told": {"pk": "letter"},
     "communications:client_tab": {"pk": "client"},
     "communications:sync": {"pk": "commsync"},
     "communications:sync_progress": {"pk": "commsync"},
