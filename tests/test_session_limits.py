@@ -119,6 +119,7 @@ def test_only_the_mfa_pages_and_static_files_are_reachable_before_the_second_fac
         assert refused.status_code == 302 and refused["Location"] == reverse("portal:mfa_verify"), name
     # A path that only ends like an exempt one is not exempt.
     assert http.get("/clients/mfa/verify/")["Location"] == reverse("portal:mfa_verify")
+    assert http.get(reverse("portal:logout") + "X/")["Location"] == reverse("portal:mfa_verify")  # nor one longer
     signed_out = http.post(reverse("portal:logout"))
     assert signed_out.status_code == 302 and signed_out["Location"] == reverse("portal:login")
     assert http.get(reverse("portal:dashboard"))["Location"].startswith(reverse("portal:login"))
@@ -132,3 +133,10 @@ def test_someone_without_a_device_is_sent_to_enrol(practice):
     hx = http.get(reverse("clients:list"), headers={"HX-Request": "true"})
     assert hx.status_code == 204 and hx["HX-Redirect"] == reverse("portal:mfa_enrol")
     assert http.get(reverse("portal:mfa_enrol")).status_code == 200
+
+
+def test_a_poll_in_a_session_without_its_idle_clock_is_answered_and_starts_no_clock(agent):
+    http = session_at(agent, last_seen=None, signed_in_at=NOW)
+    response = http.get(reverse("portal:dashboard"), headers={"X-Poll": "1"})
+    assert response.status_code == 200 and response["X-Session-Idle-Remaining"] == str(IDLE)
+    assert "last_seen" not in http.session

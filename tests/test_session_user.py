@@ -97,8 +97,9 @@ def test_a_role_change_applies_to_the_next_request(admin, agent, login):
 
 @pytest.mark.parametrize("device_class", [TOTPDevice, StaticDevice])
 def test_the_one_query_read_gives_what_the_orm_gives(admin, device_class):
-    from portal.session_user import confirmed_device_with_user
+    from portal.session_user import _reader, confirmed_device_with_user
 
+    _reader.cache_clear()  # the statement made afresh, as in a new process, not the one an earlier test made
     device = device_class.objects.create(user=admin, name="either", confirmed=True)
     found = confirmed_device_with_user(device_class, device.pk, admin.pk)
     expected = device_class.objects.select_related("user__practice").get(pk=device.pk)

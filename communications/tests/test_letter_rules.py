@@ -128,3 +128,18 @@ def test_owners_are_given_only_within_the_letters_practice(practice: Practice, o
     services._assign_owners(practice, [ours])
     ours.refresh_from_db()
     assert ours.owner_id == keeper.pk
+
+
+@pytest.mark.django_db
+def test_a_letter_given_an_owner_meanwhile_keeps_that_owner(practice: Practice) -> None:
+    """The letters in hand may be stale: one that someone assigned since it was read is not taken from them."""
+    keeper = make_user(practice, "keeper", Role.AGENT)
+    chosen = make_user(practice, "chosen", Role.AGENT)
+    [client] = add_clients(practice, 1)
+    group = ClientGroup.objects.create(practice=practice, name="A")
+    group.clients.set([client])
+    group.staff.set([keeper])
+    stale = letter(practice, "1", client.pk)
+    Letter.objects.filter(pk=stale.pk).update(owner=chosen)
+    services._assign_owners(practice, [stale])
+    assert Letter.objects.get(pk=stale.pk).owner_id == chosen.pk
