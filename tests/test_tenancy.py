@@ -16,7 +16,7 @@ from ato_gateway.models import MachineCredential, OutboxMessage
 from ato_gateway.wire import keystore
 from clients.models import ClientAccount, ImportJob
 from communications.models import Letter, SyncRun
-from demographics.models import AddressBulk, AddressChange, BankChange, DriftAlert, DriftRun, ProfileChange
+from demographics.models import AddressBulk, AddressChange, BankChange, DriftAlert, DriftRun
 from portal.models import User
 from portal.sealing import seal
 from relationships.models import AtoRequest, BulkJob, BulkRow
@@ -96,10 +96,6 @@ OBJECTS: dict[str, dict[str, str]] = {
     "demographics:bank_approve": {"pk": "bankchange"},
     "demographics:watch": {"pk": "driftrun"},
     "demographics:alert_read": {"pk": "driftalert"},
-    "demographics:details_start": {"pk": "client"},
-    "demographics:contact_start": {"pk": "client"},
-    "demographics:profile_change": {"pk": "profilechange"},
-    "demographics:profile_submit": {"pk": "profilechange"},
     "superannuation:fund": {"pk": "superfund"},
     "superannuation:import_upload": {"pk": "superfund"},
     "superannuation:export": {"pk": "superfund"},
@@ -222,9 +218,6 @@ def ours(practice, admin, agent):
     )
     driftrun = DriftRun.objects.create(practice=practice)
     driftalert = DriftAlert.objects.create(practice=practice, client=client, service="bank", urgent=True)
-    profilechange = ProfileChange.objects.create(
-        practice=practice, client=client, kind="contact", created_by=agent, values={"family_name": "OURS"}
-    )
     super_objects = _super_objects(practice, agent, now)
     passkey = WebAuthnCredential.objects.create(
         user=agent, name="OURS passkey", credential_id=b"ours", public_key=b"ours", sign_count=0
@@ -237,7 +230,6 @@ def ours(practice, admin, agent):
         "bankchange": bankchange,
         "driftrun": driftrun,
         "driftalert": driftalert,
-        "profilechange": profilechange,
         "letter": letter,
         "commsync": commsync,
         "run": run,
@@ -262,15 +254,8 @@ def _super_objects(practice, agent, now):
     report = Report.objects.create(fund=fund, kind="foundation", total=1, built_at=now, finished_at=now)
     batch = Batch.objects.create(fund=fund, kind="foundation", report=report, state="answered", size=1)
     sent = Transaction.objects.create(
-        member=member,
-        batch=batch,
-        transaction_id="OURS-T1",
-        event="opened",
-        event_on=now.date(),
-        tfn_given=False,
-        processed=False,
-        meaning="validation_error",
-        answered_at=now,
+        member=member, batch=batch, transaction_id="OURS-T1", event="opened", event_on=now.date(), tfn_given=False,
+        processed=False, meaning="validation_error", answered_at=now,
     )
     item = WorkItem.objects.create(
         fund=fund, member=member, transaction=sent, meaning=sent.meaning, aware_at=now, due_on=now.date()
