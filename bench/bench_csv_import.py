@@ -2,6 +2,9 @@
 `import_start` (audit, enqueue on commit) and a real RQ worker (SimpleWorker, burst) on the `default` queue
 running `import_run`. Goal (issue): <= 30 s end to end. Fails unless every row became a client.
 
+Printed beside the reference of the same run: a raw COPY of the same CSV bytes into a table of text columns, one
+per CSV column (the least PostgreSQL can do to take these rows in), and the ratio of the import to it.
+
 Environment: BENCH_CLIENTS (50000), BENCH_KEEP_DB=1 to keep the portal_bench database, BENCH_ENFORCE_GOALS=1 to exit
 non-zero on a missed goal, BENCH_PROFILE=path to write a cProfile of the worker phase there."""
 
@@ -28,6 +31,36 @@ def run_worker_burst() -> None:
     queue = django_rq.get_queue("default")
     # SimpleWorker runs the job in this process (no fork); burst stops once the queue is empty.
     SimpleWorker([queue], connection=queue.connection).work(burst=True, logging_level="WARNING")
+
+
+def raw_copy_seconds(raw: bytes) -> float:
+    """The best of three raw COPYs of the file into a table of text columns, created and dropped here."""
+    import psycopg
+    from psycopg import sql
+
+    from bench._common import BENCH_DATABASE_URL
+    from clients.csv_io import COLUMNS
+
+    columns = sql.SQL(", ").join(sql.SQL("{} text").format(sql.Identifier(name)) for name in COLUMNS)
+    best = float("inf")
+    with psycopg.connect(BENCH_DATABASE_URL, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE TABLE bench_raw_copy ({})").format(columns))
+        try:
+            for _ in range(3):
+                conn.execute("TRUNCATE bench_raw_copy")
+                started = time.perf_counter()
+                with (
+                    conn.cursor() as cursor,
+                    cursor.copy("COPY bench_raw_copy FROM STDIN (FORMAT csv, HEADER)") as copy,
+                ):
+                    copy.write(raw)
+                best = min(best, time.perf_counter() - started)
+            copied = conn.execute("SELECT count(*) FROM bench_raw_copy").fetchone()
+            if copied is None or copied[0] != ROWS:
+                raise SystemExit(f"the raw COPY took {copied} rows, not {ROWS}")
+        finally:
+            conn.execute("DROP TABLE bench_raw_copy")
+    return best
 
 
 def main() -> int:
@@ -77,6 +110,9 @@ def main() -> int:
         figures.add("csv_import_upload", t1 - t0, "s", 2)
         figures.add("csv_import_worker", t3 - t2, "s", 2)
         figures.add("csv_import_rows_per_s", ROWS / total, "rows/s")
+        copy_seconds = raw_copy_seconds(raw)
+        figures.add("csv_raw_copy", copy_seconds, "s", 3)
+        figures.add("csv_import_to_raw_copy_ratio", total / copy_seconds, "x")
     return figures.emit()
 
 
