@@ -9,6 +9,10 @@ so that a TFN never lands in a URL; each answers the full page. Every request mu
 scenario's page is checked once beforehand (rows listed, the client searched for shown). Goal (issue): >= 300 req/s
 and p99 <= 100 ms on 2 workers.
 
+Each scenario's throughput is printed beside a trivial view's served by the same gunicorn in the same run, and the
+ratio: /healthz, one `SELECT 1` answered by the first middleware, measures what this machine, gunicorn and the
+WSGI path give at this hour, which varies here by a factor of two or more.
+
 Environment: BENCH_SECONDS (10), BENCH_CONNECTIONS (8), BENCH_CLIENTS (50000), BENCH_LOADGEN=python to skip wrk,
 BENCH_SERVER_DEBUG=1 to serve with Django DEBUG on (by default it is off, as in production, with the development
 secrets passed explicitly),
@@ -322,6 +326,9 @@ def main() -> int:
             cookie = "; ".join(f"{k}={v}" for k, v in cookies.items() if k in ("sessionid", "csrftoken"))
             plan = scenarios(port, cookies, ids)
             run_load(port, plan["client_list_mix"], cookie, seconds=3, connections=CONNECTIONS)  # warm-up
+            trivial = run_load(port, [Req("/healthz")], cookie, seconds=SECONDS, connections=CONNECTIONS)
+            describe("trivial_view", trivial)
+            figures.add("trivial_view_rps", trivial.rps, "req/s")
             for name, reqs in plan.items():
                 result = run_load(port, reqs, cookie, seconds=SECONDS, connections=CONNECTIONS)
                 describe(name, result)
@@ -329,6 +336,7 @@ def main() -> int:
                     failed.append(f"{name}: {result.errors} socket errors, {result.non200} non-200 responses")
                 figures.add(f"{name}_rps", result.rps, "req/s")
                 figures.add(f"{name}_p99", result.p99_ms, "ms")
+                figures.add(f"{name}_to_trivial_view_ratio", result.rps / trivial.rps, "x", 3)
                 figures.goal(
                     f"{name} >= {GOAL_RPS:.0f} req/s and p99 <= {GOAL_P99_MS:.0f} ms "
                     f"({result.rps:.1f} req/s, p99 {result.p99_ms:.1f} ms)",
