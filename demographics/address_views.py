@@ -11,7 +11,7 @@ from django.views.decorators.http import require_POST
 
 from clients.models import Client, ClientGroup, get_client_or_404
 from demographics import addresses
-from demographics.forms import AddressForm, BulkAddressForm
+from demographics.forms import AddressForm, BulkAddressForm, ClientAddressForm
 from demographics.models import AddressBulk, AddressChange
 from demographics.services import CannotAsk
 from portal.capabilities import Capability
@@ -26,9 +26,12 @@ def _address(form: AddressForm) -> dict[str, str]:
 @capability_required(Capability.UPDATE_CLIENT_DETAILS)
 def change_start(request: PortalRequest, pk: int) -> HttpResponse:
     client = get_client_or_404(request.user, pk)
-    form = AddressForm(request.POST or None)
+    form = ClientAddressForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
+            if form.cleaned_data["every_account"]:
+                bulk = addresses.address_bulk_accounts(user=request.user, client=client, address=_address(form))
+                return redirect("demographics:address_bulk", pk=bulk.pk)
             change = addresses.address_change_validate(user=request.user, client=client, address=_address(form))
         except CannotAsk as problem:
             form.add_error(None, str(problem))

@@ -13,8 +13,8 @@ from django.db import transaction
 from ato_gateway import api
 from ato_gateway.api import Question, Reply, Subject
 from ato_gateway.wire.documents import cuaddr
-from ato_gateway.wire.documents.common import Address
-from clients.models import Client
+from ato_gateway.wire.documents.common import Account, Address
+from clients.models import AccountKind, Client, ClientAccount
 from demographics.models import AddressBulk, AddressChange, AddressChangeStatus
 from demographics.services import CannotAsk, client_identifier
 from portal.audit import audit_record
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 PURPOSE = "demographics.address_change"
 ADDRESS_FIELDS = ("usage", "line1", "line2", "locality", "state", "postcode")
+ATO_ACCOUNTS = {AccountKind.INCOME_TAX: "ITX", AccountKind.ACTIVITY_STATEMENT: "AS", AccountKind.FBT: "FBT"}
 
 
 def _document(change: AddressChange, cls: type[Any]) -> Any:
@@ -34,7 +35,7 @@ def _document(change: AddressChange, cls: type[Any]) -> Any:
         state=change.state,
         postcode=change.postcode,
     )
-    [accounts] = cuaddr.account_batches([])  # client level: one message for the client
+    accounts = [Account(kind=kind, branch=branch or None) for kind, branch in change.accounts]  # none: client level
     update = cuaddr.AddressUpdate(usage=change.usage, address=address)
     return cls(client=client_identifier(change.client), accounts=accounts, addresses=[update])
 
@@ -107,6 +108,37 @@ def address_bulk_start(*, user: User, clients: Iterable[Client], address: dict[s
             row.validate_question = question
         AddressChange.objects.bulk_update(rows, ["validate_question"], batch_size=500)
         audit_record("demographics.address_bulk", actor=user, target=bulk, details={"clients": len(rows)})
+    return bulk
+
+
+def address_bulk_accounts(*, user: User, client: Client, address: dict[str, str]) -> AddressBulk:
+    """The one new address for the client and every ATO account of it the register holds: the client level is one
+    change, and the accounts are changes of as many as the ATO takes in one message, each validated, then
+    submitted, on its own (so one refused group of accounts leaves the others changed)."""
+    client_identifier(client)  # raises CannotAsk before anything is recorded
+    held = [[ATO_ACCOUNTS[AccountKind(a.kind)], a.branch] for a in ClientAccount.objects.filter(client=client)]
+    size = cuaddr.MAX_ACCOUNTS
+    groups: list[list[list[str]]] = [[], *(held[i : i + size] for i in range(0, len(held), size))]
+    with transaction.atomic():
+        bulk = AddressBulk.objects.create(practice=client.practice, created_by=user, **address)
+        rows = AddressChange.objects.bulk_create(
+            [
+                AddressChange(
+                    practice=client.practice, client=client, bulk=bulk, created_by=user, accounts=group, **address
+                )
+                for group in groups
+            ]
+        )
+        questions = api.ask_many(
+            [(_document(r, cuaddr.ValidateRequest), _subject(r)) for r in rows],
+            practice=client.practice,
+            by=user,
+            purpose=PURPOSE,
+        )
+        for row, question in zip(rows, questions, strict=True):
+            row.validate_question = question
+        AddressChange.objects.bulk_update(rows, ["validate_question"])
+        audit_record("demographics.address_bulk", actor=user, target=bulk, details={"accounts": len(held)})
     return bulk
 
 

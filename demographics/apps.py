@@ -7,15 +7,17 @@ class DemographicsConfig(AppConfig):
 
     def ready(self) -> None:
         from ato_gateway import api
-        from portal.apps import CLIENT_TABS, CRON_JOBS, DASHBOARD_PANELS
+        from portal.apps import CLIENT_TABS, CRON_JOBS, DASHBOARD_PANELS, SYNC_COMMANDS
 
-        from . import addresses, bank, services, views
+        from . import addresses, bank, profile, services, sync, views
 
         # The client's Details tab holds the five services the ATO answers about the client.
         CLIENT_TABS["details"] = "demographics:client_tab"
         api.register(services.PURPOSE, services.on_snapshot)
         api.register(bank.PURPOSE, bank.on_bank_answer)
         api.register(addresses.PURPOSE, addresses.on_address_answer)
+        api.register(profile.PURPOSE, profile.on_profile_answer)
         # The drift watch: nightly for every practice, its alerts on the dashboard.
         DASHBOARD_PANELS.append(views.drift_panel)
         CRON_JOBS.append({"func": "demographics.jobs.drift_watch_nightly", "queue_name": "low", "cron": "0 3 * * *"})
+        SYNC_COMMANDS["demographics"] = sync.drift_watch_sync

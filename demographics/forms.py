@@ -73,6 +73,14 @@ class AddressForm(forms.Form):
     )
 
 
+class ClientAddressForm(AddressForm):
+    every_account = forms.BooleanField(
+        label="Also at every ATO account of the client",
+        required=False,
+        help_text="Each account the register holds (income tax, activity statements, FBT), besides the client level.",
+    )
+
+
 class BulkAddressForm(AddressForm):
     group = forms.ChoiceField(
         label="Which clients", help_text="Every client of the group you can act for, or every client you can see."
@@ -83,3 +91,41 @@ class BulkAddressForm(AddressForm):
         field = self.fields["group"]
         assert isinstance(field, forms.ChoiceField)
         field.choices = [("all", "Every client I can see")] + [(str(pk), name) for pk, name in groups]
+
+
+class DetailsForm(forms.Form):
+    """The details the ATO lets a practice change, each optional: only what is entered is sent."""
+
+    family_name = forms.CharField(label="Family name", max_length=40, required=False)
+    given_name = forms.CharField(label="Given name", max_length=40, required=False)
+    death_date = forms.DateField(label="Date of death", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    organisation_name = forms.CharField(label="Organisation name", max_length=200, required=False)
+    legal_name = forms.CharField(
+        label="Legal name", max_length=200, required=False, help_text="Of a trust, a fund or a partnership."
+    )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("given_name") and not data.get("family_name"):
+            self.add_error("family_name", "Enter the family name with the given name.")
+        if not any(data.get(name) for name in self.fields):
+            raise forms.ValidationError("Enter at least one detail to change.")
+        return data
+
+    def values(self) -> dict[str, str]:
+        return {
+            name: value.isoformat() if hasattr(value, "isoformat") else value
+            for name, value in self.cleaned_data.items()
+            if value
+        }
+
+
+class ContactForm(forms.Form):
+    family_name = forms.CharField(label="Family name", max_length=40)
+    given_name = forms.CharField(label="Given name", max_length=40)
+    position = forms.CharField(label="Position", max_length=50, required=False)
+    phone = forms.CharField(label="Phone", max_length=16, required=False, help_text="For example 02 9999 0000.")
+    email = forms.EmailField(label="Email", max_length=254, required=False)
+
+    def values(self) -> dict[str, str]:
+        return {name: value for name, value in self.cleaned_data.items() if value}

@@ -201,6 +201,9 @@ class AddressChange(models.Model):
     locality = models.CharField(max_length=46)
     state = models.CharField(max_length=3)
     postcode = models.CharField(max_length=4)
+    # The ATO accounts the change is for, as [kind, branch] in the ATO's codes (["AS", "001"], ["ITX", ""]), at
+    # most the ATO's limit a message; none: the client level.
+    accounts = models.JSONField(default=list, blank=True)
     validate_question = models.OneToOneField(
         "ato_gateway.Question", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
@@ -213,6 +216,12 @@ class AddressChange(models.Model):
 
     def __str__(self) -> str:
         return f"Address change for {self.client}"
+
+    @property
+    def level_text(self) -> str:
+        if not self.accounts:
+            return "Client level"
+        return ", ".join(f"{kind} {branch}".strip() for kind, branch in self.accounts)
 
     @property
     def address_text(self) -> str:
@@ -278,3 +287,42 @@ class DriftAlertRead(models.Model):
 
     def __str__(self) -> str:
         return f"Alert {self.alert_id} read by user {self.user_id}"
+
+
+class ProfileChange(models.Model):
+    """A change of the client's details (CUDTL) or of its authorised contact (CUAUTHCNTCT), Validate first, then
+    Submit, as an address change goes: ``values`` are what was entered, in the form's own names."""
+
+    class Kind(models.TextChoices):
+        DETAILS = "details", "Details"
+        CONTACT = "contact", "Authorised contact"
+
+    practice = models.ForeignKey("portal.Practice", on_delete=models.PROTECT, related_name="+")
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    status = models.CharField(
+        max_length=12, choices=AddressChangeStatus.choices, default=AddressChangeStatus.VALIDATING
+    )
+    values = models.JSONField(default=dict)
+    validate_question = models.OneToOneField(
+        "ato_gateway.Question", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    submit_question = models.OneToOneField(
+        "ato_gateway.Question", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} change for {self.client}"
+
+    @property
+    def question(self) -> Any:
+        return self.submit_question or self.validate_question
+
+    @property
+    def summary(self) -> str:
+        return ", ".join(f"{name.replace('_', ' ')}: {value}" for name, value in self.values.items() if value)

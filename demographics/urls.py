@@ -1,6 +1,6 @@
 from django.urls import path
 
-from demographics import address_views, bank_views, views
+from demographics import address_views, bank_views, profile_views, views
 
 app_name = "demographics"
 
@@ -14,6 +14,10 @@ urlpatterns = [
     path("address-changes/bulk/", address_views.bulk_start, name="bulk_start"),
     path("address-changes/bulk/<int:pk>/", address_views.bulk_detail, name="address_bulk"),
     path("alerts/<int:pk>/read/", views.alert_read, name="alert_read"),
+    path("clients/<int:pk>/details/change/", profile_views.change_start, {"kind": "details"}, name="details_start"),
+    path("clients/<int:pk>/contact/change/", profile_views.change_start, {"kind": "contact"}, name="contact_start"),
+    path("profile-changes/<int:pk>/", profile_views.change_detail, name="profile_change"),
+    path("profile-changes/<int:pk>/submit/", profile_views.change_submit, name="profile_submit"),
     path("watch/", views.watch_start, name="watch_start"),
     path("watch/<int:pk>/", views.watch_detail, name="watch"),
     path("clients/<int:pk>/bank/propose/", bank_views.propose, name="bank_propose"),

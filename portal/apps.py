@@ -12,6 +12,10 @@ BANNERS: list[Callable[[Any], list[tuple[str, str]]]] = []
 # Periodic jobs, as keyword arguments for rq.cron.register with the function as a dotted path (resolved only
 # when the scheduler starts, so that registering imports nothing); portal/cron.py hands them to RQ's scheduler.
 CRON_JOBS: list[dict[str, Any]] = []
+# What `manage.py sync_ato WHAT --practice ID` brings into line with the ATO besides the relationships (whose
+# reconciliation the command runs itself): name -> callable(practice=, write=, inline=, wait=) that runs the same
+# sync as the nightly job, printing its progress with write(text); inline sends from this process (no worker).
+SYNC_COMMANDS: dict[str, Callable[..., None]] = {}
 # Navigation entries of domain apps: (label, URL name, the capability that shows it), after the client register's.
 NAV_ITEMS: list[tuple[str, str, str]] = []
 # Tabs of a client's page filled by domain apps: tab name -> URL name of an htmx fragment taking the client's pk.

@@ -16,7 +16,7 @@ from ato_gateway.models import MachineCredential, OutboxMessage
 from ato_gateway.wire import keystore
 from clients.models import ClientAccount, ImportJob
 from communications.models import Letter, SyncRun
-from demographics.models import AddressBulk, AddressChange, BankChange, DriftAlert, DriftRun
+from demographics.models import AddressBulk, AddressChange, BankChange, DriftAlert, DriftRun, ProfileChange
 from portal.models import User
 from portal.sealing import seal
 from relationships.models import AtoRequest, BulkJob, BulkRow
@@ -96,6 +96,10 @@ OBJECTS: dict[str, dict[str, str]] = {
     "demographics:bank_approve": {"pk": "bankchange"},
     "demographics:watch": {"pk": "driftrun"},
     "demographics:alert_read": {"pk": "driftalert"},
+    "demographics:details_start": {"pk": "client"},
+    "demographics:contact_start": {"pk": "client"},
+    "demographics:profile_change": {"pk": "profilechange"},
+    "demographics:profile_submit": {"pk": "profilechange"},
     "superannuation:fund": {"pk": "superfund"},
     "superannuation:import_upload": {"pk": "superfund"},
     "superannuation:export": {"pk": "superfund"},
@@ -218,6 +222,9 @@ def ours(practice, admin, agent):
     )
     driftrun = DriftRun.objects.create(practice=practice)
     driftalert = DriftAlert.objects.create(practice=practice, client=client, service="bank", urgent=True)
+    profilechange = ProfileChange.objects.create(
+        practice=practice, client=client, kind="contact", created_by=agent, values={"family_name": "OURS"}
+    )
     super_objects = _super_objects(practice, agent, now)
     passkey = WebAuthnCredential.objects.create(
         user=agent, name="OURS passkey", credential_id=b"ours", public_key=b"ours", sign_count=0
@@ -230,6 +237,7 @@ def ours(practice, admin, agent):
         "bankchange": bankchange,
         "driftrun": driftrun,
         "driftalert": driftalert,
+        "profilechange": profilechange,
         "letter": letter,
         "commsync": commsync,
         "run": run,

@@ -12,7 +12,7 @@ from django.urls import resolve, reverse
 from django.utils.html import escape
 
 from ato_gateway import api
-from clients.models import Client
+from clients.models import Client, ClientAccount
 from demographics.models import AddressBulk, AddressChange, AddressChangeStatus
 from portal.models import User
 from tests.ato_fixtures import AGENT_TAN, Ato
@@ -138,3 +138,31 @@ def test_an_outage_in_the_middle_of_a_bulk_change_leaves_no_client_half_changed(
         assert _postal(ato, person)[0]["line1"] != NEW["line1"]
     page = http.get(reverse("demographics:address_bulk", args=[bulk.pk])).content.decode()
     assert "3 could not be completed" in page
+
+
+def test_one_address_for_the_client_and_every_account_of_it(ato: Ato, agent: User, login: Any) -> None:
+    many = f"{_LINKED} AND (SELECT COUNT(*) FROM reg_accounts a WHERE a.taxpayer_id = t.id) >= 2"  # noqa: S608
+    [person] = ato.query(f"SELECT t.* FROM reg_taxpayers t WHERE {many} ORDER BY t.id LIMIT 1", AGENT_TAN)  # noqa: S608
+    client = register_client(ato, person)
+    held = ato.query("SELECT id, kind, branch FROM reg_accounts WHERE taxpayer_id = ? ORDER BY id", person["id"])
+    kinds = {"ITX": "income_tax", "AS": "activity_statement", "FBT": "fbt"}
+    for account in held:
+        ClientAccount.objects.create(client=client, kind=kinds[account["kind"]], branch=account["branch"] or "")
+    http = login(agent)
+    response = http.post(reverse("demographics:address_start", args=[client.pk]), {**NEW, "every_account": "on"})
+    assert response.status_code == 302, response.content.decode()[:800]
+    bulk = AddressBulk.objects.get()
+    [client_level, accounts] = list(bulk.changes.order_by("pk"))  # type: ignore[attr-defined]
+    assert client_level.accounts == [] and len(accounts.accounts) == len(held)  # one message for the accounts
+    pump(lambda: bulk.counts()["accepted"] == 2, timeout=90)
+    assert _postal(ato, person)[0]["line1"] == NEW["line1"]
+    for account in held:
+        [postal] = ato.query(
+            "SELECT line1 FROM reg_addresses WHERE taxpayer_id = ? AND account_id = ? AND usage = 'POS' "
+            "AND end_date IS NULL",
+            person["id"],
+            account["id"],
+        )
+        assert postal["line1"] == NEW["line1"]
+    page = http.get(reverse("demographics:address_bulk", args=[bulk.pk])).content.decode()
+    assert "2 changed · 0 refused" in page

@@ -4,10 +4,13 @@ explains is not; a run resumes where it stopped and asks no client twice."""
 
 from __future__ import annotations
 
+from io import StringIO
 from typing import Any
 
 import pytest
 from django.core import mail
+from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.urls import reverse
 from django.utils import timezone
 
@@ -177,3 +180,20 @@ def test_each_member_marks_an_alert_read_for_themselves(
     assert 'data-testid="fraud-alert"' in page and "…788" in page
     events = AuditEvent.objects.filter(action="demographics.drift_alert_read")
     assert [(e.actor_id, e.object_id) for e in events] == [(admin.pk, str(alert.pk))]
+
+
+def test_sync_ato_demographics_runs_the_watch_from_the_shell(ato: Ato) -> None:
+    person = taxpayer(ato, _BANKED)
+    client = register_client(ato, person)
+    out = StringIO()
+    call_command("sync_ato", "demographics", "--practice", str(ato.practice.pk), "--inline", stdout=out)
+    assert BankAccountsSnapshot.objects.filter(client=client, answered_at__isnull=False).count() == 1
+    _change_at_the_ato(ato, person, "99887766")
+    out = StringIO()
+    call_command("sync_ato", "demographics", "--practice", str(ato.practice.pk), "--inline", stdout=out)
+    [alert] = DriftAlert.objects.filter(client=client)
+    assert alert.urgent and any("…766" in line for line in alert.after)
+    assert "1 clients asked about, 1 changes the practice did not make (1 urgent" in out.getvalue()
+    assert not api.Question.objects.filter(state=api.QuestionState.WAITING).exists()
+    with pytest.raises(CommandError, match="no practice"):
+        call_command("sync_ato", "demographics", "--practice", "999999", stdout=out)

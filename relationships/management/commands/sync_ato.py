@@ -1,4 +1,5 @@
-"""``manage.py sync_ato relationships --practice ID``: the nightly reconciliation, from the shell.
+"""``manage.py sync_ato relationships --practice ID``: the nightly reconciliation, from the shell. Other apps'
+syncs (``sync_ato demographics``) are theirs, registered in ``portal.apps.SYNC_COMMANDS``; this command only picks.
 
 It starts a run (or joins the one already running) and follows it to the end, printing each page's progress. When
 an RQ worker is listening, the pages go through it as they do at night and this command only watches; when none is
@@ -17,6 +18,7 @@ from django.core.management.base import BaseCommand, CommandError
 from rq import Worker
 
 from ato_gateway import api
+from portal.apps import SYNC_COMMANDS
 from portal.models import Practice
 from relationships.reconcile.models import ReconcileRun, RunStatus
 from relationships.reconcile.services import reconcile_start
@@ -25,18 +27,25 @@ POLL_SECONDS = 0.25
 
 
 class Command(BaseCommand):
-    help = "Reconcile a practice's register with the ATO (relationships: CUREL List), as the nightly job does."
+    help = "Bring a practice's records into line with the ATO as the nightly jobs do (relationships: CUREL List)."
 
     def add_arguments(self, parser: Any) -> None:
-        parser.add_argument("what", choices=["relationships"], help="What to bring into line with the ATO.")
+        what = ["relationships", *sorted(SYNC_COMMANDS)]
+        parser.add_argument("what", choices=what, help="What to bring into line with the ATO.")
         parser.add_argument("--practice", type=int, required=True, help="The practice's id.")
         parser.add_argument("--inline", action="store_true", help="Send the pages from this process.")
         parser.add_argument("--no-wait", action="store_true", help="Start the run and return.")
 
-    def handle(self, *args: Any, practice: int, inline: bool, no_wait: bool, **options: Any) -> None:
+    def handle(self, *args: Any, what: str, practice: int, inline: bool, no_wait: bool, **options: Any) -> None:
         owner = Practice.objects.filter(pk=practice).first()
         if owner is None:
             raise CommandError(f"There is no practice with id {practice}.")
+        if what in SYNC_COMMANDS:
+            if not inline and not no_wait and not self._workers_listening():
+                self.stdout.write("No RQ worker is listening: sending from this process.")
+                inline = True
+            SYNC_COMMANDS[what](practice=owner, write=self.stdout.write, inline=inline, wait=not no_wait)
+            return
         if not owner.agent_number:
             raise CommandError(f"{owner.name} has no registered agent number, so the ATO has no links to list.")
         run = reconcile_start(practice=owner)
