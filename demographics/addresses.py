@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+import django_rq
 from django.db import transaction
 
 from ato_gateway import api
@@ -159,4 +160,41 @@ def on_address_answer(question: Question, reply: Reply[Any]) -> None:
     found.status = status
     found.save(update_fields=["status"])
     if status == AddressChangeStatus.VALIDATED and found.bulk is not None:
-        _submit(found, by=found.bulk.created_by)
+        # Submitted by a job, many at once: asked here one by one, each Submit was its own message, audit entry
+        # and RQ job, and a bulk change of 1,000 clients ran at a quarter of the gateway's rate.
+        bulk_id = found.bulk.pk
+        transaction.on_commit(lambda: address_bulk_submit_enqueue(bulk_id), robust=True)
+
+
+def address_bulk_submit_enqueue(bulk_id: int) -> None:
+    queue = django_rq.get_queue("default")
+    job_id = f"demographics-bulk-submit-{bulk_id}"
+    waiting = queue.fetch_job(job_id)
+    if waiting is None or waiting.get_status(refresh=False) != "queued":  # one waiting job takes every row
+        # By dotted path, as the drift watch's job is queued.
+        queue.enqueue("demographics.jobs.address_bulk_submit", bulk_id, job_id=job_id)
+
+
+def address_bulk_submit(*, bulk_id: int) -> int:
+    """Submit, in one ask, every change of the bulk the ATO has validated and no one has submitted; rows another
+    run holds are left to it. Returns how many were submitted."""
+    with transaction.atomic():
+        rows = list(
+            AddressChange.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("client", "practice", "bulk__created_by")
+            .filter(bulk_id=bulk_id, status=AddressChangeStatus.VALIDATED, submit_question__isnull=True)
+        )
+        if not rows:
+            return 0
+        bulk = rows[0].bulk
+        assert bulk is not None
+        questions = api.ask_many(
+            [(_document(r, cuaddr.SubmitRequest), _subject(r)) for r in rows],
+            practice=rows[0].practice,
+            by=bulk.created_by,
+            purpose=PURPOSE,
+        )
+        for row, question in zip(rows, questions, strict=True):
+            row.submit_question, row.status = question, AddressChangeStatus.SUBMITTING
+        AddressChange.objects.bulk_update(rows, ["submit_question", "status"])
+    return len(rows)
