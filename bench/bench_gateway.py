@@ -10,7 +10,8 @@
 3. The same run with the stand-in ATO answering after BENCH_LATENCY_MS (300; 0 skips it), as the real ATO does in
    hundreds of milliseconds: then the number in flight, not CPU, bounds the rate. Goal: >= 90% of figure 2's rate,
    with the workers' peak RSS bounded. Prints the mean in flight (rate x latency) beside the most the workers allow
-   (each works one batch at a time, GATEWAY_SEND_THREADS of it in flight: BENCH_LATENCY_SEND_THREADS, 50).
+   (each works one batch at a time, GATEWAY_SEND_THREADS of it in flight: BENCH_LATENCY_SEND_THREADS, 32, the
+   transport's connections per process).
 
 Layout: BENCH_WORKERS rqworker processes (3) with GATEWAY_SEND_THREADS exchanges in flight each (8); the stand-in
 ATO as BENCH_SANDBOX_WORKERS gunicorn processes (3) of BENCH_SANDBOX_THREADS threads (1). Measured here, fewer
@@ -47,7 +48,8 @@ SANDBOX_THREADS = int(os.environ.get("BENCH_SANDBOX_THREADS", "1"))
 # threads then mostly sleep, so it gets enough of them not to be the bound (the real ATO is not one), and the
 # workers get enough send threads to keep a whole batch in flight.
 LATENCY_MS = int(os.environ.get("BENCH_LATENCY_MS", "300"))
-LATENCY_SEND_THREADS = int(os.environ.get("BENCH_LATENCY_SEND_THREADS", "50"))
+LATENCY_SEND_THREADS = int(os.environ.get("BENCH_LATENCY_SEND_THREADS", "32"))
+TRANSPORT_CONNECTIONS = 32  # ato_gateway/transport.py's pool: a worker's exchanges beyond it wait for a connection
 LATENCY_SANDBOX_THREADS = int(os.environ.get("BENCH_LATENCY_SANDBOX_THREADS", "64"))
 
 
@@ -192,9 +194,11 @@ def round_trips(
         figures.add(f"{prefix}_worker_peak_rss", max(peaks), "MB", 0)
         if latency_ms:
             # In flight at the ATO on average (Little's law: arrival rate x time each spends there), beside the most
-            # the workers can have: one batch of GATEWAY_BATCH_SIZE each, GATEWAY_SEND_THREADS of it at a time.
+            # the workers can have: one batch of GATEWAY_BATCH_SIZE each, GATEWAY_SEND_THREADS of it at a time, on
+            # at most the transport's connections.
+            limit = WORKERS * min(threads, settings.GATEWAY_BATCH_SIZE, TRANSPORT_CONNECTIONS)
             figures.add(f"{prefix}_in_flight_mean", rate * latency_ms / 1000, "msg")
-            figures.add(f"{prefix}_in_flight_limit", WORKERS * min(threads, settings.GATEWAY_BATCH_SIZE), "msg", 0)
+            figures.add(f"{prefix}_in_flight_limit", limit, "msg", 0)
         return rate, peaks
 
 
