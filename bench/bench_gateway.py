@@ -13,7 +13,7 @@
    (each works one batch at a time, GATEWAY_SEND_THREADS of it in flight: BENCH_LATENCY_SEND_THREADS, 32, the
    transport's connections per process).
 
-Layout: BENCH_WORKERS rqworker processes (3) with GATEWAY_SEND_THREADS exchanges in flight each (8); the stand-in
+Layout: BENCH_WORKERS rqworker processes (3) with GATEWAY_SEND_THREADS exchanges in flight each (32); the stand-in
 ATO as BENCH_SANDBOX_WORKERS gunicorn processes (3) of BENCH_SANDBOX_THREADS threads (1). Measured here, fewer
 threads per sandbox process did better (each request is CPU-bound Python, so threads only contend for the GIL):
 in runs of the same hour, 2x8 gave 193-225/s and 4x1 273-297/s. Once the stand-in stopped holding its write lock

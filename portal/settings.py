@@ -387,8 +387,11 @@ GATEWAY_BACKOFF_CAP_SECONDS = float(env_str("GATEWAY_BACKOFF_CAP_SECONDS", "600"
 # One RQ job carries up to this many messages: a job costs ~6 ms of RQ overhead here, so one job per message would
 # cap a worker near 150 messages a second.
 GATEWAY_BATCH_SIZE = env_int("GATEWAY_BATCH_SIZE", 50)
-# Exchanges in flight per worker process: waiting for one reply overlaps with signing the next.
-GATEWAY_SEND_THREADS = env_int("GATEWAY_SEND_THREADS", 8)
+# Exchanges in flight per worker process: waiting for one reply overlaps with signing the next. The real ATO answers
+# in hundreds of milliseconds, so this, not CPU, bounds a nightly sync: at 300 ms, 8 threads in each of 3 workers
+# gave 76% of the rate of a stand-in answering at once, 32 (the transport's connections a process) 110%
+# (bench/bench_gateway.py).
+GATEWAY_SEND_THREADS = env_int("GATEWAY_SEND_THREADS", 32)
 # A message whose send thread comes free this long after the batch was signed is signed again (a fresh eb:Timestamp),
 # well inside a receiver's freshness window of a few minutes.
 GATEWAY_RESIGN_AFTER_SECONDS = float(env_str("GATEWAY_RESIGN_AFTER_SECONDS", "60"))
