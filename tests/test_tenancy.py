@@ -262,8 +262,15 @@ def _super_objects(practice, agent, now):
     report = Report.objects.create(fund=fund, kind="foundation", total=1, built_at=now, finished_at=now)
     batch = Batch.objects.create(fund=fund, kind="foundation", report=report, state="answered", size=1)
     sent = Transaction.objects.create(
-        member=member, batch=batch, transaction_id="OURS-T1", event="opened", event_on=now.date(), tfn_given=False,
-        processed=False, meaning="validation_error", answered_at=now,
+        member=member,
+        batch=batch,
+        transaction_id="OURS-T1",
+        event="opened",
+        event_on=now.date(),
+        tfn_given=False,
+        processed=False,
+        meaning="validation_error",
+        answered_at=now,
     )
     item = WorkItem.objects.create(
         fund=fund, member=member, transaction=sent, meaning=sent.meaning, aware_at=now, due_on=now.date()
