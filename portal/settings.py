@@ -387,19 +387,18 @@ GATEWAY_BACKOFF_CAP_SECONDS = float(env_str("GATEWAY_BACKOFF_CAP_SECONDS", "600"
 # One RQ job carries up to this many messages: a job costs ~6 ms of RQ overhead here, so one job per message would
 # cap a worker near 150 messages a second.
 GATEWAY_BATCH_SIZE = env_int("GATEWAY_BATCH_SIZE", 50)
+# Member account transactions in one MAAS Submit message (superannuation): a foundation data load of 100,000
+# accounts is 100 messages, each small enough for the ATO and for a handler reading its results as a stream.
+MAAS_BATCH_SIZE = env_int("MAAS_BATCH_SIZE", 1000)
 # Exchanges in flight per worker process: waiting for one reply overlaps with signing the next. The real ATO answers
-# in hundreds of milliseconds, so this, not CPU, bounds a nightly sync: at 300 ms, 8 threads in each of 3 workers
-# gave 76% of the rate of a stand-in answering at once, 32 (the transport's connections a process) 110%
-# (bench/bench_gateway.py).
+# in hundreds of milliseconds, so this, not CPU, bounds a nightly sync. 32 is the transport's connections a process:
+# threads beyond it only wait. bench/bench_gateway.py measures the rate with 300 ms of latency beside none.
 GATEWAY_SEND_THREADS = env_int("GATEWAY_SEND_THREADS", 32)
 # A message whose send thread comes free this long after the batch was signed is signed again (a fresh eb:Timestamp),
 # well inside a receiver's freshness window of a few minutes.
 GATEWAY_RESIGN_AFTER_SECONDS = float(env_str("GATEWAY_RESIGN_AFTER_SECONDS", "60"))
 # A row claimed by a worker that has not finished within this long is presumed lost with its worker.
 # It must outlast the send job's own timeout (GATEWAY_JOB_TIMEOUT_SECONDS), or a slow batch would be sent twice.
-# Member account transactions in one MAAS Submit message (superannuation): a foundation data load of 100,000
-# accounts is 100 messages, each small enough for the ATO and for a handler reading its results as a stream.
-MAAS_BATCH_SIZE = env_int("MAAS_BATCH_SIZE", 1000)
 GATEWAY_JOB_TIMEOUT_SECONDS = env_int("GATEWAY_JOB_TIMEOUT_SECONDS", 900)
 GATEWAY_CLAIM_LEASE_SECONDS = env_int("GATEWAY_CLAIM_LEASE_SECONDS", 1200)
 # A pushed message whose response has not come back by then is given up (a dead letter, shown in the console).
