@@ -292,6 +292,18 @@ TABLE: tuple[ErrorCode, ...] = (
         "Warning",
         "The client has no preference of its own: it already follows the practice default.",
     ),
+    _e(
+        "CMN.ATO.COMMPREF.CAT01",
+        "Error",
+        "A BAS agent may not set the preference for the category {Category}.",
+        "Category",
+    ),
+    _e(
+        "CMN.ATO.COMMPREF.CAT02",
+        "Error",
+        "A BAS agent must name the categories of a client's preference: it may not set every category.",
+    ),
+    _e("CMN.ATO.COMMPREF.LST01", "Error", "ContinuationT is not a continuation this service gave for this request."),
     # --- CC ---
     _e(
         "CMN.ATO.CC.LST01",

@@ -158,6 +158,18 @@ CREATE TABLE IF NOT EXISTS reg_preferences (   -- communication preferences
     updated_date TEXT NOT NULL,
     UNIQUE (agent_id, taxpayer_id)
 );
+-- A preference for one category of letters (COMMPREF's codes: ITX, AS, SUP, DEBT, FBT, EXC, GEN), over the
+-- preference above for that category (taxpayer_id NULL: the practice default's).
+CREATE TABLE IF NOT EXISTS reg_category_preferences (
+    id INTEGER PRIMARY KEY,
+    agent_id INTEGER NOT NULL REFERENCES reg_agents (id),
+    taxpayer_id INTEGER REFERENCES reg_taxpayers (id),
+    category TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    email TEXT,
+    updated_date TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS reg_category_preferences_client ON reg_category_preferences (agent_id, taxpayer_id);
 
 CREATE TABLE IF NOT EXISTS reg_funds (
     id INTEGER PRIMARY KEY,
@@ -240,8 +252,9 @@ def create_schema(db: sqlite3.Connection) -> None:
             db.execute(statement)
 
 
-# What MAAS and the control endpoint add to a register: never generated, so not among the TABLES it counts.
-REPORTED_TABLES = ("reg_member_reports", "reg_fund_administrators")
+# What MAAS, COMMPREF and the control endpoint add to a register: never generated, so not among the TABLES it
+# counts.
+REPORTED_TABLES = ("reg_member_reports", "reg_fund_administrators", "reg_category_preferences")
 
 
 def clear(db: sqlite3.Connection) -> None:

@@ -13,7 +13,7 @@ from ato_gateway.models import OutboxMessage
 from ato_gateway.wire.documents import commpref
 from ato_gateway.wire.documents.common import ClientIdentifier
 from portal.models import Practice, User
-from tests.ato_fixtures import AGENT_TAN, Ato, error_codes
+from tests.ato_fixtures import AGENT_TAN, DEMO_ABN, Ato, error_codes
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -209,3 +209,153 @@ def test_asking_takes_a_channel_or_the_default_not_both(practice: Practice, admi
     with pytest.raises(api.DocumentError, match="CommunicationChannelC"):
         api.ask(commpref.SubmitRequest(client=client), practice=practice, by=admin, purpose="tests.ask")
     assert not OutboxMessage.objects.exists()  # refused before anything is recorded
+
+
+# --- categories ------------------------------------------------------------------------------------------------------
+
+
+def _categories(ato: Ato, taxpayer_id: int | None) -> list[dict[str, Any]]:
+    return ato.query(
+        "SELECT p.category, p.channel, p.email FROM reg_category_preferences p JOIN reg_agents a ON a.id = p.agent_id "
+        "WHERE a.tan = ? AND p.taxpayer_id IS ? ORDER BY p.category",
+        AGENT_TAN,
+        taxpayer_id,
+    )
+
+
+def _by_category(preference: commpref.Preference) -> dict[str, tuple[str, str | None, bool]]:
+    return {c.category: (c.channel, c.email, c.practice_default) for c in preference.categories}
+
+
+def test_an_answer_names_every_category_where_its_letters_go(ato: Ato):
+    client = _client(ato, own_preference=True)
+    [own] = _preferences(ato, client["id"])
+    reply = ato.result(commpref.GetRequest(client=ClientIdentifier.of(tfn=client["tfn"])))
+    assert reply.document is not None
+    assert _by_category(reply.document.preference) == {
+        category: (own["channel"], own["email"], False) for category in commpref.CATEGORIES
+    }
+
+
+def test_a_change_for_some_categories_leaves_the_others_where_they_were(ato: Ato):
+    client = _client(ato, own_preference=False)
+    [default] = _preferences(ato)
+    change = {"client": ClientIdentifier.of(tfn=client["tfn"]), "categories": ["AS", "DEBT"], "channel": "POST"}
+    validated = ato.result(commpref.ValidateRequest(**change))
+    assert validated.ok and validated.document is not None and _categories(ato, client["id"]) == []
+    submitted = ato.result(commpref.SubmitRequest(**change))
+    assert submitted.ok and submitted.document is not None
+    assert submitted.document.preference == validated.document.preference
+    assert _categories(ato, client["id"]) == [
+        {"category": "AS", "channel": "POST", "email": None},
+        {"category": "DEBT", "channel": "POST", "email": None},
+    ]
+    assert _preferences(ato, client["id"]) == []  # the whole preference is untouched
+    answered = ato.result(commpref.GetRequest(client=ClientIdentifier.of(tfn=client["tfn"])))
+    assert answered.document is not None
+    preference = answered.document.preference
+    assert preference.practice_default is False
+    assert _by_category(preference) == {
+        category: ("POST", None, False) if category in ("AS", "DEBT") else (default["channel"], None, True)
+        for category in commpref.CATEGORIES
+    }
+
+
+def test_a_change_for_every_category_replaces_the_category_preferences(ato: Ato):
+    client = _client(ato, own_preference=True)
+    identifier = ClientIdentifier.of(tfn=client["tfn"])
+    ato.result(commpref.SubmitRequest(client=identifier, categories=["SUP"], channel="POST"))
+    assert len(_categories(ato, client["id"])) == 1
+    reply = ato.result(commpref.SubmitRequest(client=identifier, channel="ELEC"))
+    assert reply.ok and reply.document is not None and _categories(ato, client["id"]) == []
+    assert {c.channel for c in reply.document.preference.categories} == {"ELEC"}
+
+
+def test_a_category_returns_to_the_practice_default(ato: Ato):
+    client = _client(ato, own_preference=False)
+    identifier = ClientIdentifier.of(tfn=client["tfn"])
+    ato.result(commpref.SubmitRequest(client=identifier, categories=["ITX", "SUP"], channel="POST"))
+    reply = ato.result(commpref.SubmitRequest(client=identifier, categories=["SUP"], use_practice_default=True))
+    assert reply.ok and not reply.warnings
+    assert _categories(ato, client["id"]) == [{"category": "ITX", "channel": "POST", "email": None}]
+    again = ato.result(commpref.SubmitRequest(client=identifier, categories=["SUP"], use_practice_default=True))
+    assert [w.code for w in again.warnings] == ["CMN.ATO.COMMPREF.DEF02"]
+
+
+def test_the_practice_default_for_a_category_reaches_clients_without_their_own(ato: Ato):
+    reply = ato.result(commpref.SubmitRequest(categories=["ITX"], channel="POST"))
+    assert reply.ok and _categories(ato, None) == [{"category": "ITX", "channel": "POST", "email": None}]
+    without = _client(ato, own_preference=False)
+    follows = ato.result(commpref.GetRequest(client=ClientIdentifier.of(tfn=without["tfn"])))
+    assert follows.document is not None and _by_category(follows.document.preference)["ITX"] == ("POST", None, True)
+    own = _client(ato, own_preference=True)
+    [stored] = _preferences(ato, own["id"])
+    kept = ato.result(commpref.GetRequest(client=ClientIdentifier.of(tfn=own["tfn"])))
+    assert kept.document is not None and _by_category(kept.document.preference)["ITX"][0] == stored["channel"]
+
+
+# --- List ------------------------------------------------------------------------------------------------------------
+
+
+def test_list_pages_through_every_client_of_the_agent_once(ato: Ato):
+    linked = ato.query(
+        "SELECT DISTINCT t.tfn FROM reg_taxpayers t JOIN reg_links l ON l.taxpayer_id = t.id JOIN reg_agents a "
+        "ON a.id = l.agent_id WHERE a.tan = ? AND l.end_date IS NULL",
+        AGENT_TAN,
+    )
+    own = ato.query(
+        "SELECT t.tfn, p.channel FROM reg_preferences p JOIN reg_taxpayers t ON t.id = p.taxpayer_id "
+        "JOIN reg_agents a ON a.id = p.agent_id WHERE a.tan = ?",
+        AGENT_TAN,
+    )
+    seen: list[commpref.Preference] = []
+    continuation = None
+    pages = 0
+    while True:
+        reply = ato.result(commpref.ListRequest(continuation=continuation, page_size=7))
+        assert reply.ok and reply.document is not None and len(reply.document.preferences) <= 7
+        seen += reply.document.preferences
+        pages += 1
+        continuation = reply.document.continuation
+        if continuation is None:
+            break
+    assert pages == -(-len(linked) // 7)
+    tfns = [p.client.tfn for p in seen if p.client]
+    assert sorted(tfns) == sorted(row["tfn"] for row in linked)
+    by_tfn = {p.client.tfn: p for p in seen if p.client}
+    for row in own:
+        assert by_tfn[row["tfn"]].channel == row["channel"] and by_tfn[row["tfn"]].practice_default is False
+    assert sum(1 for p in seen if p.practice_default) == len(linked) - len(own)
+
+
+def test_list_refuses_a_continuation_it_did_not_give(ato: Ato):
+    reply = ato.result(commpref.ListRequest(continuation="bm90LW91cnM6MTI"))
+    assert error_codes(reply) == ["CMN.ATO.COMMPREF.LST01"]
+
+
+# --- a BAS agent -----------------------------------------------------------------------------------------------------
+
+
+def test_a_bas_agent_sets_only_the_categories_allowed_to_bas_agents(ato: Ato):
+    ato.regenerate(
+        seed=11,
+        taxpayers=300,
+        agents=[{"tan": AGENT_TAN, "abn": DEMO_ABN, "name": "Books & BAS", "kind": "BAS", "clients": 30}],
+    )
+    [client] = ato.query(
+        "SELECT t.* FROM reg_taxpayers t JOIN reg_links l ON l.taxpayer_id = t.id JOIN reg_agents a "
+        "ON a.id = l.agent_id JOIN reg_accounts c ON c.id = l.account_id WHERE a.tan = ? AND l.end_date IS NULL "
+        "AND l.level = 'ACCOUNT' AND c.kind = 'AS' ORDER BY t.id LIMIT 1",
+        AGENT_TAN,
+    )
+    identifier = ClientIdentifier.of(tfn=client["tfn"])
+    refused = ato.result(commpref.ValidateRequest(client=identifier, categories=["AS", "ITX", "SUP"], channel="POST"))
+    assert error_codes(refused) == ["CMN.ATO.COMMPREF.CAT01", "CMN.ATO.COMMPREF.CAT01"]
+    assert [e.parameters["Category"] for e in refused.errors] == ["ITX", "SUP"]
+    assert "income tax" in api.item_in_plain_words(refused.errors[0])
+    whole = ato.result(commpref.SubmitRequest(client=identifier, channel="POST"))
+    assert error_codes(whole) == ["CMN.ATO.COMMPREF.CAT02"]
+    assert _categories(ato, client["id"]) == [] and _preferences(ato, client["id"]) == []
+    allowed = ato.result(commpref.SubmitRequest(client=identifier, categories=["AS"], channel="POST"))
+    assert allowed.ok
+    assert _categories(ato, client["id"]) == [{"category": "AS", "channel": "POST", "email": None}]

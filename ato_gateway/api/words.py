@@ -212,6 +212,15 @@ PLAIN_WORDS: dict[str, str] = {
     "CMN.ATO.COMMPREF.DEF02": (
         "This client has no preference of its own: it already follows the practice default, so nothing changes."
     ),
+    "CMN.ATO.COMMPREF.CAT01": (
+        "As a BAS agent, the practice may set where the ATO sends only a client's activity statement and debt "
+        "letters, not its {Category} letters. Leave that category out, or ask the client's tax agent."
+    ),
+    "CMN.ATO.COMMPREF.CAT02": (
+        "As a BAS agent, the practice may not set where every letter of a client goes. Choose the activity "
+        "statement or debt categories only."
+    ),
+    "CMN.ATO.COMMPREF.LST01": _LIST_AGAIN,
     # --- CC (client communications: the ATO's letters) ---
     "CMN.ATO.CC.LST01": (
         "The end date ({IssuedToD}) is before the start date ({IssuedFromD}). Choose an end date on or after the "
@@ -561,6 +570,16 @@ _ROLES = {
     "LCT": "luxury car tax",
 }
 _CHANNELS = {"ELEC": "to your ATO online inbox", "POST": "by post to the client", "EMAIL": "by email to the client"}
+# COMMPREF's categories (ato_gateway.wire.documents.commpref.CATEGORIES), as they read inside a sentence.
+_CATEGORIES = {
+    "ITX": "income tax",
+    "AS": "activity statement",
+    "SUP": "superannuation",
+    "DEBT": "debt and payment plan",
+    "FBT": "fringe benefits tax",
+    "EXC": "excise and fuel scheme",
+    "GEN": "general",
+}
 _STATES = {"OPEN": "open", "CLOSED": "closed", "OPENED": "opened", "CHANGED": "changed", "REOPENED": "reopened"}
 _LEVELS = {"CLIENT": "the client", "ACCOUNT": "the account", "ROLE": "the role", "client level": "the client"}
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
@@ -672,6 +691,8 @@ def _value_in_words(name: str, value: str) -> str:
         return _ROLES.get(value, value)
     if name == "Channel":
         return _CHANNELS.get(value, value)
+    if name == "Category":
+        return _CATEGORIES.get(value, value)
     if name in ("Status", "Event"):
         return _STATES.get(value, value)
     if name == "Expected":

@@ -181,6 +181,7 @@ SERVICE_ACTIONS: tuple[ServiceAction, ...] = (
     _row(*_CUFI, "Submit.003.00", "CUFISubmitRequest", "CUFISubmitResponse"),
     _row(*_CUFI, "Validate.003.00", "CUFIValidateRequest", "CUFIValidateResponse"),
     _row(*_COMMPREF, "Get.001.00", "COMMPREFGetRequest", "COMMPREFGetResponse"),
+    _row(*_COMMPREF, "List.001.00", "COMMPREFListRequest", "COMMPREFListResponse"),
     _row(*_COMMPREF, "Submit.001.00", "COMMPREFSubmitRequest", "COMMPREFSubmitResponse"),
     _row(*_COMMPREF, "Validate.001.00", "COMMPREFValidateRequest", "COMMPREFValidateResponse"),
     _row(*_CC, "List.001.00", "CCListRequest", "CCListResponse"),
