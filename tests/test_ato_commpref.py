@@ -232,9 +232,9 @@ def test_an_answer_names_every_category_where_its_letters_go(ato: Ato):
     [own] = _preferences(ato, client["id"])
     reply = ato.result(commpref.GetRequest(client=ClientIdentifier.of(tfn=client["tfn"])))
     assert reply.document is not None
-    assert _by_category(reply.document.preference) == {
-        category: (own["channel"], own["email"], False) for category in commpref.CATEGORIES
-    }
+    assert _by_category(reply.document.preference) == dict.fromkeys(
+        commpref.CATEGORIES, (own["channel"], own["email"], False)
+    )
 
 
 def test_a_change_for_some_categories_leaves_the_others_where_they_were(ato: Ato):
