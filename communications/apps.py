@@ -13,13 +13,14 @@ class CommunicationsConfig(AppConfig):
         from portal.apps import CLIENT_TABS, CRON_JOBS, DASHBOARD_PANELS, NAV_ITEMS
         from portal.models import AuditEvent, User
 
-        from . import services, views
+        from . import preferences, services, views
 
         NAV_ITEMS.append(("Inbox", "communications:inbox", "view_clients"))
         CLIENT_TABS["communications"] = "communications:client_tab"
         api.register(services.LIST_PURPOSE, services.on_list_page, stream="communications")
         api.register(services.DOCUMENT_PURPOSE, services.on_document)
         api.register(services.PREFERENCE_PURPOSE, services.on_preference)
+        api.register(preferences.PURPOSE, preferences.on_preference_change)
         DASHBOARD_PANELS.append(views.dashboard_panel)
         post_save.connect(services.clients_saved, sender=Client, dispatch_uid="communications.rematch")
         post_save.connect(services.staff_saved, sender=User, dispatch_uid="communications.leaver")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from communications import services
+from communications import preferences, services
 from portal.models import Practice
 
 
@@ -25,3 +25,7 @@ def documents_ask_all() -> int:
 
 def digest_daily() -> int:
     return services.digest_send()
+
+
+def preference_bulk_submit(bulk_id: int) -> int:
+    return preferences.preference_bulk_submit(bulk_id=bulk_id)

@@ -337,6 +337,8 @@ class Preference(models.Model):
     own = models.BooleanField(default=True)
     updated = models.DateField(null=True, blank=True)  # when it was set at the ATO; None: never (the ATO's default)
     checked_at = models.DateTimeField(default=timezone.now)
+    # Each category of letters as the ATO answered: {"AS": {"channel": "POST", "email": "", "default": false}}.
+    categories = models.JSONField(default=dict, blank=True)
 
     class Meta:
         constraints = [
@@ -358,3 +360,123 @@ class Preference(models.Model):
     @property
     def channel_words(self) -> str:
         return CHANNEL_WORDS.get(self.channel, self.channel)
+
+    def category_rows(self) -> list[dict[str, object]]:
+        """Each category in order, in words: where its letters go and whether the practice default decides it."""
+        return [
+            {
+                "category": CATEGORY_WORDS.get(code, code),
+                "channel": CHANNEL_WORDS.get(str(held["channel"]), str(held["channel"])),
+                "email": held.get("email") or "",
+                "default": bool(held.get("default")),
+            }
+            for code, held in self.categories.items()
+        ]
+
+
+# --- changing where the ATO sends the letters (COMMPREF Validate, then Submit) ---
+
+# COMMPREF's categories of letters (ato_gateway.wire.documents.commpref.CATEGORIES); the codes are the project's own.
+CATEGORY_WORDS = {
+    "ITX": "Income tax",
+    "AS": "Activity statements",
+    "SUP": "Superannuation",
+    "DEBT": "Debt and payment plans",
+    "FBT": "Fringe benefits tax",
+    "EXC": "Excise and fuel schemes",
+    "GEN": "General and other letters",
+}
+
+
+class PreferenceChangeStatus(models.TextChoices):
+    VALIDATING = "validating", "Being checked by the ATO"
+    VALIDATED = "validated", "Checked: ready to submit"
+    SUBMITTING = "submitting", "Sent to the ATO"
+    ACCEPTED = "accepted", "Changed at the ATO"
+    REFUSED = "refused", "Refused by the ATO"
+    FAILED = "failed", "Could not be completed"
+
+
+class PreferenceBulk(models.Model):
+    """One change of preference for one or many clients (or for the practice default): each client's change is
+    its own row, validated and submitted on its own, so one refused client leaves the others changed. A bulk of
+    many submits each validated row by itself; a single change waits for its Submit."""
+
+    practice = models.ForeignKey(Practice, on_delete=models.PROTECT, related_name="+")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    channel = models.CharField(max_length=10, blank=True)  # blank: back to the practice default
+    email = models.CharField(max_length=250, blank=True)
+    categories = models.JSONField(default=list, blank=True)  # COMMPREF codes; none: every category
+    submit_when_validated = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"Preference change of {self.created_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def channel_words(self) -> str:
+        return CHANNEL_WORDS.get(self.channel, self.channel) if self.channel else "Back to the practice default"
+
+    @property
+    def categories_words(self) -> str:
+        return ", ".join(CATEGORY_WORDS.get(c, c) for c in self.categories) or "Every category"
+
+    def counts(self) -> dict[str, int]:
+        found = dict(
+            self.changes.values("status").annotate(n=models.Count("pk")).values_list("status", "n")  # type: ignore[attr-defined]
+        )
+        return {status: int(found.get(status, 0)) for status in PreferenceChangeStatus.values}
+
+
+class PreferenceChange(models.Model):
+    """One client's change (``client`` None: the practice default's) within its bulk."""
+
+    practice = models.ForeignKey(Practice, on_delete=models.PROTECT, related_name="+")
+    bulk = models.ForeignKey(PreferenceBulk, on_delete=models.CASCADE, related_name="changes")
+    client = models.ForeignKey(Client, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(
+        max_length=12, choices=PreferenceChangeStatus.choices, default=PreferenceChangeStatus.VALIDATING
+    )
+    validate_question = models.OneToOneField(
+        "ato_gateway.Question", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    submit_question = models.OneToOneField(
+        "ato_gateway.Question", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["pk"]
+
+    def __str__(self) -> str:
+        return f"Preference change for {self.client or 'the practice default'}"
+
+
+class PreferenceAuthority(models.Model):
+    """The client's written authorisation for the ATO to send its letters to the practice, recorded before such a
+    preference is submitted: an uploaded document (sealed: it can carry the TFN), or the date it was signed and the
+    member of staff who holds it."""
+
+    practice = models.ForeignKey(Practice, on_delete=models.PROTECT, related_name="+")
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="+")
+    signed_on = models.DateField()
+    held_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    file_name = models.CharField(max_length=200, blank=True)
+    document = SealedField(blank=True)
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-recorded_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(document="") | Q(held_by__isnull=False), name="comms_authority_document_or_holder"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Authority of {self.client} signed {self.signed_on}"

@@ -485,8 +485,13 @@ def on_preference(question: Question, reply: Reply[commpref.GetResponse]) -> Non
     if question.subject_type != PREFERENCE_SUBJECT or not reply.answered or reply.document is None:
         return  # a refusal is shown on the question itself; the preference last known stays
     practice = Practice.objects.get(pk=question.practice_id)
-    answer = reply.document.preference
     client_id = None if question.subject_id == "default" else int(question.subject_id)
+    preference_keep(practice, client_id, reply.document.preference)
+
+
+def preference_keep(practice: Practice, client_id: int | None, answer: commpref.Preference) -> None:
+    """Keep a preference as the ATO answered it (Get, or a change's Submit), and let the letters not passed on yet
+    follow it."""
     if client_id is not None and not Client.objects.filter(pk=client_id, practice=practice).exists():
         return  # the client was removed from the register since
     values = {
@@ -495,6 +500,10 @@ def on_preference(question: Question, reply: Reply[commpref.GetResponse]) -> Non
         "own": client_id is None or not answer.practice_default,
         "updated": answer.updated,
         "checked_at": timezone.now(),
+        "categories": {
+            c.category: {"channel": c.channel, "email": c.email or "", "default": c.practice_default}
+            for c in answer.categories
+        },
     }
     if client_id is not None:
         Preference.objects.update_or_create(practice=practice, client_id=client_id, defaults=values)

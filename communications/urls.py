@@ -1,6 +1,6 @@
 from django.urls import URLPattern, path
 
-from communications import views
+from communications import preference_views, views
 
 app_name = "communications"
 
@@ -14,6 +14,13 @@ urlpatterns: list[URLPattern] = [
     path("clients/<int:pk>/", views.client_tab, name="client_tab"),
     path("preferences/", views.preferences, name="preferences"),
     path("preferences/ask/", views.preferences_ask, name="preferences_ask"),
+    path("preferences/change/", preference_views.change_start, name="preference_default_start"),
+    path("preferences/clients/<int:pk>/change/", preference_views.change_start, name="preference_start"),
+    path("preferences/changes/<int:pk>/", preference_views.change_detail, name="preference_change"),
+    path("preferences/changes/<int:pk>/submit/", preference_views.change_submit, name="preference_submit"),
+    path("preferences/changes/<int:pk>/authority/", preference_views.change_authority, name="preference_authority"),
+    path("preferences/bulk/", preference_views.bulk_start, name="preference_bulk_start"),
+    path("preferences/bulk/<int:pk>/", preference_views.bulk_detail, name="preference_bulk"),
     path("syncs/", views.syncs, name="syncs"),
     path("syncs/start/", views.sync_start, name="sync_start"),
     path("syncs/<int:pk>/", views.sync_detail, name="sync"),

@@ -310,7 +310,12 @@ def letters_bulk(request: PortalRequest) -> HttpResponse:
 def client_tab(request: PortalRequest, pk: int) -> HttpResponse:
     client = get_client_or_404(request.user, pk)
     letters = Letter.objects.visible_to(request.user).filter(client=client).select_related("owner")
-    context = {"client": client, "letters": list(letters.order_by("-issued", "-pk")[:100]), "total": letters.count()}
+    context = {
+        "client": client,
+        "letters": list(letters.order_by("-issued", "-pk")[:100]),
+        "total": letters.count(),
+        "preference": Preference.objects.filter(practice=client.practice, client=client).first(),
+    }
     return render(request, "communications/_client_tab.html", context)
 
 

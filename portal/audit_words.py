@@ -100,6 +100,10 @@ EVENT_WORDS: dict[str, str] = {
     "communications.document_refetch": "Fetched a letter's document again",
     "communications.document_failed": "A letter's document could not be fetched",
     "communications.preferences_asked": "Asked the ATO for communication preferences",
+    "communications.authority_recorded": "Recorded a client's authorisation for letters to go to the practice",
+    "communications.preference_validate": "Checked a change of communication preference with the ATO",
+    "communications.preference_submit": "Submitted a change of communication preference",
+    "communications.preference_bulk": "Changed communication preferences for many clients",
     # Superannuation
     "superannuation.fund_created": "Added a super fund",
     "superannuation.fund_updated": "Changed a super fund",
