@@ -16,7 +16,7 @@ from django_otp_webauthn.models import WebAuthnCredential
 from ato_gateway.models import MachineCredential, OutboxMessage
 from ato_gateway.wire import keystore
 from clients.models import ClientAccount, ImportJob
-from communications.models import Letter, SyncRun
+from communications.models import Letter, PreferenceAuthority, PreferenceBulk, PreferenceChange, SyncRun
 from demographics.models import AddressBulk, AddressChange, BankChange, DriftAlert, DriftRun, ProfileChange
 from portal.models import User
 from portal.sealing import seal
@@ -83,6 +83,11 @@ OBJECTS: dict[str, dict[str, str]] = {
     "communications:sync": {"pk": "commsync"},
     "communications:sync_progress": {"pk": "commsync"},
     "communications:sync_resume": {"pk": "commsync"},
+    "communications:preference_start": {"pk": "client"},
+    "communications:preference_change": {"pk": "prefchange"},
+    "communications:preference_submit": {"pk": "prefchange"},
+    "communications:preference_authority": {"pk": "prefchange"},
+    "communications:preference_bulk": {"pk": "prefbulk"},
     "demographics:client_tab": {"pk": "client"},
     "demographics:section": {"pk": "client"},
     "demographics:ask": {"pk": "client"},
@@ -129,7 +134,7 @@ OBJECTS: dict[str, dict[str, str]] = {
     "superannuation:step_evidence": {"pk": "superstep"},
 }
 # Objects of the whole practice rather than of a group's clients, for the walk as staff restricted to groups.
-PRACTICE_WIDE = {"run", "commsync", "addressbulk", "driftrun"}
+PRACTICE_WIDE = {"run", "commsync", "addressbulk", "driftrun", "prefbulk"}
 # Parametrised but not practice objects: an invitation token is a bearer secret, checked by its own test.
 NOT_SCOPED = {"portal:accept_invite"}
 
@@ -221,6 +226,8 @@ def ours(practice, admin, agent):
         expires_at=now + timedelta(days=7),
         numbers_on_file=["0299990000"],
     )
+    prefbulk = PreferenceBulk.objects.create(practice=practice, created_by=agent, channel="POST")
+    prefchange = PreferenceChange.objects.create(practice=practice, bulk=prefbulk, client=client, status="validated")
     driftrun = DriftRun.objects.create(practice=practice)
     driftalert = DriftAlert.objects.create(practice=practice, client=client, service="bank", urgent=True)
     profilechange = ProfileChange.objects.create(
@@ -235,6 +242,8 @@ def ours(practice, admin, agent):
         "passkey": passkey,
         "addresschange": addresschange,
         "addressbulk": addressbulk,
+        "prefbulk": prefbulk,
+        "prefchange": prefchange,
         "bankchange": bankchange,
         "driftrun": driftrun,
         "driftalert": driftalert,
@@ -317,6 +326,8 @@ def test_foreign_ids_give_404(ours, outsider, login):
     assert (letter.state, letter.document_state, letter.owner_id) == ("new", "failed", None)
     assert SyncRun.objects.get(pk=ours["commsync"].pk).status == "failed"
     assert AddressChange.objects.get(pk=ours["addresschange"].pk).submit_question_id is None
+    assert PreferenceChange.objects.get(pk=ours["prefchange"].pk).submit_question_id is None
+    assert not PreferenceAuthority.objects.exists()
     bankchange = BankChange.objects.get(pk=ours["bankchange"].pk)
     assert (bankchange.called_at, bankchange.approved_at) == (None, None)
     assert WorkItem.objects.get(pk=ours["superitem"].pk).state == "open"
