@@ -17,10 +17,12 @@ are recorded in rounds of ROUND messages, each round holding the mix, so every f
 
 Figures, for the whole run and for each service: messages lost (goal 0: a row missing, a row still unsettled at
 the end, a row DONE that the stand-in never applied, or an answered CUREL Submit whose link is not in the register
-once), applied twice at the ATO by the stand-in's effect record (goal 0; the record holds every business message it
-applied, a Get's too, though only a Submit changes its register), still unsettled one sweep after
-the faults stop (goal 0), and wall time. Restarts only servers of its own: a redis-server and a PostgreSQL cluster
-on spare ports (BENCH_REDIS_PORT 6391, BENCH_POSTGRES_PORT 5491, cluster in BENCH_POSTGRES_DIR /tmp/faults-pg).
+exactly once), applied twice at the ATO by the stand-in's effect record (goal 0; the record holds every business
+message it applied, a Get's too, though only a Submit changes its register), still unsettled one sweep after the
+faults stop (goal 0), and wall time; and how each service's questions ended (answered, refused, failed).
+
+Restarts only servers of its own: a redis-server and a PostgreSQL cluster on spare ports (BENCH_REDIS_PORT 6391,
+BENCH_POSTGRES_PORT 5491, cluster in BENCH_POSTGRES_DIR /tmp/faults-pg).
 
 Environment: BENCH_MESSAGES (10000), BENCH_WORKERS (3), BENCH_KEEP_LOGS=1 (the directory is named first),
 BENCH_ENFORCE_GOALS=1."""
