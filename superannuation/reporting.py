@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import django_rq
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from ato_gateway import api
@@ -140,21 +140,12 @@ def report_build_step(report_pk: int) -> bool:
             return False
         # The fund's lock orders this batch against an import adding members (events.foundation_built).
         fund = SuperFund.objects.select_for_update().get(pk=report.fund_id)
+        members: list[Member] = []
+        transactions: list[Transaction] = []
         if report.kind == ReportKind.FOUNDATION:
             members = list(
                 Member.objects.filter(fund=fund, status__in=OPEN_STATES, pk__gt=report.cursor).order_by("pk")[:size]
             )
-            transactions = [
-                Transaction(
-                    member=m,
-                    report=report,
-                    transaction_id=new_transaction_id(),
-                    event=EventKind.OPENED,
-                    event_on=m.opened_on,
-                    tfn_given=bool(m.tfn_ciphertext),
-                )
-                for m in members
-            ]
             cursor = members[-1].pk if members else report.cursor
         else:
             transactions = list(
@@ -163,25 +154,26 @@ def report_build_step(report_pk: int) -> bool:
                 .order_by("pk")[:size]
             )
             cursor = transactions[-1].pk if transactions else report.cursor
-        if not transactions:
+        count = len(members) or len(transactions)
+        if not count:
             report.built_at = timezone.now()
             report.save(update_fields=["built_at"])
             _finish_if_done(report)
             return False
-        batch = Batch.objects.create(fund=fund, kind=_batch_kind(report), report=report, size=len(transactions))
-        documents = [_document(t, fund) for t in transactions]  # also sets tfn_given from the TFN sent
-        for t in transactions:
-            t.batch = batch
+        batch = Batch.objects.create(fund=fund, kind=_batch_kind(report), report=report, size=count)
         if report.kind == ReportKind.FOUNDATION:
-            insert_many(transactions)
+            documents = _foundation_transactions_write(batch, members, fund)
         else:
+            documents = [_document(t, fund) for t in transactions]  # also sets tfn_given from the TFN sent
+            for t in transactions:
+                t.batch = batch
             update_many(transactions, ["batch", "tfn_given"])
         question = api.ask(
             maas.SubmitRequest(transactions=documents),
             practice=fund.practice,
             by=report.started_by,
             purpose=PURPOSE,
-            about=Subject(SUBJECT, str(batch.pk), f"{fund.name}: {len(transactions)} member accounts"),
+            about=Subject(SUBJECT, str(batch.pk), f"{fund.name}: {count} member accounts"),
         )
         batch.question = question
         batch.save(update_fields=["question"])
@@ -193,6 +185,59 @@ def report_build_step(report_pk: int) -> bool:
 def _batch_kind(report: Report) -> str:
     """A resubmission is real-time reporting, even of a transaction of the foundation load: the load is over."""
     return report.kind
+
+
+def _foundation_transactions_write(
+    batch: Batch, members: list[Member], fund: SuperFund
+) -> list[maas.MemberTransaction]:
+    """The foundation batch's OPENED transactions written in one COPY, and their documents. Each row's values are
+    put in place from the member, the rest prepared once for the batch: a Transaction object a member and Django's
+    preparing of its sixteen fields cost 0.2 s a batch of 1,000, more than the COPY itself."""
+    fields = [f for f in Transaction._meta.concrete_fields if not f.primary_key]
+    fixed = {"batch": batch.pk, "report": batch.report_id, "event": EventKind.OPENED, "created_at": timezone.now()}
+    raw = [fixed[f.name] if f.name in fixed else f.get_default() for f in fields]
+    postgres = connection.vendor == "postgresql"
+    # The batch's values prepared once for COPY; a row's own (a key, a string, a date, a boolean) need nothing.
+    template = [f.get_db_prep_save(v, connection) for f, v in zip(fields, raw, strict=True)] if postgres else raw
+    at = {f.name: n for n, f in enumerate(fields)}
+    documents: list[maas.MemberTransaction] = []
+    rows: list[list[Any]] = []
+    for m in members:
+        transaction_id = new_transaction_id()
+        tfn = m.reveal_tfn() or None
+        row = template.copy()
+        row[at["member"]] = m.pk
+        row[at["transaction_id"]] = transaction_id
+        row[at["event_on"]] = m.opened_on
+        row[at["tfn_given"]] = tfn is not None
+        rows.append(row)
+        documents.append(
+            _account_document(
+                m,
+                fund,
+                transaction_id=transaction_id,
+                event=EventKind.OPENED,
+                event_on=m.opened_on,
+                tfn=tfn,
+                name=PersonName(m.family_name, m.given_names or None),
+                birth=m.date_of_birth,
+                with_address=True,
+            )
+        )
+    if not postgres:
+        Transaction.objects.bulk_create(
+            [Transaction(**{f.attname: value for f, value in zip(fields, row, strict=True)}) for row in rows]
+        )
+        return documents
+    import psycopg
+
+    columns = ", ".join(connection.ops.quote_name(str(f.column)) for f in fields)
+    table = connection.ops.quote_name(Transaction._meta.db_table)
+    connection.ensure_connection()
+    with psycopg.Cursor(connection.connection) as cursor, cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+    return documents
 
 
 def _document(t: Transaction, fund: SuperFund) -> maas.MemberTransaction:
@@ -207,8 +252,33 @@ def _document(t: Transaction, fund: SuperFund) -> maas.MemberTransaction:
         birth = m.date_of_birth
         tfn = m.reveal_tfn() or None
     t.tfn_given = tfn is not None
+    return _account_document(
+        m,
+        fund,
+        transaction_id=t.transaction_id,
+        event=t.event,
+        event_on=t.event_on,
+        tfn=tfn,
+        name=name,
+        birth=birth,
+        with_address=not holder,
+    )
+
+
+def _account_document(
+    m: Member,
+    fund: SuperFund,
+    *,
+    transaction_id: str,
+    event: str,
+    event_on: date,
+    tfn: str | None,
+    name: PersonName,
+    birth: date,
+    with_address: bool,
+) -> maas.MemberTransaction:
     address = None
-    if m.address_line1 and not holder:
+    if m.address_line1 and with_address:
         address = Address(
             line1=m.address_line1,
             line2=m.address_line2 or None,
@@ -217,15 +287,15 @@ def _document(t: Transaction, fund: SuperFund) -> maas.MemberTransaction:
             postcode=m.postcode or None,
         )
     return maas.MemberTransaction(
-        transaction_id=t.transaction_id,
+        transaction_id=transaction_id,
         usi=fund.usi,
         member_id=m.member_number,
         tfn=tfn,
         name=name,
         birth_date=birth,
         address=address,
-        status="CLOSED" if t.event == EventKind.CLOSED else "OPEN",
-        event=maas.AccountEvent(t.event.upper(), t.event_on),
+        status="CLOSED" if event == EventKind.CLOSED else "OPEN",
+        event=maas.AccountEvent(event.upper(), event_on),
         attributes=maas.AccountAttributes(
             phase=m.phase.upper(),
             contributions_accepted=m.contributions_accepted,
