@@ -4,13 +4,17 @@ supplied, record a reasonable step, more time the ATO agreed, the 096604 remedia
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.http import content_disposition_header
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
@@ -81,6 +85,60 @@ WORDS: dict[str, tuple[str, str]] = {
 }
 
 
+MEANING_LABELS: dict[str, str] = dict(Meaning.choices)
+
+
+@dataclass(frozen=True)
+class WorklistRow:
+    """One row of the worklist, its words and link made in Python: the template only places them (per row,
+    ``{% url %}``, the ``date`` filter and ``get_meaning_display`` cost about 0.6 ms, 30 ms a page of 50)."""
+
+    url: str
+    days_left: str
+    urgent: bool  # overdue or due today
+    due: str
+    member: str
+    member_number: str
+    fund: str
+    response: str
+    has_steps: bool
+
+
+def _days_left_words(left: int) -> str:
+    if left < 0:
+        return f"Overdue by {-left} day{'' if left == -1 else 's'}"
+    if left == 0:
+        return "Due today"
+    return f"{left} day{'' if left == 1 else 's'} left"
+
+
+def worklist_rows(items: list[WorkItem], stepped: set[int]) -> list[WorklistRow]:
+    # One reverse for the page: every item's URL is the same but for its key.
+    prefix = reverse("superannuation:item", args=[0]).removesuffix("0/")
+    today = timezone.localdate()
+    dates: dict[date, str] = {}  # a page's items share a few due dates: each formatted once
+    rows = []
+    for item in items:
+        left = item.days_left(today)
+        due = dates.get(item.due_on)
+        if due is None:
+            due = dates[item.due_on] = date_format(item.due_on, "j M Y")
+        rows.append(
+            WorklistRow(
+                url=f"{prefix}{item.pk}/",
+                days_left=_days_left_words(left),
+                urgent=left <= 0,
+                due=due,
+                member=item.member.display_name,
+                member_number=item.member.member_number,
+                fund=item.fund.name,
+                response=MEANING_LABELS.get(item.meaning, item.meaning),
+                has_steps=item.pk in stepped,
+            )
+        )
+    return rows
+
+
 def worklist_context(request: PortalRequest, fund: SuperFund | None) -> dict[str, Any]:
     page = services.worklist(user=request.user, fund=fund, after=request.GET.get("after") or None, limit=PAGE)
     # Which of the page's items have a step recorded: one query, whatever the page's size.
@@ -88,7 +146,7 @@ def worklist_context(request: PortalRequest, fund: SuperFund | None) -> dict[str
     query = request.GET.copy()
     query["after"] = page.after or ""
     return {
-        "items": [(item, item.pk in stepped) for item in page.items],
+        "items": worklist_rows(page.items, stepped),
         "next_query": query.urlencode() if page.after else "",
     }
 

@@ -335,6 +335,36 @@ def test_the_worklist_query_count_does_not_grow_with_its_page(
     assert len(set(counts)) == 1, counts
 
 
+def test_the_worklist_s_rows_say_the_days_left_the_due_date_and_the_response_and_link_each_item(
+    world: dict[str, Any], agent: User, login: Login
+) -> None:
+    """The rows are put together in Python (item_views.worklist_rows), not by the template: the words of each
+    number of days, the date, the label and the link are pinned here."""
+    from superannuation.models import ReasonableStep
+
+    today = timezone.localdate()
+    batch, fund = world["batch"], world["fund"]
+    WorkItem.objects.all().delete()
+    rows = {}
+    for name, left in (("ELLIS", -1), ("FORD", 0), ("GRANT", 1), ("HALL", 2)):
+        item = item_for(answered(batch, member_of(fund, name), Meaning.PLEASE_RESOLVE))
+        WorkItem.objects.filter(pk=item.pk).update(due_on=today + timedelta(days=left))
+        rows[name] = item
+    ReasonableStep.objects.create(item=rows["HALL"], contact="The member, by phone", found="Nothing yet")
+    html = login(agent).get(reverse("superannuation:worklist")).content.decode()
+    cells = re.findall(r'<tr data-testid="item-row">(.*?)</tr>', html, re.S)
+    assert len(cells) == 4
+    words = ["Overdue by 1 day", "Due today", "1 day left", "2 days left"]
+    for cell, (name, item), said in zip(cells, rows.items(), words, strict=True):
+        assert f"<td>{said}</td>" in cell or f'<strong class="bad">{said}</strong>' in cell, cell
+        assert (f'<strong class="bad">{said}</strong>' in cell) == (said in ("Overdue by 1 day", "Due today"))
+        due = today + timedelta(days=words.index(said) - 1)
+        assert f"<td>{due.day} {due:%b %Y}</td>" in cell, cell
+        assert f'<a href="{reverse("superannuation:item", args=[item.pk])}">Jane {name}</a>' in cell, cell
+        assert "<td>Harbour Super</td>" in cell and "Please resolve (unmatched, TFN given)" in cell
+        assert ("Steps recorded" in cell) == (name == "HALL") and ("None yet" in cell) == (name != "HALL")
+
+
 def test_staff_restricted_to_groups_reach_only_the_funds_of_their_groups_clients(
     practice: Practice, agent: User, login: Login
 ) -> None:
