@@ -252,13 +252,14 @@ def create_schema(db: sqlite3.Connection) -> None:
             db.execute(statement)
 
 
-# What MAAS, COMMPREF and the control endpoint add to a register: never generated, so not among the TABLES it
-# counts.
-REPORTED_TABLES = ("reg_member_reports", "reg_fund_administrators", "reg_category_preferences")
+# What MAAS and the control endpoint add to a register: never generated, so not among the TABLES it counts.
+REPORTED_TABLES = ("reg_member_reports", "reg_fund_administrators")
+# What agents set through COMMPREF beyond the generated preferences: gone with the register it was set in.
+SET_TABLES = ("reg_category_preferences",)
 
 
 def clear(db: sqlite3.Connection) -> None:
-    for table in (*REPORTED_TABLES, *TABLES):
+    for table in (*SET_TABLES, *REPORTED_TABLES, *TABLES):
         db.execute(f"DELETE FROM {table}")  # noqa: S608 - table names are the constants above
 
 
