@@ -27,7 +27,8 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef, Q, Subquery
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models.fields.json import KeyTextTransform, KeyTransform
 from django.utils import timezone
 
 from ato_gateway import api
@@ -37,6 +38,7 @@ from ato_gateway.wire.documents.common import ClientIdentifier
 from clients.models import Client, ClientGroup
 from clients.tfn import tfn_lookup_hash
 from communications.models import (
+    CATEGORY_WORDS,
     OPEN_STATES,
     TO_PRACTICE_CHANNEL,
     DocumentState,
@@ -530,12 +532,30 @@ def preferences_coverage(*, user: User) -> dict[str, Any]:
     following = clients.filter(Exists(asked.filter(own=False))).count()
     default_to_practice = default is None or default.to_practice
     return {
+        "by_category": _coverage_by_category(Preference.objects.filter(practice=user.tenant, client__in=clients)),
         "default": default,
         "clients": clients.count(),
         "to_practice": own_to_practice + (following if default_to_practice else 0),
         "elsewhere": own_elsewhere + (0 if default_to_practice else following),
         "never_asked": clients.exclude(Exists(asked)).count(),
     }
+
+
+def _coverage_by_category(held: QuerySet[Preference]) -> list[dict[str, Any]]:
+    """For each category of letters, how many clients' letters of it come to the practice and how many go to the
+    clients, by the answers that named categories (one query a category, grouped by channel in the database)."""
+    rows = []
+    for code, words in CATEGORY_WORDS.items():
+        channels = dict(
+            held.filter(categories__has_key=code)
+            .annotate(held_channel=KeyTextTransform("channel", KeyTransform(code, "categories")))
+            .values("held_channel")
+            .annotate(n=Count("pk"))
+            .values_list("held_channel", "n")
+        )
+        to_practice = int(channels.pop(TO_PRACTICE_CHANNEL, 0))
+        rows.append({"category": words, "to_practice": to_practice, "elsewhere": sum(channels.values())})
+    return rows
 
 
 def letter_told_record(*, user: User, letter: Letter, on: date, how: str, told_by: User) -> None:

@@ -105,3 +105,20 @@ def test_asking_for_every_client_asks_once_for_the_default_and_once_a_client_wit
     assert sorted(asked.values_list("subject_id", flat=True)) == sorted(
         ["default", str(held["post"].pk), str(held["email"].pk)]
     )
+
+
+def test_the_coverage_report_counts_each_category_where_its_letters_go(
+    practice: Practice, admin: User, login: Login
+) -> None:
+    def held(channel: str, default: bool = False) -> dict[str, object]:
+        return {"channel": channel, "email": "", "default": default}
+
+    one, two, three = (_client(practice, f"Client {n}") for n in range(3))
+    Preference.objects.create(practice=practice, client=one, channel="ELEC", categories={"AS": held("POST")})
+    Preference.objects.create(practice=practice, client=two, channel="POST", categories={"AS": held("POST")})
+    Preference.objects.create(practice=practice, client=three, channel="ELEC", categories={"AS": held("ELEC", True)})
+    rows = {r["category"]: r for r in services.preferences_coverage(user=admin)["by_category"]}
+    assert (rows["Activity statements"]["to_practice"], rows["Activity statements"]["elsewhere"]) == (1, 2)
+    assert (rows["Income tax"]["to_practice"], rows["Income tax"]["elsewhere"]) == (0, 0)
+    page = login(admin).get(reverse("communications:preferences")).content.decode()
+    assert 'data-testid="coverage-categories"' in page
