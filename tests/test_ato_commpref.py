@@ -240,7 +240,11 @@ def test_an_answer_names_every_category_where_its_letters_go(ato: Ato):
 def test_a_change_for_some_categories_leaves_the_others_where_they_were(ato: Ato):
     client = _client(ato, own_preference=False)
     [default] = _preferences(ato)
-    change = {"client": ClientIdentifier.of(tfn=client["tfn"]), "categories": ["AS", "DEBT"], "channel": "POST"}
+    change: dict[str, Any] = {
+        "client": ClientIdentifier.of(tfn=client["tfn"]),
+        "categories": ["AS", "DEBT"],
+        "channel": "POST",
+    }
     validated = ato.result(commpref.ValidateRequest(**change))
     assert validated.ok and validated.document is not None and _categories(ato, client["id"]) == []
     submitted = ato.result(commpref.SubmitRequest(**change))
@@ -320,7 +324,7 @@ def test_list_pages_through_every_client_of_the_agent_once(ato: Ato):
         if continuation is None:
             break
     assert pages == -(-len(linked) // 7)
-    tfns = [p.client.tfn for p in seen if p.client]
+    tfns = [p.client.tfn for p in seen if p.client and p.client.tfn]
     assert sorted(tfns) == sorted(row["tfn"] for row in linked)
     by_tfn = {p.client.tfn: p for p in seen if p.client}
     for row in own:
