@@ -48,9 +48,15 @@ BUILT_IN_TABS = ("overview", "relationships", "details", "communications")
 def client_tabs() -> tuple[str, ...]:
     """The tab bar: overview and relationships first, then each installed domain app's tab in the order the apps
     are installed (portal.apps.CLIENT_TABS), so that the bar shows only what this installation has."""
+    from django.apps import apps
+
     from portal.apps import CLIENT_TABS
 
-    return ("overview", "relationships", *[name for name in CLIENT_TABS if name not in ("overview", "relationships")])
+    # By the installing app's place (the namespace of the tab's URL name), not by when the tab was registered.
+    order = {config.label: place for place, config in enumerate(apps.get_app_configs())}
+    others = [name for name in CLIENT_TABS if name not in ("overview", "relationships")]
+    others.sort(key=lambda name: order.get(CLIENT_TABS[name].partition(":")[0], len(order)))
+    return ("overview", "relationships", *others)
 
 
 def _cursor(client: Client | ClientRow) -> str:

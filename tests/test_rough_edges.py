@@ -419,3 +419,16 @@ def test_a_retry_is_sent_by_rqs_scheduler_alone(live_server, rq_worker, credenti
     message.refresh_from_db()
     assert message.status == MessageStatus.DONE
     assert list(message.attempt_log.values_list("outcome", flat=True)) == ["transient", "ok"]
+
+
+def test_the_tab_bar_keeps_the_apps_order_whenever_a_tab_was_registered(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A tab registered again (as a test's monkeypatch does on undo) must not move to the end of the bar."""
+    from clients.views import client_tabs
+    from portal import apps
+
+    before = client_tabs()
+    assert before[:2] == ("overview", "relationships") and before.index("details") < before.index("communications")
+    url = apps.CLIENT_TABS["details"]
+    monkeypatch.delitem(apps.CLIENT_TABS, "details")
+    monkeypatch.setitem(apps.CLIENT_TABS, "details", url)  # now last in the dict
+    assert client_tabs() == before
