@@ -31,6 +31,8 @@ from typing import TYPE_CHECKING
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import requests
+
 from ato_sandbox.testing import running_sandbox
 from bench._common import (
     PY,
@@ -57,6 +59,9 @@ PEOPLE = int(os.environ.get("BENCH_SUPER_PEOPLE", "5000"))
 REFERENCE_ABN = "51824753556"  # a second fund, administered by the practice, for the reference
 REFERENCE_PURPOSE = "bench.maas_reference"  # no handler: the answers settle and nothing is applied
 GOAL_ACCOUNTS, GOAL_SECONDS, GOAL_MB, GOAL_P99_MS = 100_000, 300.0, 300.0, 100.0
+# An ATO outage of this many seconds once a third of the load's batches are answered (0: none). The load must still
+# end with every account reported and every batch applied exactly once by the stand-in ATO (its effect record).
+OUTAGE_SECONDS = float(os.environ.get("BENCH_SUPER_OUTAGE_SECONDS", "0"))
 
 
 def make_members(control: Control, fund: SuperFund, count: int) -> int:
@@ -182,6 +187,7 @@ def load(figures: Figures, data_dir: str) -> None:
     from django.conf import settings
 
     from ato_gateway import services as gateway
+    from ato_gateway.models import MessageAttempt
     from superannuation import services
     from superannuation.models import Batch, BatchState, Meaning, Report, SuperFund, Transaction, WorkItem
 
@@ -235,9 +241,15 @@ def load(figures: Figures, data_dir: str) -> None:
             memory.phase = "load"
             started = time.perf_counter()
             report = services.foundation_load_start(user=admin, fund=fund)
+            outage_due = OUTAGE_SECONDS > 0
             while not Report.objects.filter(pk=report.pk, finished_at__isnull=False).exists():
                 if worker.poll() is not None:
                     raise SystemExit(f"the worker died:\n{log.read_text()[-3000:]}")
+                answered_batches = Batch.objects.filter(report=report, state=BatchState.ANSWERED).count()
+                if outage_due and answered_batches * settings.MAAS_BATCH_SIZE * 3 >= ACCOUNTS:
+                    control.post("faults", {"outage_seconds": OUTAGE_SECONDS})
+                    note(f"an ATO outage of {OUTAGE_SECONDS:.0f} s begins after {answered_batches} batches answered")
+                    outage_due = False
                 time.sleep(0.2)
             opened_ms = worklist_opened(http)
             seconds = time.perf_counter() - started
@@ -251,8 +263,22 @@ def load(figures: Figures, data_dir: str) -> None:
                 os.killpg(worker.pid, signal.SIGTERM)
                 worker.wait(timeout=60)
 
+        applied = requests.get(f"{url}/_control/stats", timeout=60).json()["applied"]
+
     batches = Batch.objects.filter(report=report)
     answered = batches.filter(state=BatchState.ANSWERED).count()
+    message_ids = [m for m in batches.values_list("question__message__message_id", flat=True) if m]
+    twice = sum(1 for m in message_ids if applied.get(m, 0) > 1)
+    unapplied = sum(1 for m in message_ids if applied.get(m, 0) == 0)
+    failed_attempts = MessageAttempt.objects.filter(message__question__in=batches.values("question")).exclude(
+        outcome="ok"
+    )
+    note(f"stand-in ATO: {len(message_ids)} batches, {twice} applied twice, {unapplied} not applied")
+    figures.add("super_load_attempts_not_ok", failed_attempts.count(), "attempts", 0)
+    figures.add("super_load_batches_applied_twice", twice, "batches", 0)
+    figures.goal("every batch applied exactly once at the ATO", twice == 0 and unapplied == 0)
+    if OUTAGE_SECONDS > 0:
+        figures.goal("the outage was met (attempts that failed)", failed_attempts.exists())
     counted = Transaction.objects.filter(batch__report=report).exclude(meaning="").count()
     corrected = Transaction.objects.filter(batch__report=report, meaning=Meaning.CORRECTED).count()
     items = WorkItem.objects.filter(fund=fund).count()
