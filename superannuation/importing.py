@@ -29,6 +29,7 @@ from portal.sealing import seal_bytes, unseal_bytes
 from superannuation.access import require_manage, require_view, visible_fund
 from superannuation.events import foundation_built, pending_event
 from superannuation.models import (
+    FLAG_ATTRIBUTES,
     AccountPhase,
     AccountStatus,
     EventKind,
@@ -41,16 +42,7 @@ from superannuation.models import (
 )
 
 REQUIRED = ("member_number", "family_name", "date_of_birth")
-ATTRIBUTES = (
-    "contributions_accepted",
-    "inward_rollovers_accepted",
-    "outward_rollovers_accepted",
-    "government_rollovers_accepted",
-    "defined_benefit",
-    "insurance",
-    "grandfathered",
-    "innovative_income_stream",
-)
+ATTRIBUTES = FLAG_ATTRIBUTES
 COLUMNS = (
     "member_number",
     "family_name",

@@ -87,6 +87,19 @@ class TfnValidation(models.TextChoices):
     UNMATCHED = "unmatched", "Unmatched"
 
 
+# The account attributes MAAS reports that are yes or no (the member file's columns and a change's fields).
+FLAG_ATTRIBUTES = (
+    "contributions_accepted",
+    "inward_rollovers_accepted",
+    "outward_rollovers_accepted",
+    "government_rollovers_accepted",
+    "defined_benefit",
+    "insurance",
+    "grandfathered",
+    "innovative_income_stream",
+)
+
+
 class MemberQuerySet(models.QuerySet["Member"]):
     def visible_to(self, user: User) -> MemberQuerySet:
         return self.filter(fund__in=SuperFund.objects.visible_to(user))

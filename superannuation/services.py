@@ -36,6 +36,7 @@ from superannuation.events import foundation_built, pending_event
 from superannuation.importing import TEMPLATE as MEMBER_CSV_TEMPLATE
 from superannuation.importing import member_import_run, member_import_start, members_export_csv
 from superannuation.models import (
+    FLAG_ATTRIBUTES,
     REMINDER_DAYS_LEFT,
     AccountPhase,
     AccountStatus,
@@ -190,16 +191,6 @@ _TEXT_FIELDS = {
     "state": 3,
     "postcode": 4,
 }
-_FLAG_FIELDS = (
-    "contributions_accepted",
-    "inward_rollovers_accepted",
-    "outward_rollovers_accepted",
-    "government_rollovers_accepted",
-    "defined_benefit",
-    "insurance",
-    "grandfathered",
-    "innovative_income_stream",
-)
 _CHOICE_FIELDS: dict[str, Any] = {"phase": AccountPhase, "lost_status": LostStatus}
 
 
@@ -213,7 +204,7 @@ def _clean_member_fields(fields: dict[str, Any]) -> dict[str, Any]:
             if len(text) > _TEXT_FIELDS[name]:
                 errors[name] = [f"At most {_TEXT_FIELDS[name]} characters."]
             clean[name] = text.upper() if name == "state" else text
-        elif name in _FLAG_FIELDS:
+        elif name in FLAG_ATTRIBUTES:
             clean[name] = bool(value)
         elif name in _CHOICE_FIELDS:
             if value not in _CHOICE_FIELDS[name].values:
