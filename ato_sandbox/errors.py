@@ -149,6 +149,12 @@ TABLE: tuple[ErrorCode, ...] = (
     ),
     _e("CMN.ATO.CUADDR.ADR06", "Error", "{Field}: the {Usage} address is given twice.", "Field", "Usage"),
     _e(
+        "CMN.ATO.CUADDR.ADR07",
+        "Error",
+        "{Field}: the authorised contact is maintained with CUAUTHCNTCT, not as an address.",
+        "Field",
+    ),
+    _e(
         "CMN.ATO.CUADDR.DT01",
         "Error",
         "{Field}: the new {Usage} address at {Level} cannot start on {StartD}, before the current one "

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from ato_gateway.wire.documents import cuauthcntct
+from ato_gateway.wire.documents import cuaddr, cuauthcntct
 from ato_gateway.wire.documents.common import Account, ClientIdentifier, PersonName
 from tests.ato_fixtures import AGENT_TAN, Ato, error_codes
 
@@ -203,3 +203,54 @@ def test_a_malformed_request_is_refused_with_the_xsd_error(ato: Ato):
     )
     reply = ato.reply(ato.send_raw(cuauthcntct.SubmitRequest.SERVICE_ACTION, document), cuauthcntct.SubmitResponse)
     assert error_codes(reply) == ["CMN.ATO.GEN.XML03"] and "StartD" in reply.errors[0].text
+
+
+def _listed_contacts(ato: Ato, tfn: str, account: Account | None = None) -> list[tuple[object, ...]]:
+    """The authorised contacts as the next CUADDR List gives them (the ATO's one way to read them)."""
+    listed = ato.result(
+        cuaddr.ListRequest(client=ClientIdentifier.of(tfn=tfn), account=account, include_history=True, usages=["CNT"])
+    )
+    assert listed.ok and listed.document is not None, listed.items
+    return [
+        (
+            a.usage,
+            a.contact_name.family_name if a.contact_name else None,
+            a.position,
+            a.phone,
+            a.period.start.isoformat(),
+            a.period.end.isoformat() if a.period.end else None,
+        )
+        for a in listed.document.addresses
+    ]
+
+
+def test_a_contact_submitted_is_what_the_next_list_gives_at_its_level(ato: Ato):
+    client = _client(ato, WITH_CONTACTS, 1)
+    [old] = [c for c in _contacts(ato, client["id"]) if c["account_id"] is None and c["end_date"] is None]
+    assert ato.result(_request(cuauthcntct.SubmitRequest, client["tfn"], start=date(2026, 11, 16), **NEW)).ok
+    listed = _listed_contacts(ato, client["tfn"])
+    assert ("CNT", "Citizen", "Office manager", "0298765432", "2026-11-16", None) in listed
+    assert ("CNT", old["family_name"], old["position"], old["phone"], old["start_date"], "2026-11-15") in listed
+    # Every usage at once lists the contacts after the addresses, and an account's contact only at its account.
+    everything = ato.result(cuaddr.ListRequest(client=ClientIdentifier.of(tfn=client["tfn"]), include_history=True))
+    assert everything.document is not None and everything.document.addresses[-1].usage == "CNT"
+    account = _client(
+        ato,
+        "SELECT t.*, a.branch FROM reg_taxpayers t JOIN reg_accounts a ON a.taxpayer_id = t.id WHERE a.kind = 'AS' "
+        "AND NOT EXISTS (SELECT 1 FROM reg_contacts c WHERE c.taxpayer_id = t.id) ORDER BY a.id",
+    )
+    level = Account("AS", account["branch"])
+    assert ato.result(_request(cuauthcntct.SubmitRequest, account["tfn"], account=level, **NEW)).ok
+    assert _listed_contacts(ato, account["tfn"], level) == [
+        ("CNT", "Citizen", "Office manager", "0298765432", "2026-11-30", None)
+    ]
+    assert _listed_contacts(ato, account["tfn"]) == []
+
+
+def test_the_contact_is_not_changed_as_an_address(ato: Ato):
+    client = _client(ato, WITH_CONTACTS, 1)
+    before = _contacts(ato, client["id"])
+    contact = cuaddr.AddressUpdate(usage="CNT", electronic="accounts@example.com.au")
+    reply = ato.result(cuaddr.SubmitRequest(client=ClientIdentifier.of(tfn=client["tfn"]), addresses=[contact]))
+    assert [(e.code, e.parameters["Field"]) for e in reply.errors] == [("CMN.ATO.CUADDR.ADR07", "Address[1]/UsageC")]
+    assert _contacts(ato, client["id"]) == before

@@ -133,6 +133,9 @@ PLAIN_WORDS: dict[str, str] = {
     "CMN.ATO.CUADDR.ADR04": _EMAIL,
     "CMN.ATO.CUADDR.ADR05": "{Field} is marked as the {Usage}, so give {Expected}.",
     "CMN.ATO.CUADDR.ADR06": "The {Usage} is given more than once ({Field}). Give each one only once.",
+    "CMN.ATO.CUADDR.ADR07": (
+        "The authorised contact is not changed as an address ({Field}): change it as the authorised contact."
+    ),
     "CMN.ATO.CUADDR.DT01": (
         "The new {Usage} for {Level} would start ({StartD}) before the current one started ({CurrentStartD}). "
         "Choose a later start date."

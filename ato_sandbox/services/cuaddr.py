@@ -5,6 +5,10 @@ Validate and Submit run the same plan (``_plan``): every check, and what would h
 level. Validate returns that; Submit applies it. An address replaced ends the day before the new one starts, so
 the history stays a chain of periods.
 
+The authorised contact (usage CNT) is held once, where CUAUTHCNTCT records it (``reg_contacts``): List reads it
+from there, after the addresses, and Validate and Submit refuse it (ADR07), so what CUAUTHCNTCT accepted is what
+the next List shows and no second copy can disagree with it.
+
 The helpers for clients, accounts, telephone numbers and email addresses are shared with CUAUTHCNTCT, which
 belongs to the same service suite (CUDEMOGR).
 """
@@ -18,7 +22,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from ato_gateway.wire.documents import cuaddr
-from ato_gateway.wire.documents.common import Account, Address, ClientIdentifier, Period
+from ato_gateway.wire.documents.common import Account, Address, ClientIdentifier, Period, PersonName
 from ato_gateway.wire.events import EventItem
 
 from .. import errors, register
@@ -113,7 +117,7 @@ def same_text(a: object, b: object) -> bool:
 # --- the address checks ---
 
 _CONTENT = ("line1", "line2", "locality", "state", "postcode", "country", "phone", "email")
-# What each usage is given as; CNT (the authorised contact's address) takes any of them.
+# What each usage is given as. CNT is not given at all: the authorised contact is CUAUTHCNTCT's.
 _SHAPES: dict[str, tuple[str, str]] = {
     "RES": ("address", "AddressDetails only"),
     "BUS": ("address", "AddressDetails only"),
@@ -122,7 +126,6 @@ _SHAPES: dict[str, tuple[str, str]] = {
     "EML": ("electronic", "ElectronicAddressT only"),
     "WEB": ("electronic", "ElectronicAddressT only"),
 }
-_ANY = "AddressDetails, TelephoneNumberT or ElectronicAddressT"
 
 
 def _kinds(update: cuaddr.AddressUpdate) -> set[str]:
@@ -147,16 +150,17 @@ def _check_place(field: str, address: Address) -> list[EventItem]:
 
 
 def _check_one(ctx: Context, field: str, update: cuaddr.AddressUpdate) -> list[EventItem]:
+    if update.usage == "CNT":
+        return [errors.item("CMN.ATO.CUADDR.ADR07", Field=f"{field}/UsageC")]
     out = []
-    kind, expected = _SHAPES.get(update.usage, ("", _ANY))
-    kinds = _kinds(update)
-    if (kind and kinds != {kind}) or not kinds:
+    kind, expected = _SHAPES[update.usage]
+    if _kinds(update) != {kind}:
         out.append(errors.item("CMN.ATO.CUADDR.ADR05", Field=field, Usage=update.usage, Expected=expected))
     if update.address is not None:
         out += _check_place(f"{field}/AddressDetails", update.address)
     if given(update.phone) and not phone_ok(str(update.phone)):
         out.append(errors.item("CMN.ATO.CUADDR.ADR03", Field=f"{field}/TelephoneNumberT"))
-    if update.usage in ("EML", "CNT") and given(update.electronic) and not email_ok(str(update.electronic)):
+    if update.usage == "EML" and given(update.electronic) and not email_ok(str(update.electronic)):
         out.append(errors.item("CMN.ATO.CUADDR.ADR04", Field=f"{field}/ElectronicAddressT"))
     if update.start is not None and update.start > ctx.today:
         out.append(errors.item("CMN.ATO.CUADDR.DT02", Field=f"{field}/StartD", StartD=update.start.isoformat()))
@@ -296,6 +300,18 @@ def submit(ctx: Context, request: cuaddr.SubmitRequest) -> cuaddr.SubmitResponse
 # --- List ---
 
 
+# The contacts follow the addresses in one keyset: a contact's key is its id past every address's.
+_CONTACTS_AFTER = 1 << 40
+_ADDRESS_COLUMNS = (
+    "id AS k, usage, line1, line2, locality, state, postcode, country, phone, email, start_date, end_date, "
+    "NULL AS family_name, NULL AS given_name, NULL AS position"
+)
+_CONTACT_COLUMNS = (
+    f"id + {_CONTACTS_AFTER} AS k, 'CNT' AS usage, NULL AS line1, NULL AS line2, NULL AS locality, NULL AS state, "
+    "NULL AS postcode, NULL AS country, phone, email, start_date, end_date, family_name, given_name, position"
+)
+
+
 def _listed(row: dict[str, Any]) -> cuaddr.ListedAddress:
     place = None
     if row["line1"]:
@@ -303,8 +319,11 @@ def _listed(row: dict[str, Any]) -> cuaddr.ListedAddress:
             row["line1"], row["line2"], row["locality"] or "", row["state"], row["postcode"], row["country"] or "au"
         )
     end = date.fromisoformat(row["end_date"]) if row["end_date"] else None
+    family = row["family_name"]
     return cuaddr.ListedAddress(
         usage=row["usage"],
+        contact_name=PersonName(family, row["given_name"] or None) if family else None,
+        position=row["position"] or None,
         address=place,
         phone=row["phone"],
         electronic=row["email"],
@@ -314,7 +333,8 @@ def _listed(row: dict[str, Any]) -> cuaddr.ListedAddress:
 
 @handles(cuaddr.ListRequest.SERVICE_ACTION)
 def list_addresses(ctx: Context, request: cuaddr.ListRequest) -> cuaddr.ListResponse:
-    """One page in the order the ATO recorded the addresses, client level or one account's."""
+    """One page in the order the ATO recorded the addresses, then the authorised contacts, client level or one
+    account's."""
     taxpayer_id = int(client(ctx, request.client)["id"])
     [(account_id, _account)] = levels(
         ctx, taxpayer_id, [request.account] if request.account else [], "CMN.ATO.CUADDR.ACC02", "Account"
@@ -324,17 +344,27 @@ def list_addresses(ctx: Context, request: cuaddr.ListRequest) -> cuaddr.ListResp
     if after is None:
         ctx.fail("CMN.ATO.CUADDR.LST01")
     size = paging.page_size(request.page_size)
-    sql = "SELECT * FROM reg_addresses WHERE taxpayer_id = ? AND account_id IS ? AND id > ?"
-    params: list[Any] = [taxpayer_id, account_id, after]
-    if not request.include_history:
-        sql += " AND end_date IS NULL"
-    if request.usages:
-        sql += f" AND usage IN ({', '.join('?' * len(request.usages))})"
-        params += request.usages
-    found = rows(ctx.db.execute(f"{sql} ORDER BY id LIMIT ?", (*params, size + 1)))
+    current = "" if request.include_history else " AND end_date IS NULL"
+    wanted = request.usages or list(cuaddr.USAGES)
+    usages = [u for u in wanted if u != "CNT"]
+    parts: list[str] = []
+    params: list[Any] = []
+    if usages:
+        parts.append(
+            f"SELECT {_ADDRESS_COLUMNS} FROM reg_addresses WHERE taxpayer_id = ? AND account_id IS ? "  # noqa: S608
+            f"AND id > ?{current} AND usage IN ({', '.join('?' * len(usages))})"
+        )
+        params += [taxpayer_id, account_id, after, *usages]
+    if "CNT" in wanted:
+        parts.append(
+            f"SELECT {_CONTACT_COLUMNS} FROM reg_contacts WHERE taxpayer_id = ? AND account_id IS ? "  # noqa: S608
+            f"AND id > ?{current}"
+        )
+        params += [taxpayer_id, account_id, max(after - _CONTACTS_AFTER, 0)]
+    found = rows(ctx.db.execute(f"{' UNION ALL '.join(parts)} ORDER BY k LIMIT ?", (*params, size + 1)))
     page = found[:size]
     more = len(found) > size
     return cuaddr.ListResponse(
         addresses=[_listed(r) for r in page],
-        continuation=paging.token(scope, int(page[-1]["id"])) if more else None,
+        continuation=paging.token(scope, int(page[-1]["k"])) if more else None,
     )

@@ -8,7 +8,7 @@ from datetime import date
 from typing import ClassVar
 
 from .codec import Document, xml
-from .common import Account, Address, ClientIdentifier, Period
+from .common import Account, Address, ClientIdentifier, Period, PersonName
 
 # Usage codes: RES and BUS are geographic, POS postal, PHN a telephone number, EML and WEB electronic, CNT the
 # authorised contact's address (any of the three kinds).
@@ -33,7 +33,11 @@ class ListRequest(Document):
 
 @dataclass(kw_only=True)  # keyword-only so that the required period can follow the optional fields
 class ListedAddress:
+    """One address; of the CNT usage, the authorised contact CUAUTHCNTCT recorded, with their name and position."""
+
     usage: str = xml("UsageC")
+    contact_name: PersonName | None = xml("PersonNameDetails", default=None)
+    position: str | None = xml("PositionT", default=None)
     address: Address | None = xml("AddressDetails", default=None)
     phone: str | None = xml("TelephoneNumberT", default=None)
     electronic: str | None = xml("ElectronicAddressT", default=None)
@@ -51,7 +55,7 @@ class ListResponse(Document):
 @dataclass
 class AddressUpdate:
     """The new current address of one usage: ``address`` for RES/BUS/POS, ``phone`` for PHN, ``electronic`` for
-    EML/WEB, any of them for CNT. ``start`` defaults to the ATO's today."""
+    EML/WEB; never CNT, the authorised contact, which CUAUTHCNTCT changes. ``start`` defaults to the ATO's today."""
 
     usage: str = xml("UsageC")
     address: Address | None = xml("AddressDetails", default=None)
