@@ -15,7 +15,7 @@ from datetime import date
 from django.conf import settings
 from django.contrib.postgres.search import SearchQuery, SearchVector, SearchVectorField
 from django.db import connection, models
-from django.db.models import Exists, Expression, F, Func, OuterRef, Q, TextField, Value
+from django.db.models import Exists, Expression, OuterRef, Q, TextField, Value
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
@@ -167,11 +167,13 @@ def search_vector(title: str, text: str = "") -> Expression:
     return vector
 
 
-def title_vector() -> Expression:
-    """search_vector() of the row's own title, in SQL, for many letters in one UPDATE (PostgreSQL's regular
-    expressions take the same pattern)."""
-    title = Func(F("title"), Value(_ID_LIKE.pattern), Value(" "), Value("g"), function="regexp_replace")
-    return SearchVector(title, config=SEARCH_CONFIG, weight="A")
+def title_vector_sql(title: str) -> tuple[str, list[str]]:
+    """search_vector() of a letter's own title, as SQL over the column ``title`` names and its parameters, for the
+    letters a sync inserts in one statement (PostgreSQL's regular expressions take the same pattern)."""
+    return f"setweight(to_tsvector(%s::regconfig, regexp_replace({title}, %s, ' ', 'g')), 'A')", [
+        SEARCH_CONFIG,
+        _ID_LIKE.pattern,
+    ]
 
 
 def full_text() -> bool:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import io
 import logging
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -52,10 +52,11 @@ from communications.models import (
     ToldHow,
     full_text,
     search_vector,
-    title_vector,
+    title_vector_sql,
 )
 from portal.audit import audit_record
 from portal.capabilities import Role
+from portal.db.bulk import insert_new
 from portal.iterables import batched
 from portal.logging import redact_tfns
 from portal.models import AuditEvent, Practice, User
@@ -70,7 +71,7 @@ DOCUMENT_PURPOSE = "communications.document"  # one letter's document
 PREFERENCE_SUBJECT = "commpref"
 PREFERENCE_PURPOSE = "communications.preference"  # where the ATO sends a client's letters (COMMPREF Get)
 PAGE_SIZE = 500
-CHUNK = 250  # letters applied together: bounds memory and each query's IN list
+CHUNK = 500  # letters applied together, in one statement: bounds memory; a whole page at the usual page size
 DOCUMENT_CHUNK = 500  # letters whose documents are asked for in one transaction (and one job)
 # A sync asks from the last finished one's end, less a margin for letters the ATO dates back.
 OVERLAP = timedelta(days=7)
@@ -159,7 +160,8 @@ def _ask(run: SyncRun, continuation: str) -> None:
         about=Subject(SUBJECT, str(run.pk), f"Letters page {run.pages + 1}"),
     )
     run.current_question, run.continuation = question, continuation
-    run.save(update_fields=["current_question", "continuation"])
+    # With the counts of the page just applied: one UPDATE of the run a page.
+    run.save(update_fields=["current_question", "continuation", "pages", "letters_seen", "letters_new"])
 
 
 def sync_nightly() -> list[int]:
@@ -200,7 +202,6 @@ def on_list_page(question: Question, reply: Reply[cc.ListResponse]) -> None:
         return
     continuation = items.document.continuation if items.document is not None else None
     run.pages += 1
-    run.save(update_fields=["pages", "letters_seen", "letters_new"])
     if continuation:
         _ask(run, continuation)
     else:
@@ -229,7 +230,7 @@ def _stop(run: SyncRun, words: str) -> None:
 
 def _finish(run: SyncRun) -> None:
     run.status, run.finished_at = SyncStatus.DONE, timezone.now()
-    run.save(update_fields=["status", "finished_at"])
+    run.save(update_fields=["status", "finished_at", "pages", "letters_seen", "letters_new"])
     letters_rematch(practice=run.practice)
     practice_id = run.practice.pk
     transaction.on_commit(lambda: documents_ask_enqueue(practice_id))
@@ -259,47 +260,42 @@ def due_by_rule(kind: str, issued: date) -> date:
 
 
 def _apply(run: SyncRun, chunk: list[cc.Communication]) -> None:
-    """Add the chunk's letters the practice does not hold yet, matched and owned, and ask for their documents."""
+    """Add the chunk's letters the practice does not hold yet, matched, owned and indexed for search, in one
+    statement: a letter held already (or twice in the chunk) is skipped by its unique constraint, so a page read
+    again adds nothing. Their documents are asked for after the last page."""
     practice = run.practice
     run.letters_seen += len(chunk)
-    held = set(
-        Letter.objects.filter(practice=practice, ato_id__in=[c.id for c in chunk]).values_list("ato_id", flat=True)
-    )
-    new: dict[str, cc.Communication] = {c.id: c for c in chunk if c.id not in held}
-    if not new:
-        return
-    hashes = {c.id: tfn_lookup_hash(c.client.tfn) if c.client.tfn else "" for c in new.values()}
+    tfns = [c.client.tfn or "" for c in chunk]
+    hashes = {tfn: tfn_lookup_hash(tfn) if tfn else "" for tfn in set(tfns)}  # once a client, not a letter
     clients = dict(
         Client.objects.filter(practice=practice, tfn_hash__in=[h for h in hashes.values() if h]).values_list(
             "tfn_hash", "pk"
         )
     )
-    sent_to_practice = _sent_to_practice(practice, [c for c in clients.values() if c])
-    letters = Letter.objects.bulk_create(
-        [
-            Letter(
-                practice=practice,
-                ato_id=c.id,
-                tfn_hash=hashes[c.id],
-                tfn_last3=(c.client.tfn or "")[-3:],
-                name=_name(c)[:250],
-                client_id=clients.get(hashes[c.id]),
-                kind=c.kind[:10],
-                title=c.title[:300],
-                account=_account(c)[:20],
-                issued=c.issued,
-                due=due_by_rule(c.kind, c.issued),
-                due_source=DueSource.RULE,
-                to_practice=sent_to_practice(clients.get(hashes[c.id])),
-                document_asked=False,
-            )
-            for c in new.values()
-        ]
+    matched = [clients.get(hashes[tfn]) for tfn in tfns]
+    sent_to_practice = _sent_to_practice(practice, set(clients.values()))
+    keepers = _looked_after_by(clients.values())
+    columns: dict[str, Sequence[object]] = {
+        "ato_id": [c.id for c in chunk],
+        "tfn_hash": [hashes[tfn] for tfn in tfns],
+        "tfn_last3": [tfn[-3:] for tfn in tfns],
+        "name": [_name(c)[:250] for c in chunk],
+        "client": matched,
+        "owner": [keepers.get(pk) if pk else None for pk in matched],
+        "kind": [c.kind[:10] for c in chunk],
+        "title": [c.title[:300] for c in chunk],
+        "account": [_account(c)[:20] for c in chunk],
+        "issued": [c.issued for c in chunk],
+        "due": [due_by_rule(c.kind, c.issued) for c in chunk],
+        "to_practice": [sent_to_practice(pk) for pk in matched],
+    }
+    run.letters_new += insert_new(
+        Letter,
+        columns,
+        unique=("practice", "ato_id"),
+        same={"practice": practice.pk, "due_source": DueSource.RULE, "document_asked": False},
+        computed={"search": title_vector_sql("r.title")},
     )
-    run.letters_new += len(letters)
-    if full_text():  # one statement for the chunk: an expression a row costs more in Python than the insert
-        Letter.objects.filter(pk__in=[letter.pk for letter in letters]).update(search=title_vector())
-    _assign_owners(practice, [letter for letter in letters if letter.client_id is not None])
 
 
 def documents_ask_enqueue(practice_id: int) -> None:
