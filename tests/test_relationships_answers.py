@@ -320,3 +320,20 @@ def test_a_submits_answer_delivered_twice_changes_nothing(agent: User, client_of
     answer_settle(message, outcome_of(message))
 
     assert (Link.objects.count(), LinkChange.objects.count(), AuditEvent.objects.count()) == before
+
+
+def test_the_audit_events_are_the_practices_when_the_person_who_asked_has_left(agent: User, client_of: Client) -> None:
+    """A request outlives its creator (``created_by`` is set null when the user goes): the link's and the removal's
+    audit events still go to the practice's chain, with no actor."""
+    submit = _request(agent, "submit", client=client_of)
+    remove = _request(agent, "remove", client=client_of)
+    AtoRequest.objects.filter(pk__in=[submit.pk, remove.pk]).update(created_by=None)
+    submit.refresh_from_db()
+    remove.refresh_from_db()
+
+    services.on_answer(_question(submit), Reply(curel.SubmitResponse(relationships=[_added(GST)], superseded=[]), []))
+    services.on_answer(_question(remove), Reply(curel.RemoveResponse(relationships=[_removed(GST)]), []))
+
+    events = _audits("relationships.linked") + _audits("relationships.removed")
+    assert [(e.practice_id, e.actor_id) for e in events] == [(agent.tenant.pk, None), (agent.tenant.pk, None)]
+    assert set(LinkChange.objects.values_list("actor_id", flat=True)) == {None}

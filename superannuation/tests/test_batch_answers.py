@@ -287,6 +287,30 @@ def test_a_resubmission_processed_resolves_the_originals_item_and_only_then(fund
     assert WorkItem.objects.get(transaction=still_wrong_original).state == ItemState.OPEN
 
 
+def test_an_originals_item_resolved_already_keeps_its_own_resolution(fund: SuperFund) -> None:
+    first = _batch(fund)
+    original = _sent(first)
+    Transaction.objects.filter(pk=original.pk).update(processed=False, meaning=Meaning.VALIDATION_ERROR)
+    WorkItem.objects.create(
+        fund=fund,
+        member=original.member,
+        transaction=original,
+        meaning=Meaning.VALIDATION_ERROR,
+        aware_at=RECEIPT,
+        due_on=date(2026, 12, 2),
+        state=ItemState.RESOLVED,
+        resolved_at=RECEIPT,
+        resolution="The member's date of birth was corrected with the member.",
+    )
+    again = _batch(fund, REALTIME)
+    fixed = _sent(again, member=original.member, resubmission_of=original)
+
+    _deliver(_asked(again, [_result(fixed)]))
+
+    item = WorkItem.objects.get(transaction=original)
+    assert (item.resolved_at, item.resolution) == (RECEIPT, "The member's date of birth was corrected with the member.")
+
+
 def test_a_result_naming_another_batchs_transaction_changes_nothing_of_it(fund: SuperFund) -> None:
     ours, theirs = _batch(fund), _batch(fund)
     mine, other = _sent(ours), _sent(theirs)

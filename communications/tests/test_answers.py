@@ -1,0 +1,673 @@
+"""Communications' answer handlers without the stand-in ATO: a CC Get document, a COMMPREF Get and a preference
+change's Validate and Submit, each answer built by hand, stored on its message as a worker stores it and handed to
+its handler (through the gateway's settling where delivery matters). What each answer records, what a failure says,
+what it leaves alone (another practice's letter, another subject, a letter stored already), and that an answer
+delivered twice changes nothing (issue 18, item 8). These are the fast tests that ``make mutate`` runs against the
+handlers (its module "communications-answers")."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date
+from typing import Any
+
+import pytest
+from django.utils import timezone
+
+from ato_gateway import api
+from ato_gateway.answers import answer_settle, outcome_of
+from ato_gateway.api import Question, QuestionState, Reply, Subject
+from ato_gateway.wire.documents import cc, commpref
+from ato_gateway.wire.documents.common import ClientIdentifier
+from clients.models import Client, ClientKind
+from communications import preferences, services
+from communications.models import (
+    DocumentState,
+    DueSource,
+    Letter,
+    LetterDocument,
+    Preference,
+    PreferenceBulk,
+    PreferenceChange,
+    PreferenceChangeStatus,
+    SyncRun,
+    SyncStatus,
+)
+from communications.tests.support import letter, pdf
+from portal.models import AuditEvent, Practice, User
+from portal.sealing import unseal_bytes
+from tests.questions import event, fabricate_question
+
+pytestmark = pytest.mark.django_db
+TFN = "123456782"
+REFUSAL = [event("CMN.ATO.CC.000010", "Error", "The communication is not available.")]
+
+
+@pytest.fixture
+def client(practice: Practice) -> Client:
+    client = Client(practice=practice, kind=ClientKind.INDIVIDUAL, family_name="Nguyen", given_names="Olivia")
+    client.set_tfn(TFN)
+    client.set_names()
+    client.save()
+    return client
+
+
+def _waiting(question: Question) -> Question:
+    """The question as the gateway finds it when the answer arrives: waiting, its message holding the answer."""
+    Question.objects.filter(pk=question.pk).update(state=QuestionState.WAITING)
+    question.refresh_from_db()
+    return question
+
+
+def _deliver(question: Question) -> None:
+    message = question.message
+    message.refresh_from_db()
+    answer_settle(message, outcome_of(message))
+
+
+def _audits(action: str) -> list[AuditEvent]:
+    return list(AuditEvent.objects.filter(action=action).order_by("pk"))
+
+
+# --- CC Get: a letter's document ---
+
+
+def _get(
+    held: Letter, content: bytes = b"", *, name: str = "notice.pdf", media: str = "application/pdf", **kw: Any
+) -> Question:
+    response = None
+    if "events" not in kw and kw.get("state", QuestionState.ANSWERED) == QuestionState.ANSWERED:
+        response = cc.GetResponse(
+            communication=cc.Communication(
+                id=held.ato_id,
+                client=ClientIdentifier.of(tfn=TFN),
+                kind=held.kind,
+                title=held.title,
+                issued=held.issued,
+            ),
+            attachment=cc.Attachment(file_name=name, media_type=media, content=content),
+        )
+    return fabricate_question(
+        practice=held.practice,
+        by=None,
+        purpose=services.DOCUMENT_PURPOSE,
+        request=cc.GetRequest(id=held.ato_id),
+        response=response,
+        about=Subject(kw.pop("subject", services.LETTER_SUBJECT), str(held.pk), "letter"),
+        **kw,
+    )
+
+
+def test_a_document_is_stored_sealed_with_the_due_date_it_states_and_found_by_its_words(practice: Practice) -> None:
+    held = letter(
+        practice, kind="DEBT", title="Director penalty notice", due=date(2026, 11, 22), due_source=DueSource.RULE
+    )
+    content = pdf("Director penalty notice", "Unpaid charge.", "Pay by 21/12/2026 to avoid garnishee action.")
+    question = _waiting(_get(held, content))
+
+    _deliver(question)
+
+    stored = Letter.objects.get(pk=held.pk)
+    assert (stored.document_state, stored.document_error) == (DocumentState.STORED, "")
+    assert (stored.due, stored.due_source) == (date(2026, 12, 21), DueSource.LETTER)
+    assert Letter.objects.filter(pk=held.pk, search="garnishee").exists()
+    [document] = LetterDocument.objects.filter(letter=held)
+    assert unseal_bytes(document.content) == content and document.size == len(content)
+    assert (document.file_name, document.media_type) == ("notice.pdf", "application/pdf")
+    before = (LetterDocument.objects.count(), AuditEvent.objects.count())
+
+    Letter.objects.filter(pk=held.pk).update(due=date(2026, 11, 22))  # would be read from the text again
+    _deliver(question)  # delivered twice
+    services.on_document(question, api.reply(question))  # and straight to the handler: the letter is stored
+
+    assert (LetterDocument.objects.count(), AuditEvent.objects.count()) == before
+    assert Letter.objects.get(pk=held.pk).due == date(2026, 11, 22)
+
+
+def test_a_file_name_or_media_type_longer_than_its_column_is_cut_to_fit(practice: Practice) -> None:
+    """The schema bounds both; a reply handed over without it (a schema loosened) still stores the document."""
+    held = letter(practice)
+    question = _get(held, pdf("Notice"))
+    answer = api.reply(question).document
+    assert answer is not None
+    long = replace(answer, attachment=replace(answer.attachment, file_name="N" * 230, media_type="m" * 120))
+
+    services.on_document(question, Reply(long, []))
+
+    [document] = LetterDocument.objects.filter(letter=held)
+    assert (document.file_name, document.media_type) == ("N" * 200, "m" * 100)
+
+
+def test_a_document_that_states_no_date_keeps_the_rules_date(practice: Practice) -> None:
+    held = letter(practice, due=date(2026, 11, 22), due_source=DueSource.RULE)
+
+    services.on_document(*_answered(_get(held, pdf("Notice of assessment 2026", "Your refund is on its way."))))
+
+    stored = Letter.objects.get(pk=held.pk)
+    assert (stored.document_state, stored.due, stored.due_source) == (
+        DocumentState.STORED,
+        date(2026, 11, 22),
+        DueSource.RULE,
+    )
+
+
+def _answered(question: Question) -> tuple[Question, Reply[Any]]:
+    return question, api.reply(question)
+
+
+def test_a_refused_get_says_why_in_plain_words_and_is_audited(practice: Practice) -> None:
+    held = letter(practice)
+    question = _waiting(_get(held, events=REFUSAL, state=QuestionState.REFUSED))
+
+    _deliver(question)
+
+    stored = Letter.objects.get(pk=held.pk)
+    question.refresh_from_db()
+    words = " ".join(api.refusal_in_plain_words(question, api.reply(question)))
+    assert (stored.document_state, stored.document_error) == (DocumentState.FAILED, words)
+    [audit] = _audits("communications.document_failed")
+    assert (audit.object_id, audit.practice_id, audit.details) == (str(held.pk), practice.pk, {"reason": words})
+    assert not LetterDocument.objects.exists()
+
+    _deliver(question)  # delivered twice: one failure recorded
+    assert len(_audits("communications.document_failed")) == 1
+
+
+@pytest.mark.parametrize(
+    ("code", "text", "gave_up", "words"),
+    [
+        (
+            "HTTP",
+            "503",
+            False,
+            "The ATO could not be reached to fetch this letter's document; Fetch again asks once more.",
+        ),
+        (
+            "GATEWAY",
+            "timeout",
+            False,
+            "The ATO could not be reached to fetch this letter's document; Fetch again asks once more.",
+        ),
+        ("", "", True, "The ATO could not be reached to fetch this letter's document; Fetch again asks once more."),
+        ("EBMS:0004", "Other error", False, "The document could not be fetched (EBMS:0004: Other error)."),
+    ],
+)
+def test_a_get_that_failed_says_whether_the_ato_could_be_reached(
+    practice: Practice, code: str, text: str, gave_up: bool, words: str
+) -> None:
+    held = letter(practice)
+    failure = f"{code}: {text}" if code else "failed"
+    reply: Reply[Any] = Reply(None, [], failure, code or "dead", gave_up=gave_up)
+
+    services.on_document(_get(held, state=QuestionState.FAILED, failure_code=code or "dead", failure=failure), reply)
+
+    stored = Letter.objects.get(pk=held.pk)
+    assert (stored.document_state, stored.document_error) == (DocumentState.FAILED, words)
+
+
+def test_a_failure_quoting_a_tfn_is_kept_without_it(practice: Practice) -> None:
+    held = letter(practice)
+    failure = "X" * 480 + f" TFN {TFN} " + "Y" * 100
+    reply: Reply[Any] = Reply(None, [], failure, "SOAP")
+
+    services.on_document(_get(held, state=QuestionState.FAILED, failure_code="SOAP", failure=failure), reply)
+
+    stored = Letter.objects.get(pk=held.pk)
+    assert TFN not in stored.document_error and len(stored.document_error) == 500
+    assert stored.document_error.startswith("The document could not be fetched (XXX")
+    [audit] = _audits("communications.document_failed")
+    assert audit.details == {"reason": f"The document could not be fetched ({failure})."[:200]}
+
+
+def test_a_document_that_is_not_a_pdf_fails_the_letter_with_words(practice: Practice) -> None:
+    held = letter(practice)
+
+    services.on_document(*_answered(_get(held, b"not a pdf at all")))
+
+    stored = Letter.objects.get(pk=held.pk)
+    assert stored.document_state == DocumentState.FAILED
+    assert stored.document_error.startswith("The ATO sent a document for this letter that is not a readable PDF (")
+    assert not LetterDocument.objects.exists()
+
+
+def test_only_a_letter_question_of_the_letters_practice_is_applied(
+    practice: Practice, other_practice: Practice
+) -> None:
+    ours, theirs = letter(practice), letter(other_practice)
+    content = pdf("Notice")
+    services.on_document(*_answered(_get(ours, content, subject="other")))
+    misdirected = _get(ours, content)
+    Question.objects.filter(pk=misdirected.pk).update(practice=other_practice)
+    misdirected.refresh_from_db()
+    services.on_document(misdirected, api.reply(misdirected))
+    services.on_document(*_answered(_get(theirs, content, subject="other")))
+
+    assert set(Letter.objects.values_list("document_state", flat=True)) == {DocumentState.WAITING}
+    assert not LetterDocument.objects.exists() and not AuditEvent.objects.exists()
+
+
+# --- COMMPREF Get ---
+
+
+def _preference(**fields: Any) -> commpref.Preference:
+    values: dict[str, Any] = {"channel": "POST", "email": None, "practice_default": False, "updated": date(2026, 3, 4)}
+    values.update(fields)
+    return commpref.Preference(**values)
+
+
+def _pref_get(practice: Practice, subject_id: str, answer: commpref.Preference | None, **kw: Any) -> Question:
+    return fabricate_question(
+        practice=practice,
+        by=None,
+        purpose=services.PREFERENCE_PURPOSE,
+        request=commpref.GetRequest(client=ClientIdentifier.of(tfn=TFN) if subject_id != "default" else None),
+        response=commpref.GetResponse(preference=answer) if answer is not None else None,
+        about=Subject(kw.pop("subject", services.PREFERENCE_SUBJECT), subject_id, "preference"),
+        **kw,
+    )
+
+
+def _held(practice: Practice, client: Client | None) -> dict[str, Any]:
+    p = Preference.objects.get(practice=practice, client=client)
+    return {"channel": p.channel, "email": p.email, "own": p.own, "updated": p.updated, "categories": p.categories}
+
+
+def test_a_clients_preference_is_kept_as_the_ato_answered_and_checked_now(practice: Practice, client: Client) -> None:
+    answer = _preference(
+        channel="EMAIL",
+        email="olivia@example.com",
+        categories=[
+            commpref.CategoryPreference(category="ITX", channel="ELEC", practice_default=False),
+            commpref.CategoryPreference(
+                category="AS", channel="EMAIL", email="books@example.com", practice_default=True
+            ),
+        ],
+    )
+    before = timezone.now()
+
+    services.on_preference(*_answered(_pref_get(practice, str(client.pk), answer)))
+
+    assert _held(practice, client) == {
+        "channel": "EMAIL",
+        "email": "olivia@example.com",
+        "own": True,
+        "updated": date(2026, 3, 4),
+        "categories": {
+            "ITX": {"channel": "ELEC", "email": "", "default": False},
+            "AS": {"channel": "EMAIL", "email": "books@example.com", "default": True},
+        },
+    }
+    checked = Preference.objects.get(client=client).checked_at
+    assert before <= checked <= timezone.now()
+
+
+def test_a_client_on_the_practice_default_is_kept_as_not_its_own_and_asked_again_replaces(
+    practice: Practice, client: Client
+) -> None:
+    services.on_preference(*_answered(_pref_get(practice, str(client.pk), _preference(practice_default=True))))
+    assert _held(practice, client)["own"] is False
+    services.on_preference(*_answered(_pref_get(practice, str(client.pk), _preference(channel="ELEC"))))
+    assert Preference.objects.filter(client=client).count() == 1
+    assert _held(practice, client)["own"] is True and _held(practice, client)["channel"] == "ELEC"
+
+
+def test_the_practice_default_is_kept_as_its_own(practice: Practice, client: Client) -> None:
+    services.on_preference(
+        *_answered(_pref_get(practice, "default", _preference(channel="ELEC", practice_default=True)))
+    )
+
+    assert _held(practice, None) == {
+        "channel": "ELEC",
+        "email": "",
+        "own": True,
+        "updated": date(2026, 3, 4),
+        "categories": {},
+    }
+    assert not Preference.objects.filter(client=client).exists()
+
+
+def test_a_preference_get_refused_or_about_something_else_keeps_what_was_held(
+    practice: Practice, other_practice: Practice, client: Client
+) -> None:
+    services.on_preference(*_answered(_pref_get(practice, str(client.pk), _preference())))
+    held = _held(practice, client)
+    services.on_preference(
+        *_answered(_pref_get(practice, str(client.pk), None, events=REFUSAL, state=QuestionState.REFUSED))
+    )
+    services.on_preference(
+        *_answered(_pref_get(practice, str(client.pk), _preference(channel="ELEC"), subject="other"))
+    )
+    services.on_preference(_pref_get(practice, str(client.pk), None), Reply(None, []))
+    # Another practice's question naming our client's id keeps nothing for either practice.
+    services.on_preference(*_answered(_pref_get(other_practice, str(client.pk), _preference(channel="ELEC"))))
+
+    assert _held(practice, client) == held
+    assert Preference.objects.count() == 1
+
+
+def test_a_preference_get_delivered_twice_changes_nothing(practice: Practice, client: Client) -> None:
+    question = _waiting(_pref_get(practice, str(client.pk), _preference()))
+    _deliver(question)
+    Preference.objects.filter(client=client).update(channel="ELEC")  # would be put back by a second run
+
+    _deliver(question)
+
+    assert _held(practice, client)["channel"] == "ELEC"
+
+
+# --- a preference change's Validate and Submit ---
+
+
+def _change(practice: Practice, user: User, client: Client, *, submit_when_validated: bool = False) -> PreferenceChange:
+    bulk = PreferenceBulk.objects.create(
+        practice=practice, created_by=user, channel="ELEC", submit_when_validated=submit_when_validated
+    )
+    return PreferenceChange.objects.create(practice=practice, bulk=bulk, client=client)
+
+
+def _change_question(
+    change: PreferenceChange, *, submit: bool, answer: commpref.Preference | None, **kw: Any
+) -> Question:
+    request_cls = commpref.SubmitRequest if submit else commpref.ValidateRequest
+    response_cls = commpref.SubmitResponse if submit else commpref.ValidateResponse
+    question = fabricate_question(
+        practice=change.practice,
+        by=None,
+        purpose=preferences.PURPOSE,
+        request=request_cls(client=ClientIdentifier.of(tfn=TFN), channel="ELEC"),
+        response=response_cls(preference=answer) if answer is not None else None,
+        about=Subject(preferences.SUBJECT, str(change.pk), "change"),
+        **kw,
+    )
+    field = "submit_question" if submit else "validate_question"
+    PreferenceChange.objects.filter(pk=change.pk).update(**{field: question})
+    return question
+
+
+def _status(change: PreferenceChange) -> str:
+    return PreferenceChange.objects.get(pk=change.pk).status
+
+
+def test_a_validation_answered_validates_and_changes_no_preference(
+    practice: Practice, agent: User, client: Client
+) -> None:
+    change = _change(practice, agent, client)
+
+    preferences.on_preference_change(
+        *_answered(_change_question(change, submit=False, answer=_preference(channel="ELEC")))
+    )
+
+    assert _status(change) == PreferenceChangeStatus.VALIDATED
+    assert not Preference.objects.exists()
+
+
+def test_a_submit_answered_is_accepted_and_keeps_the_preference_the_ato_answered(
+    practice: Practice, agent: User, client: Client
+) -> None:
+    change = _change(practice, agent, client)
+    question = _waiting(_change_question(change, submit=True, answer=_preference(channel="ELEC")))
+
+    _deliver(question)
+
+    assert _status(change) == PreferenceChangeStatus.ACCEPTED
+    assert _held(practice, client)["channel"] == "ELEC"
+    PreferenceChange.objects.filter(pk=change.pk).update(status=PreferenceChangeStatus.SUBMITTING)
+    Preference.objects.filter(client=client).update(channel="POST")
+
+    _deliver(question)  # delivered twice: neither the change nor the preference moves
+
+    assert _status(change) == PreferenceChangeStatus.SUBMITTING
+    assert _held(practice, client)["channel"] == "POST"
+
+
+@pytest.mark.parametrize("submit", [False, True])
+def test_a_refusal_refuses_and_a_failure_fails_the_change(
+    practice: Practice, agent: User, client: Client, submit: bool
+) -> None:
+    refused, failed = _change(practice, agent, client), _change(practice, agent, client)
+
+    preferences.on_preference_change(
+        *_answered(_change_question(refused, submit=submit, answer=None, events=REFUSAL, state=QuestionState.REFUSED))
+    )
+    question = _change_question(
+        failed, submit=submit, answer=None, state=QuestionState.FAILED, failure_code="HTTP", failure="HTTP: 503"
+    )
+    preferences.on_preference_change(question, Reply(None, [], "HTTP: 503", "HTTP"))
+
+    assert (_status(refused), _status(failed)) == (PreferenceChangeStatus.REFUSED, PreferenceChangeStatus.FAILED)
+    assert not Preference.objects.exists()
+
+
+def test_a_validated_row_of_a_bulk_that_submits_when_validated_is_queued_for_submitting(
+    practice: Practice,
+    agent: User,
+    client: Client,
+    monkeypatch: pytest.MonkeyPatch,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    queued: list[int] = []
+    monkeypatch.setattr(preferences, "preference_bulk_submit_enqueue", queued.append)
+    waits, goes = _change(practice, agent, client), _change(practice, agent, client, submit_when_validated=True)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        preferences.on_preference_change(*_answered(_change_question(waits, submit=False, answer=_preference())))
+        preferences.on_preference_change(*_answered(_change_question(goes, submit=False, answer=_preference())))
+        preferences.on_preference_change(*_answered(_change_question(goes, submit=True, answer=_preference())))
+
+    assert queued == [goes.bulk_id]
+
+
+def test_an_answer_about_no_change_of_ours_changes_nothing(practice: Practice, agent: User, client: Client) -> None:
+    change = _change(practice, agent, client)
+    question = _change_question(change, submit=True, answer=_preference())
+    PreferenceChange.objects.filter(pk=change.pk).update(submit_question=None)
+    PreferenceChange.objects.filter(pk=change.pk).delete()
+
+    preferences.on_preference_change(question, api.reply(question))
+
+    assert not Preference.objects.exists()
+
+
+# --- CC List: a page of the sync ---
+
+DAY = date(2026, 11, 30)
+
+
+def _letters(count: int, first: int = 1) -> list[cc.Communication]:
+    return [
+        cc.Communication(
+            id=f"L{n:05}",
+            client=ClientIdentifier.of(tfn=TFN),
+            kind="NOA",
+            title=f"Notice of assessment {n}",
+            issued=DAY,
+        )
+        for n in range(first, first + count)
+    ]
+
+
+def _run(practice: Practice, user: User | None = None, **fields: Any) -> SyncRun:
+    return SyncRun.objects.create(practice=practice, started_by=user, issued_from=DAY, issued_to=DAY, **fields)
+
+
+def _page(run: SyncRun, letters: list[cc.Communication], continuation: str | None = None, **kw: Any) -> Question:
+    """The run's page in flight, waiting, its message holding the ATO's answer."""
+    answered = kw.get("state", QuestionState.ANSWERED) == QuestionState.ANSWERED and "events" not in kw
+    question = fabricate_question(
+        practice=run.practice,
+        by=run.started_by,
+        purpose=services.LIST_PURPOSE,
+        request=cc.ListRequest(issued_from=DAY, issued_to=DAY),
+        response=cc.ListResponse(communications=letters, continuation=continuation) if answered else None,
+        about=Subject(kw.pop("subject", services.SUBJECT), str(run.pk), "page"),
+        **kw,
+    )
+    SyncRun.objects.filter(pk=run.pk).update(current_question=question)
+    return _waiting(question)
+
+
+def _list_reply(question: Question) -> Reply[Any]:
+    from ato_gateway.answers import reply_of
+
+    return reply_of(question.service_action, outcome_of(question.message), stream="communications")
+
+
+def _counts(run: SyncRun) -> tuple[Any, ...]:
+    run.refresh_from_db()
+    return (run.status, run.pages, run.letters_seen, run.letters_new, run.current_question_id, run.continuation)
+
+
+def test_a_page_with_more_to_come_adds_its_letters_and_asks_for_the_next(practice: Practice, admin: User) -> None:
+    run = _run(practice, admin)
+    question = _page(run, _letters(3), continuation="page-2")
+
+    _deliver(question)
+
+    run.refresh_from_db()
+    assert (run.status, run.pages, run.letters_seen, run.letters_new) == (SyncStatus.RUNNING, 1, 3, 3)
+    assert run.finished_at is None and run.continuation == "page-2"
+    following = run.current_question
+    assert following is not None and following.pk != question.pk and following.purpose == services.LIST_PURPOSE
+    assert (following.subject_type, following.subject_id) == (services.SUBJECT, str(run.pk))
+    assert api.question_request(following).continuation == "page-2"  # type: ignore[attr-defined]
+    assert sorted(Letter.objects.values_list("ato_id", flat=True)) == ["L00001", "L00002", "L00003"]
+
+
+def test_the_last_page_finishes_the_run_and_audits_its_counts(practice: Practice, admin: User) -> None:
+    letter(practice, ato_id="L00001")  # held from an earlier sync: seen, not new
+    run = _run(practice, admin, pages=1, letters_seen=2, letters_new=2)
+    before = timezone.now()
+
+    _deliver(_page(run, _letters(3)))
+
+    run.refresh_from_db()
+    assert (run.status, run.pages, run.letters_seen, run.letters_new) == (SyncStatus.DONE, 2, 5, 4)
+    assert run.finished_at is not None and before <= run.finished_at <= timezone.now()
+    [audit] = _audits("communications.synced")
+    assert (audit.object_id, audit.practice_id, audit.details) == (
+        str(run.pk),
+        practice.pk,
+        {"pages": 2, "letters": 5, "new": 4},
+    )
+    assert Letter.objects.count() == 3
+
+
+def test_a_page_delivered_twice_or_after_the_run_moved_on_changes_nothing(practice: Practice, admin: User) -> None:
+    run = _run(practice, admin)
+    question = _page(run, _letters(2), continuation="page-2")
+    _deliver(question)
+    before = (_counts(run), Letter.objects.count(), Question.objects.count(), AuditEvent.objects.count())
+
+    _deliver(question)  # through the gateway's settling
+    services.on_list_page(question, _list_reply(question))  # straight to the handler: not the page in flight
+
+    assert (_counts(run), Letter.objects.count(), Question.objects.count(), AuditEvent.objects.count()) == before
+
+
+def test_a_page_is_applied_only_to_its_own_running_run(
+    practice: Practice, other_practice: Practice, admin: User
+) -> None:
+    stopped = _run(practice, admin, status=SyncStatus.FAILED)
+    stopped_page = _page(stopped, _letters(1))
+    other = _run(practice, admin, status=SyncStatus.DONE)
+    misnamed = _page(other, _letters(1, 10), subject="other")
+    SyncRun.objects.filter(pk=other.pk).update(status=SyncStatus.RUNNING)
+    theirs = _run(other_practice)
+    foreign = _page(theirs, _letters(1, 20))
+    Question.objects.filter(pk=foreign.pk).update(practice=practice)
+    foreign.refresh_from_db()
+
+    for question in (stopped_page, misnamed, foreign):
+        services.on_list_page(question, _list_reply(question))
+
+    assert not Letter.objects.exists() and not AuditEvent.objects.exists()
+    assert [_counts(r)[1] for r in (stopped, other, theirs)] == [0, 0, 0]
+
+
+def test_a_refused_page_stops_the_run_with_the_atos_words_and_what_was_kept(practice: Practice, admin: User) -> None:
+    run = _run(practice, admin, pages=2, letters_seen=7)
+    question = _page(run, [], events=REFUSAL, state=QuestionState.REFUSED)
+    before = timezone.now()
+
+    _deliver(question)
+
+    run.refresh_from_db()
+    assert run.status == SyncStatus.FAILED and run.finished_at is not None and before <= run.finished_at
+    refused = api.item_in_plain_words(api.reply(question).errors[0])
+    assert run.error == (
+        f"The ATO refused page 3 of its list of letters: {refused} "
+        "The 7 letters read before it are kept; Resume carries on from page 3."
+    )
+    [audit] = _audits("communications.sync_failed")
+    assert (audit.object_id, audit.practice_id, audit.details) == (str(run.pk), practice.pk, {"page": 3})
+    assert not Letter.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("failure", "gave_up", "words"),
+    [
+        (
+            "HTTP: 503",
+            False,
+            "The ATO could not be reached: page 1 of its list of letters was retried and then given up.",
+        ),
+        (
+            "GATEWAY: no token",
+            False,
+            "The ATO could not be reached: page 1 of its list of letters was retried and then given up.",
+        ),
+        ("failed", True, "The ATO could not be reached: page 1 of its list of letters was retried and then given up."),
+        ("SOAP: bad", False, "Page 1 of the letters could not be fetched from the ATO (SOAP: bad)."),
+    ],
+)
+def test_a_failed_page_says_whether_the_ato_could_be_reached(
+    practice: Practice, admin: User, failure: str, gave_up: bool, words: str
+) -> None:
+    run = _run(practice, admin)
+    question = _page(run, [], state=QuestionState.FAILED, failure_code="X", failure=failure)
+
+    services.on_list_page(question, Reply(None, [], failure, "X", gave_up=gave_up))
+
+    run.refresh_from_db()
+    assert run.status == SyncStatus.FAILED
+    assert run.error == f"{words} The 0 letters read before it are kept; Resume carries on from page 1."
+
+
+def test_a_page_with_no_list_or_quoting_a_tfn_stops_the_run_without_it(practice: Practice, admin: User) -> None:
+    run = _run(practice, admin)
+    services.on_list_page(_page(run, []), Reply(None, []))
+    run.refresh_from_db()
+    assert run.error.startswith("The ATO refused page 1 of its list of letters: The ATO sent no list.")
+    again = _run(practice, admin)
+    failure = f"SOAP: TFN {TFN} " + "Z" * 2100
+    services.on_list_page(_page(again, []), Reply(None, [], failure, "SOAP"))
+    again.refresh_from_db()
+    assert TFN not in again.error and len(again.error) == 2000
+
+
+class _BrokenPage:
+    """A page whose stream breaks after its first letters, as a truncated or garbled answer does."""
+
+    document = None
+
+    def __init__(self, letters: list[cc.Communication]) -> None:
+        self.letters = letters
+
+    def __iter__(self) -> Any:
+        yield from self.letters
+        raise api.DocumentError("the list ended in the middle of a letter")
+
+
+def test_a_page_that_breaks_half_way_keeps_nothing_of_it_and_says_so(practice: Practice, admin: User) -> None:
+    run = _run(practice, admin, pages=1, letters_seen=4)
+    question = _page(run, [])
+
+    services.on_list_page(question, Reply(None, [], stream=_BrokenPage(_letters(600))))  # type: ignore[arg-type]
+
+    run.refresh_from_db()
+    assert (run.status, run.pages, run.letters_seen) == (SyncStatus.FAILED, 1, 4)
+    assert run.error == (
+        "Page 2 of the ATO's list could not be read (the list ended in the middle of a letter). "
+        "Resume asks for it again."
+    )
+    assert not Letter.objects.exists()
