@@ -100,11 +100,42 @@ MODULES: dict[str, Module] = {
         ["ato_sandbox/tests/test_sandbox.py", "tests/test_ato_front_door.py"],
         slow=True,
     ),
+    # The answers built by hand and handed to the handler: the flows through the stand-in ATO took minutes a mutant.
     "relationships-answers": Module(
         ["relationships/services.py"],
-        ["tests/test_relationships_guards.py", "tests/test_relationships_flows.py"],
-        functions=["on_answer", "_apply_links", "_apply_removal", "_history"],
-        slow=True,
+        ["tests/test_relationships_answers.py"],
+        functions=["on_answer", "answer_apply", "_apply_links", "_apply_removal", "_history"],
+    ),
+    # A MAAS batch's answer: each transaction's outcome and meaning, the member's TFN validation, the work items and
+    # their clock, the batch and report settled. Answers built by hand and settled as the gateway settles them.
+    "super-answers": Module(
+        ["superannuation/reporting.py"],
+        ["superannuation/tests/test_batch_answers.py"],
+        functions=[
+            "on_batch_answer",
+            "question_receipt_at",
+            "_items",
+            "_apply",
+            "_resolve_resubmitted",
+            "_finish_if_done",
+        ],
+    ),
+    # Communications' answers: a page of the CC List sync (its stop and finish, not the storing of its letters), a CC
+    # Get document, a COMMPREF Get and a preference change's Validate and Submit (not the letters following them).
+    "communications-answers": Module(
+        ["communications/services.py", "communications/preferences.py"],
+        ["communications/tests/test_answers.py"],
+        functions=[
+            "on_list_page",
+            "_failure_words",
+            "_stop",
+            "_finish",
+            "on_document",
+            "_document_failed",
+            "on_preference",
+            "preference_keep",
+            "on_preference_change",
+        ],
     ),
     # The four-eyes approval of a bank account change: the call-back, the second member's code, the expiry. Its
     # fast tests call the steps on rows set up by hand; test_bank.py's walk through the stand-in ATO is not needed.
