@@ -47,7 +47,7 @@ GOAL = 0.90
 class Module:
     files: list[str]  # what is mutated (mutmut 3 mutates the functions and methods in them)
     tests: list[str]  # pytest selections: the module's fast tests, no stand-in ATO process where avoidable
-    functions: list[str] = field(default_factory=list)  # only these functions of the files, if given
+    functions: list[str] = field(default_factory=list)  # only these functions ("Class.method" for a method), if given
     slow: bool = False  # the tests start the stand-in ATO: minutes per module rather than seconds
 
 
@@ -95,10 +95,27 @@ MODULES: dict[str, Module] = {
             "ato_gateway/wire/tests/test_wsse_checks.py",
         ],
     ),
+    # What the stand-in ATO checks on every message, in its WSGI application called in-process (no server, whose
+    # process would not see a mutant): not the faults it is told to make, its pulls, nor its control pages.
     "front-door": Module(
         ["ato_sandbox/app.py"],
-        ["ato_sandbox/tests/test_sandbox.py", "tests/test_ato_front_door.py"],
-        slow=True,
+        ["ato_sandbox/tests/test_front_door.py"],
+        functions=[
+            "operator_allowed",
+            "SandboxApp.__call__",
+            "SandboxApp._send",
+            "SandboxApp._read_body",
+            "SandboxApp._sts",
+            "SandboxApp._trust",
+            "SandboxApp._decide_trust",
+            "SandboxApp._ebms",
+            "SandboxApp._needs_no_storage",
+            "SandboxApp._apply",
+            "SandboxApp._ping",
+            "SandboxApp._business_payloads",
+            "_withhold_numbers",
+            "_guess_message_id",
+        ],
     ),
     # The answers built by hand and handed to the handler: the flows through the stand-in ATO took minutes a mutant.
     "relationships-answers": Module(
@@ -143,6 +160,22 @@ MODULES: dict[str, Module] = {
         ["demographics/bank.py"],
         ["demographics/tests/test_bank_controls.py"],
         functions=["bank_change_record_callback", "bank_change_approve", "_expire_if_due"],
+    ),
+    # Demographics' answer handlers (those registered with api.register) and what they do once the answer is in
+    # (the client told of a new bank account, a bulk change's checked rows submitted by a job), handed answers
+    # built by hand.
+    "demographics-answers": Module(
+        ["demographics/services.py", "demographics/bank.py", "demographics/addresses.py", "demographics/profile.py"],
+        ["demographics/tests/test_answer_handlers.py"],
+        functions=[
+            "on_snapshot",
+            "_at_level",
+            "on_bank_answer",
+            "_notify",
+            "on_address_answer",
+            "address_bulk_submit_enqueue",
+            "on_profile_answer",
+        ],
     ),
     # A letter's due date (read from its text, else its kind's rule) and its owner (who looks after its client).
     "letters": Module(
@@ -223,11 +256,14 @@ def mutmut(target: Path, *args: str, capture: bool = False) -> str:
 
 
 def mutant_patterns(module: Module) -> list[str]:
-    """mutmut names a mutant <module path>.x_<function>__mutmut_<n> (methods: xǁClassǁmethod__mutmut_<n>)."""
+    """mutmut names a mutant <module path>.x_<function>__mutmut_<n>, and a method's (given as "Class.method")
+    <module path>.xǁClassǁmethod__mutmut_<n>."""
     patterns = []
     for path in module.files:
         dotted = path.removesuffix(".py").replace("/", ".")
-        patterns += [f"{dotted}.x_{name}__mutmut_*" for name in module.functions]
+        for name in module.functions:
+            owner, _, method = name.rpartition(".")
+            patterns.append(f"{dotted}.xǁ{owner}ǁ{method}__mutmut_*" if owner else f"{dotted}.x_{name}__mutmut_*")
     return patterns
 
 
