@@ -8,6 +8,8 @@ the question is settled for good and a second delivery of the same answer change
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from django.utils import timezone
@@ -17,6 +19,7 @@ from ato_gateway.models import OutboxMessage, Question, QuestionState
 from ato_gateway.replies import Item, Reply
 from ato_gateway.wire import documents, registry  # noqa: F401 - importing it registers every document
 from ato_gateway.wire.documents import codec
+from portal.db.bulk import update_many
 
 FINAL = (QuestionState.ANSWERED, QuestionState.REFUSED)
 
@@ -71,6 +74,52 @@ def answer_settle(message: OutboxMessage, outcome: Outcome) -> None:
     question.message = message  # the instance being recorded: its new status is not in the database yet
     registration = registration_for(question.purpose)
     reply = reply_of(question.service_action, outcome, stream=registration.stream if registration else None)
+    changed = _settle(question, reply, timezone.now())
+    question.save(update_fields=_SETTLED_FIELDS)
+    if changed and registration is not None:
+        registration.handler(question, reply)
+
+
+def answers_settle_many(settling: Sequence[tuple[OutboxMessage, Outcome]]) -> list[tuple[OutboxMessage, Outcome]]:
+    """``answer_settle`` for a batch's messages, as far as their purposes take their answers many at a time
+    (registered with ``many``): those questions are settled in one statement and handed to their handler in one
+    call per purpose. Returns the messages left for ``answer_settle`` one at a time: every message whose question's
+    purpose takes its answers singly, and every message that is no question."""
+    questions = {
+        q.message_id: q
+        for q in Question.objects.select_for_update().filter(message_id__in=[m.pk for m, _ in settling]).order_by("pk")
+    }
+    left: list[tuple[OutboxMessage, Outcome]] = []
+    settled: list[Question] = []
+    answers: dict[str, list[tuple[Question, Reply[Any]]]] = {}
+    now = timezone.now()
+    for message, outcome in settling:
+        question = questions.get(message.pk)
+        registration = registration_for(question.purpose) if question is not None else None
+        if question is None or registration is None or registration.many is None:
+            left.append((message, outcome))
+            continue
+        if question.state in FINAL:
+            continue
+        question.message = message  # the instance being recorded, as answer_settle has it
+        reply = reply_of(question.service_action, outcome, stream=registration.stream)
+        if _settle(question, reply, now):
+            answers.setdefault(question.purpose, []).append((question, reply))
+        settled.append(question)
+    update_many(settled, _SETTLED_FIELDS)
+    for purpose, replies in answers.items():
+        many = registration_for(purpose).many  # type: ignore[union-attr]
+        assert many is not None
+        many(replies)
+    return left
+
+
+_SETTLED_FIELDS = ["state", "failure", "failure_code", "answered_at"]
+
+
+def _settle(question: Question, reply: Reply[Any], now: datetime) -> bool:
+    """Move the question to the state its reply says; whether that is a change its handler is told of (a failure
+    again, after one already shown, is not)."""
     if reply.failure:
         changed = question.state != QuestionState.FAILED
         question.state, question.failure, question.failure_code = (
@@ -82,10 +131,8 @@ def answer_settle(message: OutboxMessage, outcome: Outcome) -> None:
         changed = True
         question.state = QuestionState.ANSWERED if reply.answered else QuestionState.REFUSED
         question.failure, question.failure_code = "", ""
-    question.answered_at = timezone.now()
-    question.save(update_fields=["state", "failure", "failure_code", "answered_at"])
-    if changed and registration is not None:
-        registration.handler(question, reply)
+    question.answered_at = now
+    return changed
 
 
 def answer_unrecorded(message: OutboxMessage, reason: str) -> None:

@@ -24,7 +24,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from ato_gateway import tokens, transport
-from ato_gateway.answers import answer_settle, answer_unrecorded
+from ato_gateway.answers import answer_settle, answer_unrecorded, answers_settle_many
 from ato_gateway.handlers import Outcome
 from ato_gateway.models import (
     AttemptOutcome,
@@ -587,8 +587,8 @@ _FIELDS = [
 
 def _record(decisions: list[Decision], worker: str) -> None:
     """Record attempts and new states in one transaction, only for rows this worker still holds (a sweeper may
-    have handed a slow worker's row to another). Handlers run inside it, each in a savepoint: a handler that
-    fails leaves its message failed with the reason, and the others are still recorded."""
+    have handed a slow worker's row to another). Handlers run inside it, in savepoints (``_run_handlers``): a
+    handler that fails leaves its message failed with the reason, and the others are still recorded."""
     if not decisions:
         return
     finished = timezone.now()
@@ -607,7 +607,8 @@ def _record(decisions: list[Decision], worker: str) -> None:
                 response_message_id__in=[d.response_message_id for d in decisions if d.response_message_id]
             ).values_list("response_message_id", "pk")
         )
-        attempts, updated, audits = [], [], []
+        attempts, updated = [], []
+        settling: list[tuple[OutboxMessage, Outcome]] = []
         for d in decisions:
             m = d.message
             if m.pk not in held:
@@ -653,13 +654,17 @@ def _record(decisions: list[Decision], worker: str) -> None:
             if d.status in (MessageStatus.DONE, MessageStatus.FAILED, MessageStatus.DEAD):
                 m.completed_at = finished
             if d.handler_outcome is not None:
-                _run_handler(m, d.handler_outcome)
-                audits.append((m, f"ato.message_{m.status}", {"message_id": m.message_id, "error": m.error_code}))
+                settling.append((m, d.handler_outcome))
             if m.status == MessageStatus.RETRY:
                 retries.append((m.pk, m.next_attempt_at))
             if m.status == MessageStatus.AWAITING:
                 pulls.add(m.practice_id)
             updated.append(m)
+        _run_handlers(settling)
+        # After the handlers: one that failed has left its message failed, and the audit says so.
+        audits = [
+            (m, f"ato.message_{m.status}", {"message_id": m.message_id, "error": m.error_code}) for m, _ in settling
+        ]
         insert_many(attempts)
         update_many(updated, _FIELDS)
         by_practice: dict[int, list[tuple[str, Any, str, dict[str, Any]]]] = {}
@@ -673,6 +678,23 @@ def _record(decisions: list[Decision], worker: str) -> None:
         outbox_dispatch([pk], delay=max(at - now, timedelta(0)))
     for practice_id in pulls:
         _schedule_pull(practice_id, timedelta(seconds=1))
+
+
+def _run_handlers(settling: list[tuple[OutboxMessage, Outcome]]) -> None:
+    """Settle the batch's questions: those whose purpose takes its answers many at a time together, in one
+    savepoint; every other message on its own (``_run_handler``). Should the answers taken together fail, that
+    savepoint is rolled back and each of them is settled on its own instead, so that one answer that cannot be
+    recorded still leaves the others recorded and fails its own message alone."""
+    if not settling:
+        return
+    try:
+        with transaction.atomic():
+            singly = answers_settle_many(settling)
+    except Exception:
+        log.warning("recording %d answers together failed: recording them one at a time", len(settling), exc_info=True)
+        singly = settling
+    for message, outcome in singly:
+        _run_handler(message, outcome)
 
 
 def _run_handler(message: OutboxMessage, outcome: Outcome) -> None:
