@@ -10,6 +10,8 @@ continuation that asked for it, and the counts so far, so that it can stop anywh
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date
 
 from django.conf import settings
@@ -36,6 +38,23 @@ KIND_WORDS = {
 
 def kind_in_words(kind: str) -> str:
     return KIND_WORDS.get(kind, f"Other letter ({kind})")
+
+
+# The communication category (COMMPREF's, CATEGORY_WORDS below) of each letter type: the client's preference for
+# that category decides where the ATO sends the letter. Audits and reviews can be about any tax, and the ATO files
+# them with its general letters; so is any type not listed here.
+KIND_CATEGORY = {"NOA": "ITX", "ASR": "AS", "DEBT": "DEBT", "PPA": "DEBT", "AUD": "GEN", "REV": "GEN"}
+GENERAL_CATEGORY = "GEN"
+
+
+def category_of(kind: str) -> str:
+    return KIND_CATEGORY.get(kind, GENERAL_CATEGORY)
+
+
+def letter_categories() -> list[str]:
+    """The categories that have letters (of the types known, and the general one), in COMMPREF's order."""
+    used = {*KIND_CATEGORY.values(), GENERAL_CATEGORY}
+    return [code for code in CATEGORY_WORDS if code in used]
 
 
 class SyncStatus(models.TextChoices):
@@ -213,6 +232,13 @@ class LetterQuerySet(models.QuerySet["Letter"]):
         query = SearchQuery(" & ".join(f"'{term}':*" for term in terms), config=SEARCH_CONFIG, search_type="raw")
         return self.filter(search=query)
 
+    def of_category(self, category: str) -> LetterQuerySet:
+        """The letters of one communication category, by their types (category_of())."""
+        kinds = Q(kind__in=[kind for kind, code in KIND_CATEGORY.items() if code == category])
+        if category == GENERAL_CATEGORY:
+            kinds |= ~Q(kind__in=list(KIND_CATEGORY))
+        return self.filter(kinds)
+
     def to_pass_on(self) -> LetterQuerySet:
         """Letters the ATO sent to the practice instead of the client, that the client has not been told of yet."""
         return self.filter(to_practice=True, told_on__isnull=True)
@@ -300,6 +326,14 @@ class Letter(models.Model):
     def must_pass_on(self) -> bool:
         return self.to_practice and self.told_on is None
 
+    @property
+    def category(self) -> str:
+        return category_of(self.kind)
+
+    @property
+    def category_words(self) -> str:
+        return CATEGORY_WORDS.get(self.category, self.category)
+
 
 def get_letter_or_404(user: User, pk: int) -> Letter:
     return get_object_or_404(Letter.objects.visible_to(user).select_related("client", "owner", "told_by"), pk=pk)
@@ -325,6 +359,11 @@ CHANNEL_WORDS = {
     "ELEC": "To the practice's online inbox (the client gets no notice from the ATO)",
     "POST": "By post to the client",
     "EMAIL": "By email to the client",
+}
+CHANNEL_SHORT_WORDS = {
+    "ELEC": "to the practice's online inbox",
+    "POST": "by post to the client",
+    "EMAIL": "by email to the client",
 }
 
 
@@ -374,6 +413,114 @@ class Preference(models.Model):
             }
             for code, held in self.categories.items()
         ]
+
+    def decides(self, category: str) -> tuple[str, str] | None:
+        """For a client's preference: the (channel, email) it sets itself for the category's letters, or None when
+        the category follows the practice default. An answer that named no categories decides them all when the
+        preference is the client's own."""
+        held = self.categories.get(category)
+        if held is not None:
+            return (str(held["channel"]), str(held.get("email") or "")) if held.get("default") is False else None
+        return (self.channel, self.email) if self.own else None
+
+    def sends(self, category: str) -> tuple[str, str]:
+        """For the practice default: the (channel, email) of the category's letters."""
+        held = self.categories.get(category)
+        if held is not None:
+            return str(held["channel"]), str(held.get("email") or "")
+        return self.channel, self.email
+
+
+def deciding_itself(category: str) -> Q:
+    """The client preferences that set the category themselves (Preference.decides() is not None), in SQL."""
+    named = Q(categories__has_key=category)
+    return (named & Q(**{f"categories__{category}__default": False})) | (~named & Q(own=True))
+
+
+class DecidedBy(models.TextChoices):
+    CLIENT = "client", "the client's own preference"
+    DEFAULT = "default", "the practice default"
+    ATO = "ato", "the ATO's own default (no preference known)"
+
+
+# The ATO's own default when no preference was ever set or asked about: the agent's online inbox.
+ATO_DEFAULT_CHANNEL = TO_PRACTICE_CHANNEL
+
+
+def masked_email(email: str) -> str:
+    """An address shown in a file that leaves the portal: enough to tell whose it is (the first letter and the
+    domain), not enough to write to."""
+    local, at, domain = email.partition("@")
+    return f"{local[:1]}***@{domain}" if at and local else ("***" if email else "")
+
+
+@dataclass(frozen=True)
+class Destination:
+    """Where the ATO sends one category of a client's letters, and what decided it."""
+
+    category: str
+    channel: str
+    email: str
+    decided_by: DecidedBy
+
+    @property
+    def to_practice(self) -> bool:
+        return self.channel == TO_PRACTICE_CHANNEL
+
+    @property
+    def category_words(self) -> str:
+        return CATEGORY_WORDS.get(self.category, self.category)
+
+    @property
+    def channel_words(self) -> str:
+        return CHANNEL_WORDS.get(self.channel, self.channel)
+
+    @property
+    def decided_by_words(self) -> str:
+        return DecidedBy(self.decided_by).label
+
+    def __str__(self) -> str:
+        """In words: "Income tax: to the practice's online inbox, by the practice default"."""
+        where = CHANNEL_SHORT_WORDS.get(self.channel, self.channel)
+        return f"{self.category_words}: {where}, by {self.decided_by_words}"
+
+
+class Destinations:
+    """Where the ATO sends each category of the letters of a set of clients, by the preferences it last answered:
+    the client's own for the category, else the practice default's for it, else the ATO's own default (the
+    agent's inbox). The last is the safe side: a letter of unknown destination is one to pass on. Made by
+    ``held()`` in one query whatever the number of clients; a client not in the set follows the default."""
+
+    def __init__(self, default: Preference | None, clients: dict[int, Preference]) -> None:
+        self.default, self.clients = default, clients
+
+    @classmethod
+    def held(cls, practice: Practice | int, client_ids: Iterable[int | None]) -> Destinations:
+        practice_id = practice if isinstance(practice, int) else practice.pk
+        ids = {pk for pk in client_ids if pk is not None}
+        rows = Preference.objects.filter(practice_id=practice_id).filter(Q(client__isnull=True) | Q(client_id__in=ids))
+        default, clients = None, {}
+        for row in rows:
+            if row.client_id is None:
+                default = row
+            else:
+                clients[row.client_id] = row
+        return cls(default, clients)
+
+    def of(self, client_id: int | None, category: str) -> Destination:
+        own = self.clients.get(client_id) if client_id is not None else None
+        decided = own.decides(category) if own is not None else None
+        if decided is not None:
+            return Destination(category, *decided, DecidedBy.CLIENT)
+        if self.default is not None:
+            return Destination(category, *self.default.sends(category), DecidedBy.DEFAULT)
+        return Destination(category, ATO_DEFAULT_CHANNEL, "", DecidedBy.ATO)
+
+    def to_practice(self, client_id: int | None, category: str) -> bool:
+        return self.of(client_id, category).to_practice
+
+    def of_letter(self, letter: Letter) -> Destination:
+        return self.of(letter.client_id, letter.category)
 
 
 # --- changing where the ATO sends the letters (COMMPREF Validate, then Submit) ---

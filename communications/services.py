@@ -27,7 +27,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, OuterRef, QuerySet, Subquery
 from django.db.models.fields.json import KeyTextTransform, KeyTransform
 from django.utils import timezone
 
@@ -41,6 +41,8 @@ from communications.models import (
     CATEGORY_WORDS,
     OPEN_STATES,
     TO_PRACTICE_CHANNEL,
+    Destination,
+    Destinations,
     DocumentState,
     DueSource,
     Letter,
@@ -50,7 +52,10 @@ from communications.models import (
     SyncRun,
     SyncStatus,
     ToldHow,
+    category_of,
+    deciding_itself,
     full_text,
+    letter_categories,
     search_vector,
     title_vector_sql,
 )
@@ -287,7 +292,7 @@ def _apply(run: SyncRun, chunk: list[cc.Communication]) -> None:
         "account": [_account(c)[:20] for c in chunk],
         "issued": [c.issued for c in chunk],
         "due": [due_by_rule(c.kind, c.issued) for c in chunk],
-        "to_practice": [sent_to_practice(pk) for pk in matched],
+        "to_practice": [sent_to_practice(pk, category_of(c.kind)) for pk, c in zip(matched, chunk, strict=True)],
     }
     run.letters_new += insert_new(
         Letter,
@@ -426,32 +431,48 @@ def clients_saved(sender: type[Client], instance: Client, **kwargs: Any) -> None
 # --- where the ATO sends the letters (COMMPREF), and passing letters on ---
 
 
-def _sent_to_practice(practice: Practice, client_ids: Iterable[int]) -> Callable[[int | None], bool]:
-    """Whether the ATO sends a client's letters to the practice, by the preferences it last answered: the client's
-    own, else the practice default, else the ATO's own default (the agent's inbox). The last is the safe side: a
-    letter of unknown destination is one to pass on."""
-    known = {
-        p.client_id: p.to_practice
-        for p in Preference.objects.filter(practice=practice).filter(
-            Q(client__isnull=True) | Q(client_id__in=set(client_ids), own=True)
-        )
-    }
-    default = known.pop(None, True)
-    return lambda client_id: known.get(client_id, default) if client_id is not None else default
+def _sent_to_practice(practice: Practice, client_ids: Iterable[int]) -> Callable[[int | None, str], bool]:
+    """Whether the ATO sends a client's letters of a category (category_of() of the letter's type) to the practice:
+    ``sent(client_id, category)``, None for an unmatched letter. One query for the set of clients, whatever their
+    number; Destinations says the rule."""
+    return Destinations.held(practice, client_ids).to_practice
 
 
 def _follow_preferences(practice: Practice, client_ids: Iterable[int]) -> None:
-    """Letters not passed on yet take where the clients' preferences now send them (a letter already passed on
-    keeps its record)."""
+    """Letters not passed on yet take where the clients' preferences now send their categories (a letter already
+    passed on keeps its record): one UPDATE for each category and destination."""
     ids = set(client_ids)
-    sent = _sent_to_practice(practice, ids)
-    by_destination: dict[bool, list[int]] = {}
-    for client_id in ids:
-        by_destination.setdefault(sent(client_id), []).append(client_id)
-    for to_practice, clients in by_destination.items():
-        Letter.objects.filter(practice=practice, client_id__in=clients, told_on__isnull=True).exclude(
-            to_practice=to_practice
-        ).update(to_practice=to_practice)
+    if not ids:
+        return
+    destinations = Destinations.held(practice, ids)
+    for category in letter_categories():
+        by_destination: dict[bool, list[int]] = {}
+        for client_id in ids:
+            by_destination.setdefault(destinations.to_practice(client_id, category), []).append(client_id)
+        for to_practice, clients in by_destination.items():
+            Letter.objects.filter(practice=practice, client_id__in=clients, told_on__isnull=True).of_category(
+                category
+            ).exclude(to_practice=to_practice).update(to_practice=to_practice)
+
+
+def _follow_default(practice: Practice, default: Preference) -> None:
+    """The practice default decides, for each category, the unmatched letters and those of every client whose
+    preference does not set that category itself (or who has none held)."""
+    for category in letter_categories():
+        to_practice = default.sends(category)[0] == TO_PRACTICE_CHANNEL
+        itself = Preference.objects.filter(practice=practice, client_id=OuterRef("client_id")).filter(
+            deciding_itself(category)
+        )
+        Letter.objects.filter(practice=practice, told_on__isnull=True).of_category(category).exclude(
+            Exists(itself)
+        ).exclude(to_practice=to_practice).update(to_practice=to_practice)
+
+
+def letters_destinations(*, practice: Practice, letters: Iterable[Letter]) -> dict[int, Destination]:
+    """{letter id: where the ATO sends letters of its category for its client}, for a page of letters: one query."""
+    chosen = list(letters)
+    destinations = Destinations.held(practice, {letter.client_id for letter in chosen})
+    return {letter.pk: destinations.of_letter(letter) for letter in chosen}
 
 
 def preferences_refresh(*, user: User, clients: Iterable[Client]) -> list[Question]:
@@ -507,12 +528,8 @@ def preference_keep(practice: Practice, client_id: int | None, answer: commpref.
         Preference.objects.update_or_create(practice=practice, client_id=client_id, defaults=values)
         _follow_preferences(practice, [client_id])
         return
-    Preference.objects.update_or_create(practice=practice, client__isnull=True, defaults=values)
-    # The default applies to the unmatched letters and to every client without a preference of its own.
-    own = Preference.objects.filter(practice=practice, client_id=OuterRef("client_id"), own=True)
-    Letter.objects.filter(practice=practice, told_on__isnull=True).exclude(Exists(own)).exclude(
-        to_practice=answer.channel == TO_PRACTICE_CHANNEL
-    ).update(to_practice=answer.channel == TO_PRACTICE_CHANNEL)
+    default, _ = Preference.objects.update_or_create(practice=practice, client__isnull=True, defaults=values)
+    _follow_default(practice, default)
 
 
 def preferences_coverage(*, user: User) -> dict[str, Any]:

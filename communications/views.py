@@ -21,6 +21,7 @@ from communications import services
 from communications.models import (
     KIND_WORDS,
     TO_PRACTICE_CHANNEL,
+    Destination,
     Letter,
     LetterQuerySet,
     LetterState,
@@ -142,9 +143,12 @@ def inbox(request: PortalRequest) -> HttpResponse:
     query.pop("after", None)
     if more:
         query["after"] = f"{page[-1].issued.isoformat()}.{page[-1].pk}"
+    passing_on = form.is_valid() and form.cleaned_data["told"] == "no"
     context = {
         "form": form,
         "letters": page,
+        # Letters to pass on say why: their category and the preference that sends it to the practice.
+        "destinations": services.letters_destinations(practice=user.tenant, letters=page) if passing_on else None,
         "next_query": query.urlencode() if more else "",
         "owners": owners,
         "can_act": user.has_capability(Capability.EDIT_CLIENTS),
@@ -203,6 +207,10 @@ def _told_form(user: User, owners: list[User], data: QueryDict | None = None) ->
     return ToldForm(data, owners=owners, initial={"on": timezone.localdate(), "by": str(user.pk)})
 
 
+def _destination(user: User, letter: Letter) -> Destination:
+    return services.letters_destinations(practice=user.tenant, letters=[letter])[letter.pk]
+
+
 @capability_required(Capability.VIEW_CLIENTS)
 def letter_detail(request: PortalRequest, pk: int) -> HttpResponse:
     user = request.user
@@ -223,6 +231,7 @@ def letter_detail(request: PortalRequest, pk: int) -> HttpResponse:
                 return redirect("communications:letter", pk=letter.pk)
     context = {
         "letter": letter,
+        "destination": _destination(user, letter),
         "form": form,
         "told_form": _told_form(user, owners),
         "can_act": can_act,
@@ -252,6 +261,7 @@ def letter_told(request: PortalRequest, pk: int) -> HttpResponse:
     form = ChangeForm(owners=owners, initial={"state": letter.state, "note": letter.note})
     context = {
         "letter": letter,
+        "destination": _destination(user, letter),
         "form": form,
         "told_form": told_form,
         "can_act": True,

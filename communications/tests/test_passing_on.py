@@ -16,11 +16,21 @@ from django.utils import timezone
 
 from ato_gateway import api
 from ato_gateway.api import Question
-from ato_gateway.wire.documents import commpref
+from ato_gateway.wire.documents import cc, commpref
 from ato_gateway.wire.documents.common import ClientIdentifier
 from clients.models import Client
 from communications import services, views
-from communications.models import Letter, Preference, ToldHow
+from communications.models import (
+    DecidedBy,
+    Destination,
+    Destinations,
+    Letter,
+    Preference,
+    SyncRun,
+    SyncStatus,
+    ToldHow,
+    category_of,
+)
 from communications.tests.support import client_from_ato, letter
 from communications.tests.test_sync import TODAY, covered, finished, taxpayer
 from portal.models import AuditEvent, Practice, User
@@ -202,7 +212,7 @@ def test_letters_of_unknown_destination_are_to_pass_on_and_a_default_answer_move
         letter(practice),
     )
     sent = services._sent_to_practice(practice, [own_client.pk, follower.pk])
-    assert sent(own_client.pk) and sent(follower.pk) and sent(None)
+    assert sent(own_client.pk, "ITX") and sent(follower.pk, "ITX") and sent(None, "ITX")
     question = _default_answer(practice, admin, "POST")
     with transaction.atomic():
         services.on_preference(question, api.reply(question))
@@ -220,3 +230,159 @@ def _default_answer(practice: Practice, admin: User, channel: str) -> Question:
         response=commpref.GetResponse(commpref.Preference(channel=channel, practice_default=True)),
         about=api.Subject(services.PREFERENCE_SUBJECT, "default", "The practice default"),
     )
+
+
+# --- per category: the letter's type names its category, and the preference for that category decides ---
+
+
+def _answer(
+    channel: str, *, own: dict[str, str] | None = None, default: dict[str, str] | None = None
+) -> commpref.Preference:
+    """A COMMPREF answer as the stand-in gives it: every category, each either the client's own (``own``) or the
+    practice default's (``default``, else ``channel``)."""
+    own, default = own or {}, default or {}
+    return commpref.Preference(
+        channel=channel,
+        practice_default=not own,
+        categories=[
+            commpref.CategoryPreference(
+                category=code,
+                channel=own.get(code) or default.get(code) or channel,
+                practice_default=code not in own,
+            )
+            for code in commpref.CATEGORIES
+        ],
+    )
+
+
+def _client(practice: Practice, name: str, tfn: str = "") -> Client:
+    client = Client(practice=practice, organisation_name=name, kind="company")
+    if tfn:
+        client.set_tfn(tfn)
+    client.save()
+    return client
+
+
+def _to_practice(*letters: Letter) -> list[bool]:
+    return [Letter.objects.get(pk=held.pk).to_practice for held in letters]
+
+
+@pytest.mark.django_db
+def test_each_category_of_letters_goes_where_the_clients_own_preference_for_it_else_the_default_sends_it(
+    practice: Practice,
+) -> None:
+    acme, zen = _client(practice, "Acme Pty Ltd"), _client(practice, "Zen Pty Ltd")
+    a_noa, a_asr, a_debt, a_aud, a_odd = (
+        letter(practice, client=acme, kind=k) for k in ("NOA", "ASR", "DEBT", "AUD", "XYZ")
+    )
+    z_noa, z_asr = letter(practice, client=zen, kind="NOA"), letter(practice, client=zen, kind="ASR")
+    u_noa, u_asr = letter(practice, kind="NOA"), letter(practice, kind="ASR")
+    told = letter(practice, client=zen, kind="ASR", told_on=timezone.localdate(), told_how=ToldHow.EMAIL)
+
+    # The practice default sends activity statement letters by post, the rest to the practice; Acme's own
+    # preference sends its income tax letters by post (its other categories follow the default).
+    services.preference_keep(practice, None, _answer("ELEC", default={"AS": "POST"}))
+    services.preference_keep(practice, acme.pk, _answer("ELEC", own={"ITX": "POST"}, default={"AS": "POST"}))
+    assert _to_practice(a_noa, a_asr, a_debt, a_aud, a_odd) == [False, False, True, True, True]
+    assert _to_practice(z_noa, z_asr, u_noa, u_asr, told) == [True, False, True, False, True]
+
+    # The default changes: activity statements to the practice, income tax by email. Acme's own income tax
+    # preference holds; everything that follows the default moves; the letter already passed on keeps its record.
+    services.preference_keep(practice, None, _answer("ELEC", default={"ITX": "EMAIL"}))
+    assert _to_practice(a_noa, a_asr, a_debt, a_aud, a_odd) == [False, True, True, True, True]
+    assert _to_practice(z_noa, z_asr, u_noa, u_asr, told) == [False, True, False, True, True]
+
+    # Acme goes back to the default for everything: its income tax letters follow the default's email.
+    services.preference_keep(practice, acme.pk, _answer("ELEC", default={"ITX": "EMAIL"}))
+    assert _to_practice(a_noa) == [False]
+    destinations = Destinations.held(practice, [acme.pk, zen.pk])
+    assert destinations.of(acme.pk, "ITX") == Destination("ITX", "EMAIL", "", DecidedBy.DEFAULT)
+    services.preference_keep(
+        practice, zen.pk, commpref.Preference(channel="POST", practice_default=False)
+    )  # an answer naming no categories: all its own
+    assert _to_practice(z_noa, z_asr, told) == [False, False, True]
+    assert Destinations.held(practice, [zen.pk]).of(zen.pk, "DEBT").decided_by == DecidedBy.CLIENT
+
+
+@pytest.mark.django_db
+def test_without_any_preference_known_every_letter_is_to_pass_on_by_the_atos_default(practice: Practice) -> None:
+    acme = _client(practice, "Acme Pty Ltd")
+    sent = services._sent_to_practice(practice, [acme.pk])
+    assert all(sent(client, code) for client in (acme.pk, None) for code in commpref.CATEGORIES)
+    assert Destinations.held(practice, [acme.pk]).of(acme.pk, "AS").decided_by == DecidedBy.ATO
+    assert [category_of(k) for k in ("NOA", "ASR", "DEBT", "PPA", "AUD", "REV", "NEW")] == [
+        "ITX",
+        "AS",
+        "DEBT",
+        "DEBT",
+        "GEN",
+        "GEN",
+        "GEN",
+    ]
+
+
+class _Stream(list[cc.Communication]):
+    """A page read as the gateway streams it: its letters, then the rest of the document (no continuation)."""
+
+    def __init__(self, page: cc.ListResponse) -> None:
+        super().__init__(page.communications)
+        self.document = cc.ListResponse()
+
+
+@pytest.mark.django_db
+def test_the_sync_stores_each_letter_where_the_preference_for_its_category_sends_it(
+    practice: Practice, admin: User
+) -> None:
+    acme = _client(practice, "Acme Pty Ltd", tfn="123456782")
+    services.preference_keep(practice, acme.pk, _answer("ELEC", own={"ITX": "POST"}))
+    run = SyncRun.objects.create(practice=practice, started_by=admin, issued_from=TODAY, issued_to=TODAY)
+    page = cc.ListResponse(
+        communications=[
+            cc.Communication(
+                id=f"L{kind}", client=ClientIdentifier.of(tfn="123456782"), kind=kind, title=kind, issued=TODAY
+            )
+            for kind in ("NOA", "ASR", "PPA")
+        ]
+    )
+    question = fabricate_question(
+        practice=practice,
+        by=admin,
+        purpose=services.LIST_PURPOSE,
+        request=cc.ListRequest(issued_from=TODAY, issued_to=TODAY),
+        response=page,
+        about=api.Subject(services.SUBJECT, str(run.pk), "page"),
+    )
+    SyncRun.objects.filter(pk=run.pk).update(current_question=question)
+    with transaction.atomic():
+        services.on_list_page(question, api.Reply(document=None, items=[], stream=_Stream(page)))  # type: ignore[arg-type]
+    assert SyncRun.objects.get(pk=run.pk).status == SyncStatus.DONE
+    stored = dict(Letter.objects.values_list("kind", "to_practice"))
+    assert stored == {"NOA": False, "ASR": True, "PPA": True}
+
+
+@pytest.mark.django_db
+def test_the_letters_to_pass_on_and_a_letters_page_say_their_category_and_what_sends_them_to_the_practice(
+    practice: Practice, agent: User, login: Login
+) -> None:
+    acme = _client(practice, "Acme Pty Ltd")
+    debt, assessment = letter(practice, client=acme, kind="DEBT"), letter(practice, kind="NOA")
+    letter(practice, client=acme, kind="ASR")  # by post: not the practice's to pass on
+    services.preference_keep(practice, None, _answer("ELEC", default={"AS": "POST"}))
+    services.preference_keep(practice, acme.pk, _answer("ELEC", own={"DEBT": "ELEC", "ITX": "POST"}))
+    viewer = login(agent)
+    page = viewer.get(reverse("communications:inbox"), {"told": "no"})
+    assert [x.pk for x in page.context["letters"]] == [assessment.pk, debt.pk]
+    why = [str(page.context["destinations"][x.pk]) for x in page.context["letters"]]
+    assert why == [
+        "Income tax: to the practice's online inbox, by the practice default",
+        "Debt and payment plans: to the practice's online inbox, by the client's own preference",
+    ]
+    html = page.content.decode()
+    assert "Why the practice must pass it on" in html and why[1].replace("'", "&#x27;") in html
+    assert "Why the practice must pass it on" not in viewer.get(reverse("communications:inbox")).content.decode()
+    shown = viewer.get(reverse("communications:letter", args=[debt.pk])).content.decode()
+    assert 'data-testid="category">Debt and payment plans<' in shown
+    assert (
+        "To the practice&#x27;s online inbox (the client gets no notice from the ATO): set by the client&#x27;s own "
+        "preference for debt and payment plans"
+    ) in shown
