@@ -49,21 +49,55 @@ class Snapshot(models.Model):
     def fact_keys(self) -> set[str]:
         return {str(f["summary"]) for f in self.facts or []}
 
+    def same_level(self) -> dict[str, str]:
+        """The filter of the snapshots this one is compared with: the ATO holds these services at client level."""
+        return {}
+
+
+# The ATO's account kinds in words, for "Activity statement account 001".
+ACCOUNT_NAMES = {"ITX": "Income tax", "AS": "Activity statement", "FBT": "Fringe benefits tax"}
+
+
+def level_words(kind: str, branch: str) -> str:
+    if not kind:
+        return "Client level"
+    return " ".join(p for p in (ACCOUNT_NAMES.get(kind, kind), "account", branch) if p)
+
+
+class AccountLevelSnapshot(Snapshot):
+    """A service the ATO holds at client level and for each ATO account: one snapshot a level, each compared with
+    the one before at its own level (an account's address is not the client's address changed)."""
+
+    # The ATO's codes (AS and branch 001, ITX with none); both blank: the client level.
+    account_kind = models.CharField(max_length=3, blank=True)
+    account_branch = models.CharField(max_length=3, blank=True)
+
+    class Meta:
+        abstract = True
+
+    @property
+    def level(self) -> str:
+        return level_words(self.account_kind, self.account_branch)
+
+    def same_level(self) -> dict[str, str]:
+        return {"account_kind": self.account_kind, "account_branch": self.account_branch}
+
 
 class DetailsSnapshot(Snapshot):
     """CUDTL Get: the 2017 document, or the 2016 one where the 2017 one was refused."""
 
 
-class AddressesSnapshot(Snapshot):
-    """CUADDR List at client level: business, residential, postal, phone, email and web addresses, with history."""
+class AddressesSnapshot(AccountLevelSnapshot):
+    """CUADDR List at one level: business, residential, postal, phone, email and web addresses, with history."""
 
 
-class BankAccountsSnapshot(Snapshot):
-    """CUFI List at client level, with history."""
+class BankAccountsSnapshot(AccountLevelSnapshot):
+    """CUFI List at one level, with history."""
 
 
-class ContactsSnapshot(Snapshot):
-    """CUADDR List of the authorised contact's usage (CNT): the ATO lists no other way to read the contacts."""
+class ContactsSnapshot(AccountLevelSnapshot):
+    """CUADDR List of the authorised contact's usage (CNT) at one level: the ATO lists no other way to read the
+    contacts CUAUTHCNTCT changes."""
 
 
 class AssociatesSnapshot(Snapshot):

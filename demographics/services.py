@@ -4,7 +4,10 @@ changed since the snapshot before.
 
 ``snapshot_ask`` records the snapshot and asks its question in one transaction; ``on_snapshot``, the handler of
 the purpose, fills the snapshot's facts in the transaction that settles the question. A CUDTL 2017 Get the ATO
-refuses is asked again in its 2016 version, as a new snapshot."""
+refuses is asked again in its 2016 version, as a new snapshot.
+
+Addresses, bank accounts and authorised contacts are held by the ATO at client level and for each ATO account:
+they are asked at every level, the client's and each account's the register holds, one snapshot a level."""
 
 from __future__ import annotations
 
@@ -19,9 +22,9 @@ from django.utils import timezone
 from ato_gateway import api
 from ato_gateway.api import Question, Reply, Subject
 from ato_gateway.wire.documents import codec, cuaddr, cuassoc, cudtl, cufi
-from ato_gateway.wire.documents.common import Address, ClientIdentifier, Period, PersonName
-from clients.models import Client
-from demographics.models import SNAPSHOT_MODELS, Service, Snapshot
+from ato_gateway.wire.documents.common import Account, Address, ClientIdentifier, Period, PersonName
+from clients.models import AccountKind, Client, ClientAccount
+from demographics.models import SNAPSHOT_MODELS, AccountLevelSnapshot, Service, Snapshot, level_words
 from portal.audit import audit_record
 
 if TYPE_CHECKING:
@@ -51,6 +54,13 @@ RELATIONSHIP_NAMES = {
 }
 
 
+# The services the ATO holds for each of its accounts as well as for the client.
+LEVELLED = (Service.ADDRESSES, Service.BANK, Service.CONTACTS)
+ATO_ACCOUNTS = {AccountKind.INCOME_TAX: "ITX", AccountKind.ACTIVITY_STATEMENT: "AS", AccountKind.FBT: "FBT"}
+Level = tuple[str, str]  # an ATO account as (kind, branch) in the ATO's codes; ("", "") the client level
+CLIENT_LEVEL: Level = ("", "")
+
+
 class CannotAsk(Exception):
     """The register holds no identifier the ATO knows the client by."""
 
@@ -65,26 +75,50 @@ def client_identifier(client: Client) -> ClientIdentifier:
     raise CannotAsk("Record the client's TFN, ABN or WPN first: the ATO knows a client only by one of them.")
 
 
-# --- the requests, one per service ---
+# --- the requests, one per service and level ---
 
 
-def _request(service: str, ident: ClientIdentifier) -> codec.Document:
+def _request(service: str, ident: ClientIdentifier, level: Level = CLIENT_LEVEL) -> codec.Document:
+    kind, branch = level
+    account = Account(kind=kind, branch=branch or None) if kind else None
     if service == Service.DETAILS:
         return cudtl.GetRequest(client=ident)
     if service == Service.ADDRESSES:
         usages = [u for u in cuaddr.USAGES if u != "CNT"]
-        return cuaddr.ListRequest(client=ident, include_history=True, usages=usages, page_size=PAGE_SIZE)
+        return cuaddr.ListRequest(
+            client=ident, account=account, include_history=True, usages=usages, page_size=PAGE_SIZE
+        )
     if service == Service.CONTACTS:
-        return cuaddr.ListRequest(client=ident, include_history=True, usages=["CNT"], page_size=PAGE_SIZE)
+        return cuaddr.ListRequest(
+            client=ident, account=account, include_history=True, usages=["CNT"], page_size=PAGE_SIZE
+        )
     if service == Service.BANK:
-        return cufi.ListRequest(client=ident, include_history=True, page_size=PAGE_SIZE)
+        return cufi.ListRequest(client=ident, account=account, include_history=True, page_size=PAGE_SIZE)
     if service == Service.ASSOCIATES:
         return cuassoc.ListRequest(client=ident, include_history=True, page_size=PAGE_SIZE)
     raise ValueError(f"no such service {service!r}")
 
 
-def request_for(service: str, client: Client) -> codec.Document:
-    return _request(service, client_identifier(client))
+def request_for(service: str, client: Client, level: Level = CLIENT_LEVEL) -> codec.Document:
+    return _request(service, client_identifier(client), level)
+
+
+def levels_of(client_ids: Iterable[int]) -> dict[int, list[Level]]:
+    """Each client's levels: the client's own, then each ATO account the register holds, in one query for them all."""
+    ids = list(client_ids)
+    found: dict[int, list[Level]] = {pk: [CLIENT_LEVEL] for pk in ids}
+    accounts = ClientAccount.objects.filter(client_id__in=ids).order_by("client_id", "kind", "branch")
+    for client_id, kind, branch in accounts.values_list("client_id", "kind", "branch"):
+        found[client_id].append((ATO_ACCOUNTS[AccountKind(kind)], branch))
+    return found
+
+
+def snapshot_at(service: str, client: Client, question: Question, level: Level) -> Snapshot:
+    """A new snapshot (not saved) of the service at the level, which ``question`` asks about."""
+    model = SNAPSHOT_MODELS[service]
+    if issubclass(model, AccountLevelSnapshot):
+        return model(client=client, question=question, account_kind=level[0], account_branch=level[1])
+    return model(client=client, question=question)
 
 
 def subject_for(service: str, client: Client) -> Subject:
@@ -101,12 +135,24 @@ def _ask(service: str, document: codec.Document, *, user: User | None, client: C
 
 
 def snapshot_ask(*, user: User, client: Client, service: str) -> Snapshot:
-    """Ask the ATO again what it holds for one service; the snapshot is filled when the answer comes."""
-    document = _request(service, client_identifier(client))
+    """Ask the ATO again what it holds for one service, at every level it holds it at; each snapshot is filled
+    when its answer comes. Returns the client level's."""
+    ident = client_identifier(client)
+    levels = levels_of([client.pk])[client.pk] if service in LEVELLED else [CLIENT_LEVEL]
+    about = _subject(service, client)
     with transaction.atomic():
-        snapshot = _ask(service, document, user=user, client=client)
+        questions = api.ask_many(
+            [(_request(service, ident, level), about) for level in levels],
+            practice=client.practice,
+            by=user,
+            purpose=PURPOSE,
+        )
+        model = SNAPSHOT_MODELS[service]
+        snapshots = model.objects.bulk_create(
+            [snapshot_at(service, client, q, level) for q, level in zip(questions, levels, strict=True)]
+        )
         audit_record("demographics.snapshot_ask", actor=user, target=client, details={"service": service})
-    return snapshot
+    return snapshots[0]
 
 
 # --- the answers, as facts ---
@@ -175,6 +221,31 @@ def _address_facts(document: Any) -> list[dict[str, Any]]:
     return facts
 
 
+def _contact_facts(document: Any) -> list[dict[str, Any]]:
+    """The authorised contacts (CNT), each with who they are when the ATO says; with neither name nor position, the
+    same words an address of the usage has."""
+    facts = []
+    for listed in document.addresses:
+        who = _person(listed.contact_name)
+        if listed.position:
+            who = f"{who} ({listed.position})" if who else listed.position
+        reach = [_address(listed.address), listed.phone or "", listed.electronic or ""]
+        value = ", ".join(p for p in (who, *reach) if p)
+        usage = USAGE_NAMES.get(listed.usage, listed.usage)
+        facts.append(
+            {
+                "usage": listed.usage,
+                "usage_name": usage,
+                "name": who,
+                "value": value,
+                "period": _period(listed.period),
+                "current": listed.period.end is None,
+                "summary": f"{usage}: {value} ({_period(listed.period)})",
+            }
+        )
+    return facts
+
+
 def masked_account(number: str) -> str:
     return "…" + number[-3:] if len(number) > 3 else number
 
@@ -209,7 +280,7 @@ def _associate_facts(document: Any) -> list[dict[str, Any]]:
 FACTS: dict[str, Callable[[Any], list[dict[str, Any]]]] = {
     Service.DETAILS: _details_facts,
     Service.ADDRESSES: _address_facts,
-    Service.CONTACTS: _address_facts,
+    Service.CONTACTS: _contact_facts,
     Service.BANK: _bank_facts,
     Service.ASSOCIATES: _associate_facts,
 }
@@ -217,6 +288,20 @@ FACTS: dict[str, Callable[[Any], list[dict[str, Any]]]] = {
 
 def service_of(question: Question) -> str:
     return question.subject_type.removeprefix(SUBJECT_PREFIX)
+
+
+def _at_level(facts: list[dict[str, Any]], snapshot: Snapshot) -> list[dict[str, Any]]:
+    """An account's facts say which account they are of, in words and in their summary (what an alert and the
+    changes list show); the client level's read as they always have, so older snapshots still compare."""
+    if not isinstance(snapshot, AccountLevelSnapshot) or not snapshot.account_kind:
+        return facts
+    level = level_words(snapshot.account_kind, snapshot.account_branch)
+    return [{**f, "level": level, "summary": f"{level}: {f['summary']}"} for f in facts]
+
+
+def snapshot_facts(service: str, snapshot: Snapshot, document: Any) -> list[dict[str, Any]]:
+    """The snapshot's facts with an answer's added (a page of a list after the pages before it)."""
+    return (snapshot.facts or []) + _at_level(FACTS[service](document), snapshot)
 
 
 def on_snapshot(question: Question, reply: Reply[Any]) -> None:
@@ -230,7 +315,7 @@ def on_snapshot(question: Question, reply: Reply[Any]) -> None:
     if reply.answered and reply.document is not None:
         if snapshot.answered_at is not None:
             return
-        facts = (snapshot.facts or []) + FACTS[service](reply.document)
+        facts = snapshot_facts(service, snapshot, reply.document)
         if continuation := getattr(reply.document, "continuation", None):
             # A list longer than a page: the snapshot collects every page, and is answered (and compared) with
             # the last. It follows the newest page's question, so a page delivered again finds no snapshot.

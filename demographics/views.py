@@ -4,8 +4,11 @@ ask again. The tab is fetched by htmx; each section's question polls its own fra
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
+from django.db.models import F, Window
+from django.db.models.functions import RowNumber
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -13,7 +16,15 @@ from django.views.decorators.http import require_POST
 
 from clients.models import Client, get_client_or_404
 from demographics import services
-from demographics.models import SNAPSHOT_MODELS, BankChange, DriftAlert, DriftRun, Service
+from demographics.models import (
+    SNAPSHOT_MODELS,
+    AccountLevelSnapshot,
+    BankChange,
+    DriftAlert,
+    DriftRun,
+    Service,
+    Snapshot,
+)
 from portal.capabilities import Capability
 from portal.decorators import capability_required
 from portal.http import PortalRequest
@@ -25,13 +36,53 @@ def _service(raw: str) -> str:
     return raw
 
 
+@dataclass
+class LevelShown:
+    """One level's newest answer, the one before it, and what changed between them."""
+
+    name: str
+    current: AccountLevelSnapshot
+    previous: AccountLevelSnapshot | None
+    changes: services.Changes | None
+
+
+def _levels(client: Client, model: type[AccountLevelSnapshot]) -> tuple[list[AccountLevelSnapshot], list[LevelShown]]:
+    """The newest snapshot of each level (answered or not), and each level's two newest answers compared: two
+    queries whatever the number of accounts, the client level first."""
+    by_level = ("account_kind", "account_branch")
+    newest = model.objects.filter(client=client).select_related("question").order_by(*by_level, "-asked_at", "-pk")
+    rank = Window(RowNumber(), partition_by=[F(f) for f in by_level], order_by=[F("asked_at").desc(), F("pk").desc()])
+    answered = model.objects.filter(client=client).answered().annotate(rank=rank).filter(rank__lte=2)
+    two: dict[tuple[str, str], list[AccountLevelSnapshot]] = {}
+    for snapshot in answered.order_by(*by_level, "rank"):
+        two.setdefault((snapshot.account_kind, snapshot.account_branch), []).append(snapshot)
+    shown = []
+    for current, *before in two.values():
+        previous = before[0] if before else None
+        shown.append(LevelShown(current.level, current, previous, services.snapshot_changes(current, previous)))
+    return list(newest.distinct(*by_level)), shown
+
+
 def _section(client: Client, service: str, **extra: Any) -> dict[str, Any]:
     model = SNAPSHOT_MODELS[service]
-    latest = model.objects.filter(client=client).select_related("question").newest_first().first()
-    answered = list(model.objects.filter(client=client).answered().newest_first()[:2])
-    current = answered[0] if answered else None
-    previous = answered[1] if len(answered) > 1 else None
+    levels: list[LevelShown] = []
+    latest: Snapshot | None
+    current: Snapshot | None
+    previous: Snapshot | None
+    if issubclass(model, AccountLevelSnapshot):
+        newest, levels = _levels(client, model)
+        # The page waits on any level the ATO has not answered yet, else shows the client level's question.
+        waiting = [s for s in newest if not s.question.is_settled]
+        latest = waiting[0] if waiting else (newest[0] if newest else None)
+        current = levels[0].current if levels else None
+        previous = levels[0].previous if levels else None
+    else:
+        latest = model.objects.filter(client=client).select_related("question").newest_first().first()
+        answered = list(model.objects.filter(client=client).answered().newest_first()[:2])
+        current = answered[0] if answered else None
+        previous = answered[1] if len(answered) > 1 else None
     context: dict[str, Any] = {
+        "levels": levels,
         "client": client,
         "service": service,
         "label": Service(service).label,
