@@ -28,6 +28,7 @@ from demographics.models import (
     DriftAlert,
     DriftAlertRead,
     DriftRun,
+    ProfileChange,
     Service,
     Snapshot,
 )
@@ -39,18 +40,33 @@ WATCHED = (Service.DETAILS, Service.ADDRESSES, Service.BANK, Service.CONTACTS)
 CHUNK = 200
 
 
-def _explained(snapshot: Snapshot, since: datetime | None, added: list[str]) -> bool:
-    """Whether an accepted change of the portal's, since the snapshot before, accounts for what is new."""
-    if snapshot.question.service_action.startswith("CUFI"):
+def _explained(snapshot: Snapshot, service: str, since: datetime | None, added: list[str]) -> bool:
+    """Whether an accepted change of the portal's, since the snapshot before, accounts for what is new at the
+    snapshot's level: the portal changes bank accounts and contacts at client level only, so an account's that
+    changed is always the ATO's news."""
+    level = snapshot.same_level()
+    at_client = not level.get("account_kind")
+    if service == Service.BANK:
+        if not at_client:
+            return False
         accepted = BankChange.objects.filter(client=snapshot.client_id, status=BankChangeStatus.ACCEPTED)
         if since is not None:
             accepted = accepted.filter(approved_at__gte=since)
         ours = {(c.bsb, c.number) for c in accepted}
         new = {(f["bsb"], f["number"]) for f in snapshot.facts or [] if f["summary"] in added and f["current"]}
         return bool(new) and new <= ours
-    if snapshot.question.service_action.startswith("CUADDR"):
+    if service == Service.ADDRESSES:
         changed = AddressChange.objects.filter(client=snapshot.client_id, status=AddressChangeStatus.ACCEPTED)
+        if at_client:
+            changed = changed.filter(accounts=[])
+        else:
+            changed = changed.filter(accounts__contains=[[level["account_kind"], level["account_branch"]]])
         return changed.filter(created_at__gte=since).exists() if since is not None else changed.exists()
+    if service == Service.CONTACTS and at_client:
+        contact = ProfileChange.objects.filter(
+            client=snapshot.client_id, kind=ProfileChange.Kind.CONTACT, status=AddressChangeStatus.ACCEPTED
+        )
+        return contact.filter(created_at__gte=since).exists() if since is not None else contact.exists()
     return False
 
 
@@ -58,14 +74,16 @@ def drift_check(snapshot: Snapshot, service: str) -> DriftAlert | None:
     """Compare a snapshot just answered with the one before; alert on a change the portal did not make."""
     model = SNAPSHOT_MODELS[service]
     previous = (
-        model.objects.filter(client=snapshot.client_id, answered_at__isnull=False, pk__lt=snapshot.pk)
+        model.objects.filter(
+            client=snapshot.client_id, answered_at__isnull=False, pk__lt=snapshot.pk, **snapshot.same_level()
+        )
         .newest_first()
         .first()
     )
     changes = services.snapshot_changes(snapshot, previous)
     if changes is None or not changes.any or previous is None:
         return None
-    if _explained(snapshot, previous.answered_at, changes.added):
+    if _explained(snapshot, service, previous.answered_at, changes.added):
         return None
     alert = DriftAlert.objects.create(
         practice_id=snapshot.client.practice_id,
@@ -131,11 +149,19 @@ def drift_watch_step(run_id: int) -> bool:
             run.save(update_fields=["finished_at"])
             return False
         askable = [c for c in chunk if c.tfn_last3 or c.abn or c.wpn]
+        levels = services.levels_of(c.pk for c in askable)  # every client's accounts in one query
         for service in WATCHED:
-            documents = [(services.request_for(service, c), services.subject_for(service, c)) for c in askable]
+            asked = [
+                (c, level)
+                for c in askable
+                for level in (levels[c.pk] if service in services.LEVELLED else [services.CLIENT_LEVEL])
+            ]
+            documents = [
+                (services.request_for(service, c, level), services.subject_for(service, c)) for c, level in asked
+            ]
             questions = api.ask_many(documents, practice=run.practice, by=None, purpose=services.PURPOSE)
             SNAPSHOT_MODELS[service].objects.bulk_create(
-                [SNAPSHOT_MODELS[service](client=c, question=q) for c, q in zip(askable, questions, strict=True)]
+                [services.snapshot_at(service, c, q, level) for (c, level), q in zip(asked, questions, strict=True)]
             )
         run.last_client_id = chunk[-1].pk
         run.clients_asked += len(askable)
