@@ -305,6 +305,19 @@ class Letter(models.Model):
                 name="comms_letter_to_pass_on",
             ),
             models.Index(fields=["practice", "id"], condition=Q(document_asked=False), name="comms_letter_to_ask"),
+            # The open letters in the inbox's order, with the due date in the index: overdue and due this week are
+            # read from it alone, without visiting each open letter that is not due (the recent ones, most of them).
+            models.Index(
+                fields=["practice", "-issued", "-id", "due"],
+                condition=Q(state__in=["new", "in_progress"]),  # OPEN_STATES, as the inbox's filter asks
+                name="comms_letter_open_inbox",
+            ),
+            # The unmatched in the inbox's order: a page of them without walking past the matched.
+            models.Index(
+                fields=["practice", "-issued", "-id"],
+                condition=Q(client__isnull=True),
+                name="comms_letter_unmatched_inbox",
+            ),
         ]
 
     def __str__(self) -> str:

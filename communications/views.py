@@ -4,6 +4,7 @@ staff see but cannot change); starting a sync needs "operate the gateway" (the p
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
@@ -12,8 +13,11 @@ from django.contrib import messages
 from django.db.models import Q
 from django.http import Http404, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.safestring import SafeString
 from django.views.decorators.http import require_POST
 
 from clients.models import Client, get_client_or_404
@@ -126,12 +130,94 @@ def _after(letters: LetterQuerySet, cursor: str) -> LetterQuerySet:
     return letters.filter(issued__lte=issued).filter(Q(issued__lt=issued) | Q(issued=issued, pk__lt=last))
 
 
+STATE_LABELS: dict[str, str] = dict(LetterState.choices)
+# What a row of the inbox shows of a letter, its client and its owner: the rest (the search vector, the note, the
+# document's state) is not read for a page.
+ROW_FIELDS = (
+    "pk", "issued", "kind", "client", "client__display_name", "name", "title", "account", "state", "due",
+    "to_practice", "told_on", "owner", "owner__first_name", "owner__last_name", "owner__username",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class InboxRow:
+    """One row of the inbox, its words, dates and link made in Python: the template only places them (per row,
+    ``{% url %}``, the ``date`` filter, ``get_state_display`` and the letter's properties cost more than the
+    page's query)."""
+
+    pk: int
+    url: str
+    issued: str
+    kind: str
+    client: str  # the register's name; empty when the letter is unmatched
+    name: str  # the ATO's name for the client
+    title: str
+    account: str
+    state: str
+    pass_on: bool
+    owner: str
+    due: str
+    overdue: bool
+
+
+def inbox_rows(letters: list[Letter]) -> list[InboxRow]:
+    prefix = reverse("communications:letter", args=[0]).removesuffix("0/")  # one reverse for the page
+    today = timezone.localdate()
+    dates: dict[date, str] = {}  # a page's letters share a few dates: each formatted once
+
+    def day(value: date) -> str:
+        found = dates.get(value)
+        if found is None:
+            found = dates[value] = date_format(value, "j M Y")
+        return found
+
+    return [
+        InboxRow(
+            pk=letter.pk,
+            url=f"{prefix}{letter.pk}/",
+            issued=day(letter.issued),
+            kind=letter.kind_words,
+            client=letter.client.display_name if letter.client else "",
+            name=letter.name,
+            title=letter.title,
+            account=letter.account,
+            state=STATE_LABELS.get(letter.state, letter.state),
+            pass_on=letter.must_pass_on,
+            owner=letter.owner.display_name if letter.owner else "",
+            due=day(letter.due) if letter.due else "",
+            overdue=letter.is_open and letter.due is not None and letter.due < today,
+        )
+        for letter in letters
+    ]
+
+
+# The filter form as HTML, by what it shows (the filters asked for and the staff it offers as owners). Its widgets'
+# templates cost more than the rest of the page; every page of one inbox, and every next page, shows the same form.
+_FILTERS_HTML: dict[tuple[object, ...], SafeString] = {}
+_FILTERS_KEPT = 256
+
+
+def filters_html(form: FilterForm, asked: QueryDict, owners: list[User]) -> SafeString:
+    """The form ``form`` (bound to ``asked``, or unbound) renders, rendered once for each ``asked`` and owners."""
+    shown = tuple(sorted((k, tuple(v)) for k, v in asked.lists() if k != "after")) if form.is_bound else None
+    key = (shown, tuple((u.pk, u.display_name) for u in owners))
+    found = _FILTERS_HTML.get(key)
+    if found is None:
+        found = SafeString(render_to_string("portal/_form.html", {"form": form}))
+        if len(_FILTERS_HTML) >= _FILTERS_KEPT:
+            del _FILTERS_HTML[next(iter(_FILTERS_HTML))]  # the oldest
+        _FILTERS_HTML[key] = found
+    return found
+
+
 @capability_required(Capability.VIEW_CLIENTS)
 def inbox(request: PortalRequest) -> HttpResponse:
     user = request.user
     owners = _owners(user)
     form = FilterForm(request.GET or None, owners=owners)
-    letters = Letter.objects.visible_to(user).select_related("client", "owner").order_by("-issued", "-pk")
+    letters = (
+        Letter.objects.visible_to(user).select_related("client", "owner").only(*ROW_FIELDS).order_by("-issued", "-pk")
+    )
     if form.is_valid():
         letters = form.apply(letters, user)
     elif form.is_bound:
@@ -146,7 +232,8 @@ def inbox(request: PortalRequest) -> HttpResponse:
     passing_on = form.is_valid() and form.cleaned_data["told"] == "no"
     context = {
         "form": form,
-        "letters": page,
+        "filters": filters_html(form, request.GET, owners),
+        "letters": inbox_rows(page),
         # Letters to pass on say why: their category and the preference that sends it to the practice.
         "destinations": services.letters_destinations(practice=user.tenant, letters=page) if passing_on else None,
         "next_query": query.urlencode() if more else "",

@@ -4,6 +4,7 @@ dashboard panel, escalation, a leaver's letters, the daily digest)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
@@ -168,6 +169,114 @@ def test_keyset_paging_gives_every_letter_once_in_a_constant_number_of_queries(
     ]
     assert seen == expected
     assert len(set(counts)) == 1  # the same queries whatever the page size and however deep
+
+
+@pytest.mark.parametrize("query", [{}, {"told": "no"}, {"due": "overdue"}, {"unmatched": "on"}])
+def test_a_page_of_50_letters_takes_the_queries_of_a_page_of_5(
+    practice: Practice, admin: User, agent: User, login: Login, monkeypatch: pytest.MonkeyPatch, query: dict[str, str]
+) -> None:
+    """Each letter with its own client and owner, sent to the practice and overdue, or unmatched: whatever a row
+    shows, nothing is asked of the database a row at a time."""
+    owners = [agent, *(User.objects.create_user(username=f"o{n}", practice=practice, role="agent") for n in range(4))]
+    for n in range(50):
+        client = None if query.get("unmatched") and n % 2 else _client(practice, f"Client {n:02} Pty Ltd")
+        letter(practice, client=client, owner=owners[n % 5], title=f"Letter {n:02}", due=TODAY - timedelta(days=1))
+    viewer = login(admin)
+    viewer.get(reverse("communications:inbox"))  # the session's first request reads the user and the device
+    counts = {}
+    for size in (5, 50):
+        monkeypatch.setattr(views, "PAGE", size)
+        with CaptureQueriesContext(connection) as queries:
+            response = viewer.get(reverse("communications:inbox"), query)
+        assert len(_rows(response)) == (25 if query.get("unmatched") and size == 50 else size)
+        counts[size] = len(queries)
+    assert counts[5] == counts[50], counts
+
+
+def test_each_row_says_the_letters_date_type_client_state_owner_and_due_date_and_links_to_it(
+    practice: Practice, admin: User, agent: User, login: Login
+) -> None:
+    """The rows are put together in Python (views.inbox_rows), not by the template: what each cell says is pinned
+    here."""
+    acme = _client(practice, "Acme Pty Ltd")
+    owned = letter(
+        practice,
+        client=acme,
+        owner=agent,
+        kind="DEBT",
+        title="Final notice",
+        account="AS 001",
+        issued=date(2026, 3, 4),
+        due=TODAY - timedelta(days=1),
+        to_practice=True,
+    )
+    told = letter(
+        practice,
+        name="STRANGER, Sam",
+        kind="XYZ",
+        title="Something else",
+        issued=date(2026, 3, 3),
+        due=TODAY - timedelta(days=1),
+        state=LetterState.DONE,
+        to_practice=True,
+        told_on=TODAY,
+    )
+    letter(
+        practice,
+        client=acme,
+        title="Due today",
+        issued=date(2026, 3, 2),
+        due=TODAY,
+        state="in_progress",
+        to_practice=False,
+    )
+    html = login(admin).get(reverse("communications:inbox")).content.decode()
+    cells = re.findall(r'<tr data-testid="letter-row">(.*?)</tr>', html, re.S)
+    assert len(cells) == 3
+    due = f"{(TODAY - timedelta(days=1)).day} {TODAY - timedelta(days=1):%b %Y}"
+    first, second, third = cells
+    assert "<td>4 Mar 2026</td><td>Debt notice</td>" in first
+    assert "<td>Acme Pty Ltd</td>" in first and "Unmatched" not in first
+    assert (
+        f'<a href="{reverse("communications:letter", args=[owned.pk])}">Final notice</a></td><td>AS 001</td>' in first
+    )
+    assert '<td>New <span class="badge warn">To pass on</span></td><td>Bob Tester</td>' in first
+    assert f'<td>{due} <strong class="bad">overdue</strong></td>' in first
+    assert "<td>3 Mar 2026</td><td>Other letter (XYZ)</td>" in second
+    assert '<span class="badge warn">Unmatched</span> STRANGER, Sam</td>' in second
+    assert f'<a href="{reverse("communications:letter", args=[told.pk])}">Something else</a>' in second
+    assert "<td>Done</td><td>Practice admins</td>" in second  # told already: nothing to pass on
+    assert f"<td>{due}</td>" in second  # done: not overdue
+    assert f"<td>In progress</td><td>Practice admins</td>\n<td>{TODAY.day} {TODAY:%b %Y}</td>" in third  # not yet
+
+
+def test_the_filter_form_shows_what_was_asked_and_the_staff_as_they_are_now(
+    practice: Practice, admin: User, agent: User, login: Login
+) -> None:
+    """The filter form's HTML is kept between pages (views.filters_html): never the form of other filters, nor
+    the staff as they were."""
+    viewer = login(admin)
+    inbox = reverse("communications:inbox")
+
+    def selected(page: str, name: str) -> list[str]:
+        select = re.search(rf'<select name="{name}"[^>]*>(.*?)</select>', page, re.S)
+        assert select, name
+        return re.findall(r'<option value="([^"]*)"[^>]*selected', select.group(1))
+
+    assert selected(viewer.get(inbox, {"kind": "ASR"}).content.decode(), "kind") == ["ASR"]
+    assert selected(viewer.get(inbox, {"kind": "DEBT"}).content.decode(), "kind") == ["DEBT"]
+    assert selected(viewer.get(inbox, {"kind": "DEBT", "after": "2026-01-01.1"}).content.decode(), "kind") == ["DEBT"]
+    assert selected(viewer.get(inbox).content.decode(), "kind") == [""]
+    before = viewer.get(inbox).content.decode()
+    assert "Carol Newcomer" not in before
+    User.objects.create_user(
+        username="carol", practice=practice, role="agent", first_name="Carol", last_name="Newcomer"
+    )
+    after = viewer.get(inbox).content.decode()
+    owner_select = re.search(r'<select name="owner"[^>]*>(.*?)</select>', after, re.S)
+    assert owner_select and "Carol Newcomer" in owner_select.group(1)
+    errors = viewer.get(inbox, {"issued_from": "not a date"}).content.decode()
+    assert "Enter a valid date" in errors and "Enter a valid date" not in after
 
 
 def test_a_letter_shows_its_pdf_in_the_page_and_every_opening_is_audited(
