@@ -671,3 +671,21 @@ def test_a_page_that_breaks_half_way_keeps_nothing_of_it_and_says_so(practice: P
         "Resume asks for it again."
     )
     assert not Letter.objects.exists()
+
+
+def test_the_letters_not_passed_on_yet_follow_the_preference_kept(practice: Practice, client: Client) -> None:
+    """A client's answer moves that client's letters; the practice default's moves the unmatched ones. A letter
+    passed on already keeps its record."""
+    waiting = letter(practice, client=client, to_practice=True)
+    told = letter(practice, client=client, to_practice=True, told_on=date(2026, 11, 2))
+    unmatched = letter(practice, to_practice=True)
+
+    services.on_preference(*_answered(_pref_get(practice, str(client.pk), _preference(channel="POST"))))
+
+    assert [Letter.objects.get(pk=x.pk).to_practice for x in (waiting, told, unmatched)] == [False, True, True]
+
+    services.on_preference(
+        *_answered(_pref_get(practice, "default", _preference(channel="POST", practice_default=True)))
+    )
+
+    assert Letter.objects.get(pk=unmatched.pk).to_practice is False

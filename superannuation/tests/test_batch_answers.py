@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
+from ato_gateway import api
 from ato_gateway.answers import answer_settle, outcome_of, reply_of
-from ato_gateway.api import Question, QuestionState, Reply, Subject
+from ato_gateway.api import Item, Question, QuestionState, Reply, Subject
 from ato_gateway.models import AttemptOutcome, MessageAttempt, MessageStatus
 from ato_gateway.wire.documents import maas
 from clients.tfn import decrypt_tfn
@@ -337,6 +338,19 @@ def test_a_batch_refused_whole_keeps_the_atos_words_and_processes_nothing(fund: 
     assert Report.objects.get(pk=batch.report_id).finished_at is not None
 
 
+def test_the_refusals_words_are_those_of_the_answer_handed_over(fund: SuperFund) -> None:
+    """The handler words the reply it is given (decoded once by the gateway), not the message read again."""
+    batch = _batch(fund)
+    question = _asked(batch, [])
+    refusal = Item("CMN.ATO.SPRMBRINFO.000100", "Error", "The fund is not registered for MAAS.")
+
+    reporting.on_batch_answer(question, Reply(None, [refusal]))
+
+    batch.refresh_from_db()
+    assert batch.state == BatchState.REFUSED
+    assert batch.refusal == [api.item_in_plain_words(refusal)]
+
+
 def test_a_batch_never_lodged_fails_with_the_reason_and_a_receipt_kept(fund: SuperFund) -> None:
     batch = _batch(fund, receipt_at=RECEIPT)
     t = _sent(batch)
@@ -351,7 +365,7 @@ def test_a_batch_never_lodged_fails_with_the_reason_and_a_receipt_kept(fund: Sup
     batch.refresh_from_db()
     assert (batch.state, batch.receipt_at, batch.pulled_at) == (BatchState.FAILED, RECEIPT, None)
     question.refresh_from_db()
-    assert batch.refusal == reporting.api.refusal_in_plain_words(question) and batch.refusal
+    assert batch.refusal == api.refusal_in_plain_words(question) and batch.refusal
     assert Transaction.objects.get(pk=t.pk).processed is None
 
 
@@ -404,6 +418,13 @@ def test_only_a_batch_question_of_this_batch_is_applied(fund: SuperFund) -> None
     misnamed = _asked(stray, [_result(s)])
     Batch.objects.filter(pk=stray.pk).update(question=None)
     reporting.on_batch_answer(misnamed, _stream(misnamed))
+    # And a batch's own question whose subject names another batch: the two must agree.
+    crossed = _batch(fund)
+    c = _sent(crossed)
+    crossed_question = _asked(crossed, [_result(c)])
+    Question.objects.filter(pk=crossed_question.pk).update(subject_id=str(batch.pk))
+    crossed_question.refresh_from_db()
+    reporting.on_batch_answer(crossed_question, _stream(crossed_question))
 
     assert Transaction.objects.filter(processed__isnull=False).count() == 0
     assert set(Batch.objects.values_list("state", flat=True)) == {BatchState.AWAITING}
@@ -440,3 +461,66 @@ def test_a_refused_batch_delivered_again_stays_refused(fund: SuperFund) -> None:
 
     assert Batch.objects.get(pk=batch.pk).state == BatchState.REFUSED
     assert Transaction.objects.get(pk=t.pk).processed is None
+
+
+def test_a_transaction_the_answer_does_not_name_waits_for_its_result(fund: SuperFund) -> None:
+    """The results come a chunk at a time: a transaction of the batch not in this chunk is left for its own."""
+    batch = _batch(fund)
+    named, unnamed = _sent(batch), _sent(batch)
+
+    _deliver(_asked(batch, [_result(named)]))
+
+    assert Transaction.objects.get(pk=named.pk).processed is True
+    assert Transaction.objects.get(pk=unnamed.pk).processed is None
+
+
+def test_a_tfn_quoted_with_spaces_around_it_is_kept_masked_to_its_last_three_digits(fund: SuperFund) -> None:
+    batch = _batch(fund)
+    t = _sent(batch)
+    quoted = maas.ResultItem(
+        "CMN.ATO.SPRMBRINFO.000002", "Warning", "TFN", [maas.Parameter("CORRECTEDTFN", "876543210 ")]
+    )
+
+    reporting.on_batch_answer(_asked(batch, []), Reply(None, [], stream=[_result(t, items=[quoted])]))  # type: ignore[arg-type]
+
+    [item] = Transaction.objects.get(pk=t.pk).items
+    assert item["parameters"] == {"CORRECTEDTFN": "*** *** 210"}
+
+
+def test_the_handlers_queries_grow_with_its_chunks_not_its_transactions(
+    fund: SuperFund, django_assert_num_queries: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fixed few statements, and one read of transactions (with their members) a chunk: the batch with its
+    report, the transactions, the batch's save, the report's check and finish (the bulk writes go by COPY)."""
+    monkeypatch.setattr(reporting, "CHUNK", 2)
+    for size, queries in ((1, 5), (4, 6)):
+        batch = _batch(fund, receipt_at=RECEIPT)
+        sent = [_sent(batch) for _ in range(size)]
+        question = _asked(batch, [_result(t, tfn="CORRECTED", corrected_tfn="876543210") for t in sent])
+        reply = _stream(question)
+        with django_assert_num_queries(queries):
+            reporting.on_batch_answer(question, reply)
+        assert Transaction.objects.filter(batch=batch, processed=True).count() == size
+
+
+def test_only_this_batchs_report_is_finished(fund: SuperFund) -> None:
+    batch, other = _batch(fund), _batch(fund)  # the other report built, its batch awaiting
+    t = _sent(batch)
+
+    _deliver(_asked(batch, [_result(t)]))
+
+    assert Report.objects.get(pk=batch.report_id).finished_at is not None
+    assert Report.objects.get(pk=other.report_id).finished_at is None
+
+
+def test_a_report_finished_meanwhile_keeps_its_finish(fund: SuperFund) -> None:
+    """The report read before another transaction finished it: its finish is not moved."""
+    batch = _batch(fund)
+    stale = Report.objects.get(pk=batch.report_id)
+    finished = timezone.now() - timedelta(minutes=5)
+    Report.objects.filter(pk=stale.pk).update(finished_at=finished)
+    Batch.objects.filter(pk=batch.pk).update(state=BatchState.ANSWERED)
+
+    reporting._finish_if_done(stale)
+
+    assert Report.objects.get(pk=stale.pk).finished_at == finished
