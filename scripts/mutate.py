@@ -166,7 +166,7 @@ MODULES: dict[str, Module] = {
     # built by hand.
     "demographics-answers": Module(
         ["demographics/services.py", "demographics/bank.py", "demographics/addresses.py", "demographics/profile.py"],
-        ["demographics/tests/test_answer_handlers.py"],
+        ["demographics/tests/test_answer_handlers.py", "demographics/tests/test_delivered_twice.py"],
         functions=[
             "on_snapshot",
             "_at_level",

@@ -411,7 +411,7 @@ def test_the_token_service_says_why_it_refuses(fresh: Door) -> None:
         f"{{{ns.SOAP12}}}mustUnderstand", "true"
     )
     fault = call(fresh.app, "/sts", etree.tostring(envelope), content_type=content_type)
-    assert fault.code == 500
+    assert (fault.code, fault.headers["Content-Type"]) == (500, door_module.SOAP)
     assert etree.fromstring(fault.body).findtext(f".//{{{ns.SOAP12}}}Value") == "S12:MustUnderstand"
 
 
@@ -422,9 +422,11 @@ def test_a_token_is_issued_for_each_of_the_known_services(fresh: Door) -> None:
             abn=own.info.abn, key=own.private_key, certificate=own.certificate, applies_to=audience
         )
         issued = call(fresh.app, "/sts", body, content_type=content_type)
-        assert issued.code == 200, audience
+        assert (issued.code, issued.headers["Content-Type"]) == (200, door_module.SOAP), audience
         token = wire.sts_parse_issue_response(issued.body, sts_certificate=fresh.ato_certificate)
         assert token.subject_abn == own.info.abn
+        saml = wire.saml_verify_assertion(token.assertion, issuer_certificate=fresh.ato_certificate)
+        assert (saml.issuer, saml.audience) == (door_module.ISSUER, audience)
 
 
 # --- a message: verified, then applied once ---
@@ -440,7 +442,9 @@ def test_a_ping_is_applied_once_and_counted_once(fresh: Door) -> None:
     reply = fresh.read(first)
     assert reply.kind == "user" and reply.ref_to_message_id == message_id
     assert b"<Text>once &amp; for all</Text>" in reply.payloads["PingResponse"]
-    assert b"<AppliedAt>" in reply.payloads["PingResponse"]
+    applied = etree.fromstring(reply.payloads["PingResponse"]).findtext(f"{{{registry.PING_NAMESPACE}}}AppliedAt")
+    assert applied is not None
+    assert abs(datetime.fromisoformat(applied.replace("Z", "+00:00")) - datetime.now(UTC)) < timedelta(minutes=1)
     assert [(e.code, e.severity, e.short_description) for e in reply.event_items] == [
         ("GEN.OK", "Information", "Ping applied.")
     ]
@@ -513,10 +517,13 @@ def test_a_signal_where_user_messages_go_and_a_message_where_pulls_go(fresh: Doo
     signal = fresh.read(fresh.post("single-sync", pull, content_type))
     assert [e.code for e in signal.errors] == ["EBMS:0004"]
     assert signal.errors[0].detail == "single-sync takes UserMessages; this is a pull signal"
+    assert fresh.query("SELECT message_id FROM messages") == []  # not its answer: nothing remembered
     _, body, content_type = fresh.ping_request()
     for endpoint in ("async-pull", "collect-async", "bulkbatch-async-pull"):
         user = fresh.read(fresh.post(endpoint, body, content_type))
-        assert [e.detail for e in user.errors] == ["async-pull takes PullRequest signals only"], endpoint
+        assert [(e.code, e.detail) for e in user.errors] == [
+            ("EBMS:0004", "async-pull takes PullRequest signals only")
+        ], endpoint
     assert fresh.stats()["applied"] == {}
 
 
@@ -568,6 +575,7 @@ def test_a_ping_for_an_abn_the_credential_does_not_hold_is_cmn_ato_auth_001(fres
     assert reply.kind == "user" and "PingResponse" not in reply.payloads
     [item] = reply.event_items
     assert (item.code, item.severity) == ("CMN.ATO.AUTH.001", "Error")
+    assert item.short_description == "The agent or intermediary is not related to the credential's ABN."
     assert item.detailed_description == (
         f"The message is from ABN {OTHER_ABN}, but it is signed with the machine credential of ABN "
         f"{fresh.credential.info.abn}."
@@ -723,3 +731,18 @@ def test_a_ping_says_what_its_part_held_and_answers_an_empty_text(fresh: Door) -
     _, body, content_type = fresh.request(registry.PING, [("PingRequest", empty)])
     answer = fresh.read(fresh.post("single-sync", body, content_type)).payloads["PingResponse"]
     assert b"<Text></Text>" in answer
+
+
+def test_a_pull_goes_to_the_pull_endpoints(fresh: Door) -> None:
+    own = fresh.credential
+    for endpoint in ("async-pull", "collect-async"):
+        wanted = wire.new_message_id("front-door-tests.invalid")
+        pull, content_type = wire.build_signed_pull(
+            message_id=wire.new_message_id("front-door-tests.invalid"),
+            ref_to_message_id=wanted,
+            key=own.private_key,
+            certificate=own.certificate,
+            saml_assertion=fresh.token,
+        )
+        [error] = fresh.read(fresh.post(endpoint, pull, content_type)).errors
+        assert (error.code, error.detail) == ("EBMS:0006", f"nothing to pull for {wanted}"), endpoint

@@ -35,6 +35,7 @@ from demographics.models import (
     Service,
 )
 from portal.models import AuditEvent, Practice, User
+from tests.test_redis_down import redis_down  # noqa: F401 - the fixture: Redis down the real way
 
 pytestmark = pytest.mark.django_db
 
@@ -327,6 +328,20 @@ def test_a_bulk_changes_checked_address_is_submitted_by_one_job_after_commit(
     assert _bulk_jobs() == [("demographics.jobs.address_bulk_submit", (change.bulk.pk,))]
 
 
+@pytest.mark.usefixtures("redis_down")
+def test_a_checked_row_is_recorded_though_its_job_cannot_be_queued(
+    practice: Practice, agent: User, django_capture_on_commit_callbacks: Any
+) -> None:
+    """With Redis down the answer still commits (the job's push fails after it, and is logged): the bulk change
+    is submitted by the next answer's job, or by hand."""
+    change = _address_change(practice, agent, bulk=True)
+    assert change.validate_question is not None
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        addresses.on_address_answer(change.validate_question, ANSWERED)
+    assert len(callbacks) == 1
+    assert AddressChange.objects.get(pk=change.pk).status == AddressChangeStatus.VALIDATED
+
+
 @pytest.mark.parametrize("bulk", [False, True])
 def test_no_job_for_a_single_change_or_a_refused_row(
     practice: Practice, agent: User, bulk: bool, django_capture_on_commit_callbacks: Any
@@ -376,7 +391,17 @@ def test_a_snapshot_records_the_answers_facts_once(practice: Practice, agent: Us
     assert AddressesSnapshot.objects.get(pk=snapshot.pk).answered_at == stored.answered_at
 
 
-@pytest.mark.parametrize("reply", [REFUSED, FAILED, _answer(None)])
+@pytest.mark.parametrize(
+    "reply",
+    [
+        REFUSED,
+        FAILED,
+        _answer(None),
+        # A document with the refusal, or with the failure: the refusal is the answer.
+        _answer(cuaddr.ListResponse(addresses=_listed(PHONE)), codes=("CMN.ATO.GEN.XML03",)),
+        _answer(cuaddr.ListResponse(addresses=_listed(PHONE)), failure="Refused."),
+    ],
+)
 def test_a_refusal_or_a_failure_leaves_the_snapshot_unanswered(
     practice: Practice, agent: User, reply: api.Reply[Any]
 ) -> None:
