@@ -10,8 +10,9 @@
 3. A bulk postal-address change of BENCH_BULK clients (1,000): each client validated, then submitted by the
    handler of its Validate's answer. Goal: <= 60 s.
 
-Layout as the gateway benchmark's: BENCH_WORKERS rqworker processes (3) on every queue, the stand-in ATO as
-BENCH_SANDBOX_WORKERS gunicorn processes (3) of one thread. The workers are up before each clock starts.
+Layout as the gateway benchmark's: BENCH_WORKERS rqworker processes (3) on every queue with the scheduler, the
+stand-in ATO as BENCH_SANDBOX_WORKERS gunicorn processes (3) of one thread. The workers are up before each clock
+starts.
 
 Environment: BENCH_CLIENTS, BENCH_BULK, BENCH_PINGS (2000), BENCH_PARTS (watch,bulk), the layout above,
 BENCH_KEEP_DB=1, BENCH_ENFORCE_GOALS=1."""
@@ -101,7 +102,9 @@ def register(url: str, practice: Any) -> list[Any]:
 
 
 class Workers:
-    """BENCH_WORKERS rqworker processes on every queue, as production runs them; their peak RSS from /proc."""
+    """BENCH_WORKERS rqworker processes on every queue, as production runs them: with RQ's scheduler, without which
+    a retry's delayed job (a connection the stand-in ATO reset) never ran and its question stayed waiting; their
+    peak RSS from /proc."""
 
     def __init__(self, ato: dict[str, str]) -> None:
         from django.conf import settings
@@ -110,7 +113,7 @@ class Workers:
         registration = {name: getattr(settings, name) for name in ("SBR_PRODUCT_ID", "SBR_BMS_VENDOR", "SBR_BMS_NAME")}
         self.processes = [
             subprocess.Popen(
-                [PY, "manage.py", "rqworker", "high", "default", "low"],
+                [PY, "manage.py", "rqworker", "high", "default", "low", "--with-scheduler"],
                 cwd=ROOT,
                 env=production_env(**ato, **registration),
                 stdout=subprocess.DEVNULL,
