@@ -272,14 +272,12 @@ def _apply(run: SyncRun, chunk: list[cc.Communication]) -> None:
     run.letters_seen += len(chunk)
     tfns = [c.client.tfn or "" for c in chunk]
     hashes = {tfn: tfn_lookup_hash(tfn) if tfn else "" for tfn in set(tfns)}  # once a client, not a letter
-    clients = dict(
-        Client.objects.filter(practice=practice, tfn_hash__in=[h for h in hashes.values() if h]).values_list(
-            "tfn_hash", "pk"
-        )
-    )
+    found = Client.objects.filter(practice=practice, tfn_hash__in=[h for h in hashes.values() if h])
+    clients, keepers = {}, {}  # {TFN hash: client id}, {client id: who looks after it}: one query
+    for tfn_hash, pk, keeper in found.annotate(keeper=_keeper()).values_list("tfn_hash", "pk", "keeper"):
+        clients[tfn_hash], keepers[pk] = pk, keeper
     matched = [clients.get(hashes[tfn]) for tfn in tfns]
     sent_to_practice = _sent_to_practice(practice, set(clients.values()))
-    keepers = _looked_after_by(clients.values())
     columns: dict[str, Sequence[object]] = {
         "ato_id": [c.id for c in chunk],
         "tfn_hash": [hashes[tfn] for tfn in tfns],
@@ -356,30 +354,24 @@ def _ask_documents(practice: Practice, letters: list[Letter], *, by: User | None
 
 
 def _looked_after_by(client_ids: Iterable[int]) -> dict[int, int]:
-    """{client id: the member of staff who looks after it}: the first active staff member (not read-only) of the
-    client's groups, in the order staff were added to the practice."""
+    """{client id: the member of staff who looks after it} (_keeper()), for those looked after."""
     ids = set(client_ids)
     if not ids:
         return {}
-    through, staff = ClientGroup.clients.through, ClientGroup.staff.through
-    members = through.objects.filter(client_id__in=ids).values_list("client_id", "clientgroup_id")
-    groups: dict[int, set[int]] = {}
-    for client_id, group_id in members:
-        groups.setdefault(client_id, set()).add(group_id)
-    keepers: dict[int, list[int]] = {}
-    for group_id, user_id in (
-        staff.objects.filter(clientgroup_id__in={g for gs in groups.values() for g in gs}, user__is_active=True)
+    keepers = Client.objects.filter(pk__in=ids).annotate(keeper=_keeper()).filter(keeper__isnull=False)
+    return dict(keepers.values_list("pk", "keeper"))
+
+
+def _keeper() -> Subquery:
+    """The member of staff who looks after the client (OuterRef "pk"), in SQL: the first active staff member (not
+    read-only) of the client's groups, in the order staff were added to the practice; None: the admins. In SQL so
+    that a sync reads it with the clients it matches, in the same query."""
+    staff = (
+        ClientGroup.staff.through.objects.filter(clientgroup__clients=OuterRef("pk"), user__is_active=True)
         .exclude(user__role=Role.READ_ONLY)
         .order_by("user_id")
-        .values_list("clientgroup_id", "user_id")
-    ):
-        keepers.setdefault(group_id, []).append(user_id)
-    chosen: dict[int, int] = {}
-    for client_id, group_ids in groups.items():
-        candidates = sorted(u for g in group_ids for u in keepers.get(g, []))
-        if candidates:
-            chosen[client_id] = candidates[0]
-    return chosen
+    )
+    return Subquery(staff.values("user_id")[:1])
 
 
 def _assign_owners(practice: Practice, letters: list[Letter]) -> None:
