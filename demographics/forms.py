@@ -127,5 +127,10 @@ class ContactForm(forms.Form):
     phone = forms.CharField(label="Phone", max_length=16, required=False, help_text="For example 02 9999 0000.")
     email = forms.EmailField(label="Email", max_length=254, required=False)
 
+    def clean_phone(self) -> str:
+        # Written as the help text shows it; the ATO takes the digits only, and says so of anything else.
+        phone: str = self.cleaned_data["phone"]
+        return re.sub(r"[\s()-]", "", phone)
+
     def values(self) -> dict[str, str]:
         return {name: value for name, value in self.cleaned_data.items() if value}
