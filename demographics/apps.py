@@ -9,11 +9,12 @@ class DemographicsConfig(AppConfig):
         from ato_gateway import api
         from portal.apps import CLIENT_TABS, CRON_JOBS, DASHBOARD_PANELS, SYNC_COMMANDS
 
-        from . import addresses, bank, profile, services, sync, views
+        from . import addresses, bank, drift, profile, services, sync, views
 
         # The client's Details tab holds the five services the ATO answers about the client.
         CLIENT_TABS["details"] = "demographics:client_tab"
-        api.register(services.PURPOSE, services.on_snapshot)
+        # The watch's answers come in crowds: each of the gateway's batches is filled and compared set-wise.
+        api.register(services.PURPOSE, services.on_snapshot, many=drift.snapshots_answered)
         api.register(bank.PURPOSE, bank.on_bank_answer)
         api.register(addresses.PURPOSE, addresses.on_address_answer)
         api.register(profile.PURPOSE, profile.on_profile_answer)

@@ -9,14 +9,19 @@ where it was without asking a client twice."""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 import django_rq
 from django.core.mail import send_mail
 from django.db import transaction
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from ato_gateway import api
+from ato_gateway.wire.documents import cudtl
 from clients.models import Client
 from demographics import services
 from demographics.models import (
@@ -34,6 +39,7 @@ from demographics.models import (
 )
 from portal.audit import audit_record
 from portal.capabilities import Role
+from portal.db.bulk import update_many
 from portal.models import Practice, User
 
 WATCHED = (Service.DETAILS, Service.ADDRESSES, Service.BANK, Service.CONTACTS)
@@ -72,29 +78,80 @@ def _explained(snapshot: Snapshot, service: str, since: datetime | None, added: 
 
 def drift_check(snapshot: Snapshot, service: str) -> DriftAlert | None:
     """Compare a snapshot just answered with the one before; alert on a change the portal did not make."""
+    alerts = drift_check_many([snapshot], service)
+    return alerts[0] if alerts else None
+
+
+def drift_check_many(snapshots: Sequence[Snapshot], service: str) -> list[DriftAlert]:
+    """``drift_check`` for snapshots of one service just answered, set-wise: the snapshot before each (the newest
+    answered one of its client and level asked before it) is found for them all in one query, and only a snapshot
+    whose facts changed is looked at further, with the queries of whether the portal's own change explains it."""
+    if not snapshots:
+        return []
     model = SNAPSHOT_MODELS[service]
-    previous = (
-        model.objects.filter(
-            client=snapshot.client_id, answered_at__isnull=False, pk__lt=snapshot.pk, **snapshot.same_level()
+    before = model.objects.filter(
+        client=OuterRef("client"),
+        answered_at__isnull=False,
+        pk__lt=OuterRef("pk"),
+        **{name: OuterRef(name) for name in snapshots[0].same_level()},
+    ).newest_first()
+    previous_of = dict(
+        model.objects.filter(pk__in=[s.pk for s in snapshots])
+        .annotate(previous=Subquery(before.values("pk")[:1]))
+        .values_list("pk", "previous")
+    )
+    previous = model.objects.only("pk", "answered_at", "facts").in_bulk(
+        [pk for pk in previous_of.values() if pk is not None]
+    )
+    alerts = []
+    for snapshot in snapshots:
+        before_it = previous.get(previous_of.get(snapshot.pk))
+        changes = services.snapshot_changes(snapshot, before_it)
+        if changes is None or not changes.any or before_it is None:
+            continue
+        if _explained(snapshot, service, before_it.answered_at, changes.added):
+            continue
+        alert = DriftAlert.objects.create(
+            practice_id=snapshot.client.practice_id,
+            client_id=snapshot.client_id,
+            service=service,
+            urgent=service == Service.BANK,
+            before=changes.removed,
+            after=changes.added,
         )
-        .newest_first()
-        .first()
-    )
-    changes = services.snapshot_changes(snapshot, previous)
-    if changes is None or not changes.any or previous is None:
-        return None
-    if _explained(snapshot, service, previous.answered_at, changes.added):
-        return None
-    alert = DriftAlert.objects.create(
-        practice_id=snapshot.client.practice_id,
-        client_id=snapshot.client_id,
-        service=service,
-        urgent=service == Service.BANK,
-        before=changes.removed,
-        after=changes.added,
-    )
-    transaction.on_commit(lambda: _tell_staff(alert))
-    return alert
+        transaction.on_commit(functools.partial(_tell_staff, alert))
+        alerts.append(alert)
+    return alerts
+
+
+def snapshots_answered(answers: list[tuple[api.Question, api.Reply[Any]]]) -> None:
+    """``services.on_snapshot`` for a batch's answers at once (the purpose's ``many``: a watch's answers come in
+    crowds). For each service the snapshots are read in one query, filled in one statement and compared with the
+    ones before by ``drift_check_many``; an answer that is not a snapshot's whole list (a page of a longer one, a
+    refusal) goes to ``on_snapshot`` on its own."""
+    by_service: dict[str, list[tuple[api.Question, api.Reply[Any]]]] = {}
+    for question, reply in answers:
+        by_service.setdefault(services.service_of(question), []).append((question, reply))
+    now = timezone.now()
+    for service, pairs in by_service.items():
+        model = SNAPSHOT_MODELS[service]
+        found = model.objects.select_related("client").filter(question__in=[q.pk for q, _ in pairs])
+        snapshots = {s.question_id: s for s in found}
+        filled = []
+        for question, reply in pairs:
+            snapshot = snapshots.get(question.pk)
+            if snapshot is None:
+                continue  # as on_snapshot: no snapshot follows this question (a page already superseded)
+            document = reply.document if reply.answered else None
+            if document is None and question.service_action != cudtl.GetRequest.SERVICE_ACTION:
+                continue  # a refusal leaves its snapshot unanswered: only a refused 2017 Get is asked again
+            if document is None or snapshot.answered_at is not None or getattr(document, "continuation", None):
+                services.on_snapshot(question, reply)
+                continue
+            snapshot.answered_at, snapshot.facts = now, services.snapshot_facts(service, snapshot, document)
+            filled.append(snapshot)
+        update_many(filled, ["answered_at", "facts"])
+        drift_check_many(filled, service)
 
 
 def _tell_staff(alert: DriftAlert) -> None:
