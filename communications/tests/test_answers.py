@@ -8,7 +8,7 @@ handlers (its module "communications-answers")."""
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from ato_gateway import api
 from ato_gateway.answers import answer_settle, outcome_of
-from ato_gateway.api import Question, QuestionState, Reply, Subject
+from ato_gateway.api import Item, Question, QuestionState, Reply, Subject
 from ato_gateway.wire.documents import cc, commpref
 from ato_gateway.wire.documents.common import ClientIdentifier
 from clients.models import Client, ClientKind
@@ -102,7 +102,7 @@ def test_a_document_is_stored_sealed_with_the_due_date_it_states_and_found_by_it
     held = letter(
         practice, kind="DEBT", title="Director penalty notice", due=date(2026, 11, 22), due_source=DueSource.RULE
     )
-    content = pdf("Director penalty notice", "Unpaid charge.", "Pay by 21/12/2026 to avoid garnishee action.")
+    content = pdf("Unpaid charge.", "Pay by 21/12/2026 to avoid garnishee action.")  # the title is not in the text
     question = _waiting(_get(held, content))
 
     _deliver(question)
@@ -110,7 +110,8 @@ def test_a_document_is_stored_sealed_with_the_due_date_it_states_and_found_by_it
     stored = Letter.objects.get(pk=held.pk)
     assert (stored.document_state, stored.document_error) == (DocumentState.STORED, "")
     assert (stored.due, stored.due_source) == (date(2026, 12, 21), DueSource.LETTER)
-    assert Letter.objects.filter(pk=held.pk, search="garnishee").exists()
+    assert Letter.objects.filter(pk=held.pk, search="garnishee").exists()  # by its text
+    assert Letter.objects.filter(pk=held.pk, search="director").exists()  # and by its title still
     [document] = LetterDocument.objects.filter(letter=held)
     assert unseal_bytes(document.content) == content and document.size == len(content)
     assert (document.file_name, document.media_type) == ("notice.pdf", "application/pdf")
@@ -171,6 +172,25 @@ def test_a_refused_get_says_why_in_plain_words_and_is_audited(practice: Practice
 
     _deliver(question)  # delivered twice: one failure recorded
     assert len(_audits("communications.document_failed")) == 1
+
+
+def test_a_refusal_is_worded_from_every_error_of_the_answer_handed_over_even_beside_a_document(
+    practice: Practice,
+) -> None:
+    held = letter(practice)
+    question = _get(held, pdf("Notice"))
+    document = api.reply(question).document
+    errors = [
+        Item("CMN.ATO.CC.000010", "Error", "The communication is not available."),
+        Item("CMN.ATO.CC.000011", "Error", "The client is not yours."),
+    ]
+
+    services.on_document(question, Reply(document, errors))
+
+    stored = Letter.objects.get(pk=held.pk)
+    assert stored.document_state == DocumentState.FAILED and not LetterDocument.objects.exists()
+    assert stored.document_error == " ".join(api.item_in_plain_words(i) for i in errors)
+    assert "The client is not yours." in stored.document_error
 
 
 @pytest.mark.parametrize(
@@ -255,6 +275,10 @@ def _preference(**fields: Any) -> commpref.Preference:
     return commpref.Preference(**values)
 
 
+def _get_answer(**fields: Any) -> commpref.GetResponse:
+    return commpref.GetResponse(preference=_preference(**fields))
+
+
 def _pref_get(practice: Practice, subject_id: str, answer: commpref.Preference | None, **kw: Any) -> Question:
     return fabricate_question(
         practice=practice,
@@ -326,6 +350,22 @@ def test_the_practice_default_is_kept_as_its_own(practice: Practice, client: Cli
     assert not Preference.objects.filter(client=client).exists()
 
 
+def test_the_practice_default_is_kept_beside_the_clients_own(practice: Practice, client: Client) -> None:
+    services.on_preference(
+        *_answered(_pref_get(practice, str(client.pk), _preference(channel="EMAIL", email="o@x.au")))
+    )
+    services.on_preference(
+        *_answered(_pref_get(practice, "default", _preference(channel="ELEC", practice_default=True)))
+    )
+    services.on_preference(
+        *_answered(_pref_get(practice, "default", _preference(channel="POST", practice_default=True)))
+    )
+
+    assert _held(practice, client)["channel"] == "EMAIL"
+    assert _held(practice, None)["channel"] == "POST"
+    assert Preference.objects.count() == 2
+
+
 def test_a_preference_get_refused_or_about_something_else_keeps_what_was_held(
     practice: Practice, other_practice: Practice, client: Client
 ) -> None:
@@ -338,11 +378,25 @@ def test_a_preference_get_refused_or_about_something_else_keeps_what_was_held(
         *_answered(_pref_get(practice, str(client.pk), _preference(channel="ELEC"), subject="other"))
     )
     services.on_preference(_pref_get(practice, str(client.pk), None), Reply(None, []))
+    # An answer that refuses and still carries a document is a refusal.
+    refusal = Item("CMN.ATO.COMMPREF.000001", "Error", "Refused.")
+    services.on_preference(_pref_get(practice, str(client.pk), None), Reply(_get_answer(channel="ELEC"), [refusal]))
     # Another practice's question naming our client's id keeps nothing for either practice.
     services.on_preference(*_answered(_pref_get(other_practice, str(client.pk), _preference(channel="ELEC"))))
 
     assert _held(practice, client) == held
     assert Preference.objects.count() == 1
+
+
+def test_a_preference_for_a_client_removed_since_is_not_kept(practice: Practice, client: Client) -> None:
+    removed = Client(practice=practice, kind=ClientKind.INDIVIDUAL, family_name="Gone")
+    removed.save()
+    question = _pref_get(practice, str(removed.pk), _preference())
+    removed.delete()
+
+    services.on_preference(question, api.reply(question))
+
+    assert not Preference.objects.exists()
 
 
 def test_a_preference_get_delivered_twice_changes_nothing(practice: Practice, client: Client) -> None:
@@ -449,12 +503,44 @@ def test_a_validated_row_of_a_bulk_that_submits_when_validated_is_queued_for_sub
     monkeypatch.setattr(preferences, "preference_bulk_submit_enqueue", queued.append)
     waits, goes = _change(practice, agent, client), _change(practice, agent, client, submit_when_validated=True)
 
-    with django_capture_on_commit_callbacks(execute=True):
-        preferences.on_preference_change(*_answered(_change_question(waits, submit=False, answer=_preference())))
-        preferences.on_preference_change(*_answered(_change_question(goes, submit=False, answer=_preference())))
-        preferences.on_preference_change(*_answered(_change_question(goes, submit=True, answer=_preference())))
+    for change, submit, expected in ((waits, False, []), (goes, False, [goes.bulk_id]), (goes, True, [])):
+        queued.clear()
+        with django_capture_on_commit_callbacks(execute=True):
+            preferences.on_preference_change(*_answered(_change_question(change, submit=submit, answer=_preference())))
+        assert queued == expected, (change, submit)
 
-    assert queued == [goes.bulk_id]
+
+def test_a_queue_that_cannot_be_reached_after_the_commit_loses_no_answer(
+    practice: Practice,
+    agent: User,
+    client: Client,
+    monkeypatch: pytest.MonkeyPatch,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    """The job that submits a bulk's validated rows is queued after the commit, robustly: Redis down then leaves the
+    row validated (the sweeper and the page submit it later), and the answer's transaction is not failed by it."""
+
+    def down(bulk_id: int) -> None:
+        raise ConnectionError("Redis is down")
+
+    monkeypatch.setattr(preferences, "preference_bulk_submit_enqueue", down)
+    change = _change(practice, agent, client, submit_when_validated=True)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        preferences.on_preference_change(*_answered(_change_question(change, submit=False, answer=_preference())))
+
+    assert _status(change) == PreferenceChangeStatus.VALIDATED
+
+
+def test_a_validations_answer_reads_the_change_with_its_bulk_in_one_query(
+    practice: Practice, agent: User, client: Client, django_assert_num_queries: Any
+) -> None:
+    change = _change(practice, agent, client)
+    question = _change_question(change, submit=False, answer=_preference())
+    reply = api.reply(question)
+
+    with django_assert_num_queries(2):  # the change with its bulk, and its status saved
+        preferences.on_preference_change(question, reply)
 
 
 def test_an_answer_about_no_change_of_ours_changes_nothing(practice: Practice, agent: User, client: Client) -> None:
@@ -586,14 +672,16 @@ def test_a_page_is_applied_only_to_its_own_running_run(
 
 def test_a_refused_page_stops_the_run_with_the_atos_words_and_what_was_kept(practice: Practice, admin: User) -> None:
     run = _run(practice, admin, pages=2, letters_seen=7)
-    question = _page(run, [], events=REFUSAL, state=QuestionState.REFUSED)
+    second = event("CMN.ATO.GEN.000002", "Error", "The request period is too long.")
+    question = _page(run, [], events=[*REFUSAL, second], state=QuestionState.REFUSED)
     before = timezone.now()
 
     _deliver(question)
 
     run.refresh_from_db()
     assert run.status == SyncStatus.FAILED and run.finished_at is not None and before <= run.finished_at
-    refused = api.item_in_plain_words(api.reply(question).errors[0])
+    refused = " ".join(api.item_in_plain_words(i) for i in api.reply(question).errors)
+    assert "The request period is too long." in refused
     assert run.error == (
         f"The ATO refused page 3 of its list of letters: {refused} "
         "The 7 letters read before it are kept; Resume carries on from page 3."
@@ -689,3 +777,99 @@ def test_the_letters_not_passed_on_yet_follow_the_preference_kept(practice: Prac
     )
 
     assert Letter.objects.get(pk=unmatched.pk).to_practice is False
+
+
+def test_the_last_page_matches_the_practices_letters_and_then_asks_for_their_documents(
+    practice: Practice,
+    other_practice: Practice,
+    admin: User,
+    client: Client,
+    monkeypatch: pytest.MonkeyPatch,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    """Letters unmatched until the register held their TFN are matched when a sync finishes: the practice's only.
+    Their documents are asked for once the run's transaction commits."""
+    from clients.tfn import tfn_lookup_hash
+
+    ours = letter(practice, tfn_hash=tfn_lookup_hash(TFN))
+    theirs = letter(other_practice, tfn_hash=tfn_lookup_hash(TFN))
+    [elsewhere] = Client.objects.filter(pk=client.pk)
+    elsewhere.pk, elsewhere.practice = None, other_practice
+    elsewhere.save()
+    asked: list[int] = []
+    monkeypatch.setattr(services, "documents_ask_enqueue", asked.append)
+    run = _run(practice, admin)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        _deliver(_page(run, []))
+
+    assert Letter.objects.get(pk=ours.pk).client_id == client.pk
+    assert Letter.objects.get(pk=theirs.pk).client_id is None
+    assert asked == [practice.pk]
+
+
+def test_a_page_is_applied_to_its_own_run_among_the_practices_others_a_chunk_at_a_time(
+    practice: Practice, admin: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The practice's earlier and later runs (finished) are not this page's; the page's letters go in chunks, so a
+    page never sits in memory whole."""
+    _run(practice, admin, status=SyncStatus.DONE, started_at=timezone.now() - timedelta(days=1))
+    run = _run(practice, admin)
+    _run(practice, admin, status=SyncStatus.DONE, started_at=timezone.now() + timedelta(minutes=1))
+    chunks: list[int] = []
+    apply = services._apply
+
+    def spy(run: SyncRun, chunk: list[cc.Communication]) -> None:
+        chunks.append(len(chunk))
+        apply(run, chunk)
+
+    monkeypatch.setattr(services, "_apply", spy)
+    monkeypatch.setattr(services, "CHUNK", 2)
+
+    _deliver(_page(run, _letters(5)))
+
+    run.refresh_from_db()
+    assert (run.status, run.pages, run.letters_new) == (SyncStatus.DONE, 1, 5)
+    assert chunks == [2, 2, 1]
+
+
+def test_a_page_refused_beside_its_list_is_a_refusal(practice: Practice, admin: User) -> None:
+    run = _run(practice, admin)
+    question = _page(run, _letters(2))
+    listed = _list_reply(question)
+    refusal = Item("CMN.ATO.CC.000020", "Error", "The period is too long.")
+
+    services.on_list_page(question, Reply(None, [refusal], stream=listed.stream))
+
+    run.refresh_from_db()
+    assert run.status == SyncStatus.FAILED and not Letter.objects.exists()
+
+
+def test_the_runs_practice_comes_with_the_run(practice: Practice, admin: User) -> None:
+    """No query of its own for the practice, whatever the page's outcome (a refusal here)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    run = _run(practice, admin)
+    question = _page(run, [], events=REFUSAL, state=QuestionState.REFUSED)
+    reply = api.reply(question)
+    with CaptureQueriesContext(connection) as captured:
+        services.on_list_page(question, reply)
+    assert SyncRun.objects.get(pk=run.pk).status == SyncStatus.FAILED
+    assert not [q["sql"] for q in captured if q["sql"].startswith("SELECT") and 'FROM "portal_practice"' in q["sql"]]
+
+
+class _Letters(list[cc.Communication]):
+    """A page's letters with no document read around them (a stream that kept none): no continuation."""
+
+    document = None
+
+
+def test_a_page_without_its_document_is_the_last(practice: Practice, admin: User) -> None:
+    run = _run(practice, admin)
+    question = _page(run, [])
+
+    services.on_list_page(question, Reply(None, [], stream=_Letters(_letters(2))))  # type: ignore[arg-type]
+
+    run.refresh_from_db()
+    assert (run.status, run.pages, Letter.objects.count()) == (SyncStatus.DONE, 1, 2)
