@@ -42,6 +42,9 @@ class Snapshot(models.Model):
 
     class Meta:
         abstract = True
+        # The snapshot before one (its client's newest answered, asked before it) is the first of its client in
+        # this order that qualifies: read from the index, not found among every night's snapshot of the client.
+        indexes = [models.Index(fields=["client", "-asked_at", "-id"], name="%(class)s_before")]
 
     def __str__(self) -> str:
         return f"{self._meta.verbose_name} of client {self.client_id} asked {self.asked_at:%Y-%m-%d %H:%M}"
@@ -72,7 +75,7 @@ class AccountLevelSnapshot(Snapshot):
     account_kind = models.CharField(max_length=3, blank=True)
     account_branch = models.CharField(max_length=3, blank=True)
 
-    class Meta:
+    class Meta(Snapshot.Meta):
         abstract = True
 
     @property
