@@ -165,10 +165,22 @@ MODULES: dict[str, Module] = {
     # (the client told of a new bank account, a bulk change's checked rows submitted by a job), handed answers
     # built by hand.
     "demographics-answers": Module(
-        ["demographics/services.py", "demographics/bank.py", "demographics/addresses.py", "demographics/profile.py"],
-        ["demographics/tests/test_answer_handlers.py", "demographics/tests/test_delivered_twice.py"],
+        [
+            "demographics/services.py",
+            "demographics/drift.py",
+            "demographics/bank.py",
+            "demographics/addresses.py",
+            "demographics/profile.py",
+        ],
+        [
+            "demographics/tests/test_answer_handlers.py",
+            "demographics/tests/test_delivered_twice.py",
+            "demographics/tests/test_drift_answers.py",
+        ],
         functions=[
             "on_snapshot",
+            "snapshots_answered",  # the purpose's many: a batch's answers at once
+            "snapshot_facts",
             "_at_level",
             "on_bank_answer",
             "_notify",

@@ -41,6 +41,7 @@ OTHER_ABN = "51824753556"  # the other agent's (the ATO's own ABN, as in tests/a
 ELSEWHERE = "33051775556"
 CUREL = "http://www.sbr.gov.au/ato/curel"
 LIMIT = 64 * 1024  # a small body limit, so that going over it costs nothing
+INFLATED = 256 * 1024  # what a message's parts may inflate to, together
 
 
 @dataclass
@@ -124,6 +125,9 @@ class Door:
         agent_number: str | None = None,
         to_abn: str = registry.ATO_ABN,
         credential: keystore.Credential | None = None,
+        token: bytes | bool | None = True,
+        now: datetime | None = None,
+        compress: bool = False,
     ) -> tuple[str, bytes, str]:
         credential = credential or self.credential
         message_id = message_id or wire.new_message_id("front-door-tests.invalid")
@@ -141,13 +145,13 @@ class Door:
             to_role=registry.ROLE_AGENCY,
             payloads=payloads,
             document_type=action.document_type,
-            compress=False,
+            compress=compress,
             key=credential.private_key,
             certificate=credential.certificate,
-            saml_assertion=self.token,
+            saml_assertion=self.token if token is True else (token or None),
             properties=PROPERTIES,
             ref_to_message_id=None,
-            now=None,
+            now=now,
         )
         return message_id, body, content_type
 
@@ -163,7 +167,7 @@ class Door:
 @pytest.fixture(scope="module")
 def door(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Door]:
     data_dir = tmp_path_factory.mktemp("front-door")
-    app = SandboxApp(data_dir, limits=Limits(max_body_bytes=LIMIT))
+    app = SandboxApp(data_dir, limits=Limits(max_body_bytes=LIMIT, max_inflated_bytes=INFLATED))
     app.sign_all = True  # every answer signed and verified here, as test_sandbox.py runs the stand-in
     credential = keystore.load_credential((data_dir / "demo-keystore.xml").read_bytes(), DEMO_PASSWORD)
     body, content_type = wire.sts_build_issue_request(
@@ -480,6 +484,9 @@ def test_a_message_that_fails_verification_is_refused_naming_it(fresh: Door) -> 
     tampered = body.replace(b"200704/test</eb:Action>", b"200704/tesT</eb:Action>")
     reply = fresh.read(fresh.post("single-sync", tampered, content_type))
     assert [(e.code, e.ref_to_message_id) for e in reply.errors] == [("EBMS:0101", message_id)]
+    with pytest.raises(wire.WireError) as why:  # the error says what the wire found wrong
+        wire.parse_request(tampered, content_type, trust=fresh.app._trust)
+    assert reply.errors[0].detail == str(why.value)
     assert fresh.stats()["applied"] == {} and fresh.query("SELECT * FROM messages") == []
 
 
@@ -746,3 +753,65 @@ def test_a_pull_goes_to_the_pull_endpoints(fresh: Door) -> None:
         )
         [error] = fresh.read(fresh.post(endpoint, pull, content_type)).errors
         assert (error.code, error.detail) == ("EBMS:0006", f"nothing to pull for {wanted}"), endpoint
+
+
+def _token(door: Door, *, audience: str, signed_by: Any = None) -> bytes:
+    """A token as the stand-in's token service signs them, for any audience, or signed by another key."""
+    now = datetime.now(UTC)
+    own = door.credential
+    attributes = {
+        registry.SAML_ATTRIBUTE_ABN: own.info.abn,
+        registry.SAML_ATTRIBUTE_CERTIFICATE_SERIAL: str(own.certificate.serial_number),
+        registry.SAML_ATTRIBUTE_CREDENTIAL_TYPE: "D",
+    }
+    key, certificate = signed_by or (door.app.pki.signing_key, door.app.pki.signing_certificate)
+    return wire.sts.create_assertion(
+        issuer=door_module.ISSUER,
+        subject_abn=own.info.abn,
+        audience=audience,
+        attributes=attributes,
+        key=key,
+        certificate=certificate,
+        not_before=now,
+        not_on_or_after=now + timedelta(minutes=30),
+    )
+
+
+def _refused(door: Door, code: str = "EBMS:0101", **kwargs: Any) -> str:
+    """The error's detail for a ping built with ``kwargs``; nothing applied."""
+    message_id, body, content_type = door.ping_request(**kwargs)
+    reply = door.read(door.post("single-sync", body, content_type))
+    assert [(e.code, e.ref_to_message_id) for e in reply.errors] == [(code, message_id)], reply.errors
+    assert door.stats()["applied"] == {}
+    return reply.errors[0].detail
+
+
+def test_a_message_needs_a_token_from_the_stand_ins_own_token_service(fresh: Door) -> None:
+    assert _refused(fresh, token=False) == "the message carries no SAML token"
+    stranger, _ = _stranger()
+    forged = _token(
+        fresh, audience=registry.STS_APPLIES_TO_DEFAULT, signed_by=(stranger.private_key, stranger.certificate)
+    )
+    assert _refused(fresh, token=forged)
+    # The same token, signed by the stand-in: taken.
+    good = _token(fresh, audience=registry.STS_APPLIES_TO_DEFAULT)
+    message_id, body, content_type = fresh.ping_request(token=good)
+    assert fresh.read(fresh.post("single-sync", body, content_type)).kind == "user"
+    assert fresh.stats()["applied"] == {message_id: 1}
+
+
+def test_a_token_for_another_service_is_refused(fresh: Door) -> None:
+    assert "https://elsewhere.invalid/" in _refused(fresh, token=_token(fresh, audience="https://elsewhere.invalid/"))
+
+
+def test_a_stale_message_is_refused(fresh: Door) -> None:
+    assert "Timestamp" in _refused(fresh, "EBMS:0103", now=datetime.now(UTC) - timedelta(hours=2))
+
+
+def test_parts_inflating_beyond_the_limit_are_refused(fresh: Door) -> None:
+    padding = b"<Padding>" + b" " * INFLATED + b"</Padding>"
+    message_id, body, content_type = fresh.request(registry.PING, [("PingRequest", padding)], compress=True)
+    assert len(body) < LIMIT  # small on the wire: it is what it inflates to that is refused
+    reply = fresh.read(fresh.post("single-sync", body, content_type))
+    assert [(e.code, e.ref_to_message_id) for e in reply.errors] == [("EBMS:0303", message_id)]
+    assert fresh.stats()["applied"] == {}
