@@ -164,7 +164,11 @@ def bulk_start(request: PortalRequest) -> HttpResponse:
 @capability_required(Capability.VIEW_CLIENTS)
 def bulk_detail(request: PortalRequest, pk: int) -> HttpResponse:
     bulk = get_object_or_404(PreferenceBulk.objects.filter(practice=request.user.tenant), pk=pk)
-    rows = bulk.changes.filter(client__in=Client.objects.visible_to(request.user)).select_related("client")  # type: ignore[attr-defined]
+    rows = list(
+        bulk.changes.filter(client__in=Client.objects.visible_to(request.user)).select_related(  # type: ignore[attr-defined]
+            "client", "validate_question__message", "submit_question__message"
+        )
+    )
     counts = bulk.counts()
     total = sum(counts.values())
     done = counts["accepted"] + counts["refused"] + counts["failed"]
@@ -175,7 +179,22 @@ def bulk_detail(request: PortalRequest, pk: int) -> HttpResponse:
         "total": total,
         "done": done,
         "finished": done == total,
+        # The ATO not answering: the clients whose step the gateway is trying again, and those it gave up on.
+        "retrying": sum(1 for r in rows if (q := r.submit_question or r.validate_question) and q.is_retrying),
+        "can_resume": counts["failed"] and request.user.has_capability(Capability.UPDATE_CLIENT_DETAILS),
         "poll_url": reverse("communications:preference_bulk", args=[bulk.pk]),
     }
     template = "communications/_preference_bulk.html" if request.htmx else "communications/preference_bulk.html"
     return render(request, template, context)
+
+
+@capability_required(Capability.UPDATE_CLIENT_DETAILS)
+@require_POST
+def bulk_resume(request: PortalRequest, pk: int) -> HttpResponse:
+    bulk = get_object_or_404(PreferenceBulk.objects.filter(practice=request.user.tenant), pk=pk)
+    count = preferences.preference_bulk_resume(user=request.user, bulk=bulk)
+    if count:
+        messages.success(request, f"Asking the ATO again for {count} client{'s' if count != 1 else ''}.")
+    else:
+        messages.error(request, "No client's change is waiting to be tried again.")
+    return redirect("communications:preference_bulk", pk=bulk.pk)

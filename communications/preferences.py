@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import django_rq
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from ato_gateway import api
@@ -333,3 +334,33 @@ def preference_bulk_submit(*, bulk_id: int) -> int:
         bulk = rows[0].bulk
         _submit(bulk.created_by, bulk, rows)
     return len(rows)
+
+
+def preference_bulk_resume(*, user: User, bulk: PreferenceBulk) -> int:
+    """Carry on a change after the ATO could not be reached: each client's step that could not be completed
+    (its Validate, or its Submit) is asked again under the same MessageId, so a Submit the ATO had applied is not
+    applied again; the clients the ATO answered keep their outcome. Clients validated whose Submit was never
+    asked are submitted. Only the clients the user sees. Returns how many clients are being asked again."""
+    with transaction.atomic(durable=True):
+        rows = list(
+            PreferenceChange.objects.select_for_update(of=("self",))
+            .filter(bulk=bulk, status=PreferenceChangeStatus.FAILED)
+            .filter(Q(client__isnull=True) | Q(client__in=Client.objects.visible_to(user)))
+            .order_by("pk")
+        )
+        steps = {r.pk: r.submit_question_id or r.validate_question_id for r in rows}
+        asked = {q.pk for q in api.questions_resend([Question(pk=pk) for pk in steps.values() if pk], by=user)}
+        again = [r for r in rows if steps[r.pk] in asked]
+        for row in again:
+            row.status = (
+                PreferenceChangeStatus.SUBMITTING if row.submit_question_id else PreferenceChangeStatus.VALIDATING
+            )
+        PreferenceChange.objects.bulk_update(again, ["status"], batch_size=500)
+        unsent = bulk.changes.filter(  # type: ignore[attr-defined]
+            status=PreferenceChangeStatus.VALIDATED, submit_question__isnull=True
+        ).exists()
+        if bulk.submit_when_validated and unsent:
+            bulk_id = bulk.pk
+            transaction.on_commit(lambda: preference_bulk_submit_enqueue(bulk_id), robust=True)
+        audit_record("communications.preference_bulk_resumed", actor=user, target=bulk, details={"clients": len(again)})
+    return len(again)

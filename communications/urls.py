@@ -21,6 +21,7 @@ urlpatterns: list[URLPattern] = [
     path("preferences/changes/<int:pk>/authority/", preference_views.change_authority, name="preference_authority"),
     path("preferences/bulk/", preference_views.bulk_start, name="preference_bulk_start"),
     path("preferences/bulk/<int:pk>/", preference_views.bulk_detail, name="preference_bulk"),
+    path("preferences/bulk/<int:pk>/resume/", preference_views.bulk_resume, name="preference_bulk_resume"),
     path("syncs/", views.syncs, name="syncs"),
     path("syncs/start/", views.sync_start, name="sync_start"),
     path("syncs/<int:pk>/", views.sync_detail, name="sync"),

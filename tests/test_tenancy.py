@@ -88,6 +88,7 @@ OBJECTS: dict[str, dict[str, str]] = {
     "communications:preference_submit": {"pk": "prefchange"},
     "communications:preference_authority": {"pk": "prefchange"},
     "communications:preference_bulk": {"pk": "prefbulk"},
+    "communications:preference_bulk_resume": {"pk": "prefbulk"},
     "demographics:client_tab": {"pk": "client"},
     "demographics:section": {"pk": "client"},
     "demographics:ask": {"pk": "client"},

@@ -17,6 +17,7 @@ from .questions import (
     question_receipt_at,
     question_request,
     question_send_now,
+    questions_resend,
     refusal_in_plain_words,
 )
 from .words import failure_in_plain_words, in_plain_words
@@ -37,6 +38,7 @@ __all__ = [
     "question_receipt_at",
     "question_request",
     "question_send_now",
+    "questions_resend",
     "refusal_in_plain_words",
     "register",
     "reply",

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -25,7 +26,7 @@ from ato_gateway.models import (
     QuestionState,
 )
 from ato_gateway.replies import Item, Reply
-from ato_gateway.services import Subject, outbox_enqueue_many, outbox_send_one
+from ato_gateway.services import Subject, outbox_enqueue_many, outbox_resend, outbox_send_one
 from ato_gateway.wire import registry
 from ato_gateway.wire.documents import codec
 from portal.models import Practice, User
@@ -110,6 +111,34 @@ def refusal_in_plain_words(question: Question, reply: Reply[Any] | None = None) 
         return [failure_in_plain_words(question.failure_code, question.failure)]
     reply = reply if reply is not None else question_reply(question)
     return [item_in_plain_words(i) for i in reply.errors] or ["The ATO refused the request without saying why."]
+
+
+def questions_resend(questions: Sequence[Question], *, by: User) -> list[Question]:
+    """Ask again the questions that could not be completed (the ATO could not be reached, or the portal gave up):
+    each is sent again under its own MessageId, which the ATO applies at most once, so one the ATO had applied
+    before the failure is answered as it was and not applied again. Each is waiting again, so its handler hears of
+    its next answer, or of its next failure. Questions answered or still waiting are left as they are; returns
+    those asked again."""
+    again = []
+    with transaction.atomic():
+        failed = (
+            Question.objects.select_for_update(of=("self",))
+            .select_related("message")
+            .filter(pk__in=[q.pk for q in questions], state=QuestionState.FAILED)
+            .filter(message__status__in=[MessageStatus.FAILED, MessageStatus.DEAD])
+            .order_by("pk")
+        )
+        for question in failed:
+            with transaction.atomic():
+                # Waiting first: a stored answer that only needed recording is settled by the resend itself.
+                Question.objects.filter(pk=question.pk).update(
+                    state=QuestionState.WAITING, failure="", failure_code="", answered_at=None
+                )
+                if not outbox_resend(user=by, message=question.message):  # sent again meanwhile by someone else
+                    transaction.set_rollback(True)
+                    continue
+            again.append(question)
+    return again
 
 
 def question_receipt_at(question: Question) -> datetime | None:

@@ -151,3 +151,80 @@ def test_a_csv_names_clients_by_number_or_tfn_and_masks_a_tfn_it_cannot_match(at
     )
     assert sorted(c.pk for c in found) == sorted([one.pk, two.pk])
     assert unknown == ["TFN ending 782", "999999"]
+
+
+def test_an_ato_outage_in_the_middle_of_a_bulk_change_keeps_the_answered_and_resumes_the_rest_once_each(
+    ato: Ato, agent: User, login: Any, settings: Any
+) -> None:
+    from ato_gateway import api
+    from ato_gateway.api import Question
+
+    settings.GATEWAY_MAX_ATTEMPTS = 2
+    clients = [client_from_ato(ato.practice, t) for t in _taxpayers(ato, 4) + _taxpayers(ato, 1, linked=False)]
+    bulk = preferences.preference_bulk_start(
+        user=agent, clients=clients, wanted=preferences.Wanted("POST", "", ("ITX",))
+    )
+    rows = {row.client_id: row for row in bulk.changes.all()}  # type: ignore[attr-defined]
+    answered = [rows[c.pk] for c in (clients[0], clients[1], clients[4])]  # two changed, the unlinked one refused
+    cut_off = rows[clients[2].pk]  # validated; its Submit applied by the ATO, but the answer lost on the way back
+
+    def send(questions: list[Question | None]) -> None:
+        for question in questions:
+            assert question is not None and api.question_send_now(question, worker="test")
+
+    # The ATO answers three clients, and applies a fourth's Submit, before it goes down.
+    send([row.validate_question for row in [*answered, cut_off]])
+    assert preferences.preference_bulk_submit(bulk_id=bulk.pk) == 3
+    for row in [*answered, cut_off]:
+        row.refresh_from_db()
+    send([row.submit_question for row in answered[:2]])
+    # A second between attempts, so that the page can be seen while the gateway keeps trying.
+    settings.GATEWAY_BACKOFF_BASE_SECONDS = settings.GATEWAY_BACKOFF_CAP_SECONDS = 1
+    ato.sandbox.faults(next=["reset"])
+    send([cut_off.submit_question])
+    for row in answered:
+        row.refresh_from_db()
+    before = {row.pk: (row.status, row.validate_question_id, row.submit_question_id) for row in answered}
+    assert [status for status, _, _ in before.values()] == ["accepted", "accepted", "refused"]
+    cut_off_submit = cut_off.submit_question_id
+
+    ato.sandbox.faults(outage_seconds=600)
+    http = login(agent)
+    url = reverse("communications:preference_bulk", args=[bulk.pk])
+    pump(lambda: 'data-testid="bulk-retrying"' in http.get(url).content.decode(), timeout=60)
+    page = http.get(url).content.decode()
+    assert "The ATO is not answering at the moment: the portal keeps trying for" in page
+    assert "3 of 5 clients done" in page
+    pump(lambda: bulk.counts()["failed"] == 2, timeout=60)
+    page = http.get(url).content.decode()
+    assert (
+        "2 clients could not be completed: the ATO could not be reached" in page and "Try again for 2 clients" in page
+    )
+    assert "bulk-retrying" not in page
+
+    ato.sandbox.clear_faults()
+    response = http.post(reverse("communications:preference_bulk_resume", args=[bulk.pk]))
+    assert response.status_code == 302
+    assert bulk.counts()["failed"] == 0  # waiting for the ATO again, not shown as given up
+    pump(lambda: bulk.counts()["accepted"] == 4, timeout=60)
+    assert bulk.counts() | {"accepted": 0, "refused": 0} == dict.fromkeys(PreferenceChangeStatus.values, 0)
+    assert bulk.counts()["refused"] == 1
+    for row in answered:  # the clients answered before the outage were not asked again
+        row.refresh_from_db()
+        assert (row.status, row.validate_question_id, row.submit_question_id) == before[row.pk]
+    cut_off.refresh_from_db()
+    assert (cut_off.status, cut_off.submit_question_id) == ("accepted", cut_off_submit)
+    page = http.get(url).content.decode()
+    assert "4 changed · 1 refused · 0 could not be completed" in page and "Try again" not in page
+
+    # At the ATO: one Submit a client changed, each applied once, and each client's income tax letters by post.
+    submits = [
+        Question.objects.get(pk=pk).ebms_message_id
+        for pk in bulk.changes.exclude(submit_question=None).values_list("submit_question", flat=True)  # type: ignore[attr-defined]
+    ]
+    assert len(set(submits)) == 4
+    applied = ato.sandbox.stats()["applied"]
+    assert [applied.get(message_id) for message_id in submits] == [1, 1, 1, 1]
+    for client in clients[:4]:
+        assert Preference.objects.get(client=client).categories["ITX"]["channel"] == "POST"
+    assert AuditEvent.objects.filter(action="communications.preference_bulk_resumed").count() == 1
