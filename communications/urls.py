@@ -14,6 +14,7 @@ urlpatterns: list[URLPattern] = [
     path("clients/<int:pk>/", views.client_tab, name="client_tab"),
     path("preferences/", views.preferences, name="preferences"),
     path("preferences/ask/", views.preferences_ask, name="preferences_ask"),
+    path("preferences/coverage.csv", views.preferences_csv, name="preferences_csv"),
     path("preferences/change/", preference_views.change_start, name="preference_default_start"),
     path("preferences/clients/<int:pk>/change/", preference_views.change_start, name="preference_start"),
     path("preferences/changes/<int:pk>/", preference_views.change_detail, name="preference_change"),

@@ -12,7 +12,7 @@ from typing import Any
 from django import forms
 from django.contrib import messages
 from django.db.models import Q
-from django.http import Http404, HttpResponse, QueryDict
+from django.http import Http404, HttpResponse, QueryDict, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -22,6 +22,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_POST
 
+from clients.csv_io import write_csv
 from clients.models import Client, get_client_or_404
 from communications import services
 from communications.models import (
@@ -526,6 +527,15 @@ def preferences(request: PortalRequest) -> HttpResponse:
         "can_ask": user.has_capability(Capability.EDIT_CLIENTS),
     }
     return render(request, "communications/preferences.html", context)
+
+
+@capability_required(Capability.EXPORT_CLIENTS)
+def preferences_csv(request: PortalRequest) -> StreamingHttpResponse:
+    """The coverage report as CSV: every client the user sees, every category of letters."""
+    rows = services.preferences_coverage_rows(user=request.user)
+    response = StreamingHttpResponse(write_csv(rows), content_type="text/csv")
+    response["Content-Disposition"] = 'attachment; filename="where-the-ato-sends-the-letters.csv"'
+    return response
 
 
 @capability_required(Capability.EDIT_CLIENTS)

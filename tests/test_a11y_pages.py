@@ -72,6 +72,8 @@ def test_every_main_page_has_a_title_of_its_own(admin: User, login: Any, clients
         reverse("superannuation:funds"),
         reverse("superannuation:fund_add"),
         reverse("superannuation:worklist"),
+        reverse("communications:inbox"),
+        reverse("communications:preferences"),
     ]
     titles = {}
     for path in pages:

@@ -3,17 +3,23 @@ clients whose letters the practice does not see; and asking the ATO again for ev
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from django.test import Client as HttpClient
 from django.urls import reverse
+from django.utils import timezone
 
 from ato_gateway.api import Question
 from clients.models import Client, ClientGroup
 from communications import services, views
-from communications.models import Preference
-from portal.models import Practice, User
+from communications.models import CATEGORY_WORDS, Preference
+from portal.capabilities import Role
+from portal.models import AuditEvent, Practice, User
+from tests.conftest import make_user
 
 pytestmark = pytest.mark.django_db
 Login = Callable[[User], HttpClient]
@@ -122,3 +128,75 @@ def test_the_coverage_report_counts_each_category_where_its_letters_go(
     assert (rows["Income tax"]["to_practice"], rows["Income tax"]["elsewhere"]) == (0, 0)
     page = login(admin).get(reverse("communications:preferences")).content.decode()
     assert 'data-testid="coverage-categories"' in page
+
+
+def _csv(response: Any) -> list[list[str]]:
+    assert response.streaming and response["Content-Type"] == "text/csv"
+    text = b"".join(response.streaming_content).decode()
+    return list(csv.reader(io.StringIO(text)))
+
+
+def test_the_coverage_report_downloads_as_csv_every_client_and_category_without_a_tfn(
+    held: dict[str, Client], practice: Practice, agent: User, login: Login
+) -> None:
+    post = Preference.objects.get(client=held["post"])
+    post.categories = {"AS": {"channel": "ELEC", "email": "", "default": False}}
+    post.save()
+    http = login(agent)
+    page = http.get(reverse("communications:preferences")).content.decode()
+    assert reverse("communications:preferences_csv") in page
+    rows = _csv(http.get(reverse("communications:preferences_csv")))
+    assert rows[0] == list(services.COVERAGE_COLUMNS)
+    assert len(rows) == 1 + 5 * len(CATEGORY_WORDS)
+    by = {(row[1], row[2]): row for row in rows[1:]}
+    assert by["Bravo Pty Ltd", "Activity statements"][3:7] == [
+        "to the practice's online inbox",
+        "ELEC",
+        "",
+        "the client's own preference",
+    ]
+    assert by["Bravo Pty Ltd", "Income tax"][3:7] == [
+        "by post to the client",
+        "POST",
+        "",
+        "the client's own preference",
+    ]
+    assert by["Alpha Trust", "Debt and payment plans"][4:6] == ["EMAIL", "a***@example.com.au"]
+    assert by["Delta Pty Ltd", "Income tax"][6] == "the practice default"
+    never = by["Echo Pty Ltd", "General and other letters"]
+    assert never[3:] == ["to the practice's online inbox", "ELEC", "", "the practice default", "never"]
+    assert by["Bravo Pty Ltd", "Income tax"][7] == timezone.localdate().isoformat()
+    assert [row[1] for row in rows[1 :: len(CATEGORY_WORDS)]] == [
+        "Alpha Trust", "Bravo Pty Ltd", "Charlie Pty Ltd", "Delta Pty Ltd", "Echo Pty Ltd"
+    ]  # fmt: skip
+    whole = "\n".join(",".join(row) for row in rows)
+    assert "123456782" not in whole and "876543210" not in whole and "a@example.com.au" not in whole
+    assert AuditEvent.objects.filter(action="communications.coverage_exported", actor=agent).count() == 1
+
+
+def test_the_coverage_csv_holds_only_the_clients_the_user_sees_and_needs_the_export_capability(
+    held: dict[str, Client], practice: Practice, reader: User, outsider: User, login: Login
+) -> None:
+    Preference.objects.filter(client=None).delete()  # never asked: the ATO's own default
+    restricted = make_user(practice, "gwen", Role.AGENT)
+    restricted.restricted_to_groups = True
+    restricted.save()
+    group = ClientGroup.objects.create(practice=practice, name="Alpha's")
+    group.clients.add(held["email"])
+    group.staff.add(restricted)
+    rows = _csv(login(restricted).get(reverse("communications:preferences_csv")))
+    assert {row[1] for row in rows[1:]} == {"Alpha Trust"}
+    assert rows[1][3:7] == ["by email to the client", "EMAIL", "a***@example.com.au", "the client's own preference"]
+    assert _csv(login(outsider).get(reverse("communications:preferences_csv")))[1:] == []
+    assert login(reader).get(reverse("communications:preferences_csv")).status_code == 403
+    assert "coverage-csv" not in login(reader).get(reverse("communications:preferences")).content.decode()
+
+
+def test_without_any_answer_the_csv_says_the_atos_own_default_sends_them_to_the_practice(
+    practice: Practice, admin: User, login: Login
+) -> None:
+    _client(practice, "Foxtrot Pty Ltd")
+    rows = _csv(login(admin).get(reverse("communications:preferences_csv")))
+    assert {tuple(row[3:]) for row in rows[1:]} == {
+        ("to the practice's online inbox", "ELEC", "", "the ATO's own default (no preference known)", "never")
+    }
