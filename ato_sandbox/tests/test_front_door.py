@@ -242,6 +242,15 @@ def test_no_address_at_all_is_not_this_machine() -> None:
     assert operator_allowed({}, "") is False
 
 
+def test_the_operator_token_opens_the_pages_from_elsewhere(door: Door, monkeypatch: pytest.MonkeyPatch) -> None:
+    token = "sesame"  # noqa: S105 - a test's operator token
+    monkeypatch.setattr(door.app, "control_token", token)
+    given = {"HTTP_X_SANDBOX_TOKEN": token}
+    assert call(door.app, "/_control/faults", method="GET", remote="192.0.2.7", **given).code == 200
+    given = {"HTTP_X_SANDBOX_TOKEN": "wrong"}
+    assert call(door.app, "/_control/faults", method="GET", remote="192.0.2.7", **given).code == 403
+
+
 @pytest.mark.parametrize("path", ["/_inspect", "/_inspect/messages", "/_control/faults", "/_control/query"])
 def test_another_machine_gets_403_from_every_operator_page(door: Door, path: str) -> None:
     reply = call(door.app, path, b'{"sql": "SELECT 1"}', method="GET", remote="192.0.2.7")
@@ -256,7 +265,15 @@ def test_the_routes(door: Door) -> None:
     assert inspect.code == 200 and inspect.headers["Content-Type"] == "text/html; charset=utf-8"
     assert call(door.app, "/_inspect", method="POST").code == 404  # the inspection pages are read only
     missing = call(door.app, "/_inspect/no-such-page", method="GET")
-    assert (missing.status, missing.body) == ("404 Not Found", b"not found\n")
+    assert (missing.status, missing.headers["Content-Type"], missing.body) == (
+        "404 Not Found",
+        "text/plain",
+        b"not found\n",
+    )
+    # An inspection page reads its query: the agent's clients after the last one of the register, none.
+    first = call(door.app, f"/_inspect/agent/{AGENT_TAN}", method="GET")
+    after = call(door.app, f"/_inspect/agent/{AGENT_TAN}", method="GET", QUERY_STRING="after=999999-0")
+    assert first.code == after.code == 200 and first.body != after.body
     assert call(door.app, "/elsewhere", method="GET").body == b"not found\n"
     assert call(door.app, "", method="GET").code == 404
     for path in ("/sts", "/ebms/single-sync", "/ebms/async-pull"):
@@ -324,13 +341,14 @@ def test_our_own_credentials_are_trusted_and_remembered(fresh: Door) -> None:
 
 def test_a_stranger_is_refused_until_its_ca_or_itself_is_trusted(fresh: Door) -> None:
     stranger, ca_pem = _stranger()
+    fresh.app._trust(fresh.credential.certificate)  # a decision kept for ours is none for the stranger
     with pytest.raises(CertificateUntrusted) as refused:
         fresh.app._trust(stranger.certificate)
     assert str(refused.value) == (
         f"the certificate {stranger.certificate.subject.rfc4514_string()} (issued by "
         f"{stranger.certificate.issuer.rfc4514_string()}) is not trusted by the stand-in ATO"
     )
-    assert fresh.app._trusted == {}  # a refusal is decided again next time
+    assert list(fresh.app._trusted.values()) == [True]  # ours only: a refusal is decided again next time
     with pytest.raises(CertificateUntrusted):
         fresh.app._trust(stranger.certificate)
     call(fresh.app, "/_control/trust", ca_pem)
@@ -339,6 +357,15 @@ def test_a_stranger_is_refused_until_its_ca_or_itself_is_trusted(fresh: Door) ->
     alone, _ = _stranger()
     call(fresh.app, "/_control/trust", alone.certificate.public_bytes(Encoding.PEM))
     assert fresh.app._trust(alone.certificate) is True
+
+
+@pytest.mark.parametrize(("kept", "after"), [(1022, 1023), (1023, 1024), (1024, 0)])
+def test_the_trust_decisions_kept_are_bounded(fresh: Door, kept: int, after: int) -> None:
+    """Past 1024 decisions kept, they are forgotten (and decided again): a stand-in trusting certificates posted
+    to it for ever would otherwise grow without end."""
+    fresh.app._trusted.update({(str(n).encode(), ()): True for n in range(kept)})
+    fresh.app._trust(fresh.credential.certificate)
+    assert len(fresh.app._trusted) == after
 
 
 def test_a_ca_of_the_same_name_is_not_our_ca(fresh: Door) -> None:
