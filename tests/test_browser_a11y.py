@@ -308,6 +308,8 @@ MAIN_PAGES = [
     "/super/",
     "/super/add/",
     "/super/worklist/",
+    "/communications/",
+    "/communications/preferences/",
 ]
 
 
