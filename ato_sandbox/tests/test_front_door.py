@@ -245,7 +245,7 @@ def test_no_address_at_all_is_not_this_machine() -> None:
 def test_the_operator_token_opens_the_pages_from_elsewhere(door: Door, monkeypatch: pytest.MonkeyPatch) -> None:
     token = "sesame"  # noqa: S105 - a test's operator token
     monkeypatch.setattr(door.app, "control_token", token)
-    given = {"HTTP_X_SANDBOX_TOKEN": token}
+    given: dict[str, Any] = {"HTTP_X_SANDBOX_TOKEN": token}
     assert call(door.app, "/_control/faults", method="GET", remote="192.0.2.7", **given).code == 200
     given = {"HTTP_X_SANDBOX_TOKEN": "wrong"}
     assert call(door.app, "/_control/faults", method="GET", remote="192.0.2.7", **given).code == 403
