@@ -873,3 +873,17 @@ def test_a_page_without_its_document_is_the_last(practice: Practice, admin: User
 
     run.refresh_from_db()
     assert (run.status, run.pages, Letter.objects.count()) == (SyncStatus.DONE, 1, 2)
+
+
+def test_a_submits_answer_reads_the_changes_practice_with_it(practice: Practice, agent: User, client: Client) -> None:
+    """The change comes with its practice (the preference kept is the practice's): no query of the practice's own."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    change = _change(practice, agent, client)
+    question = _change_question(change, submit=True, answer=_preference(channel="ELEC"))
+    reply = api.reply(question)
+    with CaptureQueriesContext(connection) as captured:
+        preferences.on_preference_change(question, reply)
+    assert _held(practice, client)["channel"] == "ELEC"
+    assert not [q["sql"] for q in captured if q["sql"].startswith("SELECT") and 'FROM "portal_practice"' in q["sql"]]
