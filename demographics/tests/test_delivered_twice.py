@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from ato_gateway.answers import answer_settle, outcome_of
+from ato_gateway.answers import answer_settle, answers_settle_many, outcome_of
 from ato_gateway.api import Question, QuestionState, Subject
 from ato_gateway.wire.documents import cudtl, cufi
 from ato_gateway.wire.documents.common import ClientIdentifier, PersonName
@@ -164,8 +164,22 @@ def test_a_profile_changes_refused_submit_delivered_twice_changes_nothing(
     assert ProfileChange.objects.get(pk=change.pk).status == AddressChangeStatus.SUBMITTING
 
 
-def test_a_snapshots_answer_delivered_twice_changes_nothing(practice: Practice, agent: User, client: Client) -> None:
-    """An answered Get fills its snapshot once; a 2017 Get refused for its version asks the 2016 one once."""
+def _deliver_many(*questions: Question) -> None:
+    """As the gateway records a batch's outcomes: the purposes that take their answers many at a time first."""
+    settling = []
+    for question in questions:
+        question.message.refresh_from_db()
+        settling.append((question.message, outcome_of(question.message)))
+    for message, outcome in answers_settle_many(settling):
+        answer_settle(message, outcome)
+
+
+@pytest.mark.parametrize("deliver", [_deliver, _deliver_many], ids=["one", "many"])
+def test_a_snapshots_answer_delivered_twice_changes_nothing(
+    practice: Practice, agent: User, client: Client, deliver: Any
+) -> None:
+    """An answered Get fills its snapshot once; a 2017 Get refused for its version asks the 2016 one once: one
+    answer at a time, and a batch's answers handed to the snapshots' ``many`` handler."""
     about = Subject("demographics.details", str(client.pk), "Nguyen")
     ident = ClientIdentifier.of(tfn="123456782")
     answered = fabricate_question(
@@ -190,16 +204,16 @@ def test_a_snapshots_answer_delivered_twice_changes_nothing(practice: Practice, 
     )
     DetailsSnapshot.objects.create(client=client, question=_waiting(refused))
 
-    _deliver(answered)
-    _deliver(refused)
+    deliver(answered)
+    deliver(refused)
     snapshot.refresh_from_db()
     assert snapshot.answered_at is not None and snapshot.facts
     before: list[Any] = list(DetailsSnapshot.objects.order_by("pk").values_list("pk", "answered_at", "facts"))
     assert len(before) == 3  # the 2016 Get asked once
     DetailsSnapshot.objects.filter(pk=snapshot.pk).update(answered_at=None, facts=None)  # would be filled again
 
-    _deliver(answered)
-    _deliver(refused)
+    deliver(answered)
+    deliver(refused)
 
     after = list(DetailsSnapshot.objects.order_by("pk").values_list("pk", "answered_at", "facts"))
     assert after == [(snapshot.pk, None, None), *before[1:]]
