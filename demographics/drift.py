@@ -46,6 +46,13 @@ WATCHED = (Service.DETAILS, Service.ADDRESSES, Service.BANK, Service.CONTACTS)
 CHUNK = 200
 
 
+# The portal's own changes of the client's details and of its authorised contact (demographics/profile.py).
+_PROFILE_KINDS: dict[str, str] = {
+    Service.DETAILS: ProfileChange.Kind.DETAILS,
+    Service.CONTACTS: ProfileChange.Kind.CONTACT,
+}
+
+
 def _explained(snapshot: Snapshot, service: str, since: datetime | None, added: list[str]) -> bool:
     """Whether an accepted change of the portal's, since the snapshot before, accounts for what is new at the
     snapshot's level: the portal changes bank accounts and contacts at client level only, so an account's that
@@ -68,11 +75,11 @@ def _explained(snapshot: Snapshot, service: str, since: datetime | None, added: 
         else:
             changed = changed.filter(accounts__contains=[[level["account_kind"], level["account_branch"]]])
         return changed.filter(created_at__gte=since).exists() if since is not None else changed.exists()
-    if service == Service.CONTACTS and at_client:
-        contact = ProfileChange.objects.filter(
-            client=snapshot.client_id, kind=ProfileChange.Kind.CONTACT, status=AddressChangeStatus.ACCEPTED
+    if service in _PROFILE_KINDS and at_client:
+        profile = ProfileChange.objects.filter(
+            client=snapshot.client_id, kind=_PROFILE_KINDS[service], status=AddressChangeStatus.ACCEPTED
         )
-        return contact.filter(created_at__gte=since).exists() if since is not None else contact.exists()
+        return profile.filter(created_at__gte=since).exists() if since is not None else profile.exists()
     return False
 
 

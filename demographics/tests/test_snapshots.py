@@ -27,6 +27,7 @@ from demographics.models import (
     ContactsSnapshot,
     DetailsSnapshot,
     DriftAlert,
+    ProfileChange,
     Service,
     Snapshot,
 )
@@ -388,3 +389,34 @@ def test_the_drift_watch_compares_each_account_with_its_own_snapshot_before(ato:
     assert alert.after == [
         f"Activity statement account 001: BSB 062-000 account …321 {name} (from 2026-11-30, current)"
     ]
+
+
+def test_the_portals_own_details_and_contact_changes_raise_no_drift_alert(ato: Ato, agent: User) -> None:
+    from demographics.tests.test_drift import _watch
+
+    person = taxpayer(ato, "t.entity = 'IND' AND t.death_date IS NULL")
+    client = register_client(ato, person)
+    ident = ClientIdentifier.of(tfn=person["tfn"])
+    _watch(ato)
+    # Both changed at the ATO by the portal's accepted changes (demographics/profile.py sends the same documents).
+    renamed = cudtl.SubmitRequest(client=ident, entity_type="IND", person_name=PersonName("Okonkwo", "Ada"))
+    assert ato.result(renamed).ok
+    contact = cuauthcntct.AuthorisedContact(name=PersonName("Tran", "Linh"), phone="0298765432")
+    assert ato.result(cuauthcntct.SubmitRequest(client=ident, contact=contact)).ok
+    for kind, values in (
+        (ProfileChange.Kind.DETAILS, {"family_name": "Okonkwo", "given_name": "Ada"}),
+        (ProfileChange.Kind.CONTACT, {"family_name": "Tran", "given_name": "Linh", "phone": "0298765432"}),
+    ):
+        ProfileChange.objects.create(
+            practice=ato.practice,
+            client=client,
+            kind=kind,
+            created_by=agent,
+            status=AddressChangeStatus.ACCEPTED,
+            values=values,
+        )
+    _watch(ato)
+    assert DetailsSnapshot.objects.filter(client=client, answered_at__isnull=False).count() == 2
+    changed = ContactsSnapshot.objects.filter(client=client).order_by("-pk").first()
+    assert changed is not None and any("TRAN, Linh" in f["summary"] for f in changed.facts or [])
+    assert not DriftAlert.objects.exists()
