@@ -214,7 +214,7 @@ def test_each_row_says_the_letters_date_type_client_state_owner_and_due_date_and
         practice,
         name="STRANGER, Sam",
         kind="XYZ",
-        title="Something else",
+        title='Something <b>else</b> & "more"',
         issued=date(2026, 3, 3),
         due=TODAY - timedelta(days=1),
         state=LetterState.DONE,
@@ -244,7 +244,10 @@ def test_each_row_says_the_letters_date_type_client_state_owner_and_due_date_and
     assert f'<td>{due} <strong class="bad">overdue</strong></td>' in first
     assert "<td>3 Mar 2026</td><td>Other letter (XYZ)</td>" in second
     assert '<span class="badge warn">Unmatched</span> STRANGER, Sam</td>' in second
-    assert f'<a href="{reverse("communications:letter", args=[told.pk])}">Something else</a>' in second
+    assert (
+        f'<a href="{reverse("communications:letter", args=[told.pk])}">'
+        "Something &lt;b&gt;else&lt;/b&gt; &amp; &quot;more&quot;</a>" in second
+    )
     assert "<td>Done</td><td>Practice admins</td>" in second  # told already: nothing to pass on
     assert f"<td>{due}</td>" in second  # done: not overdue
     assert f"<td>In progress</td><td>Practice admins</td>\n<td>{TODAY.day} {TODAY:%b %Y}</td>" in third  # not yet
