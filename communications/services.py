@@ -702,10 +702,12 @@ def on_document(question: Question, reply: Reply[cc.GetResponse]) -> None:
 
 
 def _document_failed(letter: Letter, words: str) -> None:
-    letter.document_state, letter.document_error = DocumentState.FAILED, redact_tfns(words)[:500]
+    # A failure can quote what was sent: redacted for the audit trail too, which is append-only.
+    redacted = redact_tfns(words)
+    letter.document_state, letter.document_error = DocumentState.FAILED, redacted[:500]
     letter.save(update_fields=["document_state", "document_error"])
     audit_record(
-        "communications.document_failed", practice=letter.practice, target=letter, details={"reason": words[:200]}
+        "communications.document_failed", practice=letter.practice, target=letter, details={"reason": redacted[:200]}
     )
 
 

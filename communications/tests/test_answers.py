@@ -239,6 +239,19 @@ def test_a_failure_quoting_a_tfn_is_kept_without_it(practice: Practice) -> None:
     assert audit.details == {"reason": f"The document could not be fetched ({failure})."[:200]}
 
 
+def test_a_failure_quoting_a_tfn_is_audited_without_it(practice: Practice) -> None:
+    """The audit trail is append-only: a TFN the failure quotes must never reach it in clear (nor spaced out)."""
+    held = letter(practice)
+    failure = f"SOAP: the TFN {TFN} was refused, and 123 456 782 again"
+    reply: Reply[Any] = Reply(None, [], failure, "SOAP")
+
+    services.on_document(_get(held, state=QuestionState.FAILED, failure_code="SOAP", failure=failure), reply)
+
+    [audit] = _audits("communications.document_failed")
+    assert audit.details["reason"].startswith("The document could not be fetched (SOAP: the TFN ")
+    assert TFN not in audit.details["reason"] and "123 456 782" not in audit.details["reason"]
+
+
 def test_a_document_that_is_not_a_pdf_fails_the_letter_with_words(practice: Practice) -> None:
     held = letter(practice)
 
