@@ -21,7 +21,7 @@ from ato_gateway.wire import registry
 from ato_gateway.wire.documents import codec, cuaddr, cudtl, cufi
 from ato_gateway.wire.documents.common import Period
 from clients.models import Client, ClientKind
-from demographics import addresses, bank, profile, services
+from demographics import addresses, bank, drift, profile, services
 from demographics.models import (
     AddressBulk,
     AddressChange,
@@ -524,3 +524,29 @@ def test_a_snapshots_answer_delivered_twice_changes_nothing_more(practice: Pract
     _settle_twice(snapshot.question, cuaddr.ListResponse(addresses=_listed(PHONE)))
     stored = AddressesSnapshot.objects.get(pk=snapshot.pk)
     assert stored.facts == [_fact(PHONE)] and AddressesSnapshot.objects.count() == 1
+
+
+# --- a batch's answers at once (the snapshot purpose's many) ---
+
+
+def test_a_batch_fills_each_whole_list_and_passes_on_the_rest(practice: Practice, agent: User) -> None:
+    """A refusal (even one with a document), an answer whose snapshot is gone and a page of a longer list go their
+    own ways; the whole lists after them in the batch are still filled."""
+    refused, gone, paged, whole = (_addresses_asked(agent, _client(practice)) for _ in range(4))
+    orphan = gone.question
+    AddressesSnapshot.objects.filter(pk=gone.pk).delete()
+    drift.snapshots_answered(
+        [
+            (refused.question, _answer(cuaddr.ListResponse(addresses=_listed(PHONE)), codes=("CMN.ATO.GEN.XML03",))),
+            (orphan, _answer(cuaddr.ListResponse(addresses=_listed(PHONE)))),
+            (paged.question, _answer(cuaddr.ListResponse(addresses=_listed(PHONE), continuation="page-2"))),
+            (whole.question, _answer(cuaddr.ListResponse(addresses=_listed(PHONE)))),
+        ]
+    )
+    stored = {s.pk: s for s in AddressesSnapshot.objects.all()}
+    assert (stored[refused.pk].answered_at, stored[refused.pk].facts) == (None, None)
+    assert stored[paged.pk].answered_at is None and stored[paged.pk].facts == [_fact(PHONE)]
+    assert stored[paged.pk].question_id != paged.question.pk  # the next page asked
+    asked = api.question_request(stored[paged.pk].question)
+    assert isinstance(asked, cuaddr.ListRequest) and asked.continuation == "page-2"
+    assert stored[whole.pk].answered_at is not None and stored[whole.pk].facts == [_fact(PHONE)]
