@@ -242,6 +242,10 @@ def test_no_address_at_all_is_not_this_machine() -> None:
     assert operator_allowed({}, "") is False
 
 
+def test_with_a_token_set_this_machine_needs_none() -> None:
+    assert operator_allowed({"REMOTE_ADDR": "127.0.0.1"}, "sesame") is True
+
+
 def test_the_operator_token_opens_the_pages_from_elsewhere(door: Door, monkeypatch: pytest.MonkeyPatch) -> None:
     token = "sesame"  # noqa: S105 - a test's operator token
     monkeypatch.setattr(door.app, "control_token", token)
@@ -274,18 +278,27 @@ def test_the_routes(door: Door) -> None:
     first = call(door.app, f"/_inspect/agent/{AGENT_TAN}", method="GET")
     after = call(door.app, f"/_inspect/agent/{AGENT_TAN}", method="GET", QUERY_STRING="after=999999-0")
     assert first.code == after.code == 200 and first.body != after.body
-    assert call(door.app, "/elsewhere", method="GET").body == b"not found\n"
+    elsewhere = call(door.app, "/elsewhere", method="GET")
+    assert (elsewhere.headers["Content-Type"], elsewhere.body) == ("text/plain", b"not found\n")
     assert call(door.app, "", method="GET").code == 404
     for path in ("/sts", "/ebms/single-sync", "/ebms/async-pull"):
         refused = call(door.app, path, method="GET")
-        assert (refused.status, refused.body) == ("405 Method Not Allowed", b"POST only\n"), path
+        assert (refused.status, refused.headers["Content-Type"], refused.body) == (
+            "405 Method Not Allowed",
+            "text/plain",
+            b"POST only\n",
+        ), path
         assert call(door.app, path, method=None).code == 405, path
 
 
 def test_a_bug_is_a_500_and_the_application_carries_on(door: Door, caplog: pytest.LogCaptureFixture) -> None:
     reply = call(door.app, "/_control/today", b"[1]")  # a list has no "today": an AttributeError in the stand-in
-    assert (reply.code, reply.body) == (500, b"internal error in the stand-in ATO\n")
-    assert "unhandled error on POST /_control/today" in caplog.text
+    assert (reply.code, reply.headers["Content-Type"], reply.body) == (
+        500,
+        "text/plain",
+        b"internal error in the stand-in ATO\n",
+    )
+    assert [r.getMessage() for r in caplog.records] == ["unhandled error on POST /_control/today"]
     assert call(door.app, "/healthz", method="GET").code == 200
 
 
@@ -568,7 +581,10 @@ def test_a_pushed_action_goes_to_its_own_endpoint_or_the_older_async_push(fresh:
     refused = fresh.read(fresh.post("single-sync", body, content_type))
     assert [e.code for e in refused.errors] == ["EBMS:0004"]
     assert "send it to /ebms/bulkbatch-async-push" in refused.errors[0].detail
-    assert fresh.read(fresh.post("async-push", body, content_type)).kind == "receipt"
+    receipt = fresh.post("async-push", body, content_type)
+    assert fresh.read(receipt).kind == "receipt"
+    assert fresh.post("async-push", body, content_type).body == receipt.body  # the push remembered: once
+    assert fresh.stats()["queued"] == 1
     _, body, content_type = fresh.request(maas, [(maas.request_document, b"<x/>")])
     assert fresh.read(fresh.post("bulkbatch-async-push", body, content_type)).kind == "receipt"
     # The older path takes pushed actions only: a single-sync action sent there is refused.
