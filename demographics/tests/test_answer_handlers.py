@@ -20,7 +20,7 @@ from ato_gateway.handlers import Outcome
 from ato_gateway.wire import registry
 from ato_gateway.wire.documents import codec, cuaddr, cudtl, cufi
 from ato_gateway.wire.documents.common import Period
-from clients.models import Client, ClientKind
+from clients.models import AccountKind, Client, ClientAccount, ClientKind
 from demographics import addresses, bank, drift, profile, services
 from demographics.models import (
     AddressBulk,
@@ -550,3 +550,27 @@ def test_a_batch_fills_each_whole_list_and_passes_on_the_rest(practice: Practice
     asked = api.question_request(stored[paged.pk].question)
     assert isinstance(asked, cuaddr.ListRequest) and asked.continuation == "page-2"
     assert stored[whole.pk].answered_at is not None and stored[whole.pk].facts == [_fact(PHONE)]
+
+
+def test_an_accounts_snapshot_says_which_account_its_facts_are_of(practice: Practice, agent: User) -> None:
+    client = _client(practice)
+    ClientAccount.objects.create(client=client, kind=AccountKind.ACTIVITY_STATEMENT, branch="001")
+    services.snapshot_ask(user=agent, client=client, service=Service.ADDRESSES)
+    own, account = AddressesSnapshot.objects.filter(client=client).order_by("pk")
+    assert (account.account_kind, account.account_branch) == ("AS", "001")
+    for snapshot in (own, account):
+        services.on_snapshot(snapshot.question, _answer(cuaddr.ListResponse(addresses=_listed(PHONE))))
+    assert AddressesSnapshot.objects.get(pk=own.pk).facts == [_fact(PHONE)]
+    level = "Activity statement account 001"
+    fact = {**_fact(PHONE), "level": level, "summary": f"{level}: {_fact(PHONE)['summary']}"}
+    assert AddressesSnapshot.objects.get(pk=account.pk).facts == [fact]
+
+
+def test_an_answer_changes_only_its_own_bank_change(practice: Practice, agent: User) -> None:
+    for status in (BankChangeStatus.VALIDATING, BankChangeStatus.SUBMITTING):
+        mine, other = _bank_change(practice, agent, status), _bank_change(practice, agent, status)
+        question = mine.submit_question or mine.validate_question
+        assert question is not None
+        bank.on_bank_answer(question, REFUSED)
+        assert BankChange.objects.get(pk=mine.pk).status == BankChangeStatus.REFUSED
+        assert BankChange.objects.get(pk=other.pk).status == status
