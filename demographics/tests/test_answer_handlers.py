@@ -574,3 +574,15 @@ def test_an_answer_changes_only_its_own_bank_change(practice: Practice, agent: U
         bank.on_bank_answer(question, REFUSED)
         assert BankChange.objects.get(pk=mine.pk).status == BankChangeStatus.REFUSED
         assert BankChange.objects.get(pk=other.pk).status == status
+
+
+def test_a_batch_fills_a_details_answer_which_has_no_pages(practice: Practice, agent: User) -> None:
+    snapshot = _details_asked(agent, _client(practice))
+    profile_held = cudtl.ClientProfile(entity_type="IND", abn="53004085616")
+    drift.snapshots_answered([(snapshot.question, _answer(cudtl.GetResponse(client=profile_held)))])
+    stored = DetailsSnapshot.objects.get(pk=snapshot.pk)
+    assert stored.answered_at is not None
+    assert stored.facts == [
+        {"field": "Entity type", "value": "IND", "summary": "Entity type: IND"},
+        {"field": "ABN", "value": "53004085616", "summary": "ABN: 53004085616"},
+    ]
