@@ -55,8 +55,9 @@ _PROFILE_KINDS: dict[str, str] = {
 
 def _explained(snapshot: Snapshot, service: str, since: datetime | None, added: list[str]) -> bool:
     """Whether an accepted change of the portal's, since the snapshot before, accounts for what is new at the
-    snapshot's level: the portal changes bank accounts and contacts at client level only, so an account's that
-    changed is always the ATO's news."""
+    snapshot's level: an address or a contact changed at that very level (a client's contact change explains
+    nothing of an account's); the portal changes bank accounts at client level only, so an account's that changed
+    is always the ATO's news."""
     level = snapshot.same_level()
     at_client = not level.get("account_kind")
     if service == Service.BANK:
@@ -75,10 +76,14 @@ def _explained(snapshot: Snapshot, service: str, since: datetime | None, added: 
         else:
             changed = changed.filter(accounts__contains=[[level["account_kind"], level["account_branch"]]])
         return changed.filter(created_at__gte=since).exists() if since is not None else changed.exists()
-    if service in _PROFILE_KINDS and at_client:
+    if service in _PROFILE_KINDS:
         profile = ProfileChange.objects.filter(
             client=snapshot.client_id, kind=_PROFILE_KINDS[service], status=AddressChangeStatus.ACCEPTED
         )
+        if at_client:
+            profile = profile.exclude(values__has_key="account")
+        else:  # as ContactForm.values keeps it
+            profile = profile.filter(values__account=f"{level['account_kind']}:{level['account_branch']}")
         return profile.filter(created_at__gte=since).exists() if since is not None else profile.exists()
     return False
 

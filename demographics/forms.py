@@ -6,6 +6,8 @@ from typing import Any
 from django import forms
 from django.utils import timezone
 
+from demographics.models import level_words
+
 
 class BankChangeForm(forms.Form):
     bsb = forms.CharField(label="BSB", max_length=7, help_text="Six digits, for example 062-000.")
@@ -121,11 +123,27 @@ class DetailsForm(forms.Form):
 
 
 class ContactForm(forms.Form):
+    """The new authorised contact, at client level or for one of the client's ATO accounts the register holds."""
+
+    level = forms.ChoiceField(
+        label="Where the ATO holds it",
+        widget=forms.RadioSelect,
+        initial="",
+        required=False,  # the client level's choice is the empty one
+        help_text="The client itself, or one ATO account of the client: each has its own contact.",
+    )
     family_name = forms.CharField(label="Family name", max_length=40)
     given_name = forms.CharField(label="Given name", max_length=40)
     position = forms.CharField(label="Position", max_length=50, required=False)
     phone = forms.CharField(label="Phone", max_length=16, required=False, help_text="For example 02 9999 0000.")
     email = forms.EmailField(label="Email", max_length=254, required=False)
+
+    def __init__(self, *args: Any, levels: list[tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["level"]
+        assert isinstance(field, forms.ChoiceField)
+        # The ATO's codes as "AS:001" ("" the client level), named as the Addresses and Contacts tabs name them.
+        field.choices = [(f"{kind}:{branch}" if kind else "", level_words(kind, branch)) for kind, branch in levels]
 
     def clean_phone(self) -> str:
         # Written as the help text shows it; the ATO takes the digits only, and says so of anything else.
@@ -133,4 +151,8 @@ class ContactForm(forms.Form):
         return re.sub(r"[\s()-]", "", phone)
 
     def values(self) -> dict[str, str]:
-        return {name: value for name, value in self.cleaned_data.items() if value}
+        """The contact's values, and ``account`` ("AS:001") for an account's contact (none at client level)."""
+        values = {name: value for name, value in self.cleaned_data.items() if value and name != "level"}
+        if self.cleaned_data.get("level"):
+            values["account"] = self.cleaned_data["level"]
+        return values

@@ -328,7 +328,8 @@ class DriftAlertRead(models.Model):
 
 class ProfileChange(models.Model):
     """A change of the client's details (CUDTL) or of its authorised contact (CUAUTHCNTCT), Validate first, then
-    Submit, as an address change goes: ``values`` are what was entered, in the form's own names."""
+    Submit, as an address change goes: ``values`` are what was entered, in the form's own names, and a contact's
+    ``account`` ("AS:001") where it is an ATO account's contact rather than the client level's."""
 
     class Kind(models.TextChoices):
         DETAILS = "details", "Details"
@@ -361,5 +362,17 @@ class ProfileChange(models.Model):
         return self.submit_question or self.validate_question
 
     @property
+    def account(self) -> tuple[str, str] | None:
+        """The ATO account (kind and branch, in the ATO's codes) an authorised contact's change is for; None at
+        client level (and for a details change)."""
+        account = self.values.get("account")
+        if not account:
+            return None
+        kind, _, branch = str(account).partition(":")
+        return kind, branch
+
+    @property
     def summary(self) -> str:
-        return ", ".join(f"{name.replace('_', ' ')}: {value}" for name, value in self.values.items() if value)
+        shown = {name: value for name, value in self.values.items() if value and name != "account"}
+        text = ", ".join(f"{name.replace('_', ' ')}: {value}" for name, value in shown.items())
+        return f"{level_words(*self.account)}: {text}" if self.account else text

@@ -1,4 +1,5 @@
-"""Changes of a client's details (CUDTL) and of its authorised contact at client level (CUAUTHCNTCT), Validate
+"""Changes of a client's details (CUDTL) and of its authorised contact, at client level or for one of its ATO
+accounts (CUAUTHCNTCT), Validate
 first, then Submit, as an address change goes (demographics/addresses.py): the ATO checks the change and says what
 it would do; nothing changes until a member submits what it would accept. Each is one message, applied whole or
 not at all by the ATO."""
@@ -13,7 +14,7 @@ from django.db import transaction
 from ato_gateway import api
 from ato_gateway.api import Question, Reply, Subject
 from ato_gateway.wire.documents import codec, cuauthcntct, cudtl
-from ato_gateway.wire.documents.common import PersonName
+from ato_gateway.wire.documents.common import Account, PersonName
 from clients.models import Client, ClientKind
 from demographics.models import AddressChangeStatus, DetailsSnapshot, ProfileChange
 from demographics.services import client_identifier
@@ -67,7 +68,9 @@ def _contact(change: ProfileChange, cls: type[Any]) -> codec.Document:
         phone=_or_none(values, "phone"),
         email=_or_none(values, "email"),
     )
-    return cls(client=client_identifier(change.client), contact=contact)  # type: ignore[no-any-return]
+    kind, branch = change.account or ("", "")
+    account = Account(kind=kind, branch=branch or None) if kind else None  # none: the client level's contact
+    return cls(client=client_identifier(change.client), account=account, contact=contact)  # type: ignore[no-any-return]
 
 
 def _document(change: ProfileChange, *, submit: bool) -> codec.Document:

@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from clients.models import Client, get_client_or_404
-from demographics import profile
+from demographics import profile, services
 from demographics.forms import ContactForm, DetailsForm
 from demographics.models import ProfileChange
 from demographics.services import CannotAsk
@@ -29,7 +29,11 @@ def change_start(request: PortalRequest, pk: int, kind: str) -> HttpResponse:
     client = get_client_or_404(request.user, pk)
     if kind not in FORMS:
         raise Http404("No such change.")
-    form: forms.Form = FORMS[kind](request.POST or None)
+    form: forms.Form
+    if kind == ProfileChange.Kind.CONTACT:  # at the client's level or one of its accounts the register holds
+        form = ContactForm(request.POST or None, levels=services.levels_of([client.pk])[client.pk])
+    else:
+        form = DetailsForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         assert isinstance(form, DetailsForm | ContactForm)
         try:

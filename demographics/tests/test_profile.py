@@ -10,13 +10,16 @@ import pytest
 from django.test import Client as HttpClient
 from django.urls import resolve, reverse
 
-from clients.models import Client
+from ato_gateway import api
+from ato_gateway.wire.documents import cuauthcntct
+from ato_gateway.wire.documents.common import Account
+from clients.models import AccountKind, Client, ClientAccount
 from demographics.models import AddressChangeStatus, ProfileChange
 from portal.models import User
 from tests.ato_fixtures import Ato
 from tests.gateway_fixtures import pump
 
-from .test_snapshots import register_client, taxpayer
+from .test_snapshots import _account_client, register_client, taxpayer
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -92,3 +95,37 @@ def test_a_family_name_is_changed_at_the_ato(ato: Ato, agent: User, reader: User
     assert _settled(change).status == AddressChangeStatus.ACCEPTED
     [row] = ato.query("SELECT family_name, given_name FROM reg_taxpayers WHERE id = ?", person["id"])
     assert (row["family_name"], row["given_name"]) == ("Marsh", "Pia")
+
+
+def test_an_accounts_contact_is_changed_at_that_account_only(ato: Ato, agent: User, login: Any) -> None:
+    person, client = _account_client(ato)  # activity statement account 001, at the ATO and in the register
+    ClientAccount.objects.create(client=client, kind=AccountKind.ACTIVITY_STATEMENT, branch="002")  # not at the ATO
+    http = login(agent)
+    url = reverse("demographics:contact_start", args=[client.pk])
+    page = http.get(url).content.decode()
+    assert all(f'value="{v}"' in page for v in ("", "AS:001", "AS:002")) and "Activity statement account 001" in page
+    new = {"level": "AS:001", "family_name": "Marsh", "given_name": "Pia", "phone": "0299990000"}
+    change = _settled(_start(http, client, "demographics:contact_start", new))
+    assert change.status == AddressChangeStatus.VALIDATED
+    assert change.validate_question is not None
+    asked = api.question_request(change.validate_question)
+    assert isinstance(asked, cuauthcntct.ValidateRequest) and asked.account == Account("AS", "001")
+    assert change.summary.startswith("Activity statement account 001: ") and "family name: Marsh" in change.summary
+    http.post(reverse("demographics:profile_submit", args=[change.pk]))
+    assert _settled(change).status == AddressChangeStatus.ACCEPTED
+    at_account = ato.query(
+        "SELECT c.family_name FROM reg_contacts c JOIN reg_accounts a ON a.id = c.account_id WHERE "
+        "c.taxpayer_id = ? AND a.kind = 'AS' AND a.branch = '001' AND c.end_date IS NULL",
+        person["id"],
+    )
+    assert [c["family_name"] for c in at_account] == ["Marsh"]
+    assert "Marsh" not in [c["family_name"] for c in _contact(ato, person)]  # the client level's is unchanged
+    # An account the register holds and the ATO does not: refused in plain words, nothing to submit.
+    refused = _settled(_start(http, client, "demographics:contact_start", {**new, "level": "AS:002"}))
+    assert refused.status == AddressChangeStatus.REFUSED
+    page = http.get(reverse("demographics:profile_change", args=[refused.pk])).content.decode()
+    assert "The ATO holds no record of activity statement account 002 for this client" in page
+    assert "Submit the change" not in page
+    # An account the register does not hold is not offered, and not taken.
+    response = http.post(url, {**new, "level": "FBT:"})
+    assert response.status_code == 400 and ProfileChange.objects.count() == 2

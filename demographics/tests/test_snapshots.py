@@ -383,12 +383,29 @@ def test_the_drift_watch_compares_each_account_with_its_own_snapshot_before(ato:
         postcode="2150",
         accounts=[["AS", "001"]],
     )
+    # The portal's own contact change of the account, and a client-level contact behind the practice's back: the
+    # account's change explains only the account's contact.
+    contact = cuauthcntct.AuthorisedContact(name=PersonName("Bookkeeper", "Sam"), phone="0298765432")
+    assert ato.result(cuauthcntct.SubmitRequest(client=ident, account=_AS_001, contact=contact)).ok
+    stranger = cuauthcntct.AuthorisedContact(name=PersonName("Stranger", "Max"), phone="0291112222")
+    assert ato.result(cuauthcntct.SubmitRequest(client=ident, contact=stranger)).ok
+    ProfileChange.objects.create(
+        practice=ato.practice,
+        client=client,
+        kind=ProfileChange.Kind.CONTACT,
+        created_by=agent,
+        status=AddressChangeStatus.ACCEPTED,
+        values={"family_name": "Bookkeeper", "given_name": "Sam", "phone": "0298765432", "account": "AS:001"},
+    )
     _watch(ato)
-    [alert] = DriftAlert.objects.filter(client=client)
+    [alert, contacts] = DriftAlert.objects.filter(client=client).order_by("-urgent", "pk")
     assert alert.urgent and alert.service == Service.BANK
     assert alert.after == [
         f"Activity statement account 001: BSB 062-000 account …321 {name} (from 2026-11-30, current)"
     ]
+    assert contacts.service == Service.CONTACTS and not contacts.urgent
+    assert any("STRANGER" in a for a in contacts.after)  # the client level's, not the account's
+    assert not any("BOOKKEEPER" in a for a in contacts.after)
 
 
 def test_the_portals_own_details_and_contact_changes_raise_no_drift_alert(ato: Ato, agent: User) -> None:
