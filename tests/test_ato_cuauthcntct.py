@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from ato_gateway import api
 from ato_gateway.wire.documents import cuaddr, cuauthcntct
 from ato_gateway.wire.documents.common import Account, ClientIdentifier, PersonName
 from tests.ato_fixtures import AGENT_TAN, Ato, error_codes
@@ -253,4 +254,47 @@ def test_the_contact_is_not_changed_as_an_address(ato: Ato):
     contact = cuaddr.AddressUpdate(usage="CNT", electronic="accounts@example.com.au")
     reply = ato.result(cuaddr.SubmitRequest(client=ClientIdentifier.of(tfn=client["tfn"]), addresses=[contact]))
     assert [(e.code, e.parameters["Field"]) for e in reply.errors] == [("CMN.ATO.CUADDR.ADR07", "Address[1]/UsageC")]
+    assert _contacts(ato, client["id"]) == before
+
+
+def test_an_accounts_contact_replaced_ends_only_that_accounts(ato: Ato):
+    """The contact is kept per level: replacing an account's ends the account's current one, and the client
+    level's contact stays current."""
+    client = _client(
+        ato,
+        f"SELECT * FROM ({WITH_CONTACTS}) t WHERE EXISTS (SELECT 1 FROM reg_accounts a "  # noqa: S608
+        "WHERE a.taxpayer_id = t.id AND a.kind = 'AS' AND a.branch = '001' "
+        "AND NOT EXISTS (SELECT 1 FROM reg_contacts c WHERE c.account_id = a.id))",
+        1,
+    )
+    at_client = [c for c in _contacts(ato, client["id"]) if c["account_id"] is None]
+    level = Account("AS", "001")
+    first = _request(cuauthcntct.SubmitRequest, client["tfn"], account=level, **NEW, start=date(2026, 1, 5))
+    assert ato.result(first).ok
+    second = _request(cuauthcntct.SubmitRequest, client["tfn"], account=level, **{**NEW, "phone": "0291112222"})
+    reply = ato.result(second)
+    assert reply.ok and reply.document is not None and (reply.document.action, reply.document.ended) == ("REPLACE", 1)
+    rows = _contacts(ato, client["id"])
+    assert [c for c in rows if c["account_id"] is None] == at_client
+    assert [(c["phone"], c["start_date"], c["end_date"]) for c in rows if c["account_id"] is not None] == [
+        ("0298765432", "2026-01-05", "2026-11-29"),
+        ("0291112222", "2026-11-30", None),
+    ]
+
+
+def test_an_account_the_client_does_not_have_is_refused_in_plain_words(ato: Ato):
+    """An activity statement account of a client with none (another client's, for all the agent knows)."""
+    client = _client(
+        ato,
+        "SELECT t.* FROM reg_taxpayers t WHERE NOT EXISTS (SELECT 1 FROM reg_accounts a WHERE a.taxpayer_id = t.id "
+        "AND a.kind = 'AS') ORDER BY t.id",
+    )
+    before = _contacts(ato, client["id"])
+    for cls in (cuauthcntct.ValidateRequest, cuauthcntct.SubmitRequest):
+        reply = ato.result(_request(cls, client["tfn"], account=Account("AS", "001"), **NEW))
+        assert error_codes(reply) == ["CMN.ATO.CUAUTHCNTCT.ACC02"] and reply.document is None
+        assert [api.item_in_plain_words(e) for e in reply.errors] == [
+            "The ATO holds no record of activity statement account 001 for this client. Check the account and try "
+            "again."
+        ]
     assert _contacts(ato, client["id"]) == before
