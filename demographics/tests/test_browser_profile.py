@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
-from clients.models import Client
+from clients.models import AccountKind, Client, ClientAccount
 from portal.capabilities import Role
 from portal.models import Practice
 from tests.ato_fixtures import AGENT_TAN, Ato, agent_practice_at_sandbox
@@ -55,6 +55,7 @@ def test_an_agent_changes_a_clients_name_and_authorised_contact_and_the_ato_hold
     client = Client(practice=world.practice, kind="individual", family_name=person["family_name"])
     client.set_tfn(person["tfn"])
     client.save()
+    ClientAccount.objects.create(client=client, kind=AccountKind.ACTIVITY_STATEMENT, branch="001")
     rq_worker(env_extra=world.sandbox.env(), scheduler=True)
     sign_in(page, base_url, "bob")
 
@@ -66,6 +67,9 @@ def test_an_agent_changes_a_clients_name_and_authorised_contact_and_the_ato_hold
     assert held == {"family_name": "Okonkwo-Reyes", "given_name": "Adaeze"}
 
     page.goto(f"{base_url}/demographics/clients/{client.pk}/contact/change/")
+    # The level is offered by name, the client's own chosen unless another is (the account's change is a fast test).
+    expect(page.get_by_label("Client level")).to_be_checked()
+    expect(page.get_by_label("Activity statement account 001")).not_to_be_checked()
     page.get_by_label("Family name").fill("Tran")
     page.get_by_label("Given name").fill("Linh")
     page.get_by_label("Position").fill("Bookkeeper")
