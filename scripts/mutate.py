@@ -59,6 +59,42 @@ MODULES: dict[str, Module] = {
         ["portal/capabilities.py", "portal/decorators.py"],
         ["tests/test_tenancy_units.py", "tests/test_tenancy.py", "tests/test_access_guards.py"],
     ),
+    # The one scoping rule of each kind of row (its practice, narrowed to a restricted member's groups) and the
+    # capability check every view's decorator asks: the tenancy helpers that live beside their models.
+    "scoping": Module(
+        [
+            "portal/models.py",
+            "clients/models.py",
+            "communications/models.py",
+            "demographics/models.py",
+            "superannuation/models.py",
+            "relationships/models.py",
+        ],
+        [
+            "tests/test_tenancy_units.py",
+            "tests/test_restricted_staff.py",
+            "tests/test_tenancy.py",
+            "tests/test_import_privacy.py",
+            "communications/tests/test_inbox.py",
+            "superannuation/tests/test_services.py",
+            "demographics/tests/test_bank_controls.py",
+        ],
+        functions=[
+            "User.has_capability",
+            "ClientQuerySet.visible_to",
+            "ClientGroupQuerySet.visible_to",
+            "ClientGroupQuerySet.choices_for",
+            "ImportJobQuerySet.visible_to",
+            "LetterQuerySet.visible_to",
+            "BankChangeQuerySet.visible_to",
+            "SuperFundQuerySet.visible_to",
+            "MemberQuerySet.visible_to",
+            "BatchQuerySet.visible_to",
+            "TransactionQuerySet.visible_to",
+            "WorkItemQuerySet.visible_to",
+            "AtoRequestQuerySet.visible_to",
+        ],
+    ),
     "mfa": Module(
         ["portal/middleware.py", "portal/session_user.py"],
         [
