@@ -186,13 +186,30 @@ def search_vector(title: str, text: str = "") -> Expression:
     return vector
 
 
-def title_vector_sql(title: str) -> tuple[str, list[str]]:
-    """search_vector() of a letter's own title, as SQL over the column ``title`` names and its parameters, for the
-    letters a sync inserts in one statement (PostgreSQL's regular expressions take the same pattern)."""
-    return f"setweight(to_tsvector(%s::regconfig, regexp_replace({title}, %s, ' ', 'g')), 'A')", [
-        SEARCH_CONFIG,
-        _ID_LIKE.pattern,
-    ]
+# {title: its search_vector()} as PostgreSQL writes a tsvector, for the titles syncs have stored: a sync's titles
+# repeat (a few dozen wordings, each with a year or a quarter), and the vector is a function of the title alone
+# (the search configuration is fixed), so each is computed once a process rather than once a letter. Bounded: past
+# TITLE_VECTORS_KEPT titles it starts again.
+_title_vectors: dict[str, str] = {}
+TITLE_VECTORS_KEPT = 5000
+
+
+def title_vectors(titles: Iterable[str]) -> dict[str, str]:
+    """{title: search_vector() of the title alone, as tsvector text} (PostgreSQL only, whose regular expressions
+    take searchable()'s pattern): one query for the titles not seen before, none when all were."""
+    wanted = set(titles)
+    missing = [t for t in wanted if t not in _title_vectors]
+    if missing:
+        if len(_title_vectors) + len(missing) > TITLE_VECTORS_KEPT:
+            _title_vectors.clear()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT t, setweight(to_tsvector(%s::regconfig, regexp_replace(t, %s, ' ', 'g')), 'A')::text "
+                "FROM unnest(%s::text[]) AS t",
+                [SEARCH_CONFIG, _ID_LIKE.pattern, missing],
+            )
+            _title_vectors.update(cursor.fetchall())
+    return {t: _title_vectors[t] for t in wanted}
 
 
 def full_text() -> bool:

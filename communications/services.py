@@ -59,7 +59,7 @@ from communications.models import (
     letter_categories,
     masked_email,
     search_vector,
-    title_vector_sql,
+    title_vectors,
 )
 from portal.audit import audit_record
 from portal.capabilities import Role
@@ -281,6 +281,7 @@ def _apply(run: SyncRun, chunk: list[cc.Communication]) -> None:
         clients[tfn_hash], keepers[pk] = pk, keeper
     matched = [clients.get(hashes[tfn]) for tfn in tfns]
     sent_to_practice = _sent_to_practice(practice, set(clients.values()))
+    titles = [c.title[:300] for c in chunk]
     columns: dict[str, Sequence[object]] = {
         "ato_id": [c.id for c in chunk],
         "tfn_hash": [hashes[tfn] for tfn in tfns],
@@ -289,18 +290,20 @@ def _apply(run: SyncRun, chunk: list[cc.Communication]) -> None:
         "client": matched,
         "owner": [keepers.get(pk) if pk else None for pk in matched],
         "kind": [c.kind[:10] for c in chunk],
-        "title": [c.title[:300] for c in chunk],
+        "title": titles,
         "account": [_account(c)[:20] for c in chunk],
         "issued": [c.issued for c in chunk],
         "due": [due_by_rule(c.kind, c.issued) for c in chunk],
         "to_practice": [sent_to_practice(pk, category_of(c.kind)) for pk, c in zip(matched, chunk, strict=True)],
     }
+    if full_text():  # the titles' vectors computed once a title, not once a letter; elsewhere NULL
+        vectors = title_vectors(titles)
+        columns["search"] = [vectors[title] for title in titles]
     run.letters_new += insert_new(
         Letter,
         columns,
         unique=("practice", "ato_id"),
         same={"practice": practice.pk, "due_source": DueSource.RULE, "document_asked": False},
-        computed={"search": title_vector_sql("r.title")},
     )
 
 

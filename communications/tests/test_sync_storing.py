@@ -104,3 +104,29 @@ def test_a_chunk_is_inserted_once_matched_owned_and_searchable_and_again_adds_no
     with transaction.atomic():  # the same page delivered again
         services._apply(run, chunk)
     assert (run.letters_seen, run.letters_new, Letter.objects.count()) == (10, 3, 4)
+
+
+@pytest.mark.django_db
+def test_a_title_seen_before_is_indexed_without_computing_its_vector_again(practice: Practice) -> None:
+    from django.test.utils import CaptureQueriesContext
+
+    from communications import models
+
+    models._title_vectors.clear()
+    run = SyncRun.objects.create(practice=practice, issued_from=TODAY, issued_to=TODAY)
+    pages = [
+        [_item("1", "123456782", "Notice of assessment 2026"), _item("2", "876543210", "Notice of assessment 2026")],
+        [_item("3", "123456782", "Notice of assessment 2026"), _item("4", "876543210", "Audit: TFN 123 456 782")],
+        [_item("5", "123456782", "Audit: TFN 123 456 782")],
+    ]
+    vector_queries = []
+    for page in pages:
+        with CaptureQueriesContext(connection) as queries, transaction.atomic():
+            services._apply(run, page)
+        vector_queries.append(sum("to_tsvector" in q["sql"] for q in queries.captured_queries))
+    assert vector_queries == [1, 1, 0]  # a page of titles all seen before computes none
+
+    for stored in Letter.objects.filter(practice=practice):  # each as the documents' arrival would write it
+        expected = Letter.objects.filter(pk=stored.pk).annotate(expected=search_vector(stored.title))
+        assert expected.values_list("search", flat=True).get() == expected.values_list("expected", flat=True).get()
+    assert Letter.objects.exclude(search=None).count() == 5
