@@ -270,7 +270,11 @@ class Letter(models.Model):
     tfn_hash = models.CharField(max_length=64, blank=True)
     tfn_last3 = models.CharField(max_length=3, blank=True)
     name = models.CharField(max_length=250)  # the ATO's name for the client
-    client = models.ForeignKey(Client, null=True, blank=True, on_delete=models.SET_NULL, related_name="letters")
+    # No index of its own either: comms_letter_client starts with the client, and serves the client's letters and
+    # a client's deletion as well.
+    client = models.ForeignKey(
+        Client, null=True, blank=True, on_delete=models.SET_NULL, related_name="letters", db_index=False
+    )
     kind = models.CharField(max_length=10)
     title = models.CharField(max_length=300)
     account = models.CharField(max_length=20, blank=True)  # "AS 001", "ITX"
