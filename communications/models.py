@@ -316,6 +316,9 @@ class Letter(models.Model):
         constraints = [models.UniqueConstraint(fields=["practice", "ato_id"], name="comms_letter_once_per_practice")]
         indexes = [
             models.Index(fields=["practice", "-issued", "-id"], name="comms_letter_inbox"),
+            # The inbox filtered by type, and by owner, in its order.
+            models.Index(fields=["practice", "kind", "-issued", "-id"], name="comms_letter_inbox_kind"),
+            models.Index(fields=["practice", "owner", "-issued", "-id"], name="comms_letter_inbox_owner"),
             models.Index(fields=["practice", "state", "due"], name="comms_letter_due"),
             models.Index(fields=["practice", "owner", "state"], name="comms_letter_owner"),
             models.Index(fields=["client", "-issued"], name="comms_letter_client"),
