@@ -7,16 +7,31 @@ from django.core.cache import cache
 from django.utils import timezone
 
 
-def health_banner(request: Any) -> list[tuple[str, str]]:
+def gateway_banners(request: Any) -> list[tuple[str, str]]:
+    """The gateway's banners on every page: its health, and the machine credential's for those who manage it. Both
+    are kept in the cache, read in one round trip to Redis (every page of the portal asks)."""
+    from portal.capabilities import Capability
+
+    user = request.user
+    if not user.is_authenticated:
+        return []
+    health_key = f"gateway-health-{user.practice_id}" if user.practice_id is not None else None
+    credential_key = (
+        f"credential-banner-{user.practice_id}" if user.has_capability(Capability.MANAGE_CREDENTIALS) else None
+    )
+    keys = [key for key in (health_key, credential_key) if key is not None]
+    found = cache.get_many(keys) if keys else {}
+    banners = _health_banner(user, health_key, found.get(health_key)) if health_key else []
+    if credential_key:
+        banners += _credential_banner(user, credential_key, found.get(credential_key))
+    return banners
+
+
+def _health_banner(user: Any, key: str, health: Any) -> list[tuple[str, str]]:
     """Shown to a practice's staff while its own exchanges with the ATO are failing, so nobody wonders why their
     requests are pending. It gives no figures: those are on the console, for those who operate the gateway."""
     from ato_gateway.services import gateway_health
 
-    user = request.user
-    if not user.is_authenticated or user.practice_id is None:
-        return []
-    key = f"gateway-health-{user.practice_id}"
-    health = cache.get(key)
     if health is None:
         health = gateway_health(practice=user.practice)
         cache.set(key, health, 15)
@@ -31,15 +46,9 @@ def health_banner(request: Any) -> list[tuple[str, str]]:
     ]
 
 
-def credential_banner(request: Any) -> list[tuple[str, str]]:
+def _credential_banner(user: Any, key: str, cached: list[tuple[str, str]] | None) -> list[tuple[str, str]]:
     from ato_gateway.models import MachineCredential
-    from portal.capabilities import Capability
 
-    user = request.user
-    if not user.is_authenticated or not user.has_capability(Capability.MANAGE_CREDENTIALS):
-        return []
-    key = f"credential-banner-{user.practice_id}"
-    cached: list[tuple[str, str]] | None = cache.get(key)
     if cached is None:
         cached = _credential_notices(MachineCredential.objects.filter(practice=user.practice, is_selected=True).first())
         cache.set(key, cached, 300)
@@ -82,5 +91,5 @@ class AtoGatewayConfig(AppConfig):
     def ready(self) -> None:
         from portal.apps import BANNERS, CRON_JOBS
 
-        BANNERS.extend([health_banner, credential_banner])
+        BANNERS.append(gateway_banners)
         CRON_JOBS.append({"func": "ato_gateway.jobs.sweep", "queue_name": "high", "interval": 10})
