@@ -71,6 +71,7 @@ MODULES: dict[str, Module] = {
             "relationships/models.py",
         ],
         [
+            "tests/test_scoping_units.py",
             "tests/test_tenancy_units.py",
             "tests/test_restricted_staff.py",
             "tests/test_tenancy.py",
