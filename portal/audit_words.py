@@ -104,6 +104,8 @@ EVENT_WORDS: dict[str, str] = {
     "communications.preference_validate": "Checked a change of communication preference with the ATO",
     "communications.preference_submit": "Submitted a change of communication preference",
     "communications.preference_bulk": "Changed communication preferences for many clients",
+    "communications.preference_bulk_resumed": "Tried a bulk change of communication preferences again",
+    "communications.coverage_exported": "Exported where the ATO sends each client's letters",
     # Superannuation
     "superannuation.fund_created": "Added a super fund",
     "superannuation.fund_updated": "Changed a super fund",
