@@ -351,11 +351,16 @@ def preference_bulk_resume(*, user: User, bulk: PreferenceBulk) -> int:
         steps = {r.pk: r.submit_question_id or r.validate_question_id for r in rows}
         asked = {q.pk for q in api.questions_resend([Question(pk=pk) for pk in steps.values() if pk], by=user)}
         again = [r for r in rows if steps[r.pk] in asked]
-        for row in again:
-            row.status = (
-                PreferenceChangeStatus.SUBMITTING if row.submit_question_id else PreferenceChangeStatus.VALIDATING
-            )
-        PreferenceChange.objects.bulk_update(again, ["status"], batch_size=500)
+        # Only the rows still failed: an answer whose recording had failed is handed to the handler by the resend
+        # itself, which has settled its row already (a row set waiting now would wait for ever).
+        for waiting, submitted in (
+            (PreferenceChangeStatus.SUBMITTING, True),
+            (PreferenceChangeStatus.VALIDATING, False),
+        ):
+            PreferenceChange.objects.filter(
+                pk__in=[r.pk for r in again if bool(r.submit_question_id) == submitted],
+                status=PreferenceChangeStatus.FAILED,
+            ).update(status=waiting)
         unsent = bulk.changes.filter(  # type: ignore[attr-defined]
             status=PreferenceChangeStatus.VALIDATED, submit_question__isnull=True
         ).exists()

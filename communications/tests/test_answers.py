@@ -900,3 +900,25 @@ def test_a_submits_answer_reads_the_changes_practice_with_it(practice: Practice,
         preferences.on_preference_change(question, reply)
     assert _held(practice, client)["channel"] == "ELEC"
     assert not [q["sql"] for q in captured if q["sql"].startswith("SELECT") and 'FROM "portal_practice"' in q["sql"]]
+
+
+def test_try_again_keeps_the_outcome_of_an_answer_whose_recording_had_failed(
+    practice: Practice, agent: User, client: Client
+) -> None:
+    """The ATO's answer to a Submit arrived, but recording it failed (the gateway's HANDLER failure): Try again
+    hands the stored answer to the handler at once, and the change then stands as the ATO answered, not as waiting
+    for an answer that will never come again."""
+    from ato_gateway.models import MessageStatus, OutboxMessage
+
+    change = _change(practice, agent, client)
+    question = _change_question(change, submit=True, answer=_preference(channel="ELEC"))
+    OutboxMessage.objects.filter(pk=question.message_id).update(
+        status=MessageStatus.FAILED, error_code="HANDLER", error_text="recording failed"
+    )
+    Question.objects.filter(pk=question.pk).update(state=QuestionState.FAILED, failure_code="HANDLER")
+    PreferenceChange.objects.filter(pk=change.pk).update(status=PreferenceChangeStatus.FAILED)
+
+    assert preferences.preference_bulk_resume(user=agent, bulk=change.bulk) == 1
+
+    assert _status(change) == PreferenceChangeStatus.ACCEPTED
+    assert _held(practice, client)["channel"] == "ELEC"
