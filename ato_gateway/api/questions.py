@@ -7,6 +7,7 @@ the ``ato_gateway/_question.html`` fragment, pending and then answered, without 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -32,6 +33,8 @@ from ato_gateway.wire.documents import codec
 from portal.models import Practice, User
 
 from .words import failure_in_plain_words, in_plain_words
+
+log = logging.getLogger(__name__)
 
 
 def ask(
@@ -129,14 +132,19 @@ def questions_resend(questions: Sequence[Question], *, by: User) -> list[Questio
             .order_by("pk")
         )
         for question in failed:
-            with transaction.atomic():
-                # Waiting first: a stored answer that only needed recording is settled by the resend itself.
-                Question.objects.filter(pk=question.pk).update(
-                    state=QuestionState.WAITING, failure="", failure_code="", answered_at=None
-                )
-                if not outbox_resend(user=by, message=question.message):  # sent again meanwhile by someone else
-                    transaction.set_rollback(True)
-                    continue
+            try:
+                with transaction.atomic():
+                    # Waiting first: a stored answer that only needed recording is settled by the resend itself.
+                    Question.objects.filter(pk=question.pk).update(
+                        state=QuestionState.WAITING, failure="", failure_code="", answered_at=None
+                    )
+                    if not outbox_resend(user=by, message=question.message):  # sent again meanwhile by another
+                        transaction.set_rollback(True)
+                        continue
+            except Exception:
+                # A stored answer whose handler fails again stays failed, on its own: the others are asked again.
+                log.exception("question %s could not be asked again", question.pk)
+                continue
             again.append(question)
     return again
 

@@ -922,3 +922,29 @@ def test_try_again_keeps_the_outcome_of_an_answer_whose_recording_had_failed(
 
     assert _status(change) == PreferenceChangeStatus.ACCEPTED
     assert _held(practice, client)["channel"] == "ELEC"
+
+
+def test_try_again_asks_the_others_when_one_stored_answer_still_cannot_be_recorded(
+    practice: Practice, agent: User, client: Client
+) -> None:
+    """One client's stored answer whose handler fails again (here its subject no longer names a change) stays
+    failed on its own; Try again still carries on for the other clients, rather than failing the page for all."""
+    from ato_gateway.models import MessageStatus, OutboxMessage
+
+    change = _change(practice, agent, client)
+    other = PreferenceChange.objects.create(practice=practice, bulk=change.bulk, client=client)
+    good = _change_question(change, submit=True, answer=_preference(channel="ELEC"))
+    broken = _change_question(other, submit=True, answer=_preference(channel="ELEC"))
+    Question.objects.filter(pk=broken.pk).update(subject_id="not a change")
+    for question in (good, broken):
+        OutboxMessage.objects.filter(pk=question.message_id).update(
+            status=MessageStatus.FAILED, error_code="HANDLER", error_text="recording failed"
+        )
+        Question.objects.filter(pk=question.pk).update(state=QuestionState.FAILED, failure_code="HANDLER")
+    PreferenceChange.objects.filter(pk__in=[change.pk, other.pk]).update(status=PreferenceChangeStatus.FAILED)
+
+    assert preferences.preference_bulk_resume(user=agent, bulk=change.bulk) == 1
+
+    assert (_status(change), _status(other)) == (PreferenceChangeStatus.ACCEPTED, PreferenceChangeStatus.FAILED)
+    assert Question.objects.get(pk=broken.pk).state == QuestionState.FAILED
+    assert OutboxMessage.objects.get(pk=broken.message_id).status == MessageStatus.FAILED
