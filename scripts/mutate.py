@@ -112,11 +112,16 @@ MODULES: dict[str, Module] = {
             "tests/test_tfn_privacy.py",
             "tests/test_sealing.py",
             "tests/test_sealing_rotation.py",
+            "tests/test_log_handlers.py",
+            "tests/test_redaction_gaps.py",
         ],
     ),
     # Apart from "tfn": its own fast tests reach rotation, so no mutant waits on the stand-in ATO.
     "sealing": Module(["portal/sealing.py"], ["tests/test_sealing.py"]),
-    "audit": Module(["portal/audit.py"], ["tests/test_audit.py", "tests/test_audit_chain_links.py"]),
+    "audit": Module(
+        ["portal/audit.py"],
+        ["tests/test_audit.py", "tests/test_audit_chain_links.py", "tests/test_audit_chain_keyed.py"],
+    ),
     # Driven directly, no stand-in ATO: rows set up by hand, replies built and signed with the wire's server half.
     "outbox": Module(
         ["ato_gateway/services/sending.py", "ato_gateway/services/operations.py"],
