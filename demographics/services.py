@@ -203,22 +203,26 @@ def _details_facts(document: Any) -> list[dict[str, Any]]:
     return [{"field": f, "value": v, "summary": f"{f}: {v}"} for f, v in rows if v]
 
 
+def _listed_fact(listed: Any, value: str, **more: str) -> dict[str, Any]:
+    """One address (or contact) the ATO lists, as a snapshot keeps it: its usage, value and period."""
+    usage = USAGE_NAMES.get(listed.usage, listed.usage)
+    period = _period(listed.period)
+    return {
+        "usage": listed.usage,
+        "usage_name": usage,
+        **more,
+        "value": value,
+        "period": period,
+        "current": listed.period.end is None,
+        "summary": f"{usage}: {value} ({period})",
+    }
+
+
 def _address_facts(document: Any) -> list[dict[str, Any]]:
-    facts = []
-    for listed in document.addresses:
-        value = _address(listed.address) or listed.phone or listed.electronic or ""
-        usage = USAGE_NAMES.get(listed.usage, listed.usage)
-        facts.append(
-            {
-                "usage": listed.usage,
-                "usage_name": usage,
-                "value": value,
-                "period": _period(listed.period),
-                "current": listed.period.end is None,
-                "summary": f"{usage}: {value} ({_period(listed.period)})",
-            }
-        )
-    return facts
+    return [
+        _listed_fact(listed, _address(listed.address) or listed.phone or listed.electronic or "")
+        for listed in document.addresses
+    ]
 
 
 def _contact_facts(document: Any) -> list[dict[str, Any]]:
@@ -230,19 +234,7 @@ def _contact_facts(document: Any) -> list[dict[str, Any]]:
         if listed.position:
             who = f"{who} ({listed.position})" if who else listed.position
         reach = [_address(listed.address), listed.phone or "", listed.electronic or ""]
-        value = ", ".join(p for p in (who, *reach) if p)
-        usage = USAGE_NAMES.get(listed.usage, listed.usage)
-        facts.append(
-            {
-                "usage": listed.usage,
-                "usage_name": usage,
-                "name": who,
-                "value": value,
-                "period": _period(listed.period),
-                "current": listed.period.end is None,
-                "summary": f"{usage}: {value} ({_period(listed.period)})",
-            }
-        )
+        facts.append(_listed_fact(listed, ", ".join(p for p in (who, *reach) if p), name=who))
     return facts
 
 

@@ -227,14 +227,15 @@ def test_a_get_that_failed_says_whether_the_ato_could_be_reached(
 
 def test_a_failure_quoting_a_tfn_is_kept_without_it(practice: Practice) -> None:
     held = letter(practice)
-    failure = "X" * 480 + f" TFN {TFN} " + "Y" * 100
+    before, after = "X" * 480, "Y" * 100  # a long failure: the TFN falls inside what is kept of it
+    failure = f"{before} TFN {TFN} {after}"
     reply: Reply[Any] = Reply(None, [], failure, "SOAP")
 
     services.on_document(_get(held, state=QuestionState.FAILED, failure_code="SOAP", failure=failure), reply)
 
     stored = Letter.objects.get(pk=held.pk)
     assert TFN not in stored.document_error and len(stored.document_error) == 500
-    assert stored.document_error.startswith("The document could not be fetched (XXX")
+    assert stored.document_error.startswith(f"The document could not be fetched ({before[:100]}")
     [audit] = _audits("communications.document_failed")
     assert audit.details == {"reason": f"The document could not be fetched ({failure})."[:200]}
 
