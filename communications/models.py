@@ -319,7 +319,15 @@ class Letter(models.Model):
             # The inbox filtered by type, and by owner, in its order.
             models.Index(fields=["practice", "kind", "-issued", "-id"], name="comms_letter_inbox_kind"),
             models.Index(fields=["practice", "owner", "-issued", "-id"], name="comms_letter_inbox_owner"),
-            models.Index(fields=["practice", "state", "due"], name="comms_letter_due"),
+            # The open letters by due date: what the dashboard counts and lists (most overdue first) and the nightly
+            # escalation asks for. It carries what those counts also filter on, so that they read the index alone:
+            # the owner ("yours"), the escalation, and the client (the groups of staff restricted to them).
+            models.Index(
+                fields=["practice", "due", "id"],
+                include=["client", "owner", "escalated_at"],
+                condition=Q(state__in=["new", "in_progress"]),  # OPEN_STATES
+                name="comms_letter_open_due",
+            ),
             models.Index(fields=["practice", "owner", "state"], name="comms_letter_owner"),
             models.Index(fields=["client", "-issued"], name="comms_letter_client"),
             models.Index(
