@@ -21,7 +21,9 @@ first middleware) served by the same gunicorn in the same run, measured for half
 Environment: BENCH_SECONDS (10), BENCH_CONNECTIONS (8), BENCH_CLIENTS (50000), BENCH_LETTERS (1000000),
 BENCH_LOADGEN=python to skip wrk, BENCH_KEEP_DB=1 to keep the database, BENCH_INBOX_REUSE=1 to measure a kept
 database again (migrated first, not reloaded), BENCH_EXPLAIN=1 to print EXPLAIN ANALYZE of each scenario's page
-query, BENCH_ENFORCE_GOALS=1 to exit non-zero on a missed goal. Set BENCH_DATABASE_URL and BENCH_REDIS_URL."""
+query, BENCH_ENFORCE_GOALS=1 to exit non-zero on a missed goal, BENCH_ONLY=search,first_page to measure only the
+scenarios whose name contains one of the words given (each page is still checked). Set BENCH_DATABASE_URL and
+BENCH_REDIS_URL."""
 
 from __future__ import annotations
 
@@ -61,6 +63,7 @@ REF_SECONDS = max(3.0, SECONDS / 2)  # the reference's run before each scenario
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "8"))
 REUSE = os.environ.get("BENCH_INBOX_REUSE", "") == "1"
 EXPLAIN = os.environ.get("BENCH_EXPLAIN", "") == "1"
+ONLY = [word for word in os.environ.get("BENCH_ONLY", "").split(",") if word]
 GOAL_RATIO, GOAL_P99_MS = 0.25, 100.0
 AGENTS = 8  # one agent looking after each of the register's eight groups
 RESTRICTED = "benchrestricted"
@@ -416,6 +419,7 @@ def explain(plan: dict[str, list[Req]], ids: dict[str, str]) -> None:
 
     from django.db import connection
     from django.http import QueryDict
+    from django.test.utils import CaptureQueriesContext
 
     from communications import views
     from communications.models import Letter
@@ -428,11 +432,14 @@ def explain(plan: dict[str, list[Req]], ids: dict[str, str]) -> None:
         letters = Letter.objects.visible_to(user).select_related("client", "owner").order_by("-issued", "-pk")
         if form.is_valid():
             letters = form.apply(letters, user)
-        qs = views._after(letters, query.get("after", ""))[: views.PAGE + 1]
-        sql, params = qs.query.sql_with_params()
-        with connection.cursor() as cursor:
-            cursor.execute(f"EXPLAIN (ANALYZE, BUFFERS) {sql}", params)
-            lines = [r[0] for r in cursor.fetchall()]
+        # Each query the page takes (a search takes several, communications.search), as the view asks them.
+        with CaptureQueriesContext(connection) as asked:
+            views._after(letters, query.get("after", "")).newest(views.PAGE + 1, views.ROW_FIELDS)
+        lines = []
+        for step in asked.captured_queries:
+            with connection.cursor() as cursor:
+                cursor.execute(f"EXPLAIN (ANALYZE, BUFFERS) {step['sql']}")
+                lines += ["--", *(r[0] for r in cursor.fetchall())]
         note(f"EXPLAIN {name} ({parse_qs(urlsplit(reqs[-1].path).query)}):\n#   " + "\n#   ".join(lines))
 
 
@@ -464,14 +471,15 @@ def main() -> int:
             note(f"load: {load_tool()}, {CONNECTIONS} connections, {SECONDS:.0f} s per scenario, {os.cpu_count()} CPUs")
             cookies = sign_in(port, ids["admin"])
             restricted = sign_in(port, RESTRICTED)
-            plan = scenarios(port, cookies, restricted, ids)
+            every = scenarios(port, cookies, restricted, ids)
+            plan = {name: reqs for name, reqs in every.items() if not ONLY or any(word in name for word in ONLY)}
             if EXPLAIN:
                 explain(plan, ids)
 
             def cookie_of(jar: dict[str, str]) -> str:
                 return "; ".join(f"{k}={v}" for k, v in jar.items() if k in ("sessionid", "csrftoken"))
 
-            run_load(port, plan["inbox_next_pages"], cookie_of(cookies), seconds=3, connections=CONNECTIONS)  # warm-up
+            run_load(port, every["inbox_next_pages"], cookie_of(cookies), seconds=3, connections=CONNECTIONS)  # warm-up
             trivial = run_load(port, [Req("/healthz")], cookie_of(cookies), seconds=SECONDS, connections=CONNECTIONS)
             describe("trivial_view", trivial)
             figures.add("trivial_view_rps", trivial.rps, "req/s")

@@ -10,18 +10,20 @@ continuation that asked for it, and the counts so far, so that it can stop anywh
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import Any, Self
 
 from django.conf import settings
 from django.contrib.postgres.search import SearchQuery, SearchVector, SearchVectorField
 from django.db import connection, models
-from django.db.models import Exists, Expression, OuterRef, Q, TextField, Value
+from django.db.models import Exists, Expression, F, OuterRef, Q, TextField, Value
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from clients.models import Client, ClientGroup
+from communications.search import WordsMatch, letters_newest
 from portal.models import Practice, User
 from portal.sealing import SealedField
 
@@ -218,6 +220,15 @@ def full_text() -> bool:
 
 
 class LetterQuerySet(models.QuerySet["Letter"]):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._searches = False  # filtered by matching(): newest() pages it as communications.search does
+
+    def _clone(self) -> Self:
+        clone = super()._clone()  # type: ignore[misc]
+        clone._searches = self._searches
+        return clone  # type: ignore[no-any-return]
+
     def visible_to(self, user: User) -> LetterQuerySet:
         """The practice's letters; staff restricted to groups see only their groups' clients' letters (an
         unmatched letter belongs to no group, so only unrestricted staff see it)."""
@@ -247,7 +258,17 @@ class LetterQuerySet(models.QuerySet["Letter"]):
             return self.none()
         # Each term quoted, so that PostgreSQL's parser reads it as it read the letter ("21/12/2026" is one word).
         query = SearchQuery(" & ".join(f"'{term}':*" for term in terms), config=SEARCH_CONFIG, search_type="raw")
-        return self.filter(search=query)
+        found = self.filter(WordsMatch(F("search"), query))
+        found._searches = True
+        return found
+
+    def newest(self, count: int, fields: Sequence[str] = ()) -> list[Any]:
+        """The first ``count`` letters newest issue first, as models or as tuples of ``fields``; a search's by
+        communications.search.letters_newest(), at a cost that does not grow with its number of matches."""
+        letters = self.values_list(*fields) if fields else self
+        if self._searches and full_text():
+            return letters_newest(letters, count=count)
+        return list(letters.order_by("-issued", "-pk")[:count])
 
     def of_category(self, category: str) -> LetterQuerySet:
         """The letters of one communication category, by their types (category_of())."""

@@ -280,7 +280,7 @@ def inbox(request: PortalRequest) -> HttpResponse:
         letters = form.apply(letters, user)
     elif form.is_bound:
         letters = letters.none()
-    page: list[LetterValues] = list(_after(letters, request.GET.get("after", "")).values_list(*ROW_FIELDS)[: PAGE + 1])
+    page: list[LetterValues] = _after(letters, request.GET.get("after", "")).newest(PAGE + 1, ROW_FIELDS)
     more = len(page) > PAGE
     page = page[:PAGE]
     query = request.GET.copy()
