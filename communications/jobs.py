@@ -10,6 +10,10 @@ def sync_nightly() -> list[int]:
     return services.sync_nightly()
 
 
+def sync_page_store(page_id: int) -> bool:
+    return services.sync_page_store(page_id=page_id)
+
+
 def letters_rematch() -> int:
     """Letters left unmatched, matched to clients an import has added since (imports write without signals)."""
     return services.letters_rematch()

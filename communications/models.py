@@ -5,14 +5,17 @@ A letter is also a task: a state, an owner and a due date. An owner of None mean
 is theirs until someone takes it, and a leaver's letters go back to them.
 
 A sync keeps all of its state here, as a reconciliation does: the page in flight (``current_question``), the
-continuation that asked for it, and the counts so far, so that it can stop anywhere and carry on from that page."""
+continuation that asked for it, and the counts so far, so that it can stop anywhere and carry on from that page.
+Reading a page and storing its letters are two steps: each page read is a ``SyncPage`` until a job has stored it,
+so that the next page is fetched while this one is stored, and a page whose storing failed is stored again on
+Resume."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any, Self
 
 from django.conf import settings
@@ -65,8 +68,15 @@ class SyncStatus(models.TextChoices):
     FAILED = "failed", "Stopped"
 
 
+# A page read but not stored after this long lost its storing job (a killed worker, Redis down at the time): the run
+# is stuck, and Resume stores it again. Sooner than that it is waiting its turn on the queue.
+STORE_PATIENCE = timedelta(minutes=2)
+
+
 class SyncRun(models.Model):
-    """One pass through the ATO's list of the letters to every client of the practice over a date range."""
+    """One pass through the ATO's list of the letters to every client of the practice over a date range.
+    ``pages`` and ``letters_seen`` count what was read of the list, ``pages_stored`` and ``letters_new`` what of it
+    is stored; ``paged``: the last page was read, only storing is left."""
 
     practice = models.ForeignKey(Practice, on_delete=models.PROTECT, related_name="+")
     started_by = models.ForeignKey(  # None: the nightly sync
@@ -80,6 +90,8 @@ class SyncRun(models.Model):
     )
     continuation = models.TextField(blank=True)
     pages = models.PositiveIntegerField(default=0)
+    pages_stored = models.PositiveIntegerField(default=0)
+    paged = models.BooleanField(default=False)
     letters_seen = models.PositiveIntegerField(default=0)
     letters_new = models.PositiveIntegerField(default=0)
     started_at = models.DateTimeField(default=timezone.now)
@@ -103,23 +115,58 @@ class SyncRun(models.Model):
 
     @property
     def is_stuck(self) -> bool:
-        """Running, but the page in flight ended without being applied: only Resume moves it on."""
-        question = self.current_question
-        return self.is_running and (question is None or question.is_settled)
+        """Running, but nothing will move it on but Resume: the page in flight ended without being read, or a page
+        read has waited longer than STORE_PATIENCE for its storing."""
+        if not self.is_running:
+            return False
+        if not self.paged:
+            question = self.current_question
+            if question is None or question.is_settled:
+                return True
+        if self.pages_stored >= self.pages:
+            return False
+        late = timezone.now() - STORE_PATIENCE
+        return SyncPage.objects.filter(run=self, stored_at__isnull=True, read_at__lt=late).exists()
 
     @property
     def percent(self) -> int | None:
-        """The list gives no total, but it runs oldest first: the share of the date range read so far."""
+        """The list gives no total, but it runs oldest first: the share of the date range read so far, times the
+        share of the pages read that are stored."""
         if self.status == SyncStatus.DONE:
             return 100
-        if not self.continuation:
+        if self.paged:
+            read = 100.0
+        elif not self.continuation:
             return 0
-        try:
-            reached = date.fromisoformat(self.continuation.split(".")[0])
-        except ValueError:  # a continuation of another shape: no estimate
-            return None
-        span = (self.issued_to - self.issued_from).days or 1
-        return max(0, min(99, int(100 * (reached - self.issued_from).days / span)))
+        else:
+            try:
+                reached = date.fromisoformat(self.continuation.split(".")[0])
+            except ValueError:  # a continuation of another shape: no estimate
+                return None
+            span = (self.issued_to - self.issued_from).days or 1
+            read = 100 * (reached - self.issued_from).days / span
+        stored = self.pages_stored / self.pages if self.pages else 0
+        return max(0, min(99, int(read * stored)))
+
+
+class SyncPage(models.Model):
+    """A page of the ATO's list a sync has read (its answer is the question's), and when its letters were stored:
+    None while it waits for its storing job."""
+
+    # Indexed by the (run, number) constraint.
+    run = models.ForeignKey(SyncRun, on_delete=models.CASCADE, related_name="+", db_index=False)
+    number = models.PositiveIntegerField()
+    question = models.OneToOneField("ato_gateway.Question", on_delete=models.PROTECT, related_name="+")
+    read_at = models.DateTimeField(default=timezone.now)
+    stored_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["run", "number"]
+        constraints = [models.UniqueConstraint(fields=["run", "number"], name="comms_syncpage_run_number")]
+
+    def __str__(self) -> str:
+        return f"page {self.number} of {self.run}"
 
 
 def get_sync_or_404(user: User, pk: int) -> SyncRun:

@@ -3,10 +3,15 @@ the register, and work them as tasks (state, owner, due date).
 
 How a sync moves, as a reconciliation does (relationships/reconcile/services.py): ``sync_start`` records the run
 and the request for its first page. Each page's answer reaches ``on_list_page`` in the transaction that settles its
-message; it reads the page as a stream (a chunk of letters at a time), applies it whole or not at all, and asks for
-the next page with the ATO's continuation. The run row names the page in flight, so a page delivered twice, or a
-page of an attempt the run has moved past, changes nothing; and a letter already held (the ATO's id, once per
-practice) is never added twice, so overlapping date ranges are harmless. The new letters' documents are asked for
+message; it reads the page as a stream (checked whole, kept nothing of), records it as read (a ``SyncPage``), asks
+for the next page with the ATO's continuation, and leaves the storing of the page's letters to a job
+(``sync_page_store``, enqueued once that transaction commits), so that with two workers the next page is fetched
+while this one is stored. The job reads the page's stored answer again, stores it whole or not at all (a chunk of
+letters at a time), and the job that stores the last page of a run read to its end finishes the run. The run row
+names the page in flight, so a page delivered twice, or a page of an attempt the run has moved past, changes
+nothing; a page stored already is not stored again; and a letter already held (the ATO's id, once per practice) is
+never added twice, so overlapping date ranges are harmless. A page whose storing fails stops the run, saying so,
+and Resume stores it (and every page not stored yet) again. The new letters' documents are asked for
 once the last page is in (``documents_ask``, a job on the low queue): asked beside the pages, their thousands of
 CC Gets queued ahead of each next page on the worker, and a sync read 8 letters a second instead of hundreds.
 
@@ -50,6 +55,7 @@ from communications.models import (
     LetterDocument,
     LetterState,
     Preference,
+    SyncPage,
     SyncRun,
     SyncStatus,
     ToldHow,
@@ -146,10 +152,21 @@ def _resume(run: SyncRun, actor: User | None) -> SyncRun:
             run.save(update_fields=["status", "error", "finished_at"])
     except IntegrityError:
         return SyncRun.objects.get(practice=run.practice, status=SyncStatus.RUNNING)
-    _ask(run, run.continuation)
+    unstored = list(SyncPage.objects.filter(run=run, stored_at__isnull=True).values_list("pk", flat=True))
+    for page_id in unstored:  # a job stores a page once, so one still queued as well does no harm
+        _store_enqueue(page_id)
+    question = run.current_question
+    if not run.paged and (question is None or question.is_settled):  # the page in flight was lost: ask it again
+        _ask(run, run.continuation)
     audit_record(
-        "communications.sync_resumed", actor=actor, practice=run.practice, target=run, details={"page": run.pages + 1}
+        "communications.sync_resumed",
+        actor=actor,
+        practice=run.practice,
+        target=run,
+        details={"page": run.pages + 1, "unstored": len(unstored)},
     )
+    if run.paged and not unstored:  # every page stored while the run was stopped
+        _finish(run)
     return run
 
 
@@ -168,8 +185,8 @@ def _ask(run: SyncRun, continuation: str) -> None:
         about=Subject(SUBJECT, str(run.pk), f"Letters page {run.pages + 1}"),
     )
     run.current_question, run.continuation = question, continuation
-    # With the counts of the page just applied: one UPDATE of the run a page.
-    run.save(update_fields=["current_question", "continuation", "pages", "letters_seen", "letters_new"])
+    # With the counts of the page just read: one UPDATE of the run a page.
+    run.save(update_fields=["current_question", "continuation", "pages", "letters_seen"])
 
 
 def sync_nightly() -> list[int]:
@@ -187,10 +204,13 @@ def sync_nightly() -> list[int]:
 
 
 def on_list_page(question: Question, reply: Reply[cc.ListResponse]) -> None:
+    """A page's answer, in the transaction that records it: only what the next page waits on. The page is read
+    through (the schema checks every letter, and the continuation comes at its end) and kept nothing of; the next
+    page is asked for, and a job stores this one once the transaction commits."""
     if question.subject_type != SUBJECT:
         return
     run = (
-        SyncRun.objects.select_for_update()
+        SyncRun.objects.select_for_update(of=("self",))  # not the practice: a storing job's INSERT reads it
         .select_related("practice")
         .filter(pk=int(question.subject_id), practice_id=question.practice_id)
         .first()
@@ -202,18 +222,80 @@ def on_list_page(question: Question, reply: Reply[cc.ListResponse]) -> None:
         _stop(run, _failure_words(run, reply))
         return
     try:
-        with transaction.atomic():  # a page is applied whole or not at all
-            for chunk in batched(items, CHUNK):
-                _apply(run, chunk)
+        letters = sum(1 for _ in items)
     except DocumentError as exc:
         _stop(run, f"Page {run.pages + 1} of the ATO's list could not be read ({exc}). Resume asks for it again.")
         return
     continuation = items.document.continuation if items.document is not None else None
     run.pages += 1
+    run.letters_seen += letters
+    page = SyncPage.objects.create(run=run, number=run.pages, question=question)
     if continuation:
-        _ask(run, continuation)
+        _ask(run, continuation)  # first, so that its send job is queued ahead of this page's storing
     else:
-        _finish(run)
+        run.paged = True
+        run.save(update_fields=["paged", "pages", "letters_seen"])
+    _store_enqueue(page.pk)
+
+
+def _store_enqueue(page_id: int) -> None:
+    """The page's storing job, queued once the transaction commits; robust: a page whose job is lost (Redis down)
+    makes the run stuck after STORE_PATIENCE, and Resume queues it again."""
+    import django_rq
+
+    def enqueue() -> None:
+        django_rq.get_queue("high").enqueue("communications.jobs.sync_page_store", page_id)
+
+    transaction.on_commit(enqueue, robust=True)
+
+
+def sync_page_store(*, page_id: int) -> bool:
+    """Store the letters of a page read (its answer read again from the gateway), count them on the run, and finish
+    the run if it has been read to its end and this was the last page to store. A page stored already is left
+    alone. A page that cannot be stored stops the run, saying which; its letters stay unstored until Resume.
+    Returns whether the page was stored now."""
+    try:
+        with transaction.atomic(durable=True):
+            page = (
+                SyncPage.objects.select_for_update(of=("self",))  # two jobs of one page: the second finds it stored
+                .select_related("question__message", "run__practice")
+                .filter(pk=page_id)
+                .first()
+            )
+            if page is None or page.stored_at is not None:
+                return False
+            reply = api.reply(page.question)
+            listed = reply.document.communications if isinstance(reply.document, cc.ListResponse) else []
+            new = sum(_apply(page.run.practice, chunk) for chunk in batched(listed, CHUNK))
+            page.stored_at, page.error = timezone.now(), ""
+            page.save(update_fields=["stored_at", "error"])
+            # The run last, and only for its counts: the next page's handler needs its lock too.
+            run = SyncRun.objects.select_for_update(of=("self",)).select_related("practice").get(pk=page.run_id)
+            run.pages_stored += 1
+            run.letters_new += new
+            if run.is_running and run.paged and run.pages_stored >= run.pages:
+                _finish(run)
+            else:
+                run.save(update_fields=["pages_stored", "letters_new"])
+            return True
+    except Exception as exc:
+        log.exception("page %s of a letters sync could not be stored", page_id)
+        _store_failed(page_id, exc)
+        return False
+
+
+def _store_failed(page_id: int, exc: Exception) -> None:
+    reason = str(exc) if isinstance(exc, DocumentError) else type(exc).__name__
+    with transaction.atomic(durable=True):
+        page = SyncPage.objects.select_for_update(of=("self",)).filter(pk=page_id).first()
+        if page is None or page.stored_at is not None:
+            return
+        words = f"Page {page.number} of the ATO's list could not be stored ({reason}). Resume stores it again."
+        page.error = redact_tfns(words)[:2000]
+        page.save(update_fields=["error"])
+        run = SyncRun.objects.select_for_update(of=("self",)).select_related("practice").get(pk=page.run_id)
+        if run.is_running:
+            _stop(run, words, page=page.number)
 
 
 def _failure_words(run: SyncRun, reply: Reply[Any]) -> str:
@@ -230,15 +312,16 @@ def _failure_words(run: SyncRun, reply: Reply[Any]) -> str:
     return f"The ATO refused page {page} of its list of letters: {refused} {kept}"
 
 
-def _stop(run: SyncRun, words: str) -> None:
+def _stop(run: SyncRun, words: str, *, page: int | None = None) -> None:
     run.status, run.error, run.finished_at = SyncStatus.FAILED, redact_tfns(words)[:2000], timezone.now()
     run.save(update_fields=["status", "error", "finished_at"])
-    audit_record("communications.sync_failed", practice=run.practice, target=run, details={"page": run.pages + 1})
+    details = {"page": page or run.pages + 1}
+    audit_record("communications.sync_failed", practice=run.practice, target=run, details=details)
 
 
 def _finish(run: SyncRun) -> None:
     run.status, run.finished_at = SyncStatus.DONE, timezone.now()
-    run.save(update_fields=["status", "finished_at", "pages", "letters_seen", "letters_new"])
+    run.save(update_fields=["status", "finished_at", "pages", "pages_stored", "letters_seen", "letters_new"])
     letters_rematch(practice=run.practice)
     practice_id = run.practice.pk
     transaction.on_commit(lambda: documents_ask_enqueue(practice_id))
@@ -267,12 +350,10 @@ def due_by_rule(kind: str, issued: date) -> date:
     return issued + timedelta(days=DUE_DAYS.get(kind, DEFAULT_DUE_DAYS))
 
 
-def _apply(run: SyncRun, chunk: list[cc.Communication]) -> None:
+def _apply(practice: Practice, chunk: list[cc.Communication]) -> int:
     """Add the chunk's letters the practice does not hold yet, matched, owned and indexed for search, in one
     statement: a letter held already (or twice in the chunk) is skipped by its unique constraint, so a page read
-    again adds nothing. Their documents are asked for after the last page."""
-    practice = run.practice
-    run.letters_seen += len(chunk)
+    again adds nothing. Returns how many were added. Their documents are asked for after the last page."""
     tfns = [c.client.tfn or "" for c in chunk]
     hashes = {tfn: tfn_lookup_hash(tfn) if tfn else "" for tfn in set(tfns)}  # once a client, not a letter
     found = Client.objects.filter(practice=practice, tfn_hash__in=[h for h in hashes.values() if h])
@@ -299,7 +380,7 @@ def _apply(run: SyncRun, chunk: list[cc.Communication]) -> None:
     if full_text():  # the titles' vectors computed once a title, not once a letter; elsewhere NULL
         vectors = title_vectors(titles)
         columns["search"] = [vectors[title] for title in titles]
-    run.letters_new += insert_new(
+    return insert_new(
         Letter,
         columns,
         unique=("practice", "ato_id"),

@@ -30,6 +30,7 @@ from communications.models import (
     PreferenceBulk,
     PreferenceChange,
     PreferenceChangeStatus,
+    SyncPage,
     SyncRun,
     SyncStatus,
 )
@@ -614,7 +615,25 @@ def _list_reply(question: Question) -> Reply[Any]:
 
 def _counts(run: SyncRun) -> tuple[Any, ...]:
     run.refresh_from_db()
-    return (run.status, run.pages, run.letters_seen, run.letters_new, run.current_question_id, run.continuation)
+    return (
+        run.status,
+        run.pages,
+        run.pages_stored,
+        run.letters_seen,
+        run.letters_new,
+        run.current_question_id,
+        run.continuation,
+    )
+
+
+def _unstored(run: SyncRun) -> list[int]:
+    return list(SyncPage.objects.filter(run=run, stored_at=None).order_by("number").values_list("pk", flat=True))
+
+
+def _store(run: SyncRun) -> None:
+    """What the storing jobs the page handler queued do, here and now, page by page."""
+    for page_id in _unstored(run):
+        assert services.sync_page_store(page_id=page_id)
 
 
 def test_a_page_with_more_to_come_adds_its_letters_and_asks_for_the_next(practice: Practice, admin: User) -> None:
@@ -623,8 +642,24 @@ def test_a_page_with_more_to_come_adds_its_letters_and_asks_for_the_next(practic
 
     _deliver(question)
 
+    run.refresh_from_db()  # read, and the next page asked for; its letters wait for their storing job
+    assert (run.status, run.pages, run.pages_stored, run.letters_seen, run.letters_new) == (
+        SyncStatus.RUNNING,
+        1,
+        0,
+        3,
+        0,
+    )
+    assert not Letter.objects.exists() and len(_unstored(run)) == 1 and not run.paged
+    _store(run)
     run.refresh_from_db()
-    assert (run.status, run.pages, run.letters_seen, run.letters_new) == (SyncStatus.RUNNING, 1, 3, 3)
+    assert (run.status, run.pages, run.pages_stored, run.letters_seen, run.letters_new) == (
+        SyncStatus.RUNNING,
+        1,
+        1,
+        3,
+        3,
+    )
     assert run.finished_at is None and run.continuation == "page-2"
     following = run.current_question
     assert following is not None and following.pk != question.pk and following.purpose == services.LIST_PURPOSE
@@ -635,11 +670,15 @@ def test_a_page_with_more_to_come_adds_its_letters_and_asks_for_the_next(practic
 
 def test_the_last_page_finishes_the_run_and_audits_its_counts(practice: Practice, admin: User) -> None:
     letter(practice, ato_id="L00001")  # held from an earlier sync: seen, not new
-    run = _run(practice, admin, pages=1, letters_seen=2, letters_new=2)
+    run = _run(practice, admin, pages=1, pages_stored=1, letters_seen=2, letters_new=2)
     before = timezone.now()
 
     _deliver(_page(run, _letters(3)))
 
+    run.refresh_from_db()  # read to its end, but not finished before its last page is stored
+    assert (run.status, run.paged, run.pages, run.pages_stored) == (SyncStatus.RUNNING, True, 2, 1)
+    assert not _audits("communications.synced")
+    _store(run)
     run.refresh_from_db()
     assert (run.status, run.pages, run.letters_seen, run.letters_new) == (SyncStatus.DONE, 2, 5, 4)
     assert run.finished_at is not None and before <= run.finished_at <= timezone.now()
@@ -656,12 +695,25 @@ def test_a_page_delivered_twice_or_after_the_run_moved_on_changes_nothing(practi
     run = _run(practice, admin)
     question = _page(run, _letters(2), continuation="page-2")
     _deliver(question)
-    before = (_counts(run), Letter.objects.count(), Question.objects.count(), AuditEvent.objects.count())
+    _store(run)
+    before = (
+        _counts(run),
+        Letter.objects.count(),
+        Question.objects.count(),
+        AuditEvent.objects.count(),
+        SyncPage.objects.count(),
+    )
 
     _deliver(question)  # through the gateway's settling
     services.on_list_page(question, _list_reply(question))  # straight to the handler: not the page in flight
 
-    assert (_counts(run), Letter.objects.count(), Question.objects.count(), AuditEvent.objects.count()) == before
+    assert (
+        _counts(run),
+        Letter.objects.count(),
+        Question.objects.count(),
+        AuditEvent.objects.count(),
+        SyncPage.objects.count(),
+    ) == before
 
 
 def test_a_page_is_applied_only_to_its_own_running_run(
@@ -680,7 +732,7 @@ def test_a_page_is_applied_only_to_its_own_running_run(
     for question in (stopped_page, misnamed, foreign):
         services.on_list_page(question, _list_reply(question))
 
-    assert not Letter.objects.exists() and not AuditEvent.objects.exists()
+    assert not Letter.objects.exists() and not AuditEvent.objects.exists() and not SyncPage.objects.exists()
     assert [_counts(r)[1] for r in (stopped, other, theirs)] == [0, 0, 0]
 
 
@@ -772,7 +824,7 @@ def test_a_page_that_breaks_half_way_keeps_nothing_of_it_and_says_so(practice: P
         "Page 2 of the ATO's list could not be read (the list ended in the middle of a letter). "
         "Resume asks for it again."
     )
-    assert not Letter.objects.exists()
+    assert not Letter.objects.exists() and not SyncPage.objects.exists()
 
 
 def test_the_letters_not_passed_on_yet_follow_the_preference_kept(practice: Practice, client: Client) -> None:
@@ -814,8 +866,11 @@ def test_the_last_page_matches_the_practices_letters_and_then_asks_for_their_doc
     monkeypatch.setattr(services, "documents_ask_enqueue", asked.append)
     run = _run(practice, admin)
 
+    monkeypatch.setattr(services, "_store_enqueue", lambda page_id: None)
     with django_capture_on_commit_callbacks(execute=True):
         _deliver(_page(run, []))
+        assert Letter.objects.get(pk=ours.pk).client_id is None  # not before the last page is stored
+        _store(run)
 
     assert Letter.objects.get(pk=ours.pk).client_id == client.pk
     assert Letter.objects.get(pk=theirs.pk).client_id is None
@@ -825,22 +880,23 @@ def test_the_last_page_matches_the_practices_letters_and_then_asks_for_their_doc
 def test_a_page_is_applied_to_its_own_run_among_the_practices_others_a_chunk_at_a_time(
     practice: Practice, admin: User, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The practice's earlier and later runs (finished) are not this page's; the page's letters go in chunks, so a
-    page never sits in memory whole."""
+    """The practice's earlier and later runs (finished) are not this page's; the page's letters go in chunks, a
+    statement each."""
     _run(practice, admin, status=SyncStatus.DONE, started_at=timezone.now() - timedelta(days=1))
     run = _run(practice, admin)
     _run(practice, admin, status=SyncStatus.DONE, started_at=timezone.now() + timedelta(minutes=1))
     chunks: list[int] = []
     apply = services._apply
 
-    def spy(run: SyncRun, chunk: list[cc.Communication]) -> None:
+    def spy(practice: Practice, chunk: list[cc.Communication]) -> int:
         chunks.append(len(chunk))
-        apply(run, chunk)
+        return apply(practice, chunk)
 
     monkeypatch.setattr(services, "_apply", spy)
     monkeypatch.setattr(services, "CHUNK", 2)
 
     _deliver(_page(run, _letters(5)))
+    _store(run)
 
     run.refresh_from_db()
     assert (run.status, run.pages, run.letters_new) == (SyncStatus.DONE, 1, 5)
@@ -881,12 +937,121 @@ class _Letters(list[cc.Communication]):
 
 def test_a_page_without_its_document_is_the_last(practice: Practice, admin: User) -> None:
     run = _run(practice, admin)
-    question = _page(run, [])
+    question = _page(run, _letters(2))
 
     services.on_list_page(question, Reply(None, [], stream=_Letters(_letters(2))))  # type: ignore[arg-type]
+    _store(run)
 
     run.refresh_from_db()
     assert (run.status, run.pages, Letter.objects.count()) == (SyncStatus.DONE, 1, 2)
+
+
+def test_a_pages_storing_run_twice_adds_nothing_and_counts_once(practice: Practice, admin: User) -> None:
+    """A storing job queued again (Resume, or a job RQ ran twice) finds its page stored and leaves it."""
+    run = _run(practice, admin)
+    _deliver(_page(run, _letters(3), continuation="page-2"))
+    [page_id] = _unstored(run)
+    assert services.sync_page_store(page_id=page_id)
+    before = (_counts(run), Letter.objects.count(), AuditEvent.objects.count())
+
+    assert not services.sync_page_store(page_id=page_id)
+
+    assert (_counts(run), Letter.objects.count(), AuditEvent.objects.count()) == before
+    assert (run.pages_stored, run.letters_new, Letter.objects.count()) == (1, 3, 3)
+
+
+def test_the_run_finishes_only_once_its_last_page_to_store_is_stored(practice: Practice, admin: User) -> None:
+    """Pages are stored by jobs on two workers, so the last page read can be stored before an earlier one: the run
+    finishes (and its documents are asked for) only when no page is left to store."""
+    run = _run(practice, admin)
+    _deliver(_page(run, _letters(2), continuation="page-2"))
+    _deliver(_page(run, _letters(2, first=10)))  # the next page's answer, in place of the one asked for
+    first, last = _unstored(run)
+
+    assert services.sync_page_store(page_id=last)
+    run.refresh_from_db()
+    assert (run.status, run.paged, run.pages, run.pages_stored) == (SyncStatus.RUNNING, True, 2, 1)
+    assert not _audits("communications.synced")
+
+    assert services.sync_page_store(page_id=first)
+    run.refresh_from_db()
+    assert (run.status, run.pages_stored, run.letters_seen, run.letters_new) == (SyncStatus.DONE, 2, 4, 4)
+    assert len(_audits("communications.synced")) == 1
+
+
+def test_a_page_that_cannot_be_stored_stops_the_run_and_resume_stores_it(
+    practice: Practice, admin: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    queued: list[int] = []
+    monkeypatch.setattr(services, "_store_enqueue", queued.append)
+    run = _run(practice, admin)
+    _deliver(_page(run, _letters(3)))
+    [page_id] = queued
+
+    def broken(practice: Practice, chunk: list[cc.Communication]) -> int:
+        raise api.DocumentError("the stored answer could not be read")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(services, "_apply", broken)
+        assert not services.sync_page_store(page_id=page_id)
+
+    run.refresh_from_db()
+    words = (
+        "Page 1 of the ATO's list could not be stored (the stored answer could not be read). Resume stores it again."
+    )
+    assert (run.status, run.error, run.pages, run.pages_stored) == (SyncStatus.FAILED, words, 1, 0)
+    assert SyncPage.objects.get(pk=page_id).error == words and not Letter.objects.exists()
+    [audit] = _audits("communications.sync_failed")
+    assert audit.details == {"page": 1}
+    questions = Question.objects.count()
+
+    resumed = services.sync_resume(run=run, actor=admin)
+
+    assert resumed.status == SyncStatus.RUNNING and queued == [page_id, page_id]
+    assert Question.objects.count() == questions  # read to its end already: nothing asked again
+    assert services.sync_page_store(page_id=page_id)
+    run.refresh_from_db()
+    assert (run.status, run.error, run.pages_stored, run.letters_new) == (SyncStatus.DONE, "", 1, 3)
+    assert Letter.objects.count() == 3
+
+
+def test_a_page_whose_storing_job_was_lost_makes_the_run_stuck_and_resume_queues_it_again(
+    practice: Practice, admin: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker killed while storing, or Redis down when the job was queued: the page waits for ever, so after
+    STORE_PATIENCE the run shows Resume, which queues the page again and leaves the page in flight alone."""
+    from communications.models import STORE_PATIENCE
+
+    queued: list[int] = []
+    monkeypatch.setattr(services, "_store_enqueue", queued.append)
+    run = _run(practice, admin)
+    _deliver(_page(run, _letters(3), continuation="page-2"))
+    run = SyncRun.objects.select_related("current_question").get(pk=run.pk)
+    in_flight = run.current_question_id
+    assert not run.is_stuck
+    SyncPage.objects.filter(pk__in=queued).update(read_at=timezone.now() - STORE_PATIENCE - timedelta(seconds=1))
+    run = SyncRun.objects.select_related("current_question").get(pk=run.pk)
+    assert run.is_stuck
+
+    services.sync_resume(run=run, actor=admin)
+
+    run.refresh_from_db()
+    assert len(queued) == 2 and queued[0] == queued[1] and run.current_question_id == in_flight
+    assert services.sync_page_store(page_id=queued[1]) and not SyncRun.objects.get(pk=run.pk).is_stuck
+
+
+def test_the_progress_bar_counts_the_pages_read_and_stored(practice: Practice) -> None:
+    run = SyncRun(practice=practice, issued_from=date(2026, 1, 1), issued_to=date(2026, 1, 11))
+    run.continuation, run.pages = "2026-01-06.L00042", 2  # half the range read
+    assert run.percent == 0
+    run.pages_stored = 1
+    assert run.percent == 25
+    run.paged, run.pages, run.pages_stored = True, 4, 3  # read to its end, a page still to store
+    assert run.percent == 75
+    run.pages_stored = 4
+    assert run.percent == 99  # until the run is finished
+    run.status = SyncStatus.DONE
+    assert run.percent == 100
 
 
 def test_a_submits_answer_reads_the_changes_practice_with_it(practice: Practice, agent: User, client: Client) -> None:

@@ -26,6 +26,7 @@ from communications.models import (
     Destinations,
     Letter,
     Preference,
+    SyncPage,
     SyncRun,
     SyncStatus,
     ToldHow,
@@ -355,6 +356,8 @@ def test_the_sync_stores_each_letter_where_the_preference_for_its_category_sends
     SyncRun.objects.filter(pk=run.pk).update(current_question=question)
     with transaction.atomic():
         services.on_list_page(question, api.Reply(document=None, items=[], stream=_Stream(page)))  # type: ignore[arg-type]
+    for read in SyncPage.objects.filter(run=run):  # what the page's storing job does
+        assert services.sync_page_store(page_id=read.pk)
     assert SyncRun.objects.get(pk=run.pk).status == SyncStatus.DONE
     stored = dict(Letter.objects.values_list("kind", "to_practice"))
     assert stored == {"NOA": False, "ASR": True, "PPA": True}

@@ -130,14 +130,10 @@ def test_what_of_a_letter_is_indexed(text: str, indexed: str) -> None:
 def test_a_synced_letter_is_found_by_its_title_before_its_document_arrives(
     practice: Practice, admin: User, login: Login
 ) -> None:
-    from communications.models import SyncRun
-
-    run = SyncRun.objects.create(practice=practice, issued_from=date(2026, 1, 1), issued_to=date(2026, 11, 30))
     title = "Running balance account reminder for 123 456 782"
-    page = [
-        cc.Communication(id="1", client=ClientIdentifier.of(tfn=TFN), kind="ASR", title=title, issued=run.issued_to)
-    ]
-    services._apply(run, page)
+    issued = date(2026, 11, 30)
+    page = [cc.Communication(id="1", client=ClientIdentifier.of(tfn=TFN), kind="ASR", title=title, issued=issued)]
+    services._apply(practice, page)
     assert _titles(login(admin), "balance remind") == [title]
     assert _titles(login(admin), "782") == []
     with connection.cursor() as cursor:

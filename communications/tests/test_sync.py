@@ -17,7 +17,7 @@ from ato_gateway.wire.documents import cc
 from ato_gateway.wire.documents.common import ClientIdentifier
 from clients.models import Client, ClientGroup
 from communications import services
-from communications.models import DocumentState, DueSource, Letter, LetterDocument, SyncRun, SyncStatus
+from communications.models import DocumentState, DueSource, Letter, LetterDocument, SyncPage, SyncRun, SyncStatus
 from communications.tests.support import client_from_ato, letter, pdf
 from portal.apps import CRON_JOBS
 from portal.models import AuditEvent, User
@@ -156,6 +156,8 @@ def test_a_page_delivered_twice_changes_nothing(few_letters: Ato, admin: User, s
     with transaction.atomic():  # and straight to the handler, as a late duplicate would reach it
         for question in pages:
             services.on_list_page(question, _page_reply(question))
+    for page in SyncPage.objects.filter(run=run):  # and each page's storing job run again
+        assert not services.sync_page_store(page_id=page.pk)
     run.refresh_from_db()
     assert (Letter.objects.count(), Question.objects.count(), run.letters_seen) == before
 
@@ -319,7 +321,7 @@ def test_a_page_delivered_again_while_the_next_is_in_flight_changes_nothing(
     run = services.sync_start(practice=few_letters.practice, actor=admin, today=TODAY)
     first = run.current_question
     assert first is not None
-    outbox_send_one(first.message_id, worker="test")  # page 1 applied; page 2 asked
+    outbox_send_one(first.message_id, worker="test")  # page 1 read; page 2 asked
     run.refresh_from_db()
     assert run.pages == 1 and run.current_question_id != first.pk
     before = (Letter.objects.count(), Question.objects.count(), run.letters_seen, run.current_question_id)
@@ -420,7 +422,9 @@ def test_documents_are_asked_for_after_the_last_page_so_no_page_queues_behind_th
 ) -> None:
     run = services.sync_start(practice=few_letters.practice, actor=admin, today=TODAY)
     assert run.current_question is not None
-    outbox_send_one(run.current_question.message_id, worker="test")  # page 1 applied; page 2 asked
+    outbox_send_one(run.current_question.message_id, worker="test")  # page 1 read; page 2 asked
+    [page] = SyncPage.objects.filter(run=run)
+    assert services.sync_page_store(page_id=page.pk)  # what its job does
     assert Letter.objects.filter(document_asked=False).count() == services.PAGE_SIZE
     assert not Question.objects.filter(purpose=services.DOCUMENT_PURPOSE).exists()
     assert services.documents_ask(practice=few_letters.practice) == 0  # not while the sync runs
