@@ -694,10 +694,14 @@ class PreferenceBulk(models.Model):
     def categories_words(self) -> str:
         return ", ".join(CATEGORY_WORDS.get(c, c) for c in self.categories) or "Every category"
 
-    def counts(self) -> dict[str, int]:
-        found = dict(
-            self.changes.values("status").annotate(n=models.Count("pk")).values_list("status", "n")  # type: ignore[attr-defined]
-        )
+    def counts(self, user: User | None = None) -> dict[str, int]:
+        """How many clients' changes are in each state; with ``user``, of the clients that user sees (a member
+        restricted to groups is told nothing of the others, not even how many there are). The practice default's
+        row belongs to no client and counts for all."""
+        changes = self.changes.all()  # type: ignore[attr-defined]
+        if user is not None:
+            changes = changes.filter(Q(client__isnull=True) | Q(client__in=Client.objects.visible_to(user)))
+        found = dict(changes.values("status").annotate(n=models.Count("pk")).values_list("status", "n"))
         return {status: int(found.get(status, 0)) for status in PreferenceChangeStatus.values}
 
 

@@ -169,7 +169,7 @@ def bulk_detail(request: PortalRequest, pk: int) -> HttpResponse:
             "client", "validate_question__message", "submit_question__message"
         )
     )
-    counts = bulk.counts()
+    counts = bulk.counts(request.user)
     total = sum(counts.values())
     done = counts["accepted"] + counts["refused"] + counts["failed"]
     context = {

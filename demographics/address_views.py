@@ -86,7 +86,7 @@ def bulk_detail(request: PortalRequest, pk: int) -> HttpResponse:
     rows = bulk.changes.filter(client__in=Client.objects.visible_to(request.user)).select_related(  # type: ignore[attr-defined]
         "client", "validate_question", "submit_question"
     )
-    counts = bulk.counts()
+    counts = bulk.counts(request.user)
     total = sum(counts.values())
     done = counts["accepted"] + counts["refused"] + counts["failed"]
     context = {

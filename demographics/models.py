@@ -12,6 +12,7 @@ from django.db import models
 from django.utils import timezone
 
 from clients.models import Client
+from portal.models import User
 
 
 class Service(models.TextChoices):
@@ -216,10 +217,13 @@ class AddressBulk(models.Model):
     def __str__(self) -> str:
         return f"Bulk address change of {self.created_at:%Y-%m-%d %H:%M}"
 
-    def counts(self) -> dict[str, int]:
-        found = dict(
-            self.changes.values("status").annotate(n=models.Count("pk")).values_list("status", "n")  # type: ignore[attr-defined]
-        )
+    def counts(self, user: User | None = None) -> dict[str, int]:
+        """How many clients' changes are in each state; with ``user``, of the clients that user sees (a member
+        restricted to groups is told nothing of the others, not even how many there are)."""
+        changes = self.changes.all()  # type: ignore[attr-defined]
+        if user is not None:
+            changes = changes.filter(client__in=Client.objects.visible_to(user))
+        found = dict(changes.values("status").annotate(n=models.Count("pk")).values_list("status", "n"))
         return {status: int(found.get(status, 0)) for status in AddressChangeStatus.values}
 
 
