@@ -10,8 +10,8 @@ def sync_nightly() -> list[int]:
     return services.sync_nightly()
 
 
-def sync_page_store(page_id: int) -> bool:
-    return services.sync_page_store(page_id=page_id)
+def sync_page_store(page_id: int, sealed: str = "") -> bool:
+    return services.sync_page_store(page_id=page_id, sealed=sealed)
 
 
 def letters_rematch() -> int:

@@ -29,7 +29,7 @@ import logging
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Exists, OuterRef, QuerySet, Subquery
@@ -73,7 +73,7 @@ from portal.db.bulk import insert_new
 from portal.iterables import batched
 from portal.logging import redact_tfns
 from portal.models import AuditEvent, Practice, User
-from portal.sealing import seal_bytes, unseal_bytes
+from portal.sealing import seal_bytes, seal_json, unseal_bytes, unseal_json
 from portal.spreadsheet import spreadsheet_cell
 
 log = logging.getLogger(__name__)
@@ -222,38 +222,76 @@ def on_list_page(question: Question, reply: Reply[cc.ListResponse]) -> None:
         _stop(run, _failure_words(run, reply))
         return
     try:
-        letters = sum(1 for _ in items)
+        rows = [listed(item) for item in items]
     except DocumentError as exc:
         _stop(run, f"Page {run.pages + 1} of the ATO's list could not be read ({exc}). Resume asks for it again.")
         return
     continuation = items.document.continuation if items.document is not None else None
     run.pages += 1
-    run.letters_seen += letters
+    run.letters_seen += len(rows)
     page = SyncPage.objects.create(run=run, number=run.pages, question=question)
     if continuation:
         _ask(run, continuation)  # first, so that its send job is queued ahead of this page's storing
     else:
         run.paged = True
         run.save(update_fields=["paged", "pages", "letters_seen"])
-    _store_enqueue(page.pk)
+    _store_enqueue(page.pk, _seal_rows(rows))
 
 
-def _store_enqueue(page_id: int) -> None:
-    """The page's storing job, queued once the transaction commits; robust: a page whose job is lost (Redis down)
-    makes the run stuck after STORE_PATIENCE, and Resume queues it again."""
+def _store_enqueue(page_id: int, sealed: str = "") -> None:
+    """The page's storing job, queued once the transaction commits, with what is stored of its letters (``sealed``:
+    they carry TFNs) so that the job need not decode the ATO's answer again; without it (Resume) the job reads the
+    answer. Robust: a page whose job is lost (Redis down) makes the run stuck after STORE_PATIENCE, and Resume
+    queues it again. No result kept: the job's arguments hold the page."""
     import django_rq
 
     def enqueue() -> None:
-        django_rq.get_queue("high").enqueue("communications.jobs.sync_page_store", page_id)
+        queue = django_rq.get_queue("high")
+        queue.enqueue("communications.jobs.sync_page_store", page_id, sealed, result_ttl=0)
 
     transaction.on_commit(enqueue, robust=True)
 
 
-def sync_page_store(*, page_id: int) -> bool:
-    """Store the letters of a page read (its answer read again from the gateway), count them on the run, and finish
-    the run if it has been read to its end and this was the last page to store. A page stored already is left
-    alone. A page that cannot be stored stops the run, saying which; its letters stay unstored until Resume.
-    Returns whether the page was stored now."""
+class Listed(NamedTuple):
+    """What a sync stores of a letter the ATO lists (its document is fetched later), cut to the columns' sizes."""
+
+    ato_id: str
+    tfn: str
+    name: str
+    kind: str
+    title: str
+    account: str
+    issued: date
+
+
+def listed(item: cc.Communication) -> Listed:
+    return Listed(
+        item.id,
+        item.client.tfn or "",
+        _name(item)[:250],
+        item.kind[:10],
+        item.title[:300],
+        _account(item)[:20],
+        item.issued,
+    )
+
+
+def _seal_rows(rows: list[Listed]) -> str:
+    return seal_json([[*row[:-1], row.issued.isoformat()] for row in rows])
+
+
+def _unseal_rows(sealed: str) -> list[Listed]:
+    return [
+        Listed(ato_id, tfn, name, kind, title, account, date.fromisoformat(issued))
+        for ato_id, tfn, name, kind, title, account, issued in unseal_json(sealed)
+    ]
+
+
+def sync_page_store(*, page_id: int, sealed: str = "") -> bool:
+    """Store the letters of a page read (``sealed``: as its handler read them; else read again from the ATO's
+    answer), count them on the run, and finish the run if it has been read to its end and this was the last page to
+    store. A page stored already is left alone. A page that cannot be stored stops the run, saying which; its
+    letters stay unstored until Resume. Returns whether the page was stored now."""
     try:
         with transaction.atomic(durable=True):
             page = (
@@ -264,9 +302,13 @@ def sync_page_store(*, page_id: int) -> bool:
             )
             if page is None or page.stored_at is not None:
                 return False
-            reply = api.reply(page.question)
-            listed = reply.document.communications if isinstance(reply.document, cc.ListResponse) else []
-            new = sum(_apply(page.run.practice, chunk) for chunk in batched(listed, CHUNK))
+            if sealed:
+                rows = _unseal_rows(sealed)
+            else:
+                reply = api.reply(page.question)
+                items = reply.document.communications if isinstance(reply.document, cc.ListResponse) else []
+                rows = [listed(item) for item in items]
+            new = sum(_apply(page.run.practice, chunk) for chunk in batched(rows, CHUNK))
             page.stored_at, page.error = timezone.now(), ""
             page.save(update_fields=["stored_at", "error"])
             # The run last, and only for its counts: the next page's handler needs its lock too.
@@ -350,11 +392,11 @@ def due_by_rule(kind: str, issued: date) -> date:
     return issued + timedelta(days=DUE_DAYS.get(kind, DEFAULT_DUE_DAYS))
 
 
-def _apply(practice: Practice, chunk: list[cc.Communication]) -> int:
+def _apply(practice: Practice, chunk: Sequence[Listed]) -> int:
     """Add the chunk's letters the practice does not hold yet, matched, owned and indexed for search, in one
     statement: a letter held already (or twice in the chunk) is skipped by its unique constraint, so a page read
     again adds nothing. Returns how many were added. Their documents are asked for after the last page."""
-    tfns = [c.client.tfn or "" for c in chunk]
+    tfns = [c.tfn for c in chunk]
     hashes = {tfn: tfn_lookup_hash(tfn) if tfn else "" for tfn in set(tfns)}  # once a client, not a letter
     found = Client.objects.filter(practice=practice, tfn_hash__in=[h for h in hashes.values() if h])
     clients, keepers = {}, {}  # {TFN hash: client id}, {client id: who looks after it}: one query
@@ -362,17 +404,17 @@ def _apply(practice: Practice, chunk: list[cc.Communication]) -> int:
         clients[tfn_hash], keepers[pk] = pk, keeper
     matched = [clients.get(hashes[tfn]) for tfn in tfns]
     sent_to_practice = _sent_to_practice(practice, set(clients.values()))
-    titles = [c.title[:300] for c in chunk]
+    titles = [c.title for c in chunk]
     columns: dict[str, Sequence[object]] = {
-        "ato_id": [c.id for c in chunk],
+        "ato_id": [c.ato_id for c in chunk],
         "tfn_hash": [hashes[tfn] for tfn in tfns],
         "tfn_last3": [tfn[-3:] for tfn in tfns],
-        "name": [_name(c)[:250] for c in chunk],
+        "name": [c.name for c in chunk],
         "client": matched,
         "owner": [keepers.get(pk) if pk else None for pk in matched],
-        "kind": [c.kind[:10] for c in chunk],
+        "kind": [c.kind for c in chunk],
         "title": titles,
-        "account": [_account(c)[:20] for c in chunk],
+        "account": [c.account for c in chunk],
         "issued": [c.issued for c in chunk],
         "due": [due_by_rule(c.kind, c.issued) for c in chunk],
         "to_practice": [sent_to_practice(pk, category_of(c.kind)) for pk, c in zip(matched, chunk, strict=True)],

@@ -866,7 +866,7 @@ def test_the_last_page_matches_the_practices_letters_and_then_asks_for_their_doc
     monkeypatch.setattr(services, "documents_ask_enqueue", asked.append)
     run = _run(practice, admin)
 
-    monkeypatch.setattr(services, "_store_enqueue", lambda page_id: None)
+    monkeypatch.setattr(services, "_store_enqueue", lambda page_id, sealed="": None)
     with django_capture_on_commit_callbacks(execute=True):
         _deliver(_page(run, []))
         assert Letter.objects.get(pk=ours.pk).client_id is None  # not before the last page is stored
@@ -888,7 +888,7 @@ def test_a_page_is_applied_to_its_own_run_among_the_practices_others_a_chunk_at_
     chunks: list[int] = []
     apply = services._apply
 
-    def spy(practice: Practice, chunk: list[cc.Communication]) -> int:
+    def spy(practice: Practice, chunk: list[services.Listed]) -> int:
         chunks.append(len(chunk))
         return apply(practice, chunk)
 
@@ -983,12 +983,12 @@ def test_a_page_that_cannot_be_stored_stops_the_run_and_resume_stores_it(
     practice: Practice, admin: User, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     queued: list[int] = []
-    monkeypatch.setattr(services, "_store_enqueue", queued.append)
+    monkeypatch.setattr(services, "_store_enqueue", lambda page_id, sealed="": queued.append(page_id))
     run = _run(practice, admin)
     _deliver(_page(run, _letters(3)))
     [page_id] = queued
 
-    def broken(practice: Practice, chunk: list[cc.Communication]) -> int:
+    def broken(practice: Practice, chunk: list[services.Listed]) -> int:
         raise api.DocumentError("the stored answer could not be read")
 
     with monkeypatch.context() as patched:
@@ -1023,7 +1023,7 @@ def test_a_page_whose_storing_job_was_lost_makes_the_run_stuck_and_resume_queues
     from communications.models import STORE_PATIENCE
 
     queued: list[int] = []
-    monkeypatch.setattr(services, "_store_enqueue", queued.append)
+    monkeypatch.setattr(services, "_store_enqueue", lambda page_id, sealed="": queued.append(page_id))
     run = _run(practice, admin)
     _deliver(_page(run, _letters(3), continuation="page-2"))
     run = SyncRun.objects.select_related("current_question").get(pk=run.pk)
@@ -1038,6 +1038,31 @@ def test_a_page_whose_storing_job_was_lost_makes_the_run_stuck_and_resume_queues
     run.refresh_from_db()
     assert len(queued) == 2 and queued[0] == queued[1] and run.current_question_id == in_flight
     assert services.sync_page_store(page_id=queued[1]) and not SyncRun.objects.get(pk=run.pk).is_stuck
+
+
+def test_the_handler_hands_its_storing_job_the_pages_letters_sealed(
+    practice: Practice, admin: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """So that the job need not decode the ATO's answer again; sealed, since they carry TFNs and wait in Redis."""
+    queued: list[tuple[int, str]] = []
+    monkeypatch.setattr(services, "_store_enqueue", lambda page_id, sealed="": queued.append((page_id, sealed)))
+    run = _run(practice, admin)
+    _deliver(_page(run, _letters(3), continuation="page-2"))
+    [(page_id, sealed)] = queued
+    assert TFN not in sealed and "Notice of assessment" not in sealed
+    assert services._unseal_rows(sealed) == [services.listed(item) for item in _letters(3)]
+
+    def unread(question: Question) -> Reply[Any]:
+        raise AssertionError("the answer was decoded again")
+
+    monkeypatch.setattr(services.api, "reply", unread)
+    assert services.sync_page_store(page_id=page_id, sealed=sealed)
+
+    run.refresh_from_db()
+    assert (run.pages_stored, run.letters_new) == (1, 3)
+    assert sorted(Letter.objects.values_list("ato_id", "title")) == [
+        (f"L{n:05}", f"Notice of assessment {n}") for n in (1, 2, 3)
+    ]
 
 
 def test_the_progress_bar_counts_the_pages_read_and_stored(practice: Practice) -> None:

@@ -133,7 +133,7 @@ def test_a_synced_letter_is_found_by_its_title_before_its_document_arrives(
     title = "Running balance account reminder for 123 456 782"
     issued = date(2026, 11, 30)
     page = [cc.Communication(id="1", client=ClientIdentifier.of(tfn=TFN), kind="ASR", title=title, issued=issued)]
-    services._apply(practice, page)
+    services._apply(practice, [services.listed(c) for c in page])
     assert _titles(login(admin), "balance remind") == [title]
     assert _titles(login(admin), "782") == []
     with connection.cursor() as cursor:

@@ -71,7 +71,7 @@ def test_a_chunk_is_inserted_once_matched_owned_and_searchable_and_again_adds_no
 
     inserted, updated = _rows_written()
     with transaction.atomic():
-        assert services._apply(practice, chunk) == 3
+        assert services._apply(practice, [services.listed(c) for c in chunk]) == 3
     after = _rows_written()
     assert (after[0] - inserted, after[1] - updated) == (3, 0)  # each new letter written once: no UPDATE rewrote it
 
@@ -100,7 +100,7 @@ def test_a_chunk_is_inserted_once_matched_owned_and_searchable_and_again_adds_no
     assert not any(digits in str(first.search) for digits in ("123", "456", "782"))
 
     with transaction.atomic():  # the same page delivered again
-        assert services._apply(practice, chunk) == 0
+        assert services._apply(practice, [services.listed(c) for c in chunk]) == 0
     assert Letter.objects.count() == 4
 
 
@@ -119,7 +119,7 @@ def test_a_title_seen_before_is_indexed_without_computing_its_vector_again(pract
     vector_queries = []
     for page in pages:
         with CaptureQueriesContext(connection) as queries, transaction.atomic():
-            services._apply(practice, page)
+            services._apply(practice, [services.listed(c) for c in page])
         vector_queries.append(sum("to_tsvector" in q["sql"] for q in queries.captured_queries))
     assert vector_queries == [1, 1, 0]  # a page of titles all seen before computes none
 
