@@ -403,6 +403,20 @@ def test_the_dashboard_shows_due_this_week_and_overdue_for_the_user_and_the_prac
     assert admins["unowned"] == 2 and admins["escalated"] == 0
 
 
+def test_the_dashboard_counts_only_the_letters_a_restricted_member_sees(
+    inbox: dict[str, Any], agent: User, admin: User
+) -> None:
+    """Figures are scoped as rows are: the letter due this week is of a client outside the agent's group."""
+    User.objects.filter(pk=agent.pk).update(restricted_to_groups=True)
+    agent.refresh_from_db()
+    figures = services.letters_for_user(agent)
+    assert (figures["practice_due"], figures["practice_overdue"]) == (0, 1)
+    assert [letter.pk for letter in figures["overdue"]] == [inbox["overdue"].pk]
+    letter(agent.tenant, client=inbox["zen"], owner=agent, due=TODAY - timedelta(days=1), issued=TODAY)
+    assert services.letters_for_user(agent)["mine_overdue"] == 1  # not the one they own of a client outside
+    assert services.letters_for_user(admin)["practice_overdue"] == 2
+
+
 def test_overdue_letters_escalate_to_the_admins_once(inbox: dict[str, Any], admin: User) -> None:
     assert services.letters_escalate() == 1
     assert services.letters_escalate() == 0
