@@ -5,8 +5,8 @@ word has (its estimate is the same for every word). Left to itself it either fet
 a page of them, or reads the inbox in its order testing each letter, through every letter when the words are rare.
 letters_newest() bounds both:
 
-- it first reads the newest SEARCH_WALK letters the other filters leave, in the inbox's order, testing each against
-  the words: enough when one letter in SEARCH_WALK / page has them;
+- it first reads SEARCH_WALK of the practice's letters in the inbox's order, from the newest the other filters
+  leave, testing those they keep against the words: enough when one letter in SEARCH_WALK / page has them;
 - when those hold fewer than a page of matches, it asks the index for the matches issued within each of
   SEARCH_WINDOWS before them in turn (PostgreSQL ANDs the bitmaps of the full-text index and of the inbox's btree,
   so only the window's matches are fetched and sorted), until one holds a page; the last window is every letter.
@@ -28,7 +28,9 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import BooleanField, DateField, ExpressionWrapper, F, Func
 from django.db.models.sql.compiler import SQLCompiler
 
-SEARCH_WALK = 2000
+# The letters a walk reads. It reads each from the table, which costs about what the full-text index spends on as
+# many entries of a word's prefix: words rarer than a page in SEARCH_WALK letters cost less through the windows.
+SEARCH_WALK = 5000
 SEARCH_WINDOWS: tuple[timedelta | None, ...] = (timedelta(days=31), timedelta(days=366), None)
 
 # How the words test a letter in the SQL being compiled: "indexed" (``search @@ query``, which the full-text index
