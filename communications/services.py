@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any, NamedTuple
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Exists, OuterRef, QuerySet, Subquery
 from django.db.models.fields.json import KeyTextTransform, KeyTransform
 from django.utils import timezone
@@ -296,7 +296,7 @@ def sync_page_store(*, page_id: int, sealed: str = "") -> bool:
         with transaction.atomic(durable=True):
             page = (
                 SyncPage.objects.select_for_update(of=("self",))  # two jobs of one page: the second finds it stored
-                .select_related("question__message", "run__practice")
+                .select_related("run__practice")  # not the question's message: the page's whole answer
                 .filter(pk=page_id)
                 .first()
             )
@@ -305,13 +305,19 @@ def sync_page_store(*, page_id: int, sealed: str = "") -> bool:
             if sealed:
                 rows = _unseal_rows(sealed)
             else:
-                reply = api.reply(page.question)
+                reply = api.reply(Question.objects.select_related("message").get(pk=page.question_id))
                 items = reply.document.communications if isinstance(reply.document, cc.ListResponse) else []
                 rows = [listed(item) for item in items]
             new = sum(_apply(page.run.practice, chunk) for chunk in batched(rows, CHUNK))
             page.stored_at, page.error = timezone.now(), ""
             page.save(update_fields=["stored_at", "error"])
-            # The run last, and only for its counts: the next page's handler needs its lock too.
+            if connection.vendor == "postgresql":
+                # The letters' foreign keys checked now rather than at the commit, while the run is not locked yet
+                # (made immediate, the checks pending run at once; then deferred again, as Django's are).
+                with connection.cursor() as cursor:
+                    cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+                    cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+            # The run last, and only for its counts: the next page's handler waits for its lock.
             run = SyncRun.objects.select_for_update(of=("self",)).select_related("practice").get(pk=page.run_id)
             run.pages_stored += 1
             run.letters_new += new
