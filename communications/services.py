@@ -5,14 +5,15 @@ How a sync moves, as a reconciliation does (relationships/reconcile/services.py)
 and the request for its first page. Each page's answer reaches ``on_list_page`` in the transaction that settles its
 message; it reads the page as a stream (checked whole, kept nothing of), records it as read (a ``SyncPage``), asks
 for the next page with the ATO's continuation, and leaves the storing of the page's letters to a job
-(``sync_page_store``, enqueued once that transaction commits), so that with two workers the next page is fetched
-while this one is stored. The job reads the page's stored answer again, stores it whole or not at all (a chunk of
-letters at a time), and the job that stores the last page of a run read to its end finishes the run. The run row
+(``sync_page_store``, enqueued once that transaction commits, with the page's letters as the handler read them,
+sealed), so that with two workers the next page is fetched while this one is stored. The job stores the page whole
+or not at all (a chunk of letters at a time), and the job that stores the last page of a run read to its end
+finishes the run; on Resume a page's job reads its letters from the ATO's stored answer instead. The run row
 names the page in flight, so a page delivered twice, or a page of an attempt the run has moved past, changes
 nothing; a page stored already is not stored again; and a letter already held (the ATO's id, once per practice) is
 never added twice, so overlapping date ranges are harmless. A page whose storing fails stops the run, saying so,
 and Resume stores it (and every page not stored yet) again. The new letters' documents are asked for
-once the last page is in (``documents_ask``, a job on the low queue): asked beside the pages, their thousands of
+once the last page is stored (``documents_ask``, a job on the low queue): asked beside the pages, their thousands of
 CC Gets queued ahead of each next page on the worker, and a sync read 8 letters a second instead of hundreds.
 
 Re-matching: a letter whose client the register lacks is kept, unmatched, with the TFN's keyed hash. A client saved
@@ -110,10 +111,14 @@ def _five_years_before(day: date) -> date:
 
 def sync_start(*, practice: Practice, actor: User | None = None, today: date | None = None) -> SyncRun:
     """Start a sync (``actor`` None: the nightly one) from the last finished one's end, or the ATO's five years for
-    the first; return the one already running (resumed if its page in flight ended unapplied)."""
+    the first; return the one already running (resumed if it is stuck, SyncRun.is_stuck)."""
     today = today or timezone.localdate()
     with transaction.atomic(durable=True):
-        running = SyncRun.objects.filter(practice=practice, status=SyncStatus.RUNNING).first()
+        running = (
+            SyncRun.objects.select_for_update(of=("self",))  # a page's storing job may be counting on it
+            .filter(practice=practice, status=SyncStatus.RUNNING)
+            .first()
+        )
         if running is not None:
             return _resume(running, actor) if running.is_stuck else running
         last = SyncRun.objects.filter(practice=practice, status=SyncStatus.DONE).order_by("-issued_to").first()
