@@ -68,9 +68,30 @@ class SyncStatus(models.TextChoices):
     FAILED = "failed", "Stopped"
 
 
-# A page read but not stored after this long lost its storing job (a killed worker, Redis down at the time): the run
-# is stuck, and Resume stores it again. Sooner than that it is waiting its turn on the queue.
+# A page read but not stored after this long, whose storing job is no longer queued or running in Redis, lost its
+# job (a killed worker, Redis down or restarted): the run is stuck, and Resume stores it again. Sooner than that its
+# job may not be queued yet (it is queued once the handler's transaction commits).
 STORE_PATIENCE = timedelta(minutes=2)
+
+
+def store_job_id(page_id: int) -> str:
+    return f"communications-sync-page-{page_id}"
+
+
+def store_jobs_waiting(page_ids: list[int]) -> set[int]:
+    """Of these pages, those whose storing job is queued or running: waiting its turn, not lost. Redis out of
+    reach: none (the wait alone decides, and a page stored twice is stored once)."""
+    import django_rq
+    from redis.exceptions import RedisError
+    from rq.job import Job, JobStatus
+
+    waiting = (JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED)
+
+    try:
+        jobs = Job.fetch_many([store_job_id(pk) for pk in page_ids], connection=django_rq.get_connection("high"))
+    except RedisError:
+        return set()
+    return {pk for pk, job in zip(page_ids, jobs, strict=True) if job and job.get_status(refresh=False) in waiting}
 
 
 class SyncRun(models.Model):
@@ -115,38 +136,39 @@ class SyncRun(models.Model):
 
     @property
     def is_stuck(self) -> bool:
-        """Running, but nothing will move it on but Resume: the page in flight ended without being read, or a page
-        read has waited longer than STORE_PATIENCE for its storing."""
+        """Running, but nothing will move it on but Resume: the page in flight ended without being read; the list
+        read to its end with no page left to store, yet not finished; or a page read longer than STORE_PATIENCE ago
+        whose storing job is neither queued nor running. Decided by the pages themselves, not by the counts (a
+        worker of the version before SyncPage counted pages it stored itself)."""
         if not self.is_running:
             return False
         if not self.paged:
             question = self.current_question
             if question is None or question.is_settled:
                 return True
-        if self.pages_stored >= self.pages:
-            return False
+        unstored = list(SyncPage.objects.filter(run=self, stored_at__isnull=True).values_list("pk", "read_at"))
+        if not unstored:
+            return self.paged
         late = timezone.now() - STORE_PATIENCE
-        return SyncPage.objects.filter(run=self, stored_at__isnull=True, read_at__lt=late).exists()
+        overdue = [pk for pk, read_at in unstored if read_at < late]
+        return bool(overdue) and len(store_jobs_waiting(overdue)) < len(overdue)
 
     @property
     def percent(self) -> int | None:
-        """The list gives no total, but it runs oldest first: the share of the date range read so far, times the
-        share of the pages read that are stored."""
+        """The list gives no total, but it runs oldest first: the share of the date range read so far (never more
+        than 99 until the last page is stored, which a page read is within seconds of)."""
         if self.status == SyncStatus.DONE:
             return 100
         if self.paged:
-            read = 100.0
-        elif not self.continuation:
+            return 99
+        if not self.continuation:
             return 0
-        else:
-            try:
-                reached = date.fromisoformat(self.continuation.split(".")[0])
-            except ValueError:  # a continuation of another shape: no estimate
-                return None
-            span = (self.issued_to - self.issued_from).days or 1
-            read = 100 * (reached - self.issued_from).days / span
-        stored = self.pages_stored / self.pages if self.pages else 0
-        return max(0, min(99, int(read * stored)))
+        try:
+            reached = date.fromisoformat(self.continuation.split(".")[0])
+        except ValueError:  # a continuation of another shape: no estimate
+            return None
+        span = (self.issued_to - self.issued_from).days or 1
+        return max(0, min(99, int(100 * (reached - self.issued_from).days / span)))
 
 
 class SyncPage(models.Model):

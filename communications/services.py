@@ -66,6 +66,7 @@ from communications.models import (
     letter_categories,
     masked_email,
     search_vector,
+    store_job_id,
     title_vectors,
 )
 from portal.audit import audit_record
@@ -252,7 +253,9 @@ def _store_enqueue(page_id: int, sealed: str = "") -> None:
 
     def enqueue() -> None:
         queue = django_rq.get_queue("high")
-        queue.enqueue("communications.jobs.sync_page_store", page_id, sealed, result_ttl=0)
+        queue.enqueue(
+            "communications.jobs.sync_page_store", page_id, sealed, result_ttl=0, job_id=store_job_id(page_id)
+        )
 
     transaction.on_commit(enqueue, robust=True)
 
@@ -326,7 +329,9 @@ def sync_page_store(*, page_id: int, sealed: str = "") -> bool:
             run = SyncRun.objects.select_for_update(of=("self",)).select_related("practice").get(pk=page.run_id)
             run.pages_stored += 1
             run.letters_new += new
-            if run.is_running and run.paged and run.pages_stored >= run.pages:
+            # Finished when no page of it is left to store (not by the counts: a worker of the version before
+            # SyncPage stored pages without counting them here).
+            if run.is_running and run.paged and not SyncPage.objects.filter(run=run, stored_at__isnull=True).exists():
                 _finish(run)
             else:
                 run.save(update_fields=["pages_stored", "letters_new"])
@@ -374,6 +379,7 @@ def _stop(run: SyncRun, words: str, *, page: int | None = None) -> None:
 
 def _finish(run: SyncRun) -> None:
     run.status, run.finished_at = SyncStatus.DONE, timezone.now()
+    run.pages_stored = run.pages  # every page is stored: by a job, or by a worker of the version before them
     run.save(update_fields=["status", "finished_at", "pages", "pages_stored", "letters_seen", "letters_new"])
     letters_rematch(practice=run.practice)
     practice_id = run.practice.pk
