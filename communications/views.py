@@ -516,7 +516,8 @@ def sync_detail(request: PortalRequest, pk: int) -> HttpResponse:
 @capability_required(Capability.VIEW_CLIENTS)
 def sync_progress(request: PortalRequest, pk: int) -> HttpResponse:
     run = get_sync_or_404(request.user, pk)
-    return render(request, "communications/_sync_progress.html", {"run": run})
+    can_sync = request.user.has_capability(Capability.OPERATE_GATEWAY)
+    return render(request, "communications/_sync_progress.html", {"run": run, "can_sync": can_sync})
 
 
 @capability_required(Capability.VIEW_CLIENTS)

@@ -458,3 +458,23 @@ def test_a_letter_due_today_is_due_this_week_not_overdue(practice: Practice, adm
     viewer = login(admin)
     assert _rows(viewer.get(reverse("communications:inbox"), {"due": "overdue"})) == []
     assert _rows(viewer.get(reverse("communications:inbox"), {"due": "week"})) == ["Due today"]
+
+
+def test_the_progress_that_refreshes_offers_resume_once_a_run_stops(
+    practice: Practice, admin: User, agent: User, login: Login
+) -> None:
+    """The page polls the progress fragment while a run goes; its last refresh, of a run that stopped, must carry the
+    Resume button (it did not, and the button came only with a reload). Only to those who operate the gateway."""
+    from communications.models import SyncRun, SyncStatus
+
+    run = SyncRun.objects.create(practice=practice, started_by=admin, issued_from=TODAY, issued_to=TODAY)
+    progress = reverse("communications:sync_progress", args=[run.pk])
+    resume = reverse("communications:sync_resume", args=[run.pk])
+    run.status, run.error = SyncStatus.FAILED, "The ATO could not be reached."
+    run.save(update_fields=["status", "error"])
+    assert resume in login(admin).get(progress).content.decode()
+    assert resume in login(admin).get(reverse("communications:sync", args=[run.pk])).content.decode()
+    assert resume not in login(agent).get(progress).content.decode()
+    run.status = SyncStatus.DONE
+    run.save(update_fields=["status"])
+    assert resume not in login(admin).get(progress).content.decode()
