@@ -133,18 +133,19 @@ class Peak:
 
 
 class TreeMemory(threading.Thread):
-    """Samples the worker's process tree every SAMPLE_SECONDS and keeps the peaks of the phase being measured."""
+    """Samples the worker's process tree (or, given several roots, the trees of several workers, summed) every
+    SAMPLE_SECONDS and keeps the peaks of the phase being measured."""
 
-    def __init__(self, root: int) -> None:
+    def __init__(self, *roots: int) -> None:
         super().__init__(daemon=True)
-        self.root = root
+        self.roots = roots
         self.phase = "idle"
         self.peaks: dict[str, Peak] = {}
         self.stopping = threading.Event()
 
     def sample(self) -> None:
         tree = _children()
-        pids, index = [self.root], 0
+        pids, index = list(self.roots), 0
         while index < len(pids):
             pids.extend(tree.get(pids[index], []))
             index += 1

@@ -55,10 +55,8 @@ from bench.bench_ato_lists import (
     AGENT_TAN,
     DEMO_ABN,
     Control,
-    Peak,
     TreeMemory,
     _children,
-    _kb,
     expected_lists,
     page_through,
 )
@@ -76,29 +74,6 @@ CORES = os.cpu_count() or 1
 TODAY = date(2026, 11, 30)  # the stand-in ATO's business date
 GOAL_SECONDS, GOAL_RATIO, GOAL_MB = 120.0, 1.25, 300.0
 GOAL_LETTERS = 200_000
-
-
-class PoolMemory(TreeMemory):
-    """TreeMemory over several workers' process trees, summed."""
-
-    def __init__(self, roots: list[int]) -> None:
-        super().__init__(roots[0])
-        self.roots = roots
-
-    def sample(self) -> None:
-        tree = _children()
-        pids, index = list(self.roots), 0
-        while index < len(pids):
-            pids.extend(tree.get(pids[index], []))
-            index += 1
-        rss = [_kb(f"/proc/{pid}/status", b"VmRSS:") for pid in pids]
-        pss = sum(_kb(f"/proc/{pid}/smaps_rollup", b"Pss:") for pid in pids)
-        peak = self.peaks.setdefault(self.phase, Peak())
-        peak.rss_sum_kb = max(peak.rss_sum_kb, sum(rss))
-        peak.pss_sum_kb = max(peak.pss_sum_kb, pss)
-        peak.largest_rss_kb = max(peak.largest_rss_kb, max(rss))
-        peak.processes = max(peak.processes, sum(1 for kb in rss if kb))
-        peak.samples += 1
 
 
 class Cpu:
@@ -239,7 +214,7 @@ def sync(figures: Figures, data_dir: str) -> None:
         note(f"portal register: {register_clients(control, practice)} clients")
 
         workers = start_workers(data_dir, production_env(**ato))
-        memory = PoolMemory([process.pid for process, _ in workers])
+        memory = TreeMemory(*(process.pid for process, _ in workers))
         cpu = Cpu([process.pid for process, _ in workers])
         try:
             workers_ready(workers)
