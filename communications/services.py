@@ -3,7 +3,7 @@ the register, and work them as tasks (state, owner, due date).
 
 How a sync moves, as a reconciliation does (relationships/reconcile/services.py): ``sync_start`` records the run
 and the request for its first page. Each page's answer reaches ``on_list_page`` in the transaction that settles its
-message; it reads the page as a stream (checked whole, kept nothing of), records it as read (a ``SyncPage``), asks
+message; it reads the page as a stream (checked whole), records it as read (a ``SyncPage``), asks
 for the next page with the ATO's continuation, and leaves the storing of the page's letters to a job
 (``sync_page_store``, enqueued once that transaction commits, with the page's letters as the handler read them,
 sealed), so that with two workers the next page is fetched while this one is stored. The job stores the page whole
@@ -211,8 +211,8 @@ def sync_nightly() -> list[int]:
 
 def on_list_page(question: Question, reply: Reply[cc.ListResponse]) -> None:
     """A page's answer, in the transaction that records it: only what the next page waits on. The page is read
-    through (the schema checks every letter, and the continuation comes at its end) and kept nothing of; the next
-    page is asked for, and a job stores this one once the transaction commits."""
+    through (the schema checks every letter, and the continuation comes at its end), the next page is asked for,
+    and the letters read go, sealed, to the job that stores them once the transaction commits."""
     if question.subject_type != SUBJECT:
         return
     run = (
