@@ -93,6 +93,11 @@ def note(message: str) -> None:
     print(f"# {message}", flush=True)
 
 
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages, printed beside a figure measured on this shared machine."""
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def _admin_url() -> tuple[str, str]:
     """(URL of the maintenance database, name of the benchmark database) from BENCH_DATABASE_URL."""
     parts = urlsplit(BENCH_DATABASE_URL)

@@ -74,7 +74,7 @@ os.environ.setdefault("BENCH_REDIS_URL", "redis://127.0.0.1:6379/10")
 import requests  # noqa: E402 - after the environment above, with the imports that read it
 
 from ato_sandbox.testing import running_sandbox  # noqa: E402
-from bench._common import PY, ROOT, Figures, bench_database, bench_env, note, point_at_sandbox  # noqa: E402
+from bench._common import PY, ROOT, Figures, bench_database, bench_env, load_average, note, point_at_sandbox  # noqa: E402
 from bench._list_worker import CC, CUREL, MASK, PREFIX, PURPOSES, key_digest, totals  # noqa: E402
 
 CLIENTS = int(os.environ.get("BENCH_LIST_CLIENTS", "50000"))
@@ -112,6 +112,16 @@ def _children() -> dict[int, list[int]]:
     return tree
 
 
+def process_tree(*roots: int) -> list[int]:
+    """The roots and every process descended from them."""
+    tree = _children()
+    pids, index = list(roots), 0
+    while index < len(pids):
+        pids.extend(tree.get(pids[index], []))
+        index += 1
+    return pids
+
+
 def _kb(path: str, label: bytes) -> int:
     try:
         with open(path, "rb") as f:
@@ -144,11 +154,7 @@ class TreeMemory(threading.Thread):
         self.stopping = threading.Event()
 
     def sample(self) -> None:
-        tree = _children()
-        pids, index = list(self.roots), 0
-        while index < len(pids):
-            pids.extend(tree.get(pids[index], []))
-            index += 1
+        pids = process_tree(*self.roots)
         rss = [_kb(f"/proc/{pid}/status", b"VmRSS:") for pid in pids]
         pss = sum(_kb(f"/proc/{pid}/smaps_rollup", b"Pss:") for pid in pids)
         peak = self.peaks.setdefault(self.phase, Peak())
@@ -456,7 +462,7 @@ def lists(figures: Figures, data_dir: str) -> None:
 def main() -> int:
     figures = Figures()
     note(f"{CLIENTS} clients, {LETTERS_PER_CLIENT:g} letters per client, pages of {PAGE_SIZE}")
-    note(f"load average at the start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    note(f"load average at the start: {load_average()}")
     try:
         with bench_database(), tempfile.TemporaryDirectory() as data_dir:
             lists(figures, data_dir)
@@ -464,7 +470,7 @@ def main() -> int:
         if REDIS_SERVER is not None:
             REDIS_SERVER.terminate()
             REDIS_SERVER.wait(timeout=10)
-    note(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    note(f"load average at the end: {load_average()}")
     return figures.emit()
 
 

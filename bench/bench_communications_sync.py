@@ -45,6 +45,7 @@ from bench._common import (
     Figures,
     bench_database,
     bench_env,
+    load_average,
     make_practice_admin,
     note,
     point_at_sandbox,
@@ -56,9 +57,9 @@ from bench.bench_ato_lists import (
     DEMO_ABN,
     Control,
     TreeMemory,
-    _children,
     expected_lists,
     page_through,
+    process_tree,
 )
 
 if TYPE_CHECKING:
@@ -94,11 +95,7 @@ class Cpu:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def now(self) -> tuple[float, float]:
-        tree = _children()
-        pids, index = list(self.roots), 0
-        while index < len(pids):
-            pids.extend(tree.get(pids[index], []))
-            index += 1
+        pids = process_tree(*self.roots)
         with open("/proc/stat") as stat:
             ticks = [int(x) for x in stat.readline().split()[1:]]
         busy = sum(ticks[:8]) - ticks[3] - ticks[4]  # all but idle and waiting for I/O
@@ -321,10 +318,6 @@ def sync_time_goes(run: SyncRun) -> None:
         f"claim, {attempt or 0:.0f} ms attempt, {stored.total_seconds() * 1000 if stored else 0:.0f} ms from read "
         "to stored"
     )
-
-
-def load_average() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def worker_main() -> None:

@@ -52,6 +52,7 @@ from bench._common import (
     bench_database,
     bench_env,
     free_port,
+    load_average,
     note,
 )
 from bench._load import HOST, LoadResult, Req, load_tool, run_load
@@ -518,7 +519,7 @@ def main() -> int:
             after = run_load(port, [Req("/healthz")], cookie_of(cookies), seconds=SECONDS, connections=CONNECTIONS)
             describe("trivial_view_again", after)
             figures.add("trivial_view_again_rps", after.rps, "req/s")
-            note(f"load average at the end: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+            note(f"load average at the end: {load_average()}")
         finally:
             stop(server)
             problems = [line for line in log.read_text().splitlines() if "Traceback" in line or "ERROR" in line]
